@@ -1,0 +1,1 @@
+"""OpenTelemetry instrumentors for LLM applications (FastAPI, the LLM service), one module each."""

@@ -1,0 +1,131 @@
+"""Every span attribute key otel-mlflow reads or writes, as constants.
+
+Keys of other conventions are grouped by their origin, in the order the mapping prefers them:
+OTel GenAI semantic conventions (current, then older names), OpenInference, Traceloop, then HTTP.
+Our own keys use the ``otel_mlflow.`` prefix (never ``mlflow.``, which MLflow itself uses).
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+# --- otel-mlflow's own keys -------------------------------------------------------------
+PREFIX: Final = "otel_mlflow."
+RUN_ID: Final = "otel_mlflow.run_id"
+"""Stamped on a span when an MLflow run is active on the caller's thread: the span goes to that run."""
+PARAM_PREFIX: Final = "otel_mlflow.param."
+"""``otel_mlflow.param.k = 5`` becomes the MLflow param ``k``."""
+METRIC_PREFIX: Final = "otel_mlflow.metric."
+"""``otel_mlflow.metric.rouge_1 = 0.85`` becomes the MLflow metric ``rouge_1``."""
+TAG_PREFIX: Final = "otel_mlflow.tag."
+"""``otel_mlflow.tag.team = "search"`` becomes the MLflow tag ``team``."""
+QUESTION: Final = "otel_mlflow.question"
+ANSWER: Final = "otel_mlflow.answer"
+CONTEXT: Final = "otel_mlflow.context"
+USER_FEEDBACK: Final = "otel_mlflow.user_feedback"
+MODEL_VERSION: Final = "otel_mlflow.model_version"
+TOKENS_ESTIMATED: Final = "otel_mlflow.usage.estimated"
+TOTAL_TOKENS: Final = "otel_mlflow.usage.total_tokens"
+
+# Tags otel-mlflow writes on the runs it makes.
+TAG_TRACE_ID: Final = "otel_mlflow.trace_id"
+TAG_ROOT_SPAN: Final = "otel_mlflow.root_span"
+TAG_SPAN_KIND: Final = "otel_mlflow.span_kind"
+TAG_STATUS: Final = "otel_mlflow.status"
+TAG_DROPPED_METRICS: Final = "otel_mlflow.dropped_non_finite_metrics"
+TAG_TRUNCATED: Final = "otel_mlflow.truncated_text"
+TAG_INCOMPLETE: Final = "otel_mlflow.incomplete_trace"
+TAG_MISSING_RUN: Final = "otel_mlflow.missing_run_id"
+TAG_PARAM_CONFLICT_PREFIX: Final = "otel_mlflow.param_conflict."
+TAG_SERVICE_NAME: Final = "service.name"
+
+# --- OTel resource -------------------------------------------------------------------------
+SERVICE_NAME: Final = "service.name"
+
+# --- OTel GenAI semantic conventions (current) ---------------------------------------------
+GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
+GEN_AI_PROVIDER_NAME: Final = "gen_ai.provider.name"
+GEN_AI_SYSTEM: Final = "gen_ai.system"  # older name of gen_ai.provider.name
+GEN_AI_REQUEST_MODEL: Final = "gen_ai.request.model"
+GEN_AI_RESPONSE_MODEL: Final = "gen_ai.response.model"
+GEN_AI_REQUEST_TEMPERATURE: Final = "gen_ai.request.temperature"
+GEN_AI_REQUEST_TOP_P: Final = "gen_ai.request.top_p"
+GEN_AI_REQUEST_TOP_K: Final = "gen_ai.request.top_k"
+GEN_AI_REQUEST_MAX_TOKENS: Final = "gen_ai.request.max_tokens"
+GEN_AI_REQUEST_SEED: Final = "gen_ai.request.seed"
+GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
+GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
+GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
+GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
+GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
+GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
+GEN_AI_RETRIEVAL_DOCUMENTS: Final = "gen_ai.retrieval.documents"
+GEN_AI_RETRIEVAL_QUERY_TEXT: Final = "gen_ai.retrieval.query.text"
+# --- OTel GenAI semantic conventions (older names) -----------------------------------------
+GEN_AI_USAGE_PROMPT_TOKENS: Final = "gen_ai.usage.prompt_tokens"
+GEN_AI_USAGE_COMPLETION_TOKENS: Final = "gen_ai.usage.completion_tokens"
+GEN_AI_PROMPT: Final = "gen_ai.prompt"
+GEN_AI_COMPLETION: Final = "gen_ai.completion"
+EVENT_GEN_AI_CONTENT_PROMPT: Final = "gen_ai.content.prompt"
+EVENT_GEN_AI_CONTENT_COMPLETION: Final = "gen_ai.content.completion"
+
+# --- OpenInference -------------------------------------------------------------------------
+OI_SPAN_KIND: Final = "openinference.span.kind"
+OI_MODEL_NAME: Final = "llm.model_name"
+OI_PROVIDER: Final = "llm.provider"
+OI_SYSTEM: Final = "llm.system"
+OI_TOKEN_PROMPT: Final = "llm.token_count.prompt"
+OI_TOKEN_COMPLETION: Final = "llm.token_count.completion"
+OI_TOKEN_TOTAL: Final = "llm.token_count.total"
+OI_INVOCATION_PARAMETERS: Final = "llm.invocation_parameters"
+OI_INPUT_VALUE: Final = "input.value"
+OI_OUTPUT_VALUE: Final = "output.value"
+OI_INPUT_MESSAGES_PREFIX: Final = "llm.input_messages."
+OI_OUTPUT_MESSAGES_PREFIX: Final = "llm.output_messages."
+OI_MESSAGE_CONTENT_SUFFIX: Final = ".message.content"
+OI_RETRIEVAL_DOCUMENTS_PREFIX: Final = "retrieval.documents."
+OI_DOCUMENT_CONTENT_SUFFIX: Final = ".document.content"
+
+# --- Traceloop (OpenLLMetry) ---------------------------------------------------------------
+TL_REQUEST_TYPE: Final = "llm.request.type"
+TL_USAGE_TOTAL_TOKENS: Final = "llm.usage.total_tokens"
+TL_PROMPT_PREFIX: Final = "gen_ai.prompt."
+TL_COMPLETION_PREFIX: Final = "gen_ai.completion."
+TL_CONTENT_SUFFIX: Final = ".content"
+TL_ENTITY_INPUT: Final = "traceloop.entity.input"
+TL_ENTITY_OUTPUT: Final = "traceloop.entity.output"
+
+# --- HTTP, old and stable conventions -------------------------------------------------------
+HTTP_METHOD_OLD: Final = "http.method"
+HTTP_METHOD: Final = "http.request.method"
+HTTP_STATUS_CODE_OLD: Final = "http.status_code"
+HTTP_STATUS_CODE: Final = "http.response.status_code"
+HTTP_ROUTE: Final = "http.route"
+HTTP_TARGET_OLD: Final = "http.target"
+URL_PATH: Final = "url.path"
+
+# --- Secrets: attribute keys whose values are never written ---------------------------------
+SECRET_KEY_WORDS: Final = frozenset(
+    {
+        "authorization",
+        "proxy-authorization",
+        "api_key",
+        "api-key",
+        "apikey",
+        "x-api-key",
+        "cookie",
+        "set-cookie",
+        "password",
+        "passwd",
+        "secret",
+        "client_secret",
+        "token",
+        "access_token",
+        "refresh_token",
+        "bearer",
+    }
+)
+"""A key is secret when its last ``.``-separated segment is one of these (case-insensitive), or
+ends with ``_token``/``-token``/``_secret``/``_password``/``_key`` of an API key. Token *counts*
+(``input_tokens``) are not secrets."""

@@ -1,0 +1,114 @@
+"""Spans waiting for their run: grouped by trace until the trace's local root arrives.
+
+A plain data structure with no threads or I/O; the exporter holds its lock around every call.
+Usage::
+
+    buffer = TraceBuffer(trace_timeout=30.0)
+    buffer.add(span, now=time.monotonic())
+    for group in buffer.pop_ready(now=time.monotonic()):
+        ...  # group.spans all go to one run: a new one (group.run_id is None) or group.run_id
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+from opentelemetry.sdk.trace import ReadableSpan
+
+from otel_mlflow import attributes as A
+
+_PENDING = ""  # a trace whose run is being created: late spans wait for its id
+_REMEMBERED_TRACES = 10_000
+
+
+@dataclass
+class SpanGroup:
+    """Spans bound for one run. ``run_id`` None means: create a run for this trace."""
+
+    trace_id: int
+    spans: list[ReadableSpan]
+    run_id: str | None = None
+    complete: bool = True
+
+
+@dataclass
+class _Pending:
+    first_seen: float
+    spans: list[ReadableSpan] = field(default_factory=list)
+    root_seen: bool = False
+
+
+class TraceBuffer:
+    """Holds spans until they can be written; counts what it holds."""
+
+    def __init__(self, trace_timeout: float) -> None:
+        self._timeout = trace_timeout
+        self._traces: dict[int, _Pending] = {}
+        self._explicit: dict[tuple[str, int], list[ReadableSpan]] = {}
+        self._late: dict[int, list[ReadableSpan]] = {}
+        self._written: OrderedDict[int, str] = OrderedDict()
+        self._count = 0
+
+    def __len__(self) -> int:
+        """Number of spans held."""
+        return self._count
+
+    def add(self, span: ReadableSpan, now: float) -> None:
+        """File ``span`` under its explicit run, its trace's written run, or its pending trace."""
+        self._count += 1
+        trace_id = span.context.trace_id if span.context is not None else 0
+        run_id = (span.attributes or {}).get(A.RUN_ID)
+        if isinstance(run_id, str) and run_id:
+            self._explicit.setdefault((run_id, trace_id), []).append(span)
+            return
+        written = self._written.get(trace_id)
+        if written is not None:
+            self._late.setdefault(trace_id, []).append(span)
+            return
+        pending = self._traces.get(trace_id)
+        if pending is None:
+            pending = self._traces[trace_id] = _Pending(first_seen=now)
+        pending.spans.append(span)
+        if span.parent is None or span.parent.is_remote:
+            pending.root_seen = True
+
+    def pop_ready(self, now: float, flush_all: bool = False) -> list[SpanGroup]:
+        """Groups ready to write: traces whose root came (or that timed out), explicit-run spans,
+        and late spans of traces whose run exists. ``flush_all`` also takes traces still waiting."""
+        groups: list[SpanGroup] = []
+        for trace_id in list(self._traces):
+            pending = self._traces[trace_id]
+            timed_out = now - pending.first_seen >= self._timeout
+            if pending.root_seen or timed_out or flush_all:
+                del self._traces[trace_id]
+                self._remember(trace_id, _PENDING)
+                groups.append(SpanGroup(trace_id, pending.spans, complete=pending.root_seen))
+        for (run_id, trace_id), spans in self._explicit.items():
+            groups.append(SpanGroup(trace_id, spans, run_id=run_id))
+        self._explicit.clear()
+        for trace_id in list(self._late):
+            run_id = self._written.get(trace_id)
+            if run_id:
+                groups.append(SpanGroup(trace_id, self._late.pop(trace_id), run_id=run_id))
+            elif run_id is None or flush_all:  # forgotten or never written: a run of their own
+                groups.append(SpanGroup(trace_id, self._late.pop(trace_id), complete=False))
+        self._count -= sum(len(g.spans) for g in groups)
+        return groups
+
+    def mark_written(self, trace_id: int, run_id: str | None) -> None:
+        """Record the run of a trace, so spans that arrive later join it (``None``: forget it)."""
+        if run_id is None:
+            self._written.pop(trace_id, None)
+        else:
+            self._remember(trace_id, run_id)
+
+    def waiting_for_run(self) -> bool:
+        """True when late spans wait for a run that is still being created."""
+        return any(self._written.get(t) == _PENDING for t in self._late)
+
+    def _remember(self, trace_id: int, run_id: str) -> None:
+        self._written[trace_id] = run_id
+        self._written.move_to_end(trace_id)
+        while len(self._written) > _REMEMBERED_TRACES:
+            self._written.popitem(last=False)

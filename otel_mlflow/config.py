@@ -1,0 +1,166 @@
+"""Settings for otel-mlflow, read once: constructor argument, then environment variable, then default.
+
+Usage::
+
+    from otel_mlflow.config import Config
+
+    config = Config.from_env()                      # environment and defaults
+    config = Config.from_env(experiment_name="rag")  # an argument wins over the environment
+
+A bad value raises :class:`ConfigError` naming the variable at construction, never a silent
+default at export time.
+
+Environment variables:
+
+============================================  =====================  ==============================
+variable                                      default                meaning
+============================================  =====================  ==============================
+``MLFLOW_TRACKING_URI``                       MLflow's default       where runs are written
+                                              (``sqlite:///mlflow.db``)
+``MLFLOW_EXPERIMENT_NAME``                    ``llmops-rag``         experiment of the runs
+``MLFLOW_ARTIFACT_PATH``                      MLflow's default       artifact location of an
+                                                                     experiment otel-mlflow creates
+``OTEL_MLFLOW_RUN_MODE``                      ``trace``              one run per trace
+``OTEL_INSTRUMENTATION_GENAI_CAPTURE_         ``true``               write prompt/response text
+MESSAGE_CONTENT``
+``OTEL_MLFLOW_TRACE_TIMEOUT``                 ``30``                 seconds to wait for a root span
+``OTEL_MLFLOW_FLUSH_INTERVAL``                ``1.0``                seconds between writes
+``OTEL_MLFLOW_MAX_QUEUE_SIZE``                ``20000``              spans buffered at most
+``OTEL_MLFLOW_MAX_TEXT_CHARS``                ``1000000``            chars kept per text artifact
+``OTEL_MLFLOW_RETRY_TIMEOUT``                 ``60``                 seconds one write is retried
+``OTEL_MLFLOW_LOG_SPANS``                     ``true``               write ``spans.json`` per run
+============================================  =====================  ==============================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, fields
+from typing import Any, TypeVar
+
+ENV_TRACKING_URI = "MLFLOW_TRACKING_URI"
+ENV_EXPERIMENT_NAME = "MLFLOW_EXPERIMENT_NAME"
+ENV_ARTIFACT_PATH = "MLFLOW_ARTIFACT_PATH"
+ENV_RUN_MODE = "OTEL_MLFLOW_RUN_MODE"
+ENV_CAPTURE_CONTENT = "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT"
+ENV_TRACE_TIMEOUT = "OTEL_MLFLOW_TRACE_TIMEOUT"
+ENV_FLUSH_INTERVAL = "OTEL_MLFLOW_FLUSH_INTERVAL"
+ENV_MAX_QUEUE_SIZE = "OTEL_MLFLOW_MAX_QUEUE_SIZE"
+ENV_MAX_TEXT_CHARS = "OTEL_MLFLOW_MAX_TEXT_CHARS"
+ENV_RETRY_TIMEOUT = "OTEL_MLFLOW_RETRY_TIMEOUT"
+ENV_LOG_SPANS = "OTEL_MLFLOW_LOG_SPANS"
+
+DEFAULT_EXPERIMENT_NAME = "llmops-rag"
+RUN_MODES = ("trace",)
+
+_TRUE = {"true", "1", "yes", "on", "span_only", "span_and_event", "event_only"}
+_FALSE = {"false", "0", "no", "off", "no_content"}
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A setting has a value otel-mlflow cannot use; the message names the variable and the fix."""
+
+
+@dataclass(frozen=True)
+class Config:
+    """Resolved settings. Build with :meth:`from_env`; every field is documented in the module."""
+
+    tracking_uri: str | None = None
+    experiment_name: str = DEFAULT_EXPERIMENT_NAME
+    artifact_location: str | None = None
+    run_mode: str = "trace"
+    capture_content: bool = True
+    trace_timeout: float = 30.0
+    flush_interval: float = 1.0
+    max_queue_size: int = 20_000
+    max_text_chars: int = 1_000_000
+    retry_timeout: float = 60.0
+    log_spans: bool = True
+
+    def __post_init__(self) -> None:
+        if self.run_mode not in RUN_MODES:
+            raise ConfigError(
+                f"{ENV_RUN_MODE}={self.run_mode!r} is not a run mode; use one of {', '.join(RUN_MODES)}"
+            )
+        if not self.experiment_name.strip():
+            raise ConfigError(f"{ENV_EXPERIMENT_NAME} is empty; set it to an experiment name")
+        for name, env in (
+            ("trace_timeout", ENV_TRACE_TIMEOUT),
+            ("flush_interval", ENV_FLUSH_INTERVAL),
+            ("retry_timeout", ENV_RETRY_TIMEOUT),
+            ("max_queue_size", ENV_MAX_QUEUE_SIZE),
+            ("max_text_chars", ENV_MAX_TEXT_CHARS),
+        ):
+            value = getattr(self, name)
+            if not value > 0:
+                raise ConfigError(f"{env}={value!r} must be greater than 0")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
+        """Resolve every setting: ``overrides`` (keyword arguments) first, then ``env``, then defaults.
+
+        ``env`` defaults to ``os.environ``. Overrides that are ``None`` count as not given.
+        """
+        source = os.environ if env is None else env
+        known = {f.name for f in fields(cls)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise TypeError(f"unknown otel-mlflow setting(s): {', '.join(sorted(unknown))}")
+        given = {k: v for k, v in overrides.items() if v is not None}
+
+        def pick(name: str, env_name: str, parse: Callable[[str, str], T]) -> T | None:
+            if name in given:
+                return given[name]  # type: ignore[no-any-return]
+            raw = source.get(env_name)
+            if raw is None or raw.strip() == "":
+                return None
+            return parse(env_name, raw.strip())
+
+        values: dict[str, Any] = {
+            "tracking_uri": pick("tracking_uri", ENV_TRACKING_URI, _text),
+            "experiment_name": pick("experiment_name", ENV_EXPERIMENT_NAME, _text),
+            "artifact_location": pick("artifact_location", ENV_ARTIFACT_PATH, _text),
+            "run_mode": pick("run_mode", ENV_RUN_MODE, _lower),
+            "capture_content": pick("capture_content", ENV_CAPTURE_CONTENT, _bool),
+            "trace_timeout": pick("trace_timeout", ENV_TRACE_TIMEOUT, _float),
+            "flush_interval": pick("flush_interval", ENV_FLUSH_INTERVAL, _float),
+            "max_queue_size": pick("max_queue_size", ENV_MAX_QUEUE_SIZE, _int),
+            "max_text_chars": pick("max_text_chars", ENV_MAX_TEXT_CHARS, _int),
+            "retry_timeout": pick("retry_timeout", ENV_RETRY_TIMEOUT, _float),
+            "log_spans": pick("log_spans", ENV_LOG_SPANS, _bool),
+        }
+        return cls(**{k: v for k, v in values.items() if v is not None})
+
+
+def _text(_name: str, raw: str) -> str:
+    return raw
+
+
+def _lower(_name: str, raw: str) -> str:
+    return raw.lower()
+
+
+def _bool(name: str, raw: str) -> bool:
+    value = raw.lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ConfigError(f"{name}={raw!r} is not a boolean; use true or false")
+
+
+def _float(name: str, raw: str) -> float:
+    try:
+        return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a number of seconds, e.g. {name}=30") from None
+
+
+def _int(name: str, raw: str) -> int:
+    try:
+        return int(raw)
+    except ValueError:
+        raise ConfigError(f"{name}={raw!r} is not a whole number, e.g. {name}=1000") from None

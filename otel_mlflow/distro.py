@@ -1,0 +1,43 @@
+"""The OpenTelemetry distro and configurator that ``opentelemetry-instrument`` loads for otel-mlflow.
+
+With ``pip install otel-mlflow`` this works with no other package and no code change::
+
+    opentelemetry-instrument uvicorn app:app                          # traces -> MLflow
+    OTEL_TRACES_EXPORTER=mlflow opentelemetry-instrument uvicorn app:app  # the same, explicit
+
+Defaults set only when the variable is unset (your settings always win):
+
+- ``OTEL_TRACES_EXPORTER=mlflow``
+- ``OTEL_METRICS_EXPORTER=none`` and ``OTEL_LOGS_EXPORTER=none``: otel-mlflow writes traces; without
+  these, the SDK would look for an OTLP metrics exporter that is not installed and fail to start.
+
+When ``opentelemetry-distro`` is installed too, choose with ``OTEL_PYTHON_DISTRO=otel_mlflow``.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from opentelemetry.environment_variables import (
+    OTEL_LOGS_EXPORTER,
+    OTEL_METRICS_EXPORTER,
+    OTEL_TRACES_EXPORTER,
+)
+from opentelemetry.instrumentation.distro import BaseDistro
+from opentelemetry.sdk._configuration import _OTelSDKConfigurator
+
+EXPORTER_NAME = "mlflow"
+
+
+class MLflowConfigurator(_OTelSDKConfigurator):
+    """The SDK's own configurator (reads ``OTEL_*`` variables), registered under otel-mlflow's name."""
+
+
+class MLflowDistro(BaseDistro):
+    """Sets otel-mlflow's defaults before the SDK is configured."""
+
+    def _configure(self, **kwargs: Any) -> None:
+        os.environ.setdefault(OTEL_TRACES_EXPORTER, EXPORTER_NAME)
+        os.environ.setdefault(OTEL_METRICS_EXPORTER, "none")
+        os.environ.setdefault(OTEL_LOGS_EXPORTER, "none")

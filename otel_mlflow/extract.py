@@ -1,0 +1,305 @@
+"""Read what one span says about an LLM call or an HTTP request, whatever convention it follows.
+
+Pure functions over finished spans (``opentelemetry.sdk.trace.ReadableSpan``). Conventions are
+tried in order of preference: OTel GenAI (current, then older names), OpenInference, Traceloop.
+Usage::
+
+    facts = span_facts(span)
+    facts.model, facts.input_tokens, facts.prompt
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.trace import StatusCode
+
+from otel_mlflow import attributes as A
+from otel_mlflow.limits import finite_number
+
+_LLM_MARKERS = (
+    A.GEN_AI_OPERATION_NAME,
+    A.GEN_AI_REQUEST_MODEL,
+    A.GEN_AI_RESPONSE_MODEL,
+    A.GEN_AI_PROVIDER_NAME,
+    A.GEN_AI_SYSTEM,
+    A.GEN_AI_USAGE_INPUT_TOKENS,
+    A.GEN_AI_USAGE_PROMPT_TOKENS,
+    A.OI_MODEL_NAME,
+    A.OI_TOKEN_PROMPT,
+    A.TL_REQUEST_TYPE,
+)
+
+
+@dataclass
+class SpanFacts:
+    """What the mapping needs from one span, normalised across conventions."""
+
+    name: str
+    trace_id: str
+    span_id: str
+    start_ns: int
+    end_ns: int
+    is_local_root: bool
+    is_error: bool
+    status: str
+    kind: str
+    service_name: str | None = None
+    run_id: str | None = None
+    is_llm: bool = False
+    model: str | None = None
+    response_model: str | None = None
+    provider: str | None = None
+    operation: str | None = None
+    request_params: dict[str, Any] = field(default_factory=dict)
+    input_tokens: float | None = None
+    output_tokens: float | None = None
+    total_tokens: float | None = None
+    tokens_estimated: bool = False
+    finish_reasons: str | None = None
+    prompt: str | None = None
+    response: str | None = None
+    context: str | None = None
+    question: str | None = None
+    answer: str | None = None
+    http_method: str | None = None
+    http_route: str | None = None
+    http_status: int | None = None
+    user_params: dict[str, Any] = field(default_factory=dict)
+    user_metrics: dict[str, Any] = field(default_factory=dict)
+    user_tags: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def duration_ms(self) -> float:
+        return max(0, self.end_ns - self.start_ns) / 1e6
+
+
+def span_facts(span: ReadableSpan) -> SpanFacts:
+    """Normalise one finished span. Never raises on odd attribute types."""
+    attrs: Mapping[str, Any] = span.attributes or {}
+    ctx = span.context
+    parent = span.parent
+    status_code = span.status.status_code if span.status is not None else StatusCode.UNSET
+    resource_attrs = span.resource.attributes if span.resource is not None else {}
+    http_status = _int(_first(attrs, A.HTTP_STATUS_CODE, A.HTTP_STATUS_CODE_OLD))
+    facts = SpanFacts(
+        name=str(span.name),
+        trace_id=format(ctx.trace_id, "032x") if ctx is not None else "0" * 32,
+        span_id=format(ctx.span_id, "016x") if ctx is not None else "0" * 16,
+        start_ns=int(span.start_time or 0),
+        end_ns=int(span.end_time or span.start_time or 0),
+        is_local_root=parent is None or bool(parent.is_remote),
+        is_error=status_code == StatusCode.ERROR or (http_status is not None and http_status >= 500),
+        status=status_code.name,
+        kind=span.kind.name if span.kind is not None else "INTERNAL",
+        service_name=_str(resource_attrs.get(A.SERVICE_NAME)),
+        run_id=_str(attrs.get(A.RUN_ID)),
+        http_method=_str(_first(attrs, A.HTTP_METHOD, A.HTTP_METHOD_OLD)),
+        http_route=_str(attrs.get(A.HTTP_ROUTE)),
+        http_status=http_status,
+        question=_str(attrs.get(A.QUESTION)),
+        answer=_str(attrs.get(A.ANSWER)),
+    )
+    _read_user_entries(attrs, facts)
+    facts.is_llm = any(key in attrs for key in _LLM_MARKERS) or attrs.get(A.OI_SPAN_KIND) == "LLM"
+    facts.context = _context_text(attrs)
+    if facts.is_llm:
+        _read_llm(span, attrs, facts)
+    return facts
+
+
+def _read_user_entries(attrs: Mapping[str, Any], facts: SpanFacts) -> None:
+    for key, value in attrs.items():
+        if key.startswith(A.PARAM_PREFIX):
+            facts.user_params[key[len(A.PARAM_PREFIX) :]] = value
+        elif key.startswith(A.METRIC_PREFIX):
+            facts.user_metrics[key[len(A.METRIC_PREFIX) :]] = value
+        elif key.startswith(A.TAG_PREFIX):
+            facts.user_tags[key[len(A.TAG_PREFIX) :]] = value
+    if A.MODEL_VERSION in attrs:
+        facts.user_params.setdefault("model_version", attrs[A.MODEL_VERSION])
+    if A.USER_FEEDBACK in attrs:
+        facts.user_tags.setdefault("user_feedback", attrs[A.USER_FEEDBACK])
+
+
+def _read_llm(span: ReadableSpan, attrs: Mapping[str, Any], facts: SpanFacts) -> None:
+    invocation = _json_obj(attrs.get(A.OI_INVOCATION_PARAMETERS))
+    facts.model = _str(_first(attrs, A.GEN_AI_REQUEST_MODEL, A.OI_MODEL_NAME)) or _str(
+        invocation.get("model")
+    )
+    facts.response_model = _str(attrs.get(A.GEN_AI_RESPONSE_MODEL))
+    facts.model = facts.model or facts.response_model
+    facts.provider = _str(_first(attrs, A.GEN_AI_PROVIDER_NAME, A.GEN_AI_SYSTEM, A.OI_PROVIDER, A.OI_SYSTEM))
+    facts.operation = _str(_first(attrs, A.GEN_AI_OPERATION_NAME, A.TL_REQUEST_TYPE))
+    for param, key in (
+        ("temperature", A.GEN_AI_REQUEST_TEMPERATURE),
+        ("top_p", A.GEN_AI_REQUEST_TOP_P),
+        ("top_k", A.GEN_AI_REQUEST_TOP_K),
+        ("max_tokens", A.GEN_AI_REQUEST_MAX_TOKENS),
+        ("seed", A.GEN_AI_REQUEST_SEED),
+    ):
+        value = attrs.get(key, invocation.get(param))
+        if value is not None and not isinstance(value, (dict, list)):
+            facts.request_params[param] = value
+    facts.input_tokens = finite_number(
+        _first(attrs, A.GEN_AI_USAGE_INPUT_TOKENS, A.GEN_AI_USAGE_PROMPT_TOKENS, A.OI_TOKEN_PROMPT)
+    )
+    facts.output_tokens = finite_number(
+        _first(attrs, A.GEN_AI_USAGE_OUTPUT_TOKENS, A.GEN_AI_USAGE_COMPLETION_TOKENS, A.OI_TOKEN_COMPLETION)
+    )
+    facts.total_tokens = finite_number(_first(attrs, A.TOTAL_TOKENS, A.OI_TOKEN_TOTAL, A.TL_USAGE_TOTAL_TOKENS))
+    if facts.total_tokens is None and facts.input_tokens is not None and facts.output_tokens is not None:
+        facts.total_tokens = facts.input_tokens + facts.output_tokens
+    facts.tokens_estimated = bool(attrs.get(A.TOKENS_ESTIMATED, False))
+    reasons = attrs.get(A.GEN_AI_RESPONSE_FINISH_REASONS)
+    if reasons is not None:
+        facts.finish_reasons = ",".join(map(str, reasons)) if isinstance(reasons, (list, tuple)) else str(reasons)
+    facts.prompt = _prompt_text(span, attrs)
+    facts.response = _response_text(span, attrs)
+
+
+def _prompt_text(span: ReadableSpan, attrs: Mapping[str, Any]) -> str | None:
+    parts = []
+    system = _messages_text(attrs.get(A.GEN_AI_SYSTEM_INSTRUCTIONS), default_role="system")
+    if system:
+        parts.append(system)
+    messages = (
+        _messages_text(attrs.get(A.GEN_AI_INPUT_MESSAGES))
+        or _str(attrs.get(A.GEN_AI_PROMPT))
+        or _event_text(span, A.EVENT_GEN_AI_CONTENT_PROMPT, A.GEN_AI_PROMPT)
+        or _indexed_text(attrs, A.OI_INPUT_MESSAGES_PREFIX, A.OI_MESSAGE_CONTENT_SUFFIX, ".message.role")
+        or _indexed_text(attrs, A.TL_PROMPT_PREFIX, A.TL_CONTENT_SUFFIX, ".role")
+        or _str(_first(attrs, A.OI_INPUT_VALUE, A.TL_ENTITY_INPUT))
+    )
+    if messages:
+        parts.append(messages)
+    return "\n\n".join(parts) or None
+
+
+def _response_text(span: ReadableSpan, attrs: Mapping[str, Any]) -> str | None:
+    return (
+        _messages_text(attrs.get(A.GEN_AI_OUTPUT_MESSAGES))
+        or _str(attrs.get(A.GEN_AI_COMPLETION))
+        or _event_text(span, A.EVENT_GEN_AI_CONTENT_COMPLETION, A.GEN_AI_COMPLETION)
+        or _indexed_text(attrs, A.OI_OUTPUT_MESSAGES_PREFIX, A.OI_MESSAGE_CONTENT_SUFFIX, ".message.role")
+        or _indexed_text(attrs, A.TL_COMPLETION_PREFIX, A.TL_CONTENT_SUFFIX, ".role")
+        or _str(_first(attrs, A.OI_OUTPUT_VALUE, A.TL_ENTITY_OUTPUT))
+    )
+
+
+def _context_text(attrs: Mapping[str, Any]) -> str | None:
+    own = attrs.get(A.CONTEXT)
+    if own is not None:
+        return _join(own)
+    docs = attrs.get(A.GEN_AI_RETRIEVAL_DOCUMENTS)
+    if docs is not None:
+        parsed = _json_any(docs)
+        if isinstance(parsed, list):
+            return "\n\n".join(_doc_text(d) for d in parsed) or None
+        return _str(docs)
+    return _indexed_text(attrs, A.OI_RETRIEVAL_DOCUMENTS_PREFIX, A.OI_DOCUMENT_CONTENT_SUFFIX, None)
+
+
+def _doc_text(doc: Any) -> str:
+    if isinstance(doc, dict):
+        return str(doc.get("content", doc.get("text", json.dumps(doc, ensure_ascii=False))))
+    return str(doc)
+
+
+def _messages_text(value: Any, default_role: str | None = None) -> str | None:
+    """Render GenAI messages (JSON string or list) as ``role: text`` lines."""
+    if value is None:
+        return None
+    parsed = _json_any(value)
+    if isinstance(parsed, dict):
+        parsed = [parsed]
+    if not isinstance(parsed, list):
+        return _str(value)
+    lines = []
+    for message in parsed:
+        if not isinstance(message, dict):
+            lines.append(str(message))
+            continue
+        role = message.get("role", default_role)
+        text = _message_content(message)
+        lines.append(f"{role}: {text}" if role else text)
+    return "\n".join(lines) or None
+
+
+def _message_content(message: dict[str, Any]) -> str:
+    if "parts" in message and isinstance(message["parts"], list):
+        texts = []
+        for part in message["parts"]:
+            if isinstance(part, dict):
+                content = part.get("content", part.get("text", part.get("result")))
+                texts.append(content if isinstance(content, str) else json.dumps(content, ensure_ascii=False))
+            else:
+                texts.append(str(part))
+        return "\n".join(texts)
+    content = message.get("content", "")
+    return content if isinstance(content, str) else json.dumps(content, ensure_ascii=False)
+
+
+def _event_text(span: ReadableSpan, event_name: str, key: str) -> str | None:
+    for event in span.events or ():
+        if event.name == event_name and event.attributes:
+            return _str(event.attributes.get(key))
+    return None
+
+
+def _indexed_text(attrs: Mapping[str, Any], prefix: str, suffix: str, role_suffix: str | None) -> str | None:
+    found: dict[int, str] = {}
+    for key, value in attrs.items():
+        if key.startswith(prefix) and key.endswith(suffix):
+            index = key[len(prefix) : len(key) - len(suffix)]
+            if index.isdigit():
+                role = attrs.get(f"{prefix}{index}{role_suffix}") if role_suffix else None
+                found[int(index)] = f"{role}: {value}" if role else str(value)
+    return "\n".join(found[i] for i in sorted(found)) or None
+
+
+def _first(attrs: Mapping[str, Any], *keys: str) -> Any:
+    for key in keys:
+        value = attrs.get(key)
+        if value is not None:
+            return value
+    return None
+
+
+def _str(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, (list, tuple)):
+        return _join(value)
+    return str(value)
+
+
+def _join(value: Any) -> str:
+    return "\n\n".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
+
+
+def _int(value: Any) -> int | None:
+    number = finite_number(value)
+    if number is None and isinstance(value, str) and value.strip().isdigit():
+        return int(value)
+    return int(number) if number is not None else None
+
+
+def _json_any(value: Any) -> Any:
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    if isinstance(value, tuple):
+        return [_json_any(v) for v in value]
+    return value
+
+
+def _json_obj(value: Any) -> dict[str, Any]:
+    parsed = _json_any(value)
+    return parsed if isinstance(parsed, dict) else {}

@@ -1,0 +1,277 @@
+"""Pure mapping: a group of finished spans in, one planned set of MLflow writes out. No I/O.
+
+Usage::
+
+    from otel_mlflow.mapping import MappingOptions, plan_run
+
+    plan = plan_run(spans_of_one_trace, MappingOptions())
+    plan.params, plan.metrics, plan.tags, plan.artifacts
+
+Every key and value in a plan already fits MLflow's limits (see :mod:`otel_mlflow.limits`):
+keys are sanitised, over-long params and tags are cut and their full text moved to an artifact,
+NaN/inf metrics are dropped and counted, and a param never gets two values.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+
+from otel_mlflow import attributes as A
+from otel_mlflow.extract import SpanFacts, span_facts
+from otel_mlflow.limits import (
+    MAX_PARAM_VALUE_CHARS,
+    MAX_TAG_VALUE_CHARS,
+    clean_text,
+    finite_number,
+    sanitize_key,
+)
+from otel_mlflow.redact import is_secret_key, redact_text
+from otel_mlflow.spanjson import spans_to_list
+
+METRIC_LATENCY = "latency_ms"
+METRIC_LLM_LATENCY = "llm.latency_ms"
+METRIC_INPUT_TOKENS = A.GEN_AI_USAGE_INPUT_TOKENS
+METRIC_OUTPUT_TOKENS = A.GEN_AI_USAGE_OUTPUT_TOKENS
+METRIC_INPUT_TOTAL = "tokens.input_total"
+METRIC_OUTPUT_TOTAL = "tokens.output_total"
+METRIC_TOTAL_TOKENS = "tokens.total"
+METRIC_LLM_CALLS = "llm_calls"
+METRIC_SPANS = "span_count"
+METRIC_ERRORS = "error_count"
+
+ARTIFACT_SPANS = "spans.json"
+ARTIFACT_OVERFLOW_DIR = "overflow"
+TRUNCATION_MARK = "\n[... truncated by otel-mlflow: {n} more characters]"
+
+
+@dataclass(frozen=True)
+class MappingOptions:
+    """The settings the mapping needs (a subset of :class:`otel_mlflow.config.Config`)."""
+
+    capture_content: bool = True
+    max_text_chars: int = 1_000_000
+    log_spans: bool = True
+
+
+@dataclass
+class Metric:
+    key: str
+    value: float
+    timestamp_ms: int
+    step: int
+
+
+@dataclass
+class RunPlan:
+    """Everything to write for one group of spans; keys and values already valid for MLflow."""
+
+    trace_id: str
+    run_id: str | None = None
+    """An existing run to write into; ``None`` means create a run."""
+    run_name: str | None = None
+    start_ms: int = 0
+    end_ms: int = 0
+    failed: bool = False
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: list[Metric] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    artifacts: dict[str, str] = field(default_factory=dict)
+    """relative artifact path -> text"""
+    dropped_metrics: int = 0
+    truncated_texts: int = 0
+    span_count: int = 0
+
+
+def find_root(facts: Sequence[SpanFacts]) -> SpanFacts:
+    """The local root of a group, or its earliest span when the root is not there."""
+    roots = [f for f in facts if f.is_local_root]
+    return min(roots or facts, key=lambda f: (f.start_ns, f.span_id))
+
+
+def plan_run(
+    spans: Iterable[ReadableSpan],
+    options: MappingOptions,
+    *,
+    run_id: str | None = None,
+    artifact_prefix: str = "",
+) -> RunPlan:
+    """Plan the MLflow writes for ``spans`` (one trace, or the spans bound to one existing run).
+
+    With ``run_id`` the plan targets that existing run: no run name, status or end time is set, and
+    artifacts go under ``artifact_prefix`` so that several traces in one run do not overwrite each other.
+    """
+    span_list = list(spans)
+    if not span_list:
+        raise ValueError("plan_run needs at least one span")
+    facts = sorted((span_facts(s) for s in span_list), key=lambda f: (f.start_ns, f.span_id))
+    root = find_root(facts)
+    builder = _PlanBuilder(RunPlan(trace_id=root.trace_id, run_id=run_id), options, artifact_prefix)
+    plan = builder.plan
+    plan.span_count = len(facts)
+    plan.start_ms = min(f.start_ns for f in facts) // 1_000_000
+    plan.end_ms = max(f.end_ns for f in facts) // 1_000_000
+    plan.failed = root.is_error
+    if run_id is None:
+        plan.run_name = clean_text(root.name)[:200] or "trace"
+    builder.root_entries(root, facts)
+    llm_calls = [f for f in facts if f.is_llm]
+    for step, call in enumerate(llm_calls):
+        builder.llm_call(step, call, len(llm_calls))
+    builder.totals(root, facts, llm_calls)
+    for f in facts:
+        builder.user_entries(f)
+    if options.log_spans:
+        builder.artifact(ARTIFACT_SPANS, json.dumps(spans_to_list(span_list, options.capture_content), indent=1))
+    builder.finish()
+    return plan
+
+
+class _PlanBuilder:
+    """Accumulates writes into a plan, enforcing limits as it goes."""
+
+    def __init__(self, plan: RunPlan, options: MappingOptions, artifact_prefix: str) -> None:
+        self.plan = plan
+        self.options = options
+        self.prefix = artifact_prefix
+        self._metric_steps: dict[str, int] = {}
+
+    # --- entries -----------------------------------------------------------------------
+    def root_entries(self, root: SpanFacts, facts: Sequence[SpanFacts]) -> None:
+        self.tag(A.TAG_TRACE_ID, root.trace_id)
+        self.tag(A.TAG_ROOT_SPAN, root.name)
+        self.tag(A.TAG_SPAN_KIND, root.kind)
+        self.tag(A.TAG_STATUS, "ERROR" if root.is_error else root.status)
+        service = root.service_name or next((f.service_name for f in facts if f.service_name), None)
+        if service:
+            self.tag(A.TAG_SERVICE_NAME, service)
+        http = next((f for f in ([root] + list(facts)) if f.http_method or f.http_route), None)
+        if http is not None:
+            if http.http_method:
+                self.tag(A.HTTP_METHOD, http.http_method)
+            if http.http_route:
+                self.tag(A.HTTP_ROUTE, http.http_route)
+            if http.http_status is not None:
+                self.tag(A.HTTP_STATUS_CODE, str(http.http_status))
+        if self.options.capture_content:
+            question = next((f.question for f in facts if f.question), None)
+            answer = next((f.answer for f in facts if f.answer), None)
+            if question:
+                self.artifact("question.txt", question)
+            if answer:
+                self.artifact("answer.txt", answer)
+
+    def llm_call(self, step: int, call: SpanFacts, count: int) -> None:
+        self.param("model", call.model)
+        self.param("provider", call.provider)
+        self.param("operation", call.operation)
+        for key, value in call.request_params.items():
+            self.param(key, value)
+        if call.response_model:
+            self.tag(A.GEN_AI_RESPONSE_MODEL, call.response_model)
+        if call.finish_reasons:
+            self.tag(A.GEN_AI_RESPONSE_FINISH_REASONS, call.finish_reasons)
+        if call.tokens_estimated:
+            self.tag(A.TOKENS_ESTIMATED, "true")
+        ts = call.end_ns // 1_000_000
+        self.metric(METRIC_LLM_LATENCY, call.duration_ms, ts, step)
+        self.metric(METRIC_INPUT_TOKENS, call.input_tokens, ts, step)
+        self.metric(METRIC_OUTPUT_TOKENS, call.output_tokens, ts, step)
+        if self.options.capture_content:
+            folder = "" if count == 1 else f"llm_calls/{step:03d}/"
+            for name, text in (("prompt", call.prompt), ("response", call.response), ("context", call.context)):
+                if text:
+                    self.artifact(f"{folder}{name}.txt", text)
+
+    def totals(self, root: SpanFacts, facts: Sequence[SpanFacts], llm_calls: Sequence[SpanFacts]) -> None:
+        ts = max(f.end_ns for f in facts) // 1_000_000
+        self.metric(METRIC_LATENCY, root.duration_ms, root.end_ns // 1_000_000, 0)
+        self.metric(METRIC_SPANS, len(facts), ts, 0)
+        self.metric(METRIC_ERRORS, sum(1 for f in facts if f.is_error), ts, 0)
+        if llm_calls:
+            self.metric(METRIC_LLM_CALLS, len(llm_calls), ts, 0)
+            for key, values in (
+                (METRIC_INPUT_TOTAL, [c.input_tokens for c in llm_calls]),
+                (METRIC_OUTPUT_TOTAL, [c.output_tokens for c in llm_calls]),
+                (METRIC_TOTAL_TOKENS, [c.total_tokens for c in llm_calls]),
+            ):
+                known = [v for v in values if v is not None]
+                if known:
+                    self.metric(key, sum(known), ts, 0)
+        if not self.options.capture_content:
+            return
+        context = next((f.context for f in facts if f.context and not f.is_llm), None)
+        if context and not any(c.context for c in llm_calls):
+            self.artifact("context.txt", context)
+
+    def user_entries(self, f: SpanFacts) -> None:
+        for key, value in f.user_params.items():
+            self.param(key, value)
+        for key, value in f.user_tags.items():
+            self.tag(key, value)
+        ts = f.end_ns // 1_000_000
+        for key, value in f.user_metrics.items():
+            step = self._metric_steps.get(key, 0)
+            self._metric_steps[key] = step + 1
+            self.metric(key, value, ts, step)
+
+    # --- primitives that enforce limits ----------------------------------------------------
+    def param(self, key: str, value: Any) -> None:
+        if value is None or is_secret_key(key):
+            return
+        key = sanitize_key(key)
+        text = self._fit(key, _to_text(value), MAX_PARAM_VALUE_CHARS, "params")
+        existing = self.plan.params.get(key)
+        if existing is None:
+            self.plan.params[key] = text
+        elif existing != text:
+            self.tag(A.TAG_PARAM_CONFLICT_PREFIX + key, text)
+
+    def tag(self, key: str, value: Any) -> None:
+        if value is None or is_secret_key(key):
+            return
+        key = sanitize_key(key)
+        self.plan.tags[key] = self._fit(key, _to_text(value), MAX_TAG_VALUE_CHARS, "tags")
+
+    def metric(self, key: str, value: Any, timestamp_ms: int, step: int) -> None:
+        if value is None:
+            return
+        number = finite_number(value)
+        if number is None:
+            self.plan.dropped_metrics += 1
+            return
+        self.plan.metrics.append(Metric(sanitize_key(key), number, int(timestamp_ms), int(step)))
+
+    def artifact(self, path: str, text: str) -> None:
+        text = redact_text(clean_text(text))
+        limit = self.options.max_text_chars
+        if len(text) > limit:
+            text = text[:limit] + TRUNCATION_MARK.format(n=len(text) - limit)
+            self.plan.truncated_texts += 1
+        self.plan.artifacts[self.prefix + path] = text
+
+    def finish(self) -> None:
+        if self.plan.dropped_metrics:
+            self.tag(A.TAG_DROPPED_METRICS, str(self.plan.dropped_metrics))
+        if self.plan.truncated_texts:
+            self.tag(A.TAG_TRUNCATED, str(self.plan.truncated_texts))
+
+    def _fit(self, key: str, text: str, limit: int, kind: str) -> str:
+        """Cut ``text`` to ``limit`` chars; the full text goes to an overflow artifact."""
+        text = redact_text(text)
+        if len(text) <= limit:
+            return text
+        path = f"{ARTIFACT_OVERFLOW_DIR}/{kind}/{key}.txt"
+        self.artifact(path, text)
+        note = f"... [full value in artifact {self.prefix}{path}]"
+        return text[: limit - len(note)] + note
+
+
+def _to_text(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return clean_text(json.dumps(list(value), ensure_ascii=False, default=str))
+    return clean_text(str(value))

@@ -1,0 +1,207 @@
+"""The only module that talks to MLflow: writes one :class:`RunPlan` with as few calls as possible.
+
+A write is resumable: :class:`WriteState` records what already landed (run created, batches
+logged, artifacts uploaded, run ended), so a retry after a failure never creates a second run
+or logs a batch twice. ``mlflow`` is imported on first use, never at import time.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from otel_mlflow import attributes as A
+from otel_mlflow.config import Config
+from otel_mlflow.limits import chunk_batch
+from otel_mlflow.mapping import RunPlan
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
+_logger = logging.getLogger(__name__)
+_KNOWN_RUNS = 10_000
+
+
+class PermanentWriteError(Exception):
+    """MLflow refused the write for a reason a retry cannot fix (bad request, missing run)."""
+
+
+@dataclass
+class WriteState:
+    """What of a plan already landed in MLflow."""
+
+    run_id: str | None = None
+    batches_done: int = 0
+    artifacts_done: bool = False
+    ended: bool = False
+    batches_dropped: int = 0
+
+
+@dataclass
+class _RunMemory:
+    params: dict[str, str] = field(default_factory=dict)
+    next_step: dict[str, int] = field(default_factory=dict)
+
+
+class MLflowWriter:
+    """Writes plans to the tracking store named by ``config``. Not thread-safe: one writer thread."""
+
+    def __init__(self, config: Config) -> None:
+        self._config = config
+        self._client_obj: MlflowClient | None = None
+        self._experiment_id: str | None = None
+        self._runs: OrderedDict[str, _RunMemory] = OrderedDict()
+
+    # --- public -------------------------------------------------------------------------
+    def write(self, plan: RunPlan, state: WriteState) -> str:
+        """Write ``plan``, resuming after whatever ``state`` says already landed; returns the run id.
+
+        Raises :class:`PermanentWriteError` for a write no retry can fix, and anything else
+        (connection errors, MLflow 5xx) for a write worth retrying.
+        """
+        try:
+            return self._write(plan, state)
+        except Exception as exc:
+            if is_permanent(exc):
+                raise PermanentWriteError(str(exc)) from exc
+            raise
+
+    def experiment_id(self) -> str:
+        """Id of the configured experiment, created (with ``MLFLOW_ARTIFACT_PATH``) when missing."""
+        if self._experiment_id is None:
+            self._experiment_id = self._resolve_experiment()
+        return self._experiment_id
+
+    # --- steps ----------------------------------------------------------------------------
+    def _write(self, plan: RunPlan, state: WriteState) -> str:
+        client = self._client()
+        if state.run_id is None:
+            state.run_id = plan.run_id or self._create_run(plan)
+        run_id = state.run_id
+        memory = self._memory(run_id, fetch=plan.run_id is not None)
+        params, tags = self._settle_params(plan, memory)
+        metrics = self._steps(plan, memory, offset=plan.run_id is not None)
+        from mlflow.entities import Metric, Param, RunTag
+
+        for index, batch in enumerate(chunk_batch(metrics, params, tags)):
+            if index < state.batches_done:
+                continue
+            client.log_batch(
+                run_id,
+                metrics=[Metric(k, v, ts, step) for k, v, ts, step in batch.metrics],
+                params=[Param(k, v) for k, v in batch.params],
+                tags=[RunTag(k, v) for k, v in batch.tags],
+                synchronous=True,
+            )
+            memory.params.update(batch.params)
+            state.batches_done = index + 1
+        if plan.artifacts and not state.artifacts_done:
+            self._upload(run_id, plan.artifacts)
+            state.artifacts_done = True
+        if plan.run_id is None and not state.ended:
+            client.set_terminated(run_id, "FAILED" if plan.failed else "FINISHED", end_time=plan.end_ms)
+            state.ended = True
+        return run_id
+
+    def _create_run(self, plan: RunPlan) -> str:
+        tags = {A.TAG_TRACE_ID: plan.trace_id}
+        run = self._client().create_run(
+            self.experiment_id(), start_time=plan.start_ms, tags=tags, run_name=plan.run_name
+        )
+        return str(run.info.run_id)
+
+    def _settle_params(self, plan: RunPlan, memory: _RunMemory) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
+        """Params not yet on the run; a value that differs from the run's goes to a tag instead."""
+        params: list[tuple[str, str]] = []
+        tags = dict(plan.tags)
+        for key, value in plan.params.items():
+            existing = memory.params.get(key)
+            if existing is None:
+                params.append((key, value))
+            elif existing != value:
+                tags[A.TAG_PARAM_CONFLICT_PREFIX + key] = value
+        return params, list(tags.items())
+
+    def _steps(self, plan: RunPlan, memory: _RunMemory, offset: bool) -> list[tuple[str, float, int, int]]:
+        """Metric tuples; in an existing run, steps continue after the run's earlier ones."""
+        if not offset:
+            return [(m.key, m.value, m.timestamp_ms, m.step) for m in plan.metrics]
+        base = dict(memory.next_step)
+        out = []
+        for m in plan.metrics:
+            step = base.get(m.key, 0) + m.step
+            memory.next_step[m.key] = max(memory.next_step.get(m.key, 0), step + 1)
+            out.append((m.key, m.value, m.timestamp_ms, step))
+        return out
+
+    def _upload(self, run_id: str, artifacts: dict[str, str]) -> None:
+        """One upload call per plan: every file staged in a temp dir, then ``log_artifacts``."""
+        with tempfile.TemporaryDirectory(prefix="otel-mlflow-") as tmp:
+            for rel, text in artifacts.items():
+                path = os.path.join(tmp, *rel.split("/"))
+                os.makedirs(os.path.dirname(path), exist_ok=True)
+                with open(path, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+            self._client().log_artifacts(run_id, tmp)
+
+    def _memory(self, run_id: str, fetch: bool) -> _RunMemory:
+        memory = self._runs.get(run_id)
+        if memory is None:
+            memory = _RunMemory()
+            if fetch:
+                memory.params = dict(self._client().get_run(run_id).data.params)
+            self._runs[run_id] = memory
+            while len(self._runs) > _KNOWN_RUNS:
+                self._runs.popitem(last=False)
+        else:
+            self._runs.move_to_end(run_id)
+        return memory
+
+    def _resolve_experiment(self) -> str:
+        client = self._client()
+        name = self._config.experiment_name
+        experiment = client.get_experiment_by_name(name)
+        if experiment is not None:
+            if experiment.lifecycle_stage == "deleted":
+                raise PermanentWriteError(
+                    f"MLflow experiment {name!r} is deleted; restore it or set MLFLOW_EXPERIMENT_NAME to another name"
+                )
+            return str(experiment.experiment_id)
+        try:
+            return str(client.create_experiment(name, artifact_location=self._config.artifact_location))
+        except Exception:
+            experiment = client.get_experiment_by_name(name)  # another process created it meanwhile
+            if experiment is None:
+                raise
+            return str(experiment.experiment_id)
+
+    def _client(self) -> MlflowClient:
+        if self._client_obj is None:
+            from mlflow import MlflowClient
+
+            self._client_obj = MlflowClient(tracking_uri=self._config.tracking_uri)
+        return self._client_obj
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """True for MLflow errors that a retry cannot fix (4xx-class), False for transient ones."""
+    if isinstance(exc, PermanentWriteError):
+        return True
+    get_status = getattr(exc, "get_http_status_code", None)
+    if get_status is None:
+        return False
+    try:
+        status = int(get_status())
+    except Exception:  # noqa: BLE001 - an odd exception type is treated as transient
+        return False
+    return 400 <= status < 500 and status not in (408, 429)
+
+
+def run_is_missing(exc: BaseException) -> bool:
+    """True when MLflow said the run does not exist (a stale ``otel_mlflow.run_id``)."""
+    cause: Any = exc.__cause__ or exc
+    return getattr(cause, "error_code", None) == "RESOURCE_DOES_NOT_EXIST"
