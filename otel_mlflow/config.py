@@ -108,7 +108,10 @@ class Config:
         known = {f.name for f in fields(cls)}
         unknown = set(overrides) - known
         if unknown:
-            raise TypeError(f"unknown otel-mlflow setting(s): {', '.join(sorted(unknown))}")
+            raise TypeError(
+                f"unknown otel-mlflow setting(s): {', '.join(sorted(unknown))}; "
+                f"known settings: {', '.join(sorted(known))}"
+            )
         given = {k: v for k, v in overrides.items() if v is not None}
 
         def pick(name: str, env_name: str, parse: Callable[[str, str], T]) -> T | None:

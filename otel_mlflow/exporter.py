@@ -180,7 +180,9 @@ class MLflowSpanExporter(SpanExporter):
         if thread is not None:
             thread.join(timeout_millis / 1000)
             if thread.is_alive():
-                _logger.warning("otel-mlflow shutdown timed out; %d span(s) not written", len(self._buffer))
+                with self._cond:
+                    self._drop_remaining()
+                    self._buffer = TraceBuffer(self._config.trace_timeout)
         self._shutdown = True
 
     # --- writer thread ---------------------------------------------------------------------------

@@ -10,6 +10,9 @@ from __future__ import annotations
 import logging
 import os
 import tempfile
+import time
+import urllib.error
+import urllib.request
 from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -24,6 +27,14 @@ if TYPE_CHECKING:
 
 _logger = logging.getLogger(__name__)
 _KNOWN_RUNS = 10_000
+
+
+_PROBE_TIMEOUT = 2.0
+_PROBE_CACHE_SECONDS = 5.0
+
+
+class MLflowUnavailable(ConnectionError):
+    """The MLflow server did not answer its health check; the write is retried later."""
 
 
 class PermanentWriteError(Exception):
@@ -55,6 +66,7 @@ class MLflowWriter:
         self._client_obj: MlflowClient | None = None
         self._experiment_id: str | None = None
         self._runs: OrderedDict[str, _RunMemory] = OrderedDict()
+        self._healthy_until = 0.0
 
     # --- public -------------------------------------------------------------------------
     def write(self, plan: RunPlan, state: WriteState) -> str:
@@ -78,6 +90,7 @@ class MLflowWriter:
 
     # --- steps ----------------------------------------------------------------------------
     def _write(self, plan: RunPlan, state: WriteState) -> str:
+        self._check_server()
         client = self._client()
         if state.run_id is None:
             state.run_id = plan.run_id or self._create_run(plan)
@@ -178,6 +191,22 @@ class MLflowWriter:
             if experiment is None:
                 raise
             return str(experiment.experiment_id)
+
+    def _check_server(self) -> None:
+        """Fail fast when an MLflow server is down, instead of waiting through MLflow's own
+        request retries (minutes with the defaults); our caller retries with its own backoff."""
+        uri = self._config.tracking_uri or ""
+        if not uri.startswith(("http://", "https://")) or time.monotonic() < self._healthy_until:
+            return
+        url = uri.rstrip("/") + "/health"
+        try:
+            with urllib.request.urlopen(url, timeout=_PROBE_TIMEOUT) as response:  # noqa: S310 - the user's URI
+                healthy = response.status == 200
+        except (OSError, urllib.error.URLError) as exc:
+            raise MLflowUnavailable(f"MLflow server at {uri} is not reachable ({exc})") from exc
+        if not healthy:
+            raise MLflowUnavailable(f"MLflow server at {uri} answered its health check with an error")
+        self._healthy_until = time.monotonic() + _PROBE_CACHE_SECONDS
 
     def _client(self) -> MlflowClient:
         if self._client_obj is None:

@@ -1,0 +1,41 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from otel_mlflow import MLflowSpanExporter
+from otel_mlflow.config import Config
+from tests.helpers import SpanRecorder, Store, make_store
+
+
+@pytest.fixture
+def recorder() -> SpanRecorder:
+    return SpanRecorder()
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return make_store(tmp_path / "store")
+
+
+@pytest.fixture
+def make_exporter(store: Store) -> Iterator[object]:
+    """Build exporters writing into ``store``; every one is shut down after the test."""
+    made: list[MLflowSpanExporter] = []
+
+    def factory(**settings: object) -> MLflowSpanExporter:
+        values: dict[str, object] = {
+            "tracking_uri": store.uri,
+            "artifact_location": str(store.artifacts),
+            "flush_interval": 0.05,
+        }
+        values.update(settings)
+        exporter = MLflowSpanExporter(config=Config.from_env(env={}, **values))
+        made.append(exporter)
+        return exporter
+
+    yield factory
+    for exporter in made:
+        exporter.shutdown()

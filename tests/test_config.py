@@ -1,0 +1,77 @@
+from __future__ import annotations
+
+import pytest
+
+from otel_mlflow.config import Config, ConfigError
+
+
+def test_defaults_without_environment() -> None:
+    config = Config.from_env(env={})
+    assert config.tracking_uri is None  # MLflow's own default applies
+    assert config.experiment_name == "llmops-rag"
+    assert config.artifact_location is None
+    assert config.run_mode == "trace"
+    assert config.capture_content is True
+
+
+def test_environment_is_read() -> None:
+    config = Config.from_env(
+        env={
+            "MLFLOW_TRACKING_URI": "http://127.0.0.1:5000",
+            "MLFLOW_EXPERIMENT_NAME": "rag-prod",
+            "MLFLOW_ARTIFACT_PATH": "/tmp/arts",
+            "OTEL_MLFLOW_RUN_MODE": "TRACE",
+            "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "false",
+            "OTEL_MLFLOW_TRACE_TIMEOUT": "5",
+            "OTEL_MLFLOW_MAX_QUEUE_SIZE": "100",
+        }
+    )
+    assert config.tracking_uri == "http://127.0.0.1:5000"
+    assert config.experiment_name == "rag-prod"
+    assert config.artifact_location == "/tmp/arts"
+    assert config.run_mode == "trace"
+    assert config.capture_content is False
+    assert config.trace_timeout == 5.0
+    assert config.max_queue_size == 100
+
+
+def test_argument_wins_over_environment() -> None:
+    config = Config.from_env(env={"MLFLOW_EXPERIMENT_NAME": "from-env"}, experiment_name="from-arg")
+    assert config.experiment_name == "from-arg"
+
+
+@pytest.mark.parametrize("value", ["SPAN_ONLY", "span_and_event", "true", "1"])
+def test_capture_content_accepts_genai_values(value: str) -> None:
+    assert Config.from_env(env={"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": value}).capture_content
+
+
+def test_no_content_turns_capture_off() -> None:
+    env = {"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "NO_CONTENT"}
+    assert Config.from_env(env=env).capture_content is False
+
+
+@pytest.mark.parametrize(
+    ("env", "named"),
+    [
+        ({"OTEL_MLFLOW_RUN_MODE": "hourly"}, "OTEL_MLFLOW_RUN_MODE"),
+        ({"OTEL_MLFLOW_TRACE_TIMEOUT": "soon"}, "OTEL_MLFLOW_TRACE_TIMEOUT"),
+        ({"OTEL_MLFLOW_TRACE_TIMEOUT": "-1"}, "OTEL_MLFLOW_TRACE_TIMEOUT"),
+        ({"OTEL_MLFLOW_MAX_QUEUE_SIZE": "1.5"}, "OTEL_MLFLOW_MAX_QUEUE_SIZE"),
+        ({"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "maybe"}, "CAPTURE_MESSAGE_CONTENT"),
+        ({"OTEL_MLFLOW_LOG_SPANS": "sometimes"}, "OTEL_MLFLOW_LOG_SPANS"),
+    ],
+)
+def test_bad_value_names_the_variable(env: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        Config.from_env(env=env)
+
+
+def test_unknown_argument_is_a_type_error() -> None:
+    with pytest.raises(TypeError, match="experiment"):
+        Config.from_env(env={}, experimnt_name="typo")
+
+
+def test_config_is_frozen() -> None:
+    config = Config.from_env(env={})
+    with pytest.raises(AttributeError):
+        config.experiment_name = "x"  # type: ignore[misc]

@@ -1,0 +1,216 @@
+"""The exporter against a real sqlite MLflow store (no mocks)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from typing import Any
+
+from opentelemetry.sdk.trace.export import SpanExportResult
+from opentelemetry.trace import SpanKind
+
+from otel_mlflow import attributes as A
+from tests.helpers import SpanRecorder, Store, free_port
+from tests.test_mapping import rag_trace
+
+
+def test_trace_becomes_one_run_with_exact_values(recorder: SpanRecorder, store: Store, make_exporter: Any) -> None:
+    exporter = make_exporter()
+    rag_trace(recorder)
+    spans = recorder.take()
+    assert exporter.export(spans) is SpanExportResult.SUCCESS
+    assert exporter.force_flush(20_000)
+    [run] = store.runs()
+    root = next(s for s in spans if s.parent is None)
+    assert run.info.run_name == "POST /ask"
+    assert run.info.status == "FINISHED"
+    assert run.info.start_time == root.start_time // 1_000_000
+    assert run.info.end_time == root.end_time // 1_000_000
+    assert run.data.params == {"model": "gpt-4", "provider": "openai", "operation": "chat", "temperature": "0.7"}
+    assert run.data.metrics["gen_ai.usage.input_tokens"] == 12
+    assert run.data.metrics["gen_ai.usage.output_tokens"] == 34
+    assert run.data.metrics["tokens.total"] == 46
+    assert run.data.tags[A.TAG_TRACE_ID] == format(root.context.trace_id, "032x")
+    assert run.data.tags["http.route"] == "/ask"
+    assert run.data.tags["service.name"] == "test-service"
+    assert store.artifact_text(run, "prompt.txt") == "user: What is RAG?"
+    assert store.artifact_text(run, "response.txt") == "assistant: Retrieval."
+    assert len(json.loads(store.artifact_text(run, "spans.json"))) == 2
+    history = store.client().get_metric_history(run.info.run_id, "llm.latency_ms")
+    chat = next(s for s in spans if s.parent is not None)
+    assert [m.timestamp for m in history] == [chat.end_time // 1_000_000]
+    assert exporter.stats.runs_created == 1 and exporter.stats.spans_written == 2
+
+
+def test_children_exported_before_their_root_share_its_run(
+    recorder: SpanRecorder, store: Store, make_exporter: Any
+) -> None:
+    exporter = make_exporter()
+    rag_trace(recorder)
+    spans = recorder.take()
+    children = [s for s in spans if s.parent is not None]
+    roots = [s for s in spans if s.parent is None]
+    exporter.export(children)
+    assert exporter.force_flush(20_000)
+    assert store.runs() == []  # still waiting for the root
+    exporter.export(roots)
+    assert exporter.force_flush(20_000)
+    [run] = store.runs()
+    assert run.data.metrics["gen_ai.usage.input_tokens"] == 12
+    assert run.data.tags["http.route"] == "/ask"
+
+
+def test_span_that_arrives_after_its_trace_was_written_joins_the_run(
+    recorder: SpanRecorder, store: Store, make_exporter: Any
+) -> None:
+    exporter = make_exporter()
+    tracer = recorder.tracer
+    root = tracer.start_span("POST /ask", kind=SpanKind.SERVER)
+    ctx = __import__("opentelemetry.trace", fromlist=["set_span_in_context"]).set_span_in_context(root)
+    late = tracer.start_span("background-eval", context=ctx)
+    root.end()
+    exporter.export(recorder.take())
+    assert exporter.force_flush(20_000)
+    late.set_attribute(A.METRIC_PREFIX + "faithfulness", 0.9)
+    late.end()
+    exporter.export(recorder.take())
+    assert exporter.force_flush(20_000)
+    [run] = store.runs()
+    assert run.data.metrics["faithfulness"] == 0.9
+
+
+def test_span_with_run_id_lands_in_that_run(recorder: SpanRecorder, store: Store, make_exporter: Any) -> None:
+    client = store.client()
+    experiment_id = client.create_experiment("mine", artifact_location=str(store.artifacts / "mine"))
+    existing = client.create_run(experiment_id, run_name="training")
+    client.log_param(existing.info.run_id, "model", "gpt-4")
+    exporter = make_exporter()
+    for tokens in (10, 20):
+        with recorder.tracer.start_as_current_span("chat") as span:
+            span.set_attribute(A.RUN_ID, existing.info.run_id)
+            span.set_attribute(A.GEN_AI_REQUEST_MODEL, "gpt-4o")  # differs from the run's param
+            span.set_attribute(A.GEN_AI_USAGE_INPUT_TOKENS, tokens)
+            span.set_attribute(A.GEN_AI_PROMPT, f"prompt {tokens}")
+        exporter.export(recorder.take())
+        assert exporter.force_flush(20_000)
+    assert store.runs() == []  # no run made in the default experiment
+    run = client.get_run(existing.info.run_id)
+    assert run.data.params["model"] == "gpt-4"  # never re-logged with a changed value
+    assert run.data.tags[A.TAG_PARAM_CONFLICT_PREFIX + "model"] == "gpt-4o"
+    history = client.get_metric_history(existing.info.run_id, "gen_ai.usage.input_tokens")
+    assert sorted((m.step, m.value) for m in history) == [(0, 10), (1, 20)]
+    texts = sorted(
+        store.artifact_text(run, p) for p in store.artifact_paths(run) if p.endswith("prompt.txt")
+    )
+    assert texts == ["prompt 10", "prompt 20"]
+    assert run.info.status == "RUNNING"  # the exporter never ends a run it did not create
+
+
+def test_missing_explicit_run_falls_back_to_a_new_run(recorder: SpanRecorder, store: Store, make_exporter: Any) -> None:
+    exporter = make_exporter()
+    with recorder.tracer.start_as_current_span("chat") as span:
+        span.set_attribute(A.RUN_ID, "0123456789abcdef0123456789abcdef")
+        span.set_attribute(A.GEN_AI_REQUEST_MODEL, "m")
+    exporter.export(recorder.take())
+    assert exporter.force_flush(20_000)
+    [run] = store.runs()
+    assert run.data.tags[A.TAG_MISSING_RUN] == "0123456789abcdef0123456789abcdef"
+    assert run.data.params["model"] == "m"
+
+
+def test_trace_without_root_is_written_after_the_timeout(
+    recorder: SpanRecorder, store: Store, make_exporter: Any
+) -> None:
+    exporter = make_exporter(trace_timeout=0.3)
+    rag_trace(recorder)
+    children = [s for s in recorder.take() if s.parent is not None]
+    exporter.export(children)
+    deadline = time.monotonic() + 20
+    while not store.runs() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    [run] = store.runs()
+    assert run.data.tags[A.TAG_INCOMPLETE] == "true"
+    assert run.data.metrics["gen_ai.usage.input_tokens"] == 12
+
+
+def test_shutdown_writes_incomplete_traces_and_is_idempotent(
+    recorder: SpanRecorder, store: Store, make_exporter: Any
+) -> None:
+    exporter = make_exporter()
+    rag_trace(recorder)
+    exporter.export([s for s in recorder.take() if s.parent is not None])
+    exporter.shutdown()
+    exporter.shutdown()
+    assert len(store.runs()) == 1
+    assert exporter.export(recorder.take()) is SpanExportResult.FAILURE
+
+
+def test_many_metrics_and_params_are_chunked(recorder: SpanRecorder, store: Store, make_exporter: Any) -> None:
+    exporter = make_exporter()
+    with recorder.tracer.start_as_current_span("big"):  # spans hold 128 attributes by default
+        for part in range(15):
+            with recorder.tracer.start_as_current_span(f"part{part}") as span:
+                for i in range(part * 100, part * 100 + 100):
+                    span.set_attribute(f"{A.METRIC_PREFIX}m{i}", i)
+        for part in range(3):
+            with recorder.tracer.start_as_current_span(f"config{part}") as span:
+                for i in range(part * 50, part * 50 + 50):
+                    span.set_attribute(f"{A.PARAM_PREFIX}p{i}", "v" * 5000)
+                    span.set_attribute(f"{A.TAG_PREFIX}t{i}", "t" * 7000)
+    exporter.export(recorder.take())
+    assert exporter.force_flush(60_000)
+    [run] = store.runs()
+    assert len([k for k in run.data.metrics if k.startswith("m")]) == 1500
+    assert len([k for k in run.data.params if k.startswith("p")]) == 150
+    assert len([k for k in run.data.tags if k.startswith("t")]) == 150
+
+
+def test_hostile_keys_and_values_reach_mlflow_valid(recorder: SpanRecorder, store: Store, make_exporter: Any) -> None:
+    exporter = make_exporter()
+    with recorder.tracer.start_as_current_span("s\ud800 name") as span:
+        span.set_attribute(A.PARAM_PREFIX + "what?!*", "ok")
+        span.set_attribute(A.METRIC_PREFIX + "../../etc", 1.0)
+        span.set_attribute(A.METRIC_PREFIX + "nan", float("nan"))
+        span.set_attribute(A.TAG_PREFIX + "k" * 400, "x" * 20_000)
+    exporter.export(recorder.take())
+    assert exporter.force_flush(20_000)
+    [run] = store.runs()
+    assert run.data.params["what___"] == "ok"
+    assert run.data.metrics["etc"] == 1.0
+    assert "nan" not in run.data.metrics
+    assert exporter.stats.metrics_dropped_non_finite == 1
+    assert exporter.stats.spans_dropped_write_failed == 0
+
+
+def test_queue_bound_drops_and_counts(recorder: SpanRecorder, make_exporter: Any) -> None:
+    exporter = make_exporter(max_queue_size=3, trace_timeout=60)
+    with recorder.tracer.start_as_current_span("root"):
+        for _ in range(5):
+            with recorder.tracer.start_as_current_span("child"):
+                pass
+    children = [s for s in recorder.take() if s.parent is not None]
+    assert exporter.export(children) is SpanExportResult.FAILURE
+    assert exporter.stats.spans_dropped_queue_full == 2
+
+
+def test_unreachable_mlflow_never_raises_or_blocks(recorder: SpanRecorder, make_exporter: Any) -> None:
+    exporter = make_exporter(tracking_uri=f"http://127.0.0.1:{free_port()}", retry_timeout=1.0)
+    rag_trace(recorder)
+    spans = recorder.take()
+    started = time.monotonic()
+    assert exporter.export(spans) is SpanExportResult.SUCCESS
+    assert time.monotonic() - started < 1.0  # export only files spans in memory
+    assert exporter.force_flush(500) is False
+    exporter.shutdown()
+    assert exporter.stats.spans_dropped_write_failed == 2
+
+
+def test_importing_otel_mlflow_does_not_import_mlflow() -> None:
+    code = (
+        "import sys, otel_mlflow; from otel_mlflow import MLflowSpanExporter; MLflowSpanExporter();"
+        "print('mlflow' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
