@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
+# MLflow's usage telemetry would try to reach the internet: off for our own commands.
+export MLFLOW_DISABLE_TELEMETRY ?= true
 
 .PHONY: install demo test bench clean
 
