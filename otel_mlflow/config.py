@@ -138,6 +138,12 @@ class Config:
         return cls(**{k: v for k, v in values.items() if v is not None})
 
 
+def capture_content_from_env(env: Mapping[str, str] | None = None) -> bool:
+    """``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` alone (default true); raises ConfigError."""
+    raw = (os.environ if env is None else env).get(ENV_CAPTURE_CONTENT, "").strip()
+    return True if not raw else _bool(ENV_CAPTURE_CONTENT, raw)
+
+
 def _text(_name: str, raw: str) -> str:
     return raw
 

@@ -1,0 +1,226 @@
+"""What an LLM call's span says, as attributes: pure functions over the call's arguments and result.
+
+Shared by the ``LLMServiceInstrumentor``, the ``@trace_llm`` decorator and the ``llm_span`` context
+manager, so all three write the same OTel GenAI attributes. Usage::
+
+    info = call_info(generate_answer, args, kwargs)
+    span.set_attributes(request_attributes(info, capture_content=True))
+    span.set_attributes(response_attributes(result, info, capture_content=True))
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from otel_mlflow import attributes as A
+
+DEFAULT_OPERATION = "chat"
+_TEXT_KEYS = ("answer", "text", "content", "response", "output")
+_QUESTION_NAMES = ("question", "query", "prompt", "input", "message")
+_CONTEXT_NAMES = ("context", "contexts", "documents", "docs")
+
+
+@dataclass
+class CallInfo:
+    """What is known when the call starts."""
+
+    question: str | None = None
+    context: str | None = None
+    model: str | None = None
+    provider: str | None = None
+    temperature: float | None = None
+    max_tokens: int | None = None
+    operation: str = DEFAULT_OPERATION
+
+    @property
+    def span_name(self) -> str:
+        return f"{self.operation} {self.model}" if self.model else self.operation
+
+
+def call_info(func: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any], **given: Any) -> CallInfo:
+    """Read question, context, model and sampling settings from a call's arguments by their names."""
+    arguments: dict[str, Any] = dict(kwargs)
+    try:
+        bound = inspect.signature(func).bind_partial(*args, **kwargs)
+        arguments = dict(bound.arguments)
+        for name, param in inspect.signature(func).parameters.items():
+            if param.kind is inspect.Parameter.VAR_KEYWORD and isinstance(arguments.get(name), dict):
+                arguments.update(arguments.pop(name))
+    except (TypeError, ValueError):
+        pass  # the call will raise the same TypeError itself; keep what kwargs tell
+    info = CallInfo(operation=given.get("operation") or DEFAULT_OPERATION)
+    info.question = _text_arg(arguments, _QUESTION_NAMES) or (
+        args[0] if args and isinstance(args[0], str) else None
+    )
+    info.context = _text_arg(arguments, _CONTEXT_NAMES)
+    info.model = given.get("model") or _str(arguments.get("model"))
+    info.provider = given.get("provider") or _str(arguments.get("provider"))
+    info.temperature = _number(arguments.get("temperature"))
+    max_tokens = _number(arguments.get("max_tokens"))
+    info.max_tokens = int(max_tokens) if max_tokens is not None else None
+    return info
+
+
+def request_attributes(info: CallInfo, capture_content: bool) -> dict[str, Any]:
+    """Attributes known at the start of the call (GenAI conventions, plus ours for the context)."""
+    attrs: dict[str, Any] = {A.GEN_AI_OPERATION_NAME: info.operation}
+    if info.model:
+        attrs[A.GEN_AI_REQUEST_MODEL] = info.model
+    if info.provider:
+        attrs[A.GEN_AI_PROVIDER_NAME] = info.provider
+    if info.temperature is not None:
+        attrs[A.GEN_AI_REQUEST_TEMPERATURE] = info.temperature
+    if info.max_tokens is not None:
+        attrs[A.GEN_AI_REQUEST_MAX_TOKENS] = info.max_tokens
+    if capture_content:
+        if info.question is not None:
+            attrs[A.QUESTION] = info.question
+            attrs[A.GEN_AI_INPUT_MESSAGES] = _messages("user", info.question)
+        if info.context:
+            attrs[A.CONTEXT] = info.context
+    return attrs
+
+
+def response_attributes(result: Any, info: CallInfo, capture_content: bool) -> dict[str, Any]:
+    """Attributes read from the call's result: usage (or an estimate), model, text, finish reasons."""
+    attrs: dict[str, Any] = {}
+    text = response_text(result)
+    model = _str(_field(result, "model"))
+    if model:
+        attrs[A.GEN_AI_RESPONSE_MODEL] = model
+        if not info.model:
+            attrs[A.GEN_AI_REQUEST_MODEL] = model
+    response_id = _str(_field(result, "id"))
+    if response_id:
+        attrs[A.GEN_AI_RESPONSE_ID] = response_id
+    reasons = finish_reasons(result)
+    if reasons:
+        attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
+    attrs.update(usage_attributes(usage_of(result), info, text))
+    if capture_content and text is not None:
+        attrs[A.ANSWER] = text
+        attrs[A.GEN_AI_OUTPUT_MESSAGES] = _messages("assistant", text, reasons[0] if reasons else "stop")
+    return attrs
+
+
+def usage_attributes(usage: tuple[int, int] | None, info: CallInfo, text: str | None) -> dict[str, Any]:
+    """Token counts as reported, or estimated (about 4 characters a token) and marked as such."""
+    if usage is not None:
+        return {
+            A.GEN_AI_USAGE_INPUT_TOKENS: usage[0],
+            A.GEN_AI_USAGE_OUTPUT_TOKENS: usage[1],
+            A.TOTAL_TOKENS: usage[0] + usage[1],
+        }
+    prompt_chars = len(info.question or "") + len(info.context or "")
+    if not prompt_chars and text is None:
+        return {}
+    input_tokens, output_tokens = estimate_tokens(prompt_chars), estimate_tokens(len(text or ""))
+    return {
+        A.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
+        A.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
+        A.TOTAL_TOKENS: input_tokens + output_tokens,
+        A.TOKENS_ESTIMATED: True,
+    }
+
+
+def estimate_tokens(chars: int) -> int:
+    return math.ceil(chars / 4)
+
+
+def usage_of(result: Any) -> tuple[int, int] | None:
+    """(input, output) tokens from an OpenAI-style ``usage`` (object or dict), or top-level keys."""
+    usage = _field(result, "usage")
+    source = usage if usage is not None else result
+    input_tokens = _number(_first_field(source, "input_tokens", "prompt_tokens"))
+    output_tokens = _number(_first_field(source, "output_tokens", "completion_tokens"))
+    if input_tokens is None or output_tokens is None:
+        return None
+    return int(input_tokens), int(output_tokens)
+
+
+def response_text(result: Any) -> str | None:
+    """The answer text of a string, a dict, an object, or an OpenAI chat completion."""
+    if result is None:
+        return None
+    if isinstance(result, str):
+        return result
+    choices = _field(result, "choices")
+    if isinstance(choices, (list, tuple)) and choices:
+        message = _field(choices[0], "message")
+        content = _field(message, "content") if message is not None else _field(choices[0], "text")
+        if content is not None:
+            return str(content)
+    for key in _TEXT_KEYS:
+        value = _field(result, key)
+        if isinstance(value, str):
+            return value
+    return None
+
+
+def finish_reasons(result: Any) -> list[str]:
+    choices = _field(result, "choices")
+    if isinstance(choices, (list, tuple)):
+        return [str(r) for r in (_field(c, "finish_reason") for c in choices) if r is not None]
+    reason = _field(result, "finish_reason")
+    return [str(reason)] if reason is not None else []
+
+
+def chunk_text(chunk: Any) -> str:
+    """Text carried by one streamed chunk: a string, or an OpenAI-style ``choices[0].delta.content``."""
+    if isinstance(chunk, str):
+        return chunk
+    choices = _field(chunk, "choices")
+    if isinstance(choices, (list, tuple)) and choices:
+        delta = _field(choices[0], "delta")
+        content = _field(delta, "content") if delta is not None else None
+        return content if isinstance(content, str) else ""
+    text = response_text(chunk)
+    return text or ""
+
+
+def _messages(role: str, text: str, finish_reason: str | None = None) -> str:
+    message: dict[str, Any] = {"role": role, "parts": [{"type": "text", "content": text}]}
+    if finish_reason:
+        message["finish_reason"] = finish_reason
+    return json.dumps([message], ensure_ascii=False)
+
+
+def _field(obj: Any, name: str) -> Any:
+    if obj is None or isinstance(obj, (str, bytes, int, float)):
+        return None
+    if isinstance(obj, Mapping):
+        return obj.get(name)
+    return getattr(obj, name, None)
+
+
+def _first_field(obj: Any, *names: str) -> Any:
+    for name in names:
+        value = _field(obj, name)
+        if value is not None:
+            return value
+    return None
+
+
+def _text_arg(arguments: Mapping[str, Any], names: tuple[str, ...]) -> str | None:
+    for name in names:
+        value = arguments.get(name)
+        if isinstance(value, str):
+            return value
+        if isinstance(value, (list, tuple)) and value:
+            return "\n\n".join(response_text(v) or str(v) for v in value)
+    return None
+
+
+def _str(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    return float(value) if math.isfinite(value) else None
