@@ -35,6 +35,7 @@ from typing import Any
 import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
+from instrumentors._patching import is_ours, mark_ours
 from otel_mlflow.tracing import TraceOptions, make_options, traced_call
 
 _logger = logging.getLogger(__name__)
@@ -107,7 +108,7 @@ class LLMServiceInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         self._active = False  # hooks of modules imported later do nothing now
         for owner, name in reversed(self._patched):
             current = inspect.getattr_static(owner, name, None)  # unbound: classes hold the wrapper itself
-            if _is_ours(current):
+            if is_ours(current):
                 setattr(owner, name, current.__wrapped__)
         self._patched.clear()
 
@@ -124,7 +125,7 @@ class LLMServiceInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             _logger.warning("otel-mlflow: %s has no %s; %s entry %s is skipped", target.module, target.qualname,
                             ENV_FUNCTIONS, target)  # fmt: skip
             return
-        if _is_ours(original):
+        if is_ours(original):
             return  # never wrap twice
         options = self._options
         wrapt.wrap_function_wrapper(owner, name, _make_wrapper(options))
@@ -136,10 +137,5 @@ def _make_wrapper(options: TraceOptions) -> Any:
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         return traced_call(wrapped, args, kwargs, options)
 
-    wrapper._otel_mlflow = True  # type: ignore[attr-defined]
-    return wrapper
-
-
-def _is_ours(obj: Any) -> bool:
-    return isinstance(obj, wrapt.FunctionWrapper) and getattr(obj._self_wrapper, "_otel_mlflow", False)
+    return mark_ours(wrapper)
 

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 from otel_mlflow.config import Config, ConfigError
 from otel_mlflow.exporter import ExportStats, MLflowSpanExporter
+from otel_mlflow.tracing import LLMCall, llm_span, trace_llm
 
-__all__ = ["Config", "ConfigError", "ExportStats", "MLflowSpanExporter"]
+__all__ = ["Config", "ConfigError", "ExportStats", "LLMCall", "MLflowSpanExporter", "llm_span", "trace_llm"]
 __version__ = "0.1.0"

@@ -11,7 +11,8 @@ Defaults set only when the variable is unset (your settings always win):
 - ``OTEL_METRICS_EXPORTER=none`` and ``OTEL_LOGS_EXPORTER=none``: otel-mlflow writes traces; without
   these, the SDK would look for an OTLP metrics exporter that is not installed and fail to start.
 
-When ``opentelemetry-distro`` is installed too, choose with ``OTEL_PYTHON_DISTRO=otel_mlflow``.
+It also flushes spans on SIGTERM (see :mod:`otel_mlflow.sigterm`), so a uvicorn app stopped with
+SIGTERM loses nothing. When ``opentelemetry-distro`` is installed too, choose with ``OTEL_PYTHON_DISTRO=otel_mlflow``.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from opentelemetry.environment_variables import (
 from opentelemetry.instrumentation.distro import BaseDistro
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
 
+from otel_mlflow.sigterm import install_sigterm_flush
+
 EXPORTER_NAME = "mlflow"
 
 
@@ -41,3 +44,4 @@ class MLflowDistro(BaseDistro):
         os.environ.setdefault(OTEL_TRACES_EXPORTER, EXPORTER_NAME)
         os.environ.setdefault(OTEL_METRICS_EXPORTER, "none")
         os.environ.setdefault(OTEL_LOGS_EXPORTER, "none")
+        install_sigterm_flush()

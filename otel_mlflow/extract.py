@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
-from opentelemetry.trace import StatusCode
+from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_mlflow import attributes as A
 from otel_mlflow.limits import finite_number
@@ -93,7 +93,8 @@ def span_facts(span: ReadableSpan) -> SpanFacts:
         start_ns=int(span.start_time or 0),
         end_ns=int(span.end_time or span.start_time or 0),
         is_local_root=parent is None or bool(parent.is_remote),
-        is_error=status_code == StatusCode.ERROR or (http_status is not None and http_status >= 500),
+        is_error=status_code == StatusCode.ERROR
+        or (span.kind == SpanKind.SERVER and http_status is not None and http_status >= 500),
         status=status_code.name,
         kind=span.kind.name if span.kind is not None else "INTERNAL",
         service_name=_str(resource_attrs.get(A.SERVICE_NAME)),

@@ -191,7 +191,9 @@ class _PlanBuilder:
         ts = max(f.end_ns for f in facts) // 1_000_000
         self.metric(METRIC_LATENCY, root.duration_ms, root.end_ns // 1_000_000, 0)
         self.metric(METRIC_SPANS, len(facts), ts, 0)
-        self.metric(METRIC_ERRORS, sum(1 for f in facts if f.is_error), ts, 0)
+        # failed operations: the request (root) itself and its LLM calls, not every span that saw the error
+        errors = int(root.is_error) + sum(1 for c in llm_calls if c.is_error and c is not root)
+        self.metric(METRIC_ERRORS, errors, ts, 0)
         if llm_calls:
             self.metric(METRIC_LLM_CALLS, len(llm_calls), ts, 0)
             for key, values in (

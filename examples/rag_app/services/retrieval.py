@@ -1,0 +1,28 @@
+"""Retrieval over the bundled corpus: word-overlap scoring, no network, no model download."""
+
+from __future__ import annotations
+
+import json
+import re
+from functools import lru_cache
+from pathlib import Path
+
+CORPUS = Path(__file__).with_name("corpus.json")
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = {"a", "an", "the", "is", "are", "what", "how", "of", "to", "and", "in", "do", "does", "for", "with", "as"}
+
+
+@lru_cache(maxsize=1)
+def documents() -> list[dict[str, str]]:
+    return list(json.loads(CORPUS.read_text(encoding="utf-8")))
+
+
+def _words(text: str) -> set[str]:
+    return {w for w in _WORD.findall(text.lower()) if w not in _STOP}
+
+
+def retrieve(question: str, k: int = 2) -> list[str]:
+    """The ``k`` corpus texts sharing the most words with ``question`` (ties keep corpus order)."""
+    wanted = _words(question)
+    scored = sorted(documents(), key=lambda d: -len(wanted & _words(d["text"])))
+    return [d["text"] for d in scored[: max(0, k)]]

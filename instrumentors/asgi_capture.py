@@ -1,0 +1,158 @@
+"""``RequestCaptureMiddleware``: puts a JSON request's question, parameters and answer on the server span.
+
+A pure ASGI middleware that sits inside OpenTelemetry's server middleware, copies what the app reads and
+writes (never changing it), and sets on the current span:
+
+- ``otel_mlflow.question``: the request body field named by ``OTEL_MLFLOW_QUESTION_FIELDS`` (default
+  ``question``), when content capture is on;
+- ``otel_mlflow.param.<field>``: request fields named by ``OTEL_MLFLOW_PARAM_FIELDS`` (default ``k``);
+- ``otel_mlflow.answer``: the response body field named by ``OTEL_MLFLOW_ANSWER_FIELDS`` (default
+  ``answer``), when content capture is on.
+
+Bodies over 1 MiB, or not JSON, are passed through untouched and unread.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry import trace
+
+from otel_mlflow import attributes as A
+from otel_mlflow.config import ConfigError, capture_content_from_env
+from otel_mlflow.tracing import safely
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+ENV_QUESTION_FIELDS = "OTEL_MLFLOW_QUESTION_FIELDS"
+ENV_ANSWER_FIELDS = "OTEL_MLFLOW_ANSWER_FIELDS"
+ENV_PARAM_FIELDS = "OTEL_MLFLOW_PARAM_FIELDS"
+MAX_BODY_BYTES = 1 << 20
+_SCOPE_MARK = "otel_mlflow.captured"
+
+
+@dataclass(frozen=True)
+class CaptureOptions:
+    question_fields: Sequence[str] = ("question",)
+    answer_fields: Sequence[str] = ("answer",)
+    param_fields: Sequence[str] = ("k",)
+    capture_content: bool = True
+
+    @classmethod
+    def from_env(cls) -> CaptureOptions:
+        def names(var: str, default: Sequence[str]) -> Sequence[str]:
+            raw = os.environ.get(var)
+            return default if raw is None else tuple(n.strip() for n in raw.split(",") if n.strip())
+
+        try:
+            capture = capture_content_from_env()
+        except ConfigError:
+            capture = False
+        return cls(
+            question_fields=names(ENV_QUESTION_FIELDS, cls.question_fields),
+            answer_fields=names(ENV_ANSWER_FIELDS, cls.answer_fields),
+            param_fields=names(ENV_PARAM_FIELDS, cls.param_fields),
+            capture_content=capture,
+        )
+
+
+@dataclass
+class _Body:
+    parts: list[bytes] = field(default_factory=list)
+    size: int = 0
+    too_big: bool = False
+
+    def add(self, chunk: bytes) -> None:
+        if self.too_big:
+            return
+        self.size += len(chunk)
+        if self.size > MAX_BODY_BYTES:
+            self.too_big, self.parts = True, []
+        else:
+            self.parts.append(chunk)
+
+    def json(self) -> Any:
+        if self.too_big or not self.parts:
+            return None
+        try:
+            return json.loads(b"".join(self.parts))
+        except ValueError:
+            return None
+
+
+class RequestCaptureMiddleware:
+    """ASGI middleware; see the module docstring. Adding it twice is harmless (the inner one passes)."""
+
+    def __init__(self, app: ASGIApp, options: CaptureOptions | None = None) -> None:
+        self.app = app
+        self.options = options or CaptureOptions.from_env()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        span = trace.get_current_span()
+        if scope.get("type") != "http" or scope.get(_SCOPE_MARK) or not span.is_recording():
+            await self.app(scope, receive, send)
+            return
+        scope[_SCOPE_MARK] = True
+        request, response = _Body(), _Body()
+        is_json = {"request": _is_json(scope.get("headers", ())), "response": False}
+
+        async def receive_copy() -> Message:
+            message = await receive()
+            if is_json["request"] and message.get("type") == "http.request":
+                request.add(message.get("body", b""))
+                if not message.get("more_body", False):
+                    safely("read the request body", self._on_request, span, request.json())
+            return message
+
+        async def send_copy(message: Message) -> None:
+            kind = message.get("type")
+            if kind == "http.response.start":
+                is_json["response"] = _is_json(message.get("headers", ()))
+            elif kind == "http.response.body" and is_json["response"]:
+                response.add(message.get("body", b""))
+                if not message.get("more_body", False):
+                    safely("read the response body", self._on_response, span, response.json())
+            await send(message)
+
+        await self.app(scope, receive_copy, send_copy)
+
+    def _on_request(self, span: trace.Span, body: Any) -> None:
+        if not isinstance(body, dict):
+            return
+        if self.options.capture_content:
+            question = _first(body, self.options.question_fields)
+            if isinstance(question, str):
+                span.set_attribute(A.QUESTION, question)
+        for name in self.options.param_fields:
+            value = body.get(name)
+            if isinstance(value, (str, bool, int, float)):
+                span.set_attribute(A.PARAM_PREFIX + name, value)
+
+    def _on_response(self, span: trace.Span, body: Any) -> None:
+        if not isinstance(body, dict) or not self.options.capture_content:
+            return
+        answer = _first(body, self.options.answer_fields)
+        if isinstance(answer, str):
+            span.set_attribute(A.ANSWER, answer)
+
+
+def _first(body: dict[str, Any], names: Sequence[str]) -> Any:
+    for name in names:
+        if name in body:
+            return body[name]
+    return None
+
+
+def _is_json(headers: Any) -> bool:
+    for key, value in headers:
+        if key.lower() == b"content-type":
+            return b"json" in value.lower()
+    return False

@@ -1,0 +1,119 @@
+"""FastAPI through a real ASGI client: the official server spans plus otel-mlflow's request capture."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from opentelemetry.trace import SpanKind
+
+from instrumentors.asgi_capture import RequestCaptureMiddleware
+from instrumentors.fastapi import FastAPIRequestInstrumentor
+from instrumentors.llm_service import LLMServiceInstrumentor
+from otel_mlflow import attributes as A
+from otel_mlflow.mapping import MappingOptions, plan_run
+from tests.helpers import SpanRecorder, Store
+
+RAG_APP = Path(__file__).resolve().parents[1] / "examples" / "rag_app"
+
+
+@pytest.fixture
+def rag_app(recorder: SpanRecorder, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The example app, its LLM service instrumented before import (the zero-code order)."""
+    monkeypatch.syspath_prepend(str(RAG_APP))
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    llm = LLMServiceInstrumentor()
+    llm.instrument(functions=["services.llm_service:generate_answer"], tracer_provider=recorder.provider)
+    from api_gateway.main import app
+
+    try:
+        yield app
+    finally:
+        llm.uninstrument()
+        for name in [m for m in sys.modules if m.split(".")[0] in ("api_gateway", "services")]:
+            del sys.modules[name]
+
+
+def post(app: Any, path: str, **kwargs: Any) -> httpx.Response:
+    async def call() -> httpx.Response:
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return await client.post(path, **kwargs)
+
+    return asyncio.run(call())
+
+
+def server_spans(recorder: SpanRecorder) -> list[Any]:
+    return [s for s in recorder.spans() if s.kind is SpanKind.SERVER]
+
+
+def test_request_question_k_and_answer_are_on_the_server_span(rag_app: Any, recorder: SpanRecorder) -> None:
+    FastAPIRequestInstrumentor.instrument_app(rag_app, tracer_provider=recorder.provider)
+    response = post(rag_app, "/ask", json={"question": "What is RAG?", "k": 2})
+    assert response.status_code == 200
+    [server] = server_spans(recorder)
+    assert server.attributes[A.QUESTION] == "What is RAG?"
+    assert server.attributes[A.PARAM_PREFIX + "k"] == 2
+    assert server.attributes[A.ANSWER] == response.json()["answer"]
+    assert server.attributes["http.route"] == "/ask"
+    chat = next(s for s in recorder.spans() if s.name == "chat demo-llm")
+    assert chat.parent.span_id == server.context.span_id
+    plan = plan_run(recorder.spans(), MappingOptions())
+    assert plan.params["k"] == "2" and plan.params["model"] == "demo-llm"
+    assert plan.artifacts["question.txt"] == "What is RAG?"
+    assert plan.artifacts["answer.txt"] == response.json()["answer"]
+
+
+def test_zero_code_and_manual_together_add_nothing_twice(rag_app: Any, recorder: SpanRecorder) -> None:
+    instrumentor = FastAPIRequestInstrumentor()
+    instrumentor.instrument()
+    try:
+        FastAPIRequestInstrumentor.instrument_app(rag_app, tracer_provider=recorder.provider)
+        FastAPIRequestInstrumentor.instrument_app(rag_app, tracer_provider=recorder.provider)
+        assert post(rag_app, "/ask", json={"question": "What is MLflow?", "k": 1}).status_code == 200
+        assert sum(m.cls is RequestCaptureMiddleware for m in rag_app.user_middleware) == 1
+        assert len(server_spans(recorder)) == 1
+        assert len([s for s in recorder.spans() if s.name.startswith("chat")]) == 1
+    finally:
+        instrumentor.uninstrument()
+
+
+def test_uninstrument_restores_fastapi(recorder: SpanRecorder) -> None:
+    from fastapi import applications
+
+    original = applications.FastAPI.build_middleware_stack
+    instrumentor = FastAPIRequestInstrumentor()
+    instrumentor.instrument()
+    assert applications.FastAPI.build_middleware_stack is not original
+    instrumentor.uninstrument()
+    assert applications.FastAPI.build_middleware_stack is original
+
+
+def test_non_json_and_oversized_bodies_pass_untouched(rag_app: Any, recorder: SpanRecorder) -> None:
+    FastAPIRequestInstrumentor.instrument_app(rag_app, tracer_provider=recorder.provider)
+    bad = post(rag_app, "/ask", content=b"question=hi", headers={"content-type": "text/plain"})
+    assert bad.status_code == 422
+    huge_question = "x" * 2_000_000
+    big = post(rag_app, "/ask", json={"question": huge_question, "k": 1})
+    assert big.status_code == 422  # the app's own validation (max_length) still sees the whole body
+    for span in server_spans(recorder):
+        assert A.QUESTION not in span.attributes
+
+
+def test_failed_llm_call_gives_a_failed_run(rag_app: Any, recorder: SpanRecorder, store: Store, make_exporter: Any) -> None:
+    FastAPIRequestInstrumentor.instrument_app(rag_app, tracer_provider=recorder.provider)
+    response = post(rag_app, "/ask", json={"question": "please fail", "k": 1})
+    assert response.status_code == 502
+    exporter = make_exporter()
+    exporter.export(recorder.take())
+    assert exporter.force_flush(20_000)
+    [run] = store.runs()
+    assert run.info.status == "FAILED"
+    assert run.data.tags["http.response.status_code"] == "502"
+    assert run.data.metrics["error_count"] == 2  # the server span and the LLM call
