@@ -1,58 +1,153 @@
-"""The main job (`make demo`): a small LLM app run under `opentelemetry-instrument`, its spans
-written to an embedded sqlite MLflow store, then a summary of what landed and how to look at it.
+"""The main job (`make demo`): the example RAG app, run zero-code under `opentelemetry-instrument`
+with uvicorn on 127.0.0.1, asked a handful of questions, stopped with SIGTERM (spans flushed), then a
+summary of the MLflow runs it wrote and the command to open the MLflow UI on that store.
 
 Uses MLFLOW_TRACKING_URI when set; otherwise ./mlflow.db (MLflow's own default) and ./mlartifacts.
 """
 
 from __future__ import annotations
 
+import json
 import os
+import signal
+import socket
 import subprocess
 import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
 
-HERE = Path(__file__).resolve().parent
-APP = HERE / "demo_app.py"
+RAG_APP = Path(__file__).resolve().parent / "rag_app"
+QUESTIONS = (
+    {"question": "What is RAG?", "k": 2},
+    {"question": "What does MLflow record for each run?", "k": 2},
+    {"question": "What is a span in OpenTelemetry?", "k": 1},
+    {"question": "Why do input tokens matter for cost?", "k": 3},
+    {"question": "What does the Collector do with telemetry?", "k": 2},
+    {"question": "Please fail this request", "k": 1},  # the demo model fails on purpose: a FAILED run
+)
 
 
-def main() -> int:
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_app(env: Mapping[str, str], port: int, log_path: Path) -> subprocess.Popen[bytes]:
+    """Start the example app zero-code: `opentelemetry-instrument uvicorn api_gateway.main:app`."""
+    instrument = Path(sys.executable).with_name("opentelemetry-instrument")
+    command = [str(instrument), sys.executable, "-m", "uvicorn", "api_gateway.main:app",
+               "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
+    log = open(log_path, "wb")  # noqa: SIM115 - closed by the child's exit
+    return subprocess.Popen(command, cwd=RAG_APP, env=dict(env), stdout=log, stderr=subprocess.STDOUT)
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the app exited with status {proc.returncode} before it answered")
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=1) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"the app did not answer {url}/health within {timeout:.0f}s")
+
+
+def ask(url: str, body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
+    request = urllib.request.Request(
+        f"{url}/ask", data=json.dumps(body).encode(), headers={"content-type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read() or b"{}")
+
+
+def stop(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> int:
+    """SIGTERM, as a process manager would; the app flushes its spans before it exits."""
+    proc.send_signal(signal.SIGTERM)
+    return proc.wait(timeout)
+
+
+def run_app(env: Mapping[str, str], questions: Sequence[Mapping[str, Any]], log_path: Path) -> list[tuple[int, dict[str, Any]]]:
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start_app(env, port, log_path)
+    try:
+        wait_healthy(url, proc)
+        answers = [ask(url, q) for q in questions]
+    finally:
+        if proc.poll() is None:
+            stop(proc)
+    return answers
+
+
+def demo_env() -> dict[str, str]:
     env = dict(os.environ)
-    env.setdefault("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{Path('mlflow.db').resolve()}")
     env.setdefault("MLFLOW_ARTIFACT_PATH", str(Path("mlartifacts").resolve()))
     env.setdefault("MLFLOW_EXPERIMENT_NAME", "llmops-rag")
-    env.setdefault("OTEL_SERVICE_NAME", "rag-demo")
-    env["OTEL_TRACES_EXPORTER"] = "mlflow"
-    instrument = Path(sys.executable).with_name("opentelemetry-instrument")
-    print(f"Running {APP.name} under opentelemetry-instrument, writing to {env['MLFLOW_TRACKING_URI']} ...")
-    result = subprocess.run([str(instrument), sys.executable, str(APP)], env=env)
-    if result.returncode != 0:
-        print("The demo app failed; see the output above.", file=sys.stderr)
-        return result.returncode
-    return summarize(env["MLFLOW_TRACKING_URI"], env["MLFLOW_EXPERIMENT_NAME"])
+    env.setdefault("OTEL_SERVICE_NAME", "rag-api")
+    env.setdefault("OTEL_TRACES_EXPORTER", "mlflow")
+    env.setdefault("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", "health")  # no run for health checks
+    for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
+        env.pop(key, None)  # the demo runs offline with the demo model
+    return env
 
 
-def summarize(tracking_uri: str, experiment_name: str) -> int:
+def summarize(tracking_uri: str, experiment_name: str, since_ms: int) -> int:
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=tracking_uri)
     experiment = client.get_experiment_by_name(experiment_name)
-    if experiment is None:
-        print(f"No experiment {experiment_name!r} in {tracking_uri}: nothing was written.", file=sys.stderr)
+    runs = [] if experiment is None else client.search_runs(
+        [experiment.experiment_id], filter_string=f"attributes.start_time >= {since_ms}",
+        order_by=["attributes.start_time ASC"],
+    )  # fmt: skip
+    if not runs:
+        print(f"No runs were written to {tracking_uri}; see .demo/app.log", file=sys.stderr)
         return 1
-    runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=10)
-    print(f"\nExperiment {experiment_name!r} (id {experiment.experiment_id}) in {tracking_uri}")
-    print(f"{'run':<34} {'name':<14} {'model':<10} {'in':>5} {'out':>5} {'latency ms':>11}")
+    print(f"\n{len(runs)} runs written to experiment {experiment_name!r} in {tracking_uri}")
+    print(f"{'run id':<33} {'status':<9} {'model':<9} {'k':>2} {'in tok':>6} {'out tok':>7} {'latency ms':>10}  question")
     for run in runs:
-        m = run.data.metrics
-        print(
-            f"{run.info.run_id:<34} {run.info.run_name[:14]:<14} {run.data.params.get('model', '-'):<10} "
-            f"{m.get('tokens.input_total', 0):>5.0f} {m.get('tokens.output_total', 0):>5.0f} "
-            f"{m.get('latency_ms', 0):>11.2f}"
-        )
-    print("\nOpen the MLflow UI on this store:")
-    print(f"  .venv/bin/mlflow ui --backend-store-uri {tracking_uri} --port 5000")
-    print("  then http://127.0.0.1:5000 -> Experiments -> " + experiment_name)
+        p, m = run.data.params, run.data.metrics
+        question = run.data.tags.get("otel_mlflow.question", "")
+        if not question:
+            question = _artifact(client, run.info.run_id, "question.txt")
+        print(f"{run.info.run_id:<33} {run.info.status:<9} {p.get('model', '-'):<9} {p.get('k', '-'):>2} "
+              f"{m.get('tokens.input_total', 0):>6.0f} {m.get('tokens.output_total', 0):>7.0f} "
+              f"{m.get('latency_ms', 0):>10.1f}  {question[:40]}")  # fmt: skip
+    print("\nEach run also holds prompt.txt, context.txt, response.txt and spans.json as artifacts.")
+    print("Open the MLflow UI on this store:")
+    print(f"  {Path(sys.executable).with_name('mlflow')} ui --backend-store-uri {tracking_uri} --port 5000")
+    print(f"  then http://127.0.0.1:5000 -> Experiments -> {experiment_name}")
     return 0
+
+
+def _artifact(client: Any, run_id: str, path: str) -> str:
+    try:
+        local = client.download_artifacts(run_id, path)
+        return Path(local).read_text(encoding="utf-8")
+    except Exception:  # noqa: BLE001 - the summary must not fail on one missing artifact
+        return ""
+
+
+def main() -> int:
+    env = demo_env()
+    Path(".demo").mkdir(exist_ok=True)
+    since_ms = int(time.time() * 1000)
+    print(f"Starting the example RAG app under opentelemetry-instrument; runs go to {env['MLFLOW_TRACKING_URI']}")
+    for (status, body), question in zip(run_app(env, QUESTIONS, Path(".demo/app.log")), QUESTIONS):
+        print(f"  {status}  {question['question']!r} -> {str(body.get('answer', body.get('detail')))[:70]!r}")
+    return summarize(env["MLFLOW_TRACKING_URI"], env["MLFLOW_EXPERIMENT_NAME"], since_ms)
 
 
 if __name__ == "__main__":
