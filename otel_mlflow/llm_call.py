@@ -45,14 +45,15 @@ class CallInfo:
 def call_info(func: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any], **given: Any) -> CallInfo:
     """Read question, context, model and sampling settings from a call's arguments by their names."""
     arguments: dict[str, Any] = dict(kwargs)
-    try:
-        bound = inspect.signature(func).bind_partial(*args, **kwargs)
-        arguments = dict(bound.arguments)
-        for name, param in inspect.signature(func).parameters.items():
-            if param.kind is inspect.Parameter.VAR_KEYWORD and isinstance(arguments.get(name), dict):
-                arguments.update(arguments.pop(name))
-    except (TypeError, ValueError):
-        pass  # the call will raise the same TypeError itself; keep what kwargs tell
+    signature = _signature(func)
+    if signature is not None:
+        try:
+            arguments = dict(signature.bind_partial(*args, **kwargs).arguments)
+        except TypeError:
+            pass  # the call will raise the same TypeError itself; keep what kwargs tell
+        var_keyword = _var_keyword(signature)
+        if var_keyword and isinstance(arguments.get(var_keyword), dict):
+            arguments.update(arguments.pop(var_keyword))
     info = CallInfo(operation=given.get("operation") or DEFAULT_OPERATION)
     info.question = _text_arg(arguments, _QUESTION_NAMES) or (
         args[0] if args and isinstance(args[0], str) else None
@@ -64,6 +65,40 @@ def call_info(func: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[s
     max_tokens = _number(arguments.get("max_tokens"))
     info.max_tokens = int(max_tokens) if max_tokens is not None else None
     return info
+
+
+_SIGNATURES: dict[tuple[Any, bool], inspect.Signature | None] = {}
+_MAX_SIGNATURES = 4096
+
+
+def _signature(func: Callable[..., Any]) -> inspect.Signature | None:
+    """``inspect.signature(func)``, cached per function (it costs more than the rest of a span)."""
+    target = getattr(func, "__func__", func)
+    key = (target, target is not func)
+    try:
+        return _SIGNATURES[key]
+    except KeyError:
+        pass
+    except TypeError:  # unhashable callable
+        return _uncached_signature(func)
+    signature = _uncached_signature(func)
+    if len(_SIGNATURES) < _MAX_SIGNATURES:
+        _SIGNATURES[key] = signature
+    return signature
+
+
+def _uncached_signature(func: Callable[..., Any]) -> inspect.Signature | None:
+    try:
+        return inspect.signature(func)
+    except (TypeError, ValueError):
+        return None
+
+
+def _var_keyword(signature: inspect.Signature) -> str | None:
+    for name, param in signature.parameters.items():
+        if param.kind is inspect.Parameter.VAR_KEYWORD:
+            return name
+    return None
 
 
 def request_attributes(info: CallInfo, capture_content: bool) -> dict[str, Any]:

@@ -56,3 +56,20 @@ def test_disabled_instrumentations_are_honoured(tmp_path: Path, store: Store) ->
     assert "model" not in run.data.params  # no LLM span
     assert "k" not in run.data.params  # no request capture
     assert run.data.tags["http.route"] == "/ask"  # the official FastAPI instrumentation still ran
+
+
+def test_manual_example_writes_three_runs(tmp_path: Path, store: Store) -> None:
+    import os
+    import subprocess
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MLFLOW_"))}
+    env.update({"MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ARTIFACT_PATH": str(store.artifacts)})
+    app = Path(__file__).resolve().parents[1] / "examples" / "manual" / "app.py"
+    result = subprocess.run([sys.executable, str(app)], env=env, cwd=tmp_path, capture_output=True, text=True,
+                            timeout=120)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    runs = store.runs()
+    assert len(runs) == 3
+    assert {r.data.params.get("provider") for r in runs} == {"demo"}
+    estimated = [r for r in runs if r.data.tags.get("otel_mlflow.usage.estimated") == "true"]
+    assert len(estimated) == 1
