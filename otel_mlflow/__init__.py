@@ -22,7 +22,28 @@ from __future__ import annotations
 
 from otel_mlflow.config import Config, ConfigError
 from otel_mlflow.exporter import ExportStats, MLflowSpanExporter
+from otel_mlflow.pipeline import flush, init_mlflow
+from otel_mlflow.registry import ModelNotFoundError, get_latest_model, register_model, transition_model_to_stage
 from otel_mlflow.tracing import LLMCall, llm_span, trace_llm
+from otel_mlflow.tracking import log_evaluation_metrics, log_llm_call, log_prediction, log_training_run
 
-__all__ = ["Config", "ConfigError", "ExportStats", "LLMCall", "MLflowSpanExporter", "llm_span", "trace_llm"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "ExportStats",
+    "LLMCall",
+    "MLflowSpanExporter",
+    "ModelNotFoundError",
+    "flush",
+    "get_latest_model",
+    "init_mlflow",
+    "llm_span",
+    "log_evaluation_metrics",
+    "log_llm_call",
+    "log_prediction",
+    "log_training_run",
+    "register_model",
+    "trace_llm",
+    "transition_model_to_stage",
+]
 __version__ = "0.1.0"

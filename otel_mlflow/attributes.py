@@ -25,6 +25,8 @@ CONTEXT: Final = "otel_mlflow.context"
 USER_FEEDBACK: Final = "otel_mlflow.user_feedback"
 MODEL_VERSION: Final = "otel_mlflow.model_version"
 TOKENS_ESTIMATED: Final = "otel_mlflow.usage.estimated"
+STEP: Final = "otel_mlflow.step"
+"""The MLflow step of the ``otel_mlflow.metric.*`` values on the same span (default: one more each time)."""
 TOTAL_TOKENS: Final = "otel_mlflow.usage.total_tokens"
 
 # Tags otel-mlflow writes on the runs it makes.

@@ -20,6 +20,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from opentelemetry import trace
 from opentelemetry.environment_variables import (
     OTEL_LOGS_EXPORTER,
     OTEL_METRICS_EXPORTER,
@@ -28,13 +29,19 @@ from opentelemetry.environment_variables import (
 from opentelemetry.instrumentation.distro import BaseDistro
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
 
+from otel_mlflow.runstamp import add_run_stamper
 from otel_mlflow.sigterm import install_sigterm_flush
 
 EXPORTER_NAME = "mlflow"
 
 
 class MLflowConfigurator(_OTelSDKConfigurator):
-    """The SDK's own configurator (reads ``OTEL_*`` variables), registered under otel-mlflow's name."""
+    """The SDK's own configurator (reads ``OTEL_*`` variables), registered under otel-mlflow's name;
+    it also stamps spans with the MLflow run active where they start (:mod:`otel_mlflow.runstamp`)."""
+
+    def _configure(self, **kwargs: Any) -> None:
+        super()._configure(**kwargs)
+        add_run_stamper(trace.get_tracer_provider())
 
 
 class MLflowDistro(BaseDistro):

@@ -30,6 +30,7 @@ import os
 import random
 import threading
 import time
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from typing import Any
@@ -44,6 +45,7 @@ from otel_mlflow.mapping import MappingOptions, RunPlan, plan_run
 from otel_mlflow.writer import MLflowWriter, PermanentWriteError, WriteState, run_is_missing
 
 _logger = logging.getLogger(__name__)
+_LIVE: weakref.WeakSet[MLflowSpanExporter] = weakref.WeakSet()
 _WARN_EVERY_SECONDS = 60.0
 _MAX_BACKOFF = 30.0
 
@@ -90,6 +92,7 @@ class MLflowSpanExporter(SpanExporter):
         self._stats = ExportStats()
         self._warned_at: dict[str, float] = {}
         self._init_state()
+        _LIVE.add(self)
 
     def _init_state(self) -> None:
         self._pid = os.getpid()
@@ -184,6 +187,7 @@ class MLflowSpanExporter(SpanExporter):
                     self._drop_remaining()
                     self._buffer = TraceBuffer(self._config.trace_timeout)
         self._shutdown = True
+        _LIVE.discard(self)
 
     # --- writer thread ---------------------------------------------------------------------------
     def _ensure_worker(self) -> None:
@@ -324,6 +328,11 @@ class MLflowSpanExporter(SpanExporter):
         if last is None or now - last >= _WARN_EVERY_SECONDS:
             self._warned_at[key] = now
             _logger.warning(message, *args)
+
+
+def live_exporters() -> list[MLflowSpanExporter]:
+    """Every MLflowSpanExporter of this process not shut down yet (whoever made it)."""
+    return list(_LIVE)
 
 
 def _backoff(attempt: int) -> float:

@@ -72,6 +72,7 @@ class SpanFacts:
     user_params: dict[str, Any] = field(default_factory=dict)
     user_metrics: dict[str, Any] = field(default_factory=dict)
     user_tags: dict[str, Any] = field(default_factory=dict)
+    step: int | None = None
 
     @property
     def duration_ms(self) -> float:
@@ -121,6 +122,8 @@ def _read_user_entries(attrs: Mapping[str, Any], facts: SpanFacts) -> None:
             facts.user_metrics[key[len(A.METRIC_PREFIX) :]] = value
         elif key.startswith(A.TAG_PREFIX):
             facts.user_tags[key[len(A.TAG_PREFIX) :]] = value
+    step = finite_number(attrs.get(A.STEP))
+    facts.step = int(step) if step is not None and step >= 0 else None
     if A.MODEL_VERSION in attrs:
         facts.user_params.setdefault("model_version", attrs[A.MODEL_VERSION])
     if A.USER_FEEDBACK in attrs:

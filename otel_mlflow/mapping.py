@@ -64,6 +64,8 @@ class Metric:
     value: float
     timestamp_ms: int
     step: int
+    absolute: bool = False
+    """True when the span named the step: it is kept as is, never continued after a run's earlier steps."""
 
 
 @dataclass
@@ -217,6 +219,9 @@ class _PlanBuilder:
             self.tag(key, value)
         ts = f.end_ns // 1_000_000
         for key, value in f.user_metrics.items():
+            if f.step is not None:
+                self.metric(key, value, ts, f.step, absolute=True)
+                continue
             step = self._metric_steps.get(key, 0)
             self._metric_steps[key] = step + 1
             self.metric(key, value, ts, step)
@@ -239,14 +244,14 @@ class _PlanBuilder:
         key = sanitize_key(key)
         self.plan.tags[key] = self._fit(key, _to_text(value), MAX_TAG_VALUE_CHARS, "tags")
 
-    def metric(self, key: str, value: Any, timestamp_ms: int, step: int) -> None:
+    def metric(self, key: str, value: Any, timestamp_ms: int, step: int, absolute: bool = False) -> None:
         if value is None:
             return
         number = finite_number(value)
         if number is None:
             self.plan.dropped_metrics += 1
             return
-        self.plan.metrics.append(Metric(sanitize_key(key), number, int(timestamp_ms), int(step)))
+        self.plan.metrics.append(Metric(sanitize_key(key), number, int(timestamp_ms), int(step), absolute))
 
     def artifact(self, path: str, text: str) -> None:
         text = redact_text(clean_text(text))

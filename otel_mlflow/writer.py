@@ -146,6 +146,9 @@ class MLflowWriter:
         base = dict(memory.next_step)
         out = []
         for m in plan.metrics:
+            if m.absolute:
+                out.append((m.key, m.value, m.timestamp_ms, m.step))
+                continue
             step = base.get(m.key, 0) + m.step
             memory.next_step[m.key] = max(memory.next_step.get(m.key, 0), step + 1)
             out.append((m.key, m.value, m.timestamp_ms, step))

@@ -1,0 +1,177 @@
+"""``init_mlflow``: one call that points MLflow and OpenTelemetry at the same place.
+
+Usage::
+
+    from otel_mlflow import init_mlflow
+    init_mlflow(experiment_name="rag-experiments")   # or MLFLOW_EXPERIMENT_NAME, default llmops-rag
+
+It sets MLflow's tracking URI and experiment (created with ``MLFLOW_ARTIFACT_PATH``, default
+``./mlflow_artifacts`` for a local store), and makes sure spans reach MLflow:
+
+- no TracerProvider yet: installs one with ``MLflowSpanExporter`` on a ``BatchSpanProcessor``;
+- one already set (by the app or ``opentelemetry-instrument``): keeps it; adds the exporter only with
+  ``add_exporter=True`` and only when the process has none;
+- either way, spans started while an MLflow run is active are stamped with that run's id.
+
+Calling it again with the same arguments does nothing. The helper API (``log_llm_call``...) calls it
+with the environment's settings when the app did not.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import Tracer
+
+from otel_mlflow.config import ENV_ARTIFACT_PATH, Config
+from otel_mlflow.exporter import MLflowSpanExporter, live_exporters
+from otel_mlflow.runstamp import add_run_stamper
+from otel_mlflow.sigterm import install_sigterm_flush
+
+_logger = logging.getLogger(__name__)
+DEFAULT_ARTIFACT_DIR = "mlflow_artifacts"
+BATCH_QUEUE_SIZE = 20_480
+"""Spans the BatchSpanProcessor holds (the SDK's 2,048 drops part of a burst of requests)."""
+TRACER_NAME = "otel_mlflow.tracking"
+
+
+@dataclass
+class Pipeline:
+    """Where the helper API sends its spans, and what to flush."""
+
+    provider: Any
+    config: Config
+    experiment_id: str | None = None
+    exporter: MLflowSpanExporter | None = None
+
+    @property
+    def tracer(self) -> Tracer:
+        return trace.get_tracer(TRACER_NAME, tracer_provider=self.provider)
+
+    def flush(self, timeout_seconds: float = 30.0) -> bool:
+        """Hand every finished span to the exporters and wait until MLflow has them."""
+        ok = True
+        force_flush = getattr(self.provider, "force_flush", None)
+        if force_flush is not None:
+            ok = bool(force_flush(int(timeout_seconds * 1000)))
+        for exporter in {*live_exporters(), *([self.exporter] if self.exporter else [])}:
+            ok = exporter.force_flush(int(timeout_seconds * 1000)) and ok
+        return ok
+
+
+_lock = threading.Lock()
+_pipeline: Pipeline | None = None
+
+
+def init_mlflow(
+    experiment_name: str | None = None,
+    tracking_uri: str | None = None,
+    artifact_location: str | None = None,
+    *,
+    add_exporter: bool = False,
+    **settings: Any,
+) -> str:
+    """Point MLflow and OpenTelemetry at one tracking store and experiment; returns the experiment id.
+
+    ``settings`` are any other :class:`~otel_mlflow.config.Config` fields (``run_mode``, ...).
+    """
+    global _pipeline
+    config = Config.from_env(
+        experiment_name=experiment_name,
+        tracking_uri=tracking_uri,
+        artifact_location=_artifact_location(artifact_location, tracking_uri),
+        **settings,
+    )
+    with _lock:
+        if _pipeline is not None:
+            return _reuse(_pipeline, config)
+        experiment_id = _set_mlflow(config)
+        _pipeline = _make_pipeline(config, experiment_id, add_exporter)
+        return experiment_id
+
+
+def pipeline() -> Pipeline:
+    """The pipeline of the helper API, made from the environment on first use when the app made none."""
+    if _pipeline is None:
+        init_mlflow()
+    assert _pipeline is not None
+    return _pipeline
+
+
+def set_pipeline(new: Pipeline | None) -> Pipeline | None:
+    """Swap the helper API's pipeline (for test fixtures); returns the previous one."""
+    global _pipeline
+    with _lock:
+        previous, _pipeline = _pipeline, new
+    return previous
+
+
+def flush(timeout_seconds: float = 30.0) -> bool:
+    """Wait until every span made so far is written to MLflow (or the timeout passes)."""
+    return pipeline().flush(timeout_seconds)
+
+
+def _artifact_location(given: str | None, tracking_uri: str | None) -> str | None:
+    if given:
+        return given
+    if os.environ.get(ENV_ARTIFACT_PATH):
+        return None  # Config reads it
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
+    if uri.startswith(("http://", "https://", "databricks")):
+        return None  # a server decides where artifacts live
+    return str(Path(DEFAULT_ARTIFACT_DIR).resolve())
+
+
+def _set_mlflow(config: Config) -> str:
+    import mlflow
+
+    if config.tracking_uri:
+        mlflow.set_tracking_uri(config.tracking_uri)
+    client = mlflow.MlflowClient(tracking_uri=config.tracking_uri)
+    experiment = client.get_experiment_by_name(config.experiment_name)
+    if experiment is None:
+        experiment_id = client.create_experiment(config.experiment_name, artifact_location=config.artifact_location)
+    else:
+        experiment_id = experiment.experiment_id
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return str(experiment_id)
+
+
+def _make_pipeline(config: Config, experiment_id: str, add_exporter: bool) -> Pipeline:
+    provider = trace.get_tracer_provider()
+    exporter: MLflowSpanExporter | None = None
+    if not hasattr(provider, "add_span_processor"):  # no SDK provider yet: install ours
+        provider = TracerProvider()
+        exporter = MLflowSpanExporter(config=config)
+        provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=BATCH_QUEUE_SIZE))
+        trace.set_tracer_provider(provider)
+        install_sigterm_flush()
+    elif add_exporter and not live_exporters():
+        exporter = MLflowSpanExporter(config=config)
+        provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=BATCH_QUEUE_SIZE))
+    elif not live_exporters():
+        _logger.warning(
+            "otel-mlflow: the app's TracerProvider has no MLflow exporter, so helper calls will not reach "
+            "MLflow; call init_mlflow(add_exporter=True) or run with OTEL_TRACES_EXPORTER=mlflow"
+        )
+    add_run_stamper(provider)
+    return Pipeline(provider=provider, config=config, experiment_id=experiment_id, exporter=exporter)
+
+
+def _reuse(current: Pipeline, config: Config) -> str:
+    if (config.experiment_name, config.tracking_uri) != (current.config.experiment_name, current.config.tracking_uri):
+        _logger.warning(
+            "otel-mlflow is already initialised for experiment %r at %s; new runs keep going there. "
+            "Start a new process to change the tracking store or experiment.",
+            current.config.experiment_name,
+            current.config.tracking_uri or "MLflow's default",
+        )
+    return current.experiment_id or ""

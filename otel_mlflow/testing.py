@@ -1,0 +1,95 @@
+"""Test support for apps that use otel-mlflow: capture spans and MLflow writes, make no external calls.
+
+Installed as a pytest plugin (entry point ``pytest11``), so in your tests::
+
+    def test_answer_is_logged(otel_mlflow_capture):
+        log_llm_call(model="gpt-4", prompt="hi", response="hello", tokens_used=3)
+        [span] = otel_mlflow_capture.spans()
+        assert span.attributes["gen_ai.request.model"] == "gpt-4"
+        [run] = otel_mlflow_capture.runs()           # written to a sqlite store in tmp_path
+        assert run.data.metrics["tokens_used"] == 3
+
+The fixture points MLflow at a fresh sqlite store in ``tmp_path`` and gives the helper API a private
+TracerProvider (the global one is left alone), with every span kept in memory as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+from otel_mlflow.config import Config
+from otel_mlflow.exporter import MLflowSpanExporter
+from otel_mlflow.pipeline import Pipeline, set_pipeline
+from otel_mlflow.runstamp import add_run_stamper
+
+
+@dataclass
+class Capture:
+    """What the app under test sent: spans in memory, runs in a temp MLflow store."""
+
+    tracking_uri: str
+    experiment_name: str
+    memory: InMemorySpanExporter
+    pipeline: Pipeline
+
+    def spans(self) -> list[ReadableSpan]:
+        """Finished spans so far."""
+        return list(self.memory.get_finished_spans())
+
+    def flush(self, timeout_seconds: float = 30.0) -> bool:
+        """Wait until the MLflow store has every finished span."""
+        return self.pipeline.flush(timeout_seconds)
+
+    def runs(self) -> list[Any]:
+        """Flush, then every run of the experiment, oldest first."""
+        from mlflow import MlflowClient
+
+        self.flush()
+        client = MlflowClient(tracking_uri=self.tracking_uri)
+        experiment = client.get_experiment_by_name(self.experiment_name)
+        if experiment is None:
+            return []
+        return list(client.search_runs([experiment.experiment_id], order_by=["attributes.start_time ASC"]))
+
+
+@pytest.fixture
+def otel_mlflow_capture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Capture]:
+    """A private span pipeline into a temp sqlite MLflow store; see the module docstring."""
+    import mlflow
+
+    store = tmp_path / "otel-mlflow-capture"
+    store.mkdir()
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)
+    monkeypatch.setenv("MLFLOW_ARTIFACT_PATH", str(store / "artifacts"))
+    config = Config.from_env(flush_interval=0.05)
+    previous_uri = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(uri)
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    experiment_id = client.create_experiment(config.experiment_name, artifact_location=str(store / "artifacts"))
+    mlflow.set_experiment(experiment_id=experiment_id)
+
+    memory = InMemorySpanExporter()
+    exporter = MLflowSpanExporter(config=config)
+    provider = TracerProvider()
+    add_run_stamper(provider)
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    provider.add_span_processor(SimpleSpanProcessor(exporter))  # export() only queues: cheap on the test thread
+    pipe = Pipeline(provider=provider, config=config, experiment_id=experiment_id, exporter=exporter)
+    previous = set_pipeline(pipe)
+    try:
+        yield Capture(tracking_uri=uri, experiment_name=config.experiment_name, memory=memory, pipeline=pipe)
+    finally:
+        set_pipeline(previous)
+        provider.shutdown()
+        if mlflow.active_run() is not None:
+            mlflow.end_run()
+        mlflow.set_tracking_uri(previous_uri)
