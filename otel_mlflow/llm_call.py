@@ -115,7 +115,7 @@ def request_attributes(info: CallInfo, capture_content: bool) -> dict[str, Any]:
     if capture_content:
         if info.question is not None:
             attrs[A.QUESTION] = info.question
-            attrs[A.GEN_AI_INPUT_MESSAGES] = _messages("user", info.question)
+            attrs[A.GEN_AI_INPUT_MESSAGES] = messages_json("user", info.question)
         if info.context:
             attrs[A.CONTEXT] = info.context
     return attrs
@@ -139,7 +139,7 @@ def response_attributes(result: Any, info: CallInfo, capture_content: bool) -> d
     attrs.update(usage_attributes(usage_of(result), info, text))
     if capture_content and text is not None:
         attrs[A.ANSWER] = text
-        attrs[A.GEN_AI_OUTPUT_MESSAGES] = _messages("assistant", text, reasons[0] if reasons else "stop")
+        attrs[A.GEN_AI_OUTPUT_MESSAGES] = messages_json("assistant", text, reasons[0] if reasons else "stop")
     return attrs
 
 
@@ -218,7 +218,8 @@ def chunk_text(chunk: Any) -> str:
     return text or ""
 
 
-def _messages(role: str, text: str, finish_reason: str | None = None) -> str:
+def messages_json(role: str, text: str, finish_reason: str | None = None) -> str:
+    """One GenAI message as the JSON of ``gen_ai.input.messages`` / ``gen_ai.output.messages``."""
     message: dict[str, Any] = {"role": role, "parts": [{"type": "text", "content": text}]}
     if finish_reason:
         message["finish_reason"] = finish_reason

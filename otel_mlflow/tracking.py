@@ -34,6 +34,7 @@ from opentelemetry.trace import SpanKind
 
 from otel_mlflow import attributes as A
 from otel_mlflow.config import ConfigError, capture_content_from_env
+from otel_mlflow.llm_call import messages_json
 from otel_mlflow.pipeline import pipeline
 from otel_mlflow.runstamp import bound_run
 
@@ -59,8 +60,8 @@ def log_llm_call(
         attrs[A.TOTAL_TOKENS] = int(tokens_used)
         attrs[A.METRIC_PREFIX + "tokens_used"] = int(tokens_used)  # the old helper's metric name
     if _capture_content():
-        attrs[A.GEN_AI_INPUT_MESSAGES] = _messages("user", prompt)
-        attrs[A.GEN_AI_OUTPUT_MESSAGES] = _messages("assistant", response)
+        attrs[A.GEN_AI_INPUT_MESSAGES] = messages_json("user", prompt)
+        attrs[A.GEN_AI_OUTPUT_MESSAGES] = messages_json("assistant", response)
     attrs.update(_extra(extra, other_prefix=A.PARAM_PREFIX))
     _record(f"chat {model}", attrs, kind=SpanKind.CLIENT)
 
@@ -212,10 +213,6 @@ def _extra(extra: Mapping[str, Any], other_prefix: str) -> dict[str, Any]:
         else:
             out[other_prefix + key] = json.dumps(value, default=str)
     return out
-
-
-def _messages(role: str, text: str) -> str:
-    return json.dumps([{"role": role, "parts": [{"type": "text", "content": text}]}], ensure_ascii=False)
 
 
 def _capture_content() -> bool:
