@@ -117,6 +117,11 @@ class MLflowSpanExporter(SpanExporter):
         with self._cond:
             return replace(self._stats)
 
+    def room(self) -> int:
+        """How many more spans fit before ``OTEL_MLFLOW_MAX_QUEUE_SIZE`` (the receiver answers 503 past it)."""
+        with self._cond:
+            return max(0, self._config.max_queue_size - len(self._buffer) - self._jobs_spans())
+
     # --- SpanExporter API --------------------------------------------------------------------
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """File ``spans`` for writing. Never raises, never waits on MLflow."""

@@ -1,0 +1,91 @@
+"""The ``otel-mlflow`` command (also ``python -m otel_mlflow``).
+
+    otel-mlflow receive [--host 127.0.0.1] [--port 4319] [--token T] [--max-body-bytes N]
+
+Exporter settings come from the environment (see :mod:`otel_mlflow.config`). SIGTERM or Ctrl-C stops
+accepting requests, writes everything accepted to MLflow, then exits.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+from otel_mlflow.config import Config, ConfigError
+from otel_mlflow.exporter import MLflowSpanExporter
+from otel_mlflow.receiver import DEFAULT_HOST, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT, Receiver, ReceiverSettings
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="otel-mlflow", description="OpenTelemetry spans into MLflow")
+    commands = parser.add_subparsers(dest="command", required=True)
+    receive = commands.add_parser("receive", help="OTLP/HTTP receiver (POST /v1/traces) writing to MLflow")
+    receive.add_argument("--host", default=os.environ.get("OTEL_MLFLOW_RECEIVER_HOST", DEFAULT_HOST),
+                         help="address to bind (default 127.0.0.1; OTEL_MLFLOW_RECEIVER_HOST)")
+    receive.add_argument("--port", type=int, default=_env_int("OTEL_MLFLOW_RECEIVER_PORT", DEFAULT_PORT),
+                         help="port (default 4319; OTEL_MLFLOW_RECEIVER_PORT)")
+    receive.add_argument("--token", default=os.environ.get("OTEL_MLFLOW_RECEIVER_TOKEN"),
+                         help="require 'Authorization: Bearer <token>' (OTEL_MLFLOW_RECEIVER_TOKEN)")
+    receive.add_argument("--max-body-bytes", type=int,
+                         default=_env_int("OTEL_MLFLOW_RECEIVER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
+                         help="largest request body, compressed or not (default 16 MiB)")  # fmt: skip
+    receive.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if args.command == "receive":
+        return _receive(args)
+    return 2  # pragma: no cover - argparse requires a command
+
+
+def _receive(args: argparse.Namespace) -> int:
+    try:
+        exporter = MLflowSpanExporter(config=Config.from_env())
+    except ConfigError as exc:
+        print(f"otel-mlflow: {exc}", file=sys.stderr)
+        return 2
+    settings = ReceiverSettings(host=args.host, port=args.port, token=args.token or None,
+                                max_body_bytes=args.max_body_bytes)  # fmt: skip
+    try:
+        receiver = Receiver(settings, exporter)
+    except OSError as exc:
+        print(f"otel-mlflow: cannot listen on {args.host}:{args.port}: {exc}; "
+              "choose another --port or stop what uses it", file=sys.stderr)  # fmt: skip
+        return 1
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        threading.Thread(target=receiver.server.shutdown, daemon=True).start()
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    logging.getLogger("otel_mlflow").info(
+        "otel-mlflow receiving OTLP/HTTP on %s%s (auth: %s), writing to %s experiment %r",
+        receiver.url, "/v1/traces", "bearer token" if settings.token else "none",
+        exporter.config.tracking_uri or "MLflow's default store", exporter.config.experiment_name,
+    )  # fmt: skip
+    receiver.serve_forever()
+    receiver.server.server_close()
+    exporter.shutdown()
+    stats = exporter.stats
+    logging.getLogger("otel_mlflow").info("stopped: %d spans written, %d dropped", stats.spans_written,
+                                          stats.spans_dropped_write_failed + stats.spans_dropped_queue_full)
+    return 0
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name)
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise SystemExit(f"otel-mlflow: {name}={raw!r} is not a whole number") from None
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,182 @@
+"""`otel-mlflow receive`: OTLP/HTTP bodies in, MLflow runs out (a real server on 127.0.0.1, real store)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from google.rpc import status_pb2
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+
+from otel_mlflow.mapping import MappingOptions, plan_run
+from otel_mlflow.otlp_decode import decode_request
+from otel_mlflow.receiver import Receiver, ReceiverSettings
+from tests.helpers import SpanRecorder, Store
+from tests.otlp_bodies import gzipped, json_body, json_dict, protobuf_body
+from tests.test_mapping import rag_trace
+
+PB = {"Content-Type": "application/x-protobuf"}
+JS = {"Content-Type": "application/json"}
+
+
+@pytest.fixture
+def start_receiver(make_exporter: Any) -> Iterator[Any]:
+    started: list[Receiver] = []
+
+    def start(token: str | None = None, max_body_bytes: int = 1 << 20, **exporter_settings: Any) -> Receiver:
+        exporter = make_exporter(**exporter_settings)
+        receiver = Receiver(ReceiverSettings(host="127.0.0.1", port=0, token=token, max_body_bytes=max_body_bytes),
+                            exporter).start()  # fmt: skip
+        started.append(receiver)
+        return receiver
+
+    yield start
+    for receiver in started:
+        receiver.stop()
+
+
+def post(receiver: Receiver, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    return httpx.post(f"{receiver.url}/v1/traces", content=body, headers=headers, timeout=10)
+
+
+def assert_up(receiver: Receiver) -> None:
+    assert httpx.get(f"{receiver.url}/health", timeout=5).json()["status"] == "ok"
+
+
+def rag_spans(recorder: SpanRecorder) -> list[Any]:
+    rag_trace(recorder)
+    return recorder.take()
+
+
+def test_protobuf_body_becomes_the_same_run_as_in_process(
+    recorder: SpanRecorder, store: Store, start_receiver: Any
+) -> None:
+    spans = rag_spans(recorder)
+    receiver = start_receiver()
+    response = post(receiver, protobuf_body(spans), PB)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/x-protobuf"
+    assert not ExportTraceServiceResponse.FromString(response.content).HasField("partial_success")
+    assert receiver.exporter.force_flush(20_000)
+    [run] = store.runs()
+    in_process = plan_run(spans, MappingOptions())
+    assert run.data.params == in_process.params
+    assert run.data.metrics["gen_ai.usage.input_tokens"] == 12
+    assert run.data.tags["http.route"] == "/ask"
+    assert run.data.tags["service.name"] == "test-service"
+    assert store.artifact_text(run, "prompt.txt") == "user: What is RAG?"
+
+
+def test_decoded_spans_map_exactly_like_the_originals(recorder: SpanRecorder) -> None:
+    spans = rag_spans(recorder)
+    for body, kind in ((protobuf_body(spans), "application/x-protobuf"), (json_body(spans), "application/json")):
+        decoded = decode_request(body, kind)
+        original, received = plan_run(spans, MappingOptions()), plan_run(decoded.spans, MappingOptions())
+        assert received.params == original.params
+        assert received.tags == original.tags
+        assert [(m.key, m.value, m.step) for m in received.metrics] == [(m.key, m.value, m.step) for m in original.metrics]
+        assert received.artifacts.keys() == original.artifacts.keys()
+        assert received.artifacts["prompt.txt"] == original.artifacts["prompt.txt"]
+
+
+def test_json_and_gzip(recorder: SpanRecorder, store: Store, start_receiver: Any) -> None:
+    receiver = start_receiver()
+    response = post(receiver, json_body(rag_spans(recorder)), JS)
+    assert response.status_code == 200 and response.json() == {}
+    response = post(receiver, gzipped(protobuf_body(rag_spans(recorder))), {**PB, "Content-Encoding": "gzip"})
+    assert response.status_code == 200
+    assert receiver.exporter.force_flush(20_000)
+    assert len(store.runs()) == 2
+
+
+def test_bad_content_type(recorder: SpanRecorder, start_receiver: Any) -> None:
+    receiver = start_receiver()
+    response = post(receiver, protobuf_body(rag_spans(recorder)), {"Content-Type": "text/plain"})
+    assert response.status_code == 415
+    assert "application/x-protobuf" in response.json()["message"]
+    assert_up(receiver)
+
+
+def test_truncated_protobuf_is_400_with_a_reason(recorder: SpanRecorder, start_receiver: Any) -> None:
+    receiver = start_receiver()
+    body = protobuf_body(rag_spans(recorder))
+    response = post(receiver, body[: len(body) // 2], PB)
+    assert response.status_code == 400
+    status = status_pb2.Status.FromString(response.content)
+    assert "not a protobuf ExportTraceServiceRequest" in status.message
+    assert_up(receiver)
+
+
+def test_malformed_json_is_400(start_receiver: Any) -> None:
+    receiver = start_receiver()
+    for body in (b"", b"{not json", b"[1, 2]", json.dumps({"resourceSpans": "nope"}).encode(),
+                 json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}).encode()):
+        response = post(receiver, body, JS)
+        assert response.status_code == 400, body
+        assert response.json()["message"]
+    assert_up(receiver)
+
+
+def test_empty_protobuf_is_an_empty_valid_request(store: Store, start_receiver: Any) -> None:
+    receiver = start_receiver()
+    assert post(receiver, b"", PB).status_code == 200
+    assert receiver.exporter.force_flush(5_000)
+    assert store.runs() == []
+
+
+def test_oversize_and_bomb_bodies_are_413(start_receiver: Any) -> None:
+    receiver = start_receiver(max_body_bytes=10_000)
+    assert post(receiver, b"\x00" * 20_000, PB).status_code == 413
+    bomb = gzip.compress(b"\x00" * 5_000_000)
+    assert len(bomb) < 10_000
+    assert post(receiver, bomb, {**PB, "Content-Encoding": "gzip"}).status_code == 413
+    assert post(receiver, b"abc", {**PB, "Content-Encoding": "br"}).status_code == 415
+    assert post(receiver, b"not gzip", {**PB, "Content-Encoding": "gzip"}).status_code == 400
+    assert_up(receiver)
+
+
+def test_token(recorder: SpanRecorder, start_receiver: Any, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    receiver = start_receiver(token="s3cret-token-value")
+    body = protobuf_body(rag_spans(recorder))
+    assert post(receiver, body, PB).status_code == 401
+    wrong = post(receiver, body, {**PB, "Authorization": "Bearer nope"})
+    assert wrong.status_code == 401 and wrong.headers["www-authenticate"] == "Bearer"
+    assert post(receiver, body, {**PB, "Authorization": "Bearer s3cret-token-value"}).status_code == 200
+    assert "s3cret-token-value" not in caplog.text
+
+
+def test_full_backlog_is_503_with_retry_after(recorder: SpanRecorder, start_receiver: Any) -> None:
+    receiver = start_receiver(max_queue_size=3, trace_timeout=600)
+    children = [s for s in rag_spans(recorder) if s.parent is not None]  # they wait for their root
+    assert post(receiver, protobuf_body(children), PB).status_code == 200
+    big = [s for s in rag_spans(recorder) if s.parent is not None] * 3
+    response = post(receiver, protobuf_body(big), PB)
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert_up(receiver)
+
+
+def test_partial_success_for_spans_with_bad_ids(recorder: SpanRecorder, store: Store, start_receiver: Any) -> None:
+    receiver = start_receiver()
+    data = json_dict(rag_spans(recorder))
+    spans = data["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    spans.append(dict(spans[0], traceId="abcd", spanId="0102030405060708"))
+    response = post(receiver, json.dumps(data).encode(), JS)
+    assert response.status_code == 200
+    assert response.json()["partialSuccess"]["rejectedSpans"] == "1"
+    assert "trace_id must be 16 bytes" in response.json()["partialSuccess"]["errorMessage"]
+    assert receiver.exporter.force_flush(20_000)
+    assert len(store.runs()) == 1
+
+
+def test_unknown_path_and_health(start_receiver: Any) -> None:
+    receiver = start_receiver()
+    assert httpx.post(f"{receiver.url}/v1/metrics", content=b"x", headers=PB).status_code == 404
+    health = httpx.get(f"{receiver.url}/health").json()
+    assert health["status"] == "ok" and health["room"] > 0
