@@ -7,6 +7,7 @@ Measured:
 - on-thread cost of one LLM call's spans: bare OTel SDK (BatchSpanProcessor, dropping exporter) vs.
   the same spans with MLflowSpanExporter behind the processor vs. the old helper style
   (`mlflow.start_run` + `log_param`/`log_metric`/`log_text` per call) on the caller's thread;
+- spans per second through `otel-mlflow receive` (OTLP protobuf over loopback) into sqlite;
 - persisted LLM calls per second into a sqlite store: otel-mlflow trace mode (one run per trace)
   vs. the old helper style.
 """
@@ -198,6 +199,11 @@ def main() -> int:
         om_rate = statistics.median(x[1] for x in om)
         old_rate = median_of(args.repeats, lambda: bench_old_helper(work, args.old_calls))
         ga = [bench_generate_answer(args.calls * 4) for _ in range(args.repeats)]
+        from receiver import bench_receiver
+
+        rc = [bench_receiver(work, args.calls, llm_call) for _ in range(args.repeats)]
+    rc_accept = statistics.median(x[0] for x in rc)
+    rc_persist = statistics.median(x[1] for x in rc)
     ga_bare = statistics.median(x[0] for x in ga)
     ga_hand = statistics.median(x[1] for x in ga)
     ga_ours = statistics.median(x[2] for x in ga)
@@ -210,6 +216,7 @@ def main() -> int:
         ("on-thread µs per LLM call", "old helper (start_run+log_*)", old_us, "otel-mlflow", om_us, om_us / old_us),
         ("persisted calls/s, sqlite", "old helper (start_run+log_*)", old_rate, "otel-mlflow trace", om_rate,
          om_rate / old_rate),
+        ("receiver spans/s, sqlite", "accepted over HTTP", rc_accept, "persisted", rc_persist, rc_persist / rc_accept),
     ]  # fmt: skip
     print(f"\n{'measure':<30} {'baseline':<30} {'value':>10}  {'otel-mlflow':<18} {'value':>10}  {'ratio':>7}")
     for measure, base, base_v, ours, ours_v, ratio in rows:

@@ -29,6 +29,8 @@ MESSAGE_CONTENT``
 ``OTEL_MLFLOW_MAX_TEXT_CHARS``                ``1000000``            chars kept per text artifact
 ``OTEL_MLFLOW_RETRY_TIMEOUT``                 ``60``                 seconds one write is retried
 ``OTEL_MLFLOW_LOG_SPANS``                     ``true``               write ``spans.json`` per run
+``OTEL_MLFLOW_LINK_TRACES``                   ``false``              also send spans to the server's
+                                                                     ``/v1/traces``, linked to the run
 ============================================  =====================  ==============================
 """
 
@@ -50,6 +52,7 @@ ENV_MAX_QUEUE_SIZE = "OTEL_MLFLOW_MAX_QUEUE_SIZE"
 ENV_MAX_TEXT_CHARS = "OTEL_MLFLOW_MAX_TEXT_CHARS"
 ENV_RETRY_TIMEOUT = "OTEL_MLFLOW_RETRY_TIMEOUT"
 ENV_LOG_SPANS = "OTEL_MLFLOW_LOG_SPANS"
+ENV_LINK_TRACES = "OTEL_MLFLOW_LINK_TRACES"
 
 DEFAULT_EXPERIMENT_NAME = "llmops-rag"
 RUN_MODES = ("trace",)
@@ -79,6 +82,7 @@ class Config:
     max_text_chars: int = 1_000_000
     retry_timeout: float = 60.0
     log_spans: bool = True
+    link_traces: bool = False
 
     def __post_init__(self) -> None:
         if self.run_mode not in RUN_MODES:
@@ -134,6 +138,7 @@ class Config:
             "max_text_chars": pick("max_text_chars", ENV_MAX_TEXT_CHARS, _int),
             "retry_timeout": pick("retry_timeout", ENV_RETRY_TIMEOUT, _float),
             "log_spans": pick("log_spans", ENV_LOG_SPANS, _bool),
+            "link_traces": pick("link_traces", ENV_LINK_TRACES, _bool),
         }
         return cls(**{k: v for k, v in values.items() if v is not None})
 

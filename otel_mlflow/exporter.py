@@ -271,7 +271,7 @@ class MLflowSpanExporter(SpanExporter):
         """Try one write; True when the job is finished (written or given up)."""
         spans = len(job.group.spans)
         try:
-            run_id = self._writer.write(job.plan, job.state)
+            run_id = self._writer.write(job.plan, job.state, job.group.spans)
         except PermanentWriteError as exc:
             if job.plan.run_id is not None and run_is_missing(exc):
                 self._retarget_to_new_run(job)

@@ -14,6 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import OrderedDict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,14 +22,17 @@ from otel_mlflow import attributes as A
 from otel_mlflow.config import Config
 from otel_mlflow.limits import chunk_batch
 from otel_mlflow.mapping import RunPlan
+from otel_mlflow.trace_link import LinkRefused, send_trace, traces_url
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
+    from opentelemetry.sdk.trace import ReadableSpan
 
 _logger = logging.getLogger(__name__)
 _KNOWN_RUNS = 10_000
 
 
+SUPPRESS_URL_PRINTING = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
 _PROBE_TIMEOUT = 2.0
 _PROBE_CACHE_SECONDS = 5.0
 
@@ -49,13 +53,14 @@ class WriteState:
     batches_done: int = 0
     artifacts_done: bool = False
     ended: bool = False
-    batches_dropped: int = 0
+    linked: bool = False
 
 
 @dataclass
 class _RunMemory:
     params: dict[str, str] = field(default_factory=dict)
     next_step: dict[str, int] = field(default_factory=dict)
+    experiment_id: str | None = None
 
 
 class MLflowWriter:
@@ -67,16 +72,18 @@ class MLflowWriter:
         self._experiment_id: str | None = None
         self._runs: OrderedDict[str, _RunMemory] = OrderedDict()
         self._healthy_until = 0.0
+        self._traces_url = traces_url(config.tracking_uri) if config.link_traces else None
+        self._link_refused = False
 
     # --- public -------------------------------------------------------------------------
-    def write(self, plan: RunPlan, state: WriteState) -> str:
+    def write(self, plan: RunPlan, state: WriteState, spans: Sequence[ReadableSpan] = ()) -> str:
         """Write ``plan``, resuming after whatever ``state`` says already landed; returns the run id.
 
         Raises :class:`PermanentWriteError` for a write no retry can fix, and anything else
         (connection errors, MLflow 5xx) for a write worth retrying.
         """
         try:
-            return self._write(plan, state)
+            return self._write(plan, state, spans)
         except Exception as exc:
             if is_permanent(exc):
                 raise PermanentWriteError(str(exc)) from exc
@@ -89,13 +96,15 @@ class MLflowWriter:
         return self._experiment_id
 
     # --- steps ----------------------------------------------------------------------------
-    def _write(self, plan: RunPlan, state: WriteState) -> str:
+    def _write(self, plan: RunPlan, state: WriteState, spans: Sequence[ReadableSpan]) -> str:
         self._check_server()
         client = self._client()
         if state.run_id is None:
             state.run_id = plan.run_id or self._create_run(plan)
         run_id = state.run_id
         memory = self._memory(run_id, fetch=plan.run_id is not None)
+        if plan.run_id is None:
+            memory.experiment_id = self.experiment_id()
         params, tags = self._settle_params(plan, memory)
         metrics = self._steps(plan, memory, offset=plan.run_id is not None)
         from mlflow.entities import Metric, Param, RunTag
@@ -115,10 +124,23 @@ class MLflowWriter:
         if plan.artifacts and not state.artifacts_done:
             self._upload(run_id, plan.artifacts)
             state.artifacts_done = True
+        if spans and self._traces_url and not state.linked:
+            self._link(run_id, memory, spans)
+            state.linked = True
         if plan.run_id is None and not state.ended:
             client.set_terminated(run_id, "FAILED" if plan.failed else "FINISHED", end_time=plan.end_ms)
             state.ended = True
         return run_id
+
+    def _link(self, run_id: str, memory: _RunMemory, spans: Sequence[ReadableSpan]) -> None:
+        """Best effort: a server that cannot take OTLP traces is told once, then skipped."""
+        if self._link_refused or not self._traces_url or not memory.experiment_id:
+            return
+        try:
+            send_trace(self._traces_url, spans, memory.experiment_id, run_id)
+        except LinkRefused as exc:
+            self._link_refused = True
+            _logger.warning("otel-mlflow: linking traces to runs is off: %s (needs MLflow 3.6+ with a SQL store)", exc)
 
     def _create_run(self, plan: RunPlan) -> str:
         tags = {A.TAG_TRACE_ID: plan.trace_id}
@@ -169,7 +191,9 @@ class MLflowWriter:
         if memory is None:
             memory = _RunMemory()
             if fetch:
-                memory.params = dict(self._client().get_run(run_id).data.params)
+                run = self._client().get_run(run_id)
+                memory.params = dict(run.data.params)
+                memory.experiment_id = str(run.info.experiment_id)
             self._runs[run_id] = memory
             while len(self._runs) > _KNOWN_RUNS:
                 self._runs.popitem(last=False)
@@ -214,6 +238,11 @@ class MLflowWriter:
     def _client(self) -> MlflowClient:
         if self._client_obj is None:
             from mlflow import MlflowClient
+
+            if traces_url(self._config.tracking_uri):
+                # Ending a run on a server prints its URL to stdout (and costs a GET): once per trace
+                # that is noise in the app's output. The user's own setting wins.
+                os.environ.setdefault(SUPPRESS_URL_PRINTING, "true")
 
             self._client_obj = MlflowClient(tracking_uri=self._config.tracking_uri)
         return self._client_obj

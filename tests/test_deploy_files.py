@@ -39,3 +39,13 @@ def test_compose_mounts_the_collector_config_and_binds_loopback() -> None:
             assert port.startswith("127.0.0.1:"), port
     mlflow_host = load("collector-config.yaml")["exporters"]["otlphttp/mlflow-traces"]["traces_endpoint"]
     assert "//mlflow:" in mlflow_host and "mlflow" in compose["services"]
+
+
+def test_collector_exports_to_the_receivers_default_port_and_path() -> None:
+    from otel_mlflow.receiver import DEFAULT_PORT, TRACES_PATH
+
+    exporter = load("collector-config.yaml")["exporters"]["otlphttp/otel-mlflow"]
+    # otlphttp appends /v1/traces to `endpoint`, which is the receiver's path
+    assert exporter["endpoint"].endswith(f":{DEFAULT_PORT}")
+    assert TRACES_PATH == "/v1/traces"
+    assert exporter.get("compression") == "gzip"  # the receiver accepts gzip

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -14,25 +16,57 @@ from tests.test_mapping import rag_trace
 pytestmark = pytest.mark.server
 
 
-def test_trace_is_written_through_the_rest_api(tmp_path: Path, recorder: SpanRecorder) -> None:
+@pytest.fixture(scope="module")
+def server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with mlflow_server(tmp_path_factory.mktemp("mlflow-server")) as url:
+        yield url
+
+
+def export_one_trace(url: str, recorder: SpanRecorder, experiment: str, **settings: Any) -> tuple[Any, list[Any]]:
     from mlflow import MlflowClient
 
-    with mlflow_server(tmp_path / "server") as url:
-        exporter = MLflowSpanExporter(config=Config.from_env(env={}, tracking_uri=url, flush_interval=0.05))
-        try:
-            rag_trace(recorder)
-            exporter.export(recorder.take())
-            assert exporter.force_flush(60_000)
-        finally:
-            exporter.shutdown()
-        client = MlflowClient(tracking_uri=url)
-        experiment = client.get_experiment_by_name("llmops-rag")
-        [run] = client.search_runs([experiment.experiment_id])
-        assert run.info.run_name == "POST /ask"
-        assert run.data.params["model"] == "gpt-4"
-        assert run.data.metrics["gen_ai.usage.input_tokens"] == 12
-        assert run.data.metrics["gen_ai.usage.output_tokens"] == 34
-        artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
-        assert {"prompt.txt", "response.txt", "spans.json"} <= artifacts
-        local = client.download_artifacts(run.info.run_id, "prompt.txt", str(tmp_path))
-        assert Path(local).read_text() == "user: What is RAG?"
+    exporter = MLflowSpanExporter(
+        config=Config.from_env(env={}, tracking_uri=url, experiment_name=experiment, flush_interval=0.05, **settings)
+    )
+    try:
+        rag_trace(recorder)
+        spans = recorder.take()
+        exporter.export(spans)
+        assert exporter.force_flush(60_000)
+    finally:
+        exporter.shutdown()
+    client = MlflowClient(tracking_uri=url)
+    [run] = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    return run, spans
+
+
+def test_trace_is_written_through_the_rest_api(
+    server_url: str, recorder: SpanRecorder, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from mlflow import MlflowClient
+
+    run, _ = export_one_trace(server_url, recorder, "rest")
+    assert "View run" not in capsys.readouterr().out  # no URL printed per run from the writer thread
+    assert run.info.run_name == "POST /ask"
+    assert run.data.params["model"] == "gpt-4"
+    assert run.data.metrics["gen_ai.usage.input_tokens"] == 12
+    assert run.data.metrics["gen_ai.usage.output_tokens"] == 34
+    client = MlflowClient(tracking_uri=server_url)
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"prompt.txt", "response.txt", "spans.json"} <= artifacts
+    local = client.download_artifacts(run.info.run_id, "prompt.txt", str(tmp_path))
+    assert Path(local).read_text() == "user: What is RAG?"
+    assert client.search_traces(locations=[run.info.experiment_id]) == []  # linking is off by default
+
+
+def test_linked_traces_show_on_the_run(server_url: str, recorder: SpanRecorder) -> None:
+    from mlflow import MlflowClient
+
+    run, spans = export_one_trace(server_url, recorder, "linked", link_traces=True)
+    client = MlflowClient(tracking_uri=server_url)
+    traces = client.search_traces(locations=[run.info.experiment_id], run_id=run.info.run_id)
+    assert len(traces) == 1
+    root = next(s for s in spans if s.parent is None)
+    assert format(root.context.trace_id, "032x") in traces[0].info.trace_id
+    assert run.data.tags["otel_mlflow.trace_id"] == format(root.context.trace_id, "032x")
+    assert {s.name for s in traces[0].data.spans} == {"POST /ask", "chat gpt-4"}

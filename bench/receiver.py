@@ -1,0 +1,53 @@
+"""Spans per second through `otel-mlflow receive` into a sqlite store (OTLP protobuf over loopback HTTP)."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import httpx
+from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from otel_mlflow import MLflowSpanExporter  # noqa: E402
+from otel_mlflow.config import Config  # noqa: E402
+from otel_mlflow.receiver import Receiver, ReceiverSettings  # noqa: E402
+
+
+def make_bodies(traces: int, llm_call, per_body: int = 256) -> list[bytes]:  # type: ignore[no-untyped-def]
+    memory = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("bench")
+    for _ in range(traces):
+        llm_call(tracer)
+    spans = list(memory.get_finished_spans())
+    return [encode_spans(spans[i : i + per_body]).SerializeToString() for i in range(0, len(spans), per_body)]
+
+
+def bench_receiver(workdir: Path, traces: int, llm_call) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """(spans/s accepted by HTTP, spans/s persisted) for ``traces`` two-span traces."""
+    store = workdir / f"recv-{time.monotonic_ns()}"
+    store.mkdir()
+    exporter = MLflowSpanExporter(config=Config.from_env(
+        env={}, tracking_uri=f"sqlite:///{store / 'mlflow.db'}", artifact_location=str(store / "a"),
+        experiment_name="bench", flush_interval=0.05, max_queue_size=traces * 4))  # fmt: skip
+    exporter._writer.experiment_id()  # schema creation is not part of the measurement
+    receiver = Receiver(ReceiverSettings(port=0), exporter).start()
+    bodies = make_bodies(traces, llm_call)
+    spans = traces * 2
+    try:
+        with httpx.Client(base_url=receiver.url, headers={"Content-Type": "application/x-protobuf"}) as client:
+            started = time.perf_counter()
+            for body in bodies:
+                client.post("/v1/traces", content=body).raise_for_status()
+            accepted = time.perf_counter() - started
+            exporter.force_flush(600_000)
+            persisted = time.perf_counter() - started
+    finally:
+        receiver.stop()
+    return spans / accepted, exporter.stats.spans_written / persisted

@@ -1,0 +1,90 @@
+"""App spans -> OTLP exporter -> a real collector binary (rotel) -> `otel-mlflow receive` -> sqlite store."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+from otel_mlflow import attributes as A
+from otel_mlflow.receiver import Receiver, ReceiverSettings
+from tests.helpers import Store, free_port, wait_for
+
+pytestmark = pytest.mark.subprocess
+
+
+def rotel_binary() -> Path:
+    try:
+        import rotel
+    except ImportError:
+        pytest.skip("the rotel collector is not installed (pip install rotel; the dev extra installs it)")
+    binary = Path(rotel.__file__).parent / "rotel-agent"
+    if not binary.exists():
+        pytest.skip(f"the rotel package has no collector binary for this platform ({binary} is missing)")
+    return binary
+
+
+@pytest.fixture
+def collector(tmp_path: Path, make_exporter: Any) -> Iterator[tuple[str, Receiver]]:
+    """(collector's OTLP/HTTP traces URL, the receiver behind it)."""
+    binary = rotel_binary()
+    receiver = Receiver(ReceiverSettings(host="127.0.0.1", port=0), make_exporter()).start()
+    http_port, grpc_port = free_port(), free_port()
+    log = open(tmp_path / "rotel.log", "wb")
+    proc = subprocess.Popen(
+        [str(binary), "start", "--otlp-http-endpoint", f"127.0.0.1:{http_port}",
+         "--otlp-grpc-endpoint", f"127.0.0.1:{grpc_port}", "--exporter", "otlp",
+         "--otlp-exporter-protocol", "http", "--otlp-exporter-endpoint", receiver.url,
+         "--otlp-exporter-compression", "gzip", "--batch-timeout", "200ms",
+         "--pid-file", str(tmp_path / "rotel.pid")],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    try:
+        import socket
+
+        def listening() -> bool:
+            with socket.socket() as s:
+                return s.connect_ex(("127.0.0.1", http_port)) == 0
+
+        assert wait_for(listening, 30), (tmp_path / "rotel.log").read_text()
+        yield f"http://127.0.0.1:{http_port}/v1/traces", receiver
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        log.close()
+        receiver.stop()
+
+
+def test_spans_through_a_collector_become_runs(collector: tuple[str, Receiver], store: Store) -> None:
+    url, receiver = collector
+    provider = TracerProvider(resource=Resource.create({"service.name": "rag-behind-collector"}))
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=url), schedule_delay_millis=100))
+    tracer = provider.get_tracer("e2e")
+    for question, tokens in (("What is RAG?", 12), ("What is MLflow?", 20)):
+        with tracer.start_as_current_span("POST /ask") as root:
+            root.set_attribute("http.route", "/ask")
+            root.set_attribute(A.QUESTION, question)
+            with tracer.start_as_current_span("chat gpt-4") as chat:
+                chat.set_attribute(A.GEN_AI_REQUEST_MODEL, "gpt-4")
+                chat.set_attribute(A.GEN_AI_USAGE_INPUT_TOKENS, tokens)
+                chat.set_attribute(A.GEN_AI_USAGE_OUTPUT_TOKENS, 5)
+    provider.shutdown()
+
+    assert wait_for(lambda: receiver.stats["accepted_spans"] >= 4, 30), receiver.stats
+    assert receiver.exporter.force_flush(30_000)
+    runs = store.runs()
+    assert len(runs) == 2
+    by_question = {store.artifact_text(r, "question.txt"): r for r in runs}
+    assert by_question["What is RAG?"].data.metrics["gen_ai.usage.input_tokens"] == 12
+    assert by_question["What is MLflow?"].data.metrics["gen_ai.usage.input_tokens"] == 20
+    for run in runs:
+        assert run.data.params["model"] == "gpt-4"
+        assert run.data.tags["service.name"] == "rag-behind-collector"
+        assert run.data.tags["http.route"] == "/ask"
