@@ -1,6 +1,7 @@
 """The ``otel-mlflow`` command (also ``python -m otel_mlflow``).
 
     otel-mlflow receive [--host 127.0.0.1] [--port 4319] [--token T] [--max-body-bytes N]
+    otel-mlflow doctor [--receiver-port 4319]
 
 Exporter settings come from the environment (see :mod:`otel_mlflow.config`). SIGTERM or Ctrl-C stops
 accepting requests, writes everything accepted to MLflow, then exits.
@@ -36,10 +37,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                          default=_env_int("OTEL_MLFLOW_RECEIVER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
                          help="largest request body, compressed or not (default 16 MiB)")  # fmt: skip
     receive.add_argument("--log-level", default="INFO")
+    doctor = commands.add_parser("doctor", help="print the configuration and check the tracking store, "
+                                                "experiment, /v1/traces and the receiver port")  # fmt: skip
+    doctor.add_argument("--receiver-port", type=int, default=_env_int("OTEL_MLFLOW_RECEIVER_PORT", DEFAULT_PORT))
+    doctor.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "receive":
         return _receive(args)
+    if args.command == "doctor":
+        from otel_mlflow.doctor import run
+
+        return run(receiver_port=args.receiver_port)
     return 2  # pragma: no cover - argparse requires a command
 
 

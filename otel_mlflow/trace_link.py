@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import os
 import urllib.error
+import urllib.parse
 import urllib.request
 from collections.abc import Sequence
 
@@ -27,14 +28,31 @@ class LinkRefused(Exception):
     """The server answered with a 4xx/501: it cannot take OTLP traces (a retry will not help)."""
 
 
+def is_server(tracking_uri: str | None) -> bool:
+    return bool(tracking_uri) and str(tracking_uri).startswith(("http://", "https://"))
+
+
+def server_url(tracking_uri: str, path: str = "") -> str:
+    """``tracking_uri`` without ``user:password@`` (urllib cannot use it), plus ``path``."""
+    parts = urllib.parse.urlsplit(tracking_uri)
+    netloc = parts.netloc.rsplit("@", 1)[-1]
+    return urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/") + path, "", ""))
+
+
 def traces_url(tracking_uri: str | None) -> str | None:
     """The server's OTLP traces URL, or None when the tracking URI is not an MLflow server."""
-    if not tracking_uri or not tracking_uri.startswith(("http://", "https://")):
+    if not tracking_uri or not is_server(tracking_uri):
         return None
-    return tracking_uri.rstrip("/") + TRACES_PATH
+    return server_url(tracking_uri, TRACES_PATH)
 
 
-def auth_headers() -> dict[str, str]:
+def auth_headers(tracking_uri: str | None = None) -> dict[str, str]:
+    """MLflow's credentials as a header: MLFLOW_TRACKING_TOKEN, MLFLOW_TRACKING_USERNAME/PASSWORD, or the URI's."""
+    if tracking_uri:
+        parts = urllib.parse.urlsplit(tracking_uri)
+        if parts.username and parts.password:
+            pair = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password)}"
+            return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
     token = os.environ.get("MLFLOW_TRACKING_TOKEN")
     if token:
         return {"Authorization": f"Bearer {token}"}
@@ -44,11 +62,13 @@ def auth_headers() -> dict[str, str]:
     return {}
 
 
-def send_trace(url: str, spans: Sequence[ReadableSpan], experiment_id: str, run_id: str, timeout: float = 10.0) -> None:
+def send_trace(tracking_uri: str, spans: Sequence[ReadableSpan], experiment_id: str, run_id: str,
+               timeout: float = 10.0) -> None:  # fmt: skip
     """POST ``spans`` as OTLP protobuf; raises :class:`LinkRefused` for a 4xx/501, OSError when down."""
+    url = server_url(tracking_uri, TRACES_PATH)
     body = encode_spans(spans).SerializeToString()
     headers = {"Content-Type": "application/x-protobuf", EXPERIMENT_HEADER: experiment_id, RUN_HEADER: run_id,
-               **auth_headers()}  # fmt: skip
+               **auth_headers(tracking_uri)}  # fmt: skip
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310 - the user's tracking URI

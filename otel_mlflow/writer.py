@@ -22,7 +22,7 @@ from otel_mlflow import attributes as A
 from otel_mlflow.config import Config
 from otel_mlflow.limits import chunk_batch
 from otel_mlflow.mapping import RunPlan
-from otel_mlflow.trace_link import LinkRefused, send_trace, traces_url
+from otel_mlflow.trace_link import LinkRefused, is_server, send_trace, server_url
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -72,7 +72,7 @@ class MLflowWriter:
         self._experiment_id: str | None = None
         self._runs: OrderedDict[str, _RunMemory] = OrderedDict()
         self._healthy_until = 0.0
-        self._traces_url = traces_url(config.tracking_uri) if config.link_traces else None
+        self._link = bool(config.link_traces and is_server(config.tracking_uri))
         self._link_refused = False
 
     # --- public -------------------------------------------------------------------------
@@ -124,20 +124,20 @@ class MLflowWriter:
         if plan.artifacts and not state.artifacts_done:
             self._upload(run_id, plan.artifacts)
             state.artifacts_done = True
-        if spans and self._traces_url and not state.linked:
-            self._link(run_id, memory, spans)
+        if spans and self._link and not state.linked:
+            self._link_trace(run_id, memory, spans)
             state.linked = True
         if plan.run_id is None and not state.ended:
             client.set_terminated(run_id, "FAILED" if plan.failed else "FINISHED", end_time=plan.end_ms)
             state.ended = True
         return run_id
 
-    def _link(self, run_id: str, memory: _RunMemory, spans: Sequence[ReadableSpan]) -> None:
+    def _link_trace(self, run_id: str, memory: _RunMemory, spans: Sequence[ReadableSpan]) -> None:
         """Best effort: a server that cannot take OTLP traces is told once, then skipped."""
-        if self._link_refused or not self._traces_url or not memory.experiment_id:
+        if self._link_refused or not memory.experiment_id or not self._config.tracking_uri:
             return
         try:
-            send_trace(self._traces_url, spans, memory.experiment_id, run_id)
+            send_trace(self._config.tracking_uri, spans, memory.experiment_id, run_id)
         except LinkRefused as exc:
             self._link_refused = True
             _logger.warning("otel-mlflow: linking traces to runs is off: %s (needs MLflow 3.6+ with a SQL store)", exc)
@@ -223,23 +223,22 @@ class MLflowWriter:
         """Fail fast when an MLflow server is down, instead of waiting through MLflow's own
         request retries (minutes with the defaults); our caller retries with its own backoff."""
         uri = self._config.tracking_uri or ""
-        if not uri.startswith(("http://", "https://")) or time.monotonic() < self._healthy_until:
+        if not is_server(uri) or time.monotonic() < self._healthy_until:
             return
-        url = uri.rstrip("/") + "/health"
         try:
-            with urllib.request.urlopen(url, timeout=_PROBE_TIMEOUT) as response:  # noqa: S310 - the user's URI
+            with urllib.request.urlopen(server_url(uri, "/health"), timeout=_PROBE_TIMEOUT) as response:  # noqa: S310
                 healthy = response.status == 200
         except (OSError, urllib.error.URLError) as exc:
-            raise MLflowUnavailable(f"MLflow server at {uri} is not reachable ({exc})") from exc
+            raise MLflowUnavailable(f"MLflow server at {server_url(uri)} is not reachable ({exc})") from exc
         if not healthy:
-            raise MLflowUnavailable(f"MLflow server at {uri} answered its health check with an error")
+            raise MLflowUnavailable(f"MLflow server at {server_url(uri)} answered its health check with an error")
         self._healthy_until = time.monotonic() + _PROBE_CACHE_SECONDS
 
     def _client(self) -> MlflowClient:
         if self._client_obj is None:
             from mlflow import MlflowClient
 
-            if traces_url(self._config.tracking_uri):
+            if is_server(self._config.tracking_uri):
                 # Ending a run on a server prints its URL to stdout (and costs a GET): once per trace
                 # that is noise in the app's output. The user's own setting wins.
                 os.environ.setdefault(SUPPRESS_URL_PRINTING, "true")

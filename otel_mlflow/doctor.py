@@ -1,0 +1,170 @@
+"""``otel-mlflow doctor``: what otel-mlflow would do here, and what stands in its way.
+
+    otel-mlflow doctor [--receiver-port 4319]
+
+Prints the resolved configuration (credentials masked), then checks, each with the fix when it fails:
+the tracking store answers; the experiment exists (or will be created on the first write); an MLflow
+server accepts OTLP at ``/v1/traces`` (needed for linked traces and the Collector's MLflow exporter);
+the receiver's port is free. Exits 1 when a check fails, 0 otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import socket
+import sys
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, fields
+from typing import TextIO
+
+from otel_mlflow.config import Config, ConfigError
+from otel_mlflow.trace_link import EXPERIMENT_HEADER, auth_headers, is_server, server_url, traces_url
+
+_SECRET_ENV = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "OTEL_MLFLOW_RECEIVER_TOKEN")
+_TIMEOUT = 5.0
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    fix: str = ""
+
+
+def mask_uri(uri: str) -> str:
+    """``http://user:pass@host`` -> ``http://user:***@host``."""
+    return re.sub(r"(://[^:/@]+):[^@/]+@", r"\1:***@", uri)
+
+
+def run(out: TextIO = sys.stdout, receiver_port: int = 4319) -> int:
+    """Print the report to ``out``; return the exit status."""
+    try:
+        config = Config.from_env()
+    except ConfigError as exc:
+        print(f"FAIL configuration: {exc}", file=out)
+        return 1
+    print("otel-mlflow configuration", file=out)
+    for f in fields(config):
+        value = getattr(config, f.name)
+        if f.name == "tracking_uri":
+            value = mask_uri(value) if value else "(MLflow's default: sqlite:///mlflow.db)"
+        print(f"  {f.name:<18} {value}", file=out)
+    for name in _SECRET_ENV:
+        if os.environ.get(name):
+            print(f"  {name:<18} *** (set)", file=out)
+    print("checks", file=out)
+    failed = 0
+    for check in _checks(config, receiver_port):
+        failed += not check.ok
+        print(f"  {'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}", file=out)
+        if check.fix and not check.ok:
+            print(f"       fix: {check.fix}", file=out)
+    print("all checks passed" if not failed else f"{failed} check(s) failed", file=out)
+    return 1 if failed else 0
+
+
+def _checks(config: Config, receiver_port: int) -> Iterator[Check]:
+    store = _store_check(config)
+    yield store
+    if store.ok:
+        yield _experiment_check(config)
+    url = traces_url(config.tracking_uri)
+    if url and store.ok:
+        yield _traces_check(url, config.tracking_uri or "")
+    yield _port_check(receiver_port)
+
+
+def _store_check(config: Config) -> Check:
+    uri = config.tracking_uri or "sqlite:///mlflow.db"
+    shown = mask_uri(uri)
+    if is_server(uri):
+        try:
+            with urllib.request.urlopen(server_url(uri, "/health"), timeout=_TIMEOUT) as response:  # noqa: S310
+                if response.status != 200:
+                    raise OSError(f"health check answered {response.status}")
+        except (OSError, urllib.error.URLError) as exc:
+            return Check("tracking store", False, f"{shown} does not answer ({exc})",
+                         f"start it (`mlflow server --host 127.0.0.1 --port 5000`), check the host and port in "
+                         f"MLFLOW_TRACKING_URI, or unset MLFLOW_TRACKING_URI to use ./mlflow.db")  # fmt: skip
+    try:
+        _guarded(lambda: _client(config).search_experiments(max_results=1))
+    except Exception as exc:  # noqa: BLE001 - every failure is reported, with the URI
+        return Check("tracking store", False, f"{shown} refused a query: {_first_line(exc)}",
+                     "check MLFLOW_TRACKING_URI and its credentials (MLFLOW_TRACKING_USERNAME/PASSWORD or TOKEN)")
+    return Check("tracking store", True, f"{shown} answers")
+
+
+def _experiment_check(config: Config) -> Check:
+    try:
+        experiment = _guarded(lambda: _client(config).get_experiment_by_name(config.experiment_name))
+    except Exception as exc:  # noqa: BLE001
+        return Check("experiment", False, _first_line(exc), "check MLFLOW_EXPERIMENT_NAME and your permissions")
+    if experiment is None:
+        return Check("experiment", True, f"{config.experiment_name!r} does not exist yet; the first write creates it")
+    if experiment.lifecycle_stage == "deleted":
+        return Check("experiment", False, f"{config.experiment_name!r} is deleted",
+                     "restore it in the MLflow UI, or set MLFLOW_EXPERIMENT_NAME to another name")  # fmt: skip
+    return Check("experiment", True, f"{config.experiment_name!r} exists (id {experiment.experiment_id})")
+
+
+def _traces_check(url: str, tracking_uri: str) -> Check:
+    """POST an empty OTLP request: it writes nothing. A server that ingests OTLP answers 200, or 400
+    "no spans found" (MLflow 3.x); an older server answers 404, a store without OTLP support 501."""
+    request = urllib.request.Request(url, data=b"", method="POST", headers={
+        "Content-Type": "application/x-protobuf", EXPERIMENT_HEADER: "0", **auth_headers(tracking_uri)})  # fmt: skip
+    try:
+        with urllib.request.urlopen(request, timeout=_TIMEOUT):  # noqa: S310
+            return Check("/v1/traces", True, f"{url} accepts OTLP traces (linked traces and the Collector's "
+                                             "MLflow exporter will work)")  # fmt: skip
+    except urllib.error.HTTPError as exc:
+        detail = exc.read()[:500].decode("utf-8", "replace")
+        if exc.code == 400 and "no spans" in detail.lower():
+            return Check("/v1/traces", True, f"{url} accepts OTLP traces (linked traces and the Collector's "
+                                             "MLflow exporter will work)")  # fmt: skip
+        return Check("/v1/traces", False, f"{url} answered {exc.code}",
+                     "use MLflow 3.6+ with a SQL backend store (--backend-store-uri postgresql://... or sqlite:///...)"
+                     ", or leave OTEL_MLFLOW_LINK_TRACES off")  # fmt: skip
+    except OSError as exc:
+        return Check("/v1/traces", False, f"{url}: {exc}", "check that the MLflow server is reachable")
+
+
+def _port_check(port: int) -> Check:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return Check("receiver port", False, f"127.0.0.1:{port} is in use",
+                         f"stop what listens there (`ss -ltnp | grep :{port}`) or run "
+                         f"`otel-mlflow receive --port <another>` and point the Collector at it")  # fmt: skip
+    return Check("receiver port", True, f"127.0.0.1:{port} is free for `otel-mlflow receive`")
+
+
+def _client(config: Config) -> object:
+    from mlflow import MlflowClient
+
+    return MlflowClient(tracking_uri=config.tracking_uri)
+
+
+def _guarded(call: Callable[[], object]) -> object:
+    """Run an MLflow call with MLflow's HTTP retries off, so a dead server fails in seconds, not minutes."""
+    saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
+    os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"
+    os.environ["MLFLOW_HTTP_REQUEST_TIMEOUT"] = str(int(_TIMEOUT))
+    try:
+        return call()
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip().splitlines()
+    return text[0][:300] if text else type(exc).__name__

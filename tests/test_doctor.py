@@ -1,0 +1,65 @@
+"""`otel-mlflow doctor` against a good store, a dead server, a real server and a busy port."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import Store, free_port, mlflow_server
+
+
+def doctor(env_updates: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MLFLOW_"))}
+    env.update({"MLFLOW_DISABLE_TELEMETRY": "true", **env_updates})
+    command = [str(Path(sys.executable).with_name("otel-mlflow")), "doctor", "--receiver-port", str(free_port()), *args]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+
+
+def test_good_sqlite_store(store: Store) -> None:
+    result = doctor({"MLFLOW_TRACKING_URI": store.uri, "MLFLOW_EXPERIMENT_NAME": "fresh"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"ok   tracking store: {store.uri} answers" in result.stdout
+    assert "'fresh' does not exist yet; the first write creates it" in result.stdout
+    assert "all checks passed" in result.stdout
+
+
+def test_unreachable_server_names_the_uri_and_the_fix() -> None:
+    uri = f"http://admin:hunter2@127.0.0.1:{free_port()}"
+    result = doctor({"MLFLOW_TRACKING_URI": uri, "MLFLOW_TRACKING_TOKEN": "tok-secret"})
+    assert result.returncode == 1
+    assert "FAIL tracking store: http://admin:***@127.0.0.1" in result.stdout
+    assert "fix: start it (`mlflow server" in result.stdout
+    assert "hunter2" not in result.stdout and "tok-secret" not in result.stdout
+    assert "MLFLOW_TRACKING_TOKEN      *** (set)" in result.stdout or "MLFLOW_TRACKING_TOKEN" in result.stdout
+
+
+def test_bad_setting_is_reported() -> None:
+    result = doctor({"OTEL_MLFLOW_RUN_MODE": "hourly"})
+    assert result.returncode == 1
+    assert "OTEL_MLFLOW_RUN_MODE='hourly' is not a run mode" in result.stdout
+
+
+def test_busy_receiver_port_is_a_failure_with_a_fix(store: Store) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MLFLOW_"))}
+        env.update({"MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_TRACKING_URI": store.uri})
+        result = subprocess.run([str(Path(sys.executable).with_name("otel-mlflow")), "doctor", "--receiver-port",
+                                 str(port)], env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert result.returncode == 1
+    assert f"127.0.0.1:{port} is in use" in result.stdout and "--port <another>" in result.stdout
+
+
+@pytest.mark.server
+def test_real_server_reports_v1_traces(tmp_path: Path) -> None:
+    with mlflow_server(tmp_path / "server") as url:
+        result = doctor({"MLFLOW_TRACKING_URI": url})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert f"ok   /v1/traces: {url}/v1/traces accepts OTLP traces" in result.stdout
