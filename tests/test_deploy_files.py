@@ -1,51 +1,184 @@
-"""compose.yaml and collector-config.yaml parse and agree with each other (no Docker runs here)."""
+"""compose.yaml, collector-config.yaml, deploy/k8s and the Dockerfile parse and agree with each other.
+No Docker engine or cluster runs here: these tests check the files, not the containers."""
 
 from __future__ import annotations
 
+import re
+import shlex
 from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
 
+import pytest
 import yaml
 
+from otel_mlflow.receiver import DEFAULT_PORT, TRACES_PATH
+
 ROOT = Path(__file__).resolve().parents[1]
+K8S = ROOT / "deploy" / "k8s"
 
 
-def load(name: str) -> dict:  # type: ignore[type-arg]
-    return dict(yaml.safe_load((ROOT / name).read_text()))
+def load(path: Path | str) -> dict[str, Any]:
+    return dict(yaml.safe_load((ROOT / path).read_text()))
+
+
+def k8s_docs() -> list[dict[str, Any]]:
+    docs = []
+    for path in sorted(K8S.glob("*.yaml")):
+        docs.extend(d for d in yaml.safe_load_all(path.read_text()) if d)
+    return docs
+
+
+def k8s(kind: str, name: str) -> dict[str, Any]:
+    found = [d for d in k8s_docs() if d["kind"] == kind and d["metadata"]["name"] == name]
+    assert len(found) == 1, f"{kind}/{name} defined {len(found)} times"
+    return found[0]
+
+
+COLLECTOR = load("collector-config.yaml")
+COMPOSE = load("compose.yaml")
+ENDPOINTS = {
+    "receiver": COLLECTOR["exporters"]["otlphttp/otel-mlflow"]["endpoint"],
+    "mlflow": COLLECTOR["exporters"]["otlphttp/mlflow-traces"]["traces_endpoint"],
+}
+
+
+def host_port(url: str) -> tuple[str, int]:
+    parts = urlsplit(url)
+    return str(parts.hostname), int(parts.port or 80)
+
+
+def container_env(container: dict[str, Any]) -> dict[str, Any]:
+    return {e["name"]: e for e in container.get("env", [])}
 
 
 def test_collector_pipeline_is_complete() -> None:
-    config = load("collector-config.yaml")
-    pipeline = config["service"]["pipelines"]["traces"]
+    pipeline = COLLECTOR["service"]["pipelines"]["traces"]
     for kind in ("receivers", "processors", "exporters"):
         for name in pipeline[kind]:
-            assert name in config[kind], f"{kind} {name} used but not defined"
-    assert pipeline["processors"][0] == "memory_limiter"  # must come first
+            assert name in COLLECTOR[kind], f"{kind} {name} used but not defined"
+    assert pipeline["processors"][0] == "memory_limiter"
     assert pipeline["processors"][-1] == "batch"
 
 
-def test_collector_exports_to_mlflow_traces_with_experiment_header() -> None:
-    exporter = load("collector-config.yaml")["exporters"]["otlphttp/mlflow-traces"]
-    assert exporter["traces_endpoint"].endswith(":5000/v1/traces")
-    assert "x-mlflow-experiment-id" in exporter["headers"]
+def test_collector_exports_to_the_receiver_and_to_mlflow_traces() -> None:
+    assert host_port(ENDPOINTS["receiver"])[1] == DEFAULT_PORT  # otlphttp appends /v1/traces
+    assert TRACES_PATH == "/v1/traces" and urlsplit(ENDPOINTS["mlflow"]).path == "/v1/traces"
+    assert "x-mlflow-experiment-id" in COLLECTOR["exporters"]["otlphttp/mlflow-traces"]["headers"]
+    assert COLLECTOR["exporters"]["otlphttp/otel-mlflow"]["compression"] == "gzip"
 
 
-def test_compose_mounts_the_collector_config_and_binds_loopback() -> None:
-    compose = load("compose.yaml")
-    collector = compose["services"]["otel-collector"]
+def collector_env_vars() -> set[str]:
+    return set(re.findall(r"\$\{env:([A-Z_]+)\}", (ROOT / "collector-config.yaml").read_text()))
+
+
+def test_compose_services_answer_the_collectors_endpoints() -> None:
+    services = COMPOSE["services"]
+    names = {n: {n, *s.get("networks", {}).get("default", {}).get("aliases", [])} for n, s in services.items()}
+
+    def service_for(host: str) -> dict[str, Any]:
+        matches = [services[n] for n, hosts in names.items() if host in hosts]
+        assert len(matches) == 1, f"no single compose service answers {host}"
+        return matches[0]
+
+    receiver_host, receiver_port = host_port(ENDPOINTS["receiver"])
+    receiver = service_for(receiver_host)
+    assert receiver["command"][receiver["command"].index("--port") + 1] == str(receiver_port)
+    assert "--host" in receiver["command"] and "0.0.0.0" in receiver["command"]
+    mlflow_host, mlflow_port = host_port(ENDPOINTS["mlflow"])
+    mlflow = service_for(mlflow_host)
+    assert f"--port={mlflow_port}" in mlflow["command"]
+    allowed = next(a for a in mlflow["command"] if a.startswith("--allowed-hosts="))
+    assert f"{mlflow_host}:{mlflow_port}" in allowed.split("=", 1)[1].split(",")
+    assert receiver["environment"]["MLFLOW_TRACKING_URI"] == f"http://{mlflow_host}:{mlflow_port}"
+
+
+def test_compose_collector_mounts_the_config_and_has_its_env() -> None:
+    collector = COMPOSE["services"]["otel-collector"]
     mount = next(v for v in collector["volumes"] if v.startswith("./collector-config.yaml:"))
-    assert mount.split(":")[1] in " ".join(collector["command"])
-    for service in compose["services"].values():
+    assert f"--config={mount.split(':')[1]}" in collector["command"]
+    assert collector_env_vars() <= set(collector["environment"])
+    grpc, http = (int(COLLECTOR["receivers"]["otlp"]["protocols"][p]["endpoint"].rsplit(":", 1)[1])
+                  for p in ("grpc", "http"))  # fmt: skip
+    assert {f"127.0.0.1:{grpc}:{grpc}", f"127.0.0.1:{http}:{http}"} <= set(collector["ports"])
+    app = COMPOSE["services"]["rag-app"]
+    assert app["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == f"http://otel-collector:{http}"
+
+
+def test_compose_binds_loopback_and_holds_no_secrets() -> None:
+    for name, service in COMPOSE["services"].items():
         for port in service.get("ports", []):
-            assert port.startswith("127.0.0.1:"), port
-    mlflow_host = load("collector-config.yaml")["exporters"]["otlphttp/mlflow-traces"]["traces_endpoint"]
-    assert "//mlflow:" in mlflow_host and "mlflow" in compose["services"]
+            assert port.startswith("127.0.0.1:"), f"{name}: {port}"
+        env = service.get("environment", {})
+        for key, value in (env.items() if isinstance(env, dict) else []):
+            if any(word in key for word in ("PASSWORD", "TOKEN", "SECRET")):
+                assert str(value).startswith("${"), f"{name}.{key} must come from .env, not the file"
+    for key in ("POSTGRES_PASSWORD", "MLFLOW_EXPERIMENT_ID", "OTEL_MLFLOW_RECEIVER_TOKEN"):
+        assert re.search(rf"^{key}=", (ROOT / ".env.example").read_text(), re.M), key
 
 
-def test_collector_exports_to_the_receivers_default_port_and_path() -> None:
-    from otel_mlflow.receiver import DEFAULT_PORT, TRACES_PATH
+def test_k8s_services_answer_the_collectors_endpoints() -> None:
+    for doc in k8s_docs():
+        if doc["kind"] != "Namespace":
+            assert doc["metadata"]["namespace"] == "llmops", doc["metadata"]["name"]
+    receiver_host, receiver_port = host_port(ENDPOINTS["receiver"])
+    service = k8s("Service", receiver_host)
+    assert service["spec"]["ports"][0]["port"] == receiver_port
+    deployment = k8s("Deployment", receiver_host)
+    container = deployment["spec"]["template"]["spec"]["containers"][0]
+    assert container["ports"][0]["containerPort"] == service["spec"]["ports"][0]["targetPort"]
+    assert container["command"][container["command"].index("--port") + 1] == str(receiver_port)
+    mlflow_host, mlflow_port = host_port(ENDPOINTS["mlflow"])
+    assert mlflow_host == "mlflow-service"  # the old guide's `kubectl port-forward svc/mlflow-service`
+    assert k8s("Service", mlflow_host)["spec"]["ports"][0]["port"] == mlflow_port
+    assert container_env(container)["MLFLOW_TRACKING_URI"]["value"] == f"http://{mlflow_host}:{mlflow_port}"
+    mlflow_args = k8s("Deployment", "mlflow")["spec"]["template"]["spec"]["containers"][0]["args"][0]
+    assert f"--port {mlflow_port}" in mlflow_args and f"{mlflow_host}:{mlflow_port}" in mlflow_args
 
-    exporter = load("collector-config.yaml")["exporters"]["otlphttp/otel-mlflow"]
-    # otlphttp appends /v1/traces to `endpoint`, which is the receiver's path
-    assert exporter["endpoint"].endswith(f":{DEFAULT_PORT}")
-    assert TRACES_PATH == "/v1/traces"
-    assert exporter.get("compression") == "gzip"  # the receiver accepts gzip
+
+def test_k8s_collector_loads_the_same_config_file() -> None:
+    deployment = k8s("Deployment", "otel-collector")
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    config_arg = next(a for a in container["args"] if a.startswith("--config="))
+    mount = next(m for m in container["volumeMounts"] if config_arg.split("=", 1)[1].startswith(m["mountPath"]))
+    volume = next(v for v in pod["volumes"] if v["name"] == mount["name"])
+    key = config_arg.split("=", 1)[1][len(mount["mountPath"]) :].lstrip("/")
+    deploy = (K8S / "deploy.sh").read_text()
+    assert f"create configmap {volume['configMap']['name']}" in deploy
+    assert f"--from-file={key}=../../collector-config.yaml" in deploy
+    assert collector_env_vars() <= set(container_env(container))
+    ports = {p["port"] for p in k8s("Service", "otel-collector")["spec"]["ports"]}
+    assert ports == {4317, 4318}
+
+
+def test_k8s_secrets_are_never_literal_and_images_are_built_by_deploy_sh() -> None:
+    deploy = (K8S / "deploy.sh").read_text()
+    for doc in k8s_docs():
+        if doc["kind"] != "Deployment":
+            continue
+        for container in doc["spec"]["template"]["spec"]["containers"]:
+            for name, env in container_env(container).items():
+                if any(word in name for word in ("PASSWORD", "TOKEN", "SECRET")):
+                    assert "valueFrom" in env, f"{doc['metadata']['name']}: {name} must come from a Secret"
+            image = container["image"]
+            if image.startswith("otel-mlflow/"):
+                assert f"docker build -t {image} " in deploy, image
+    assert "kind: Secret" not in "".join(p.read_text() for p in K8S.glob("*.yaml"))
+
+
+def test_dockerfile_installs_the_package_the_way_the_readme_says() -> None:
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    run = next(line for line in dockerfile.splitlines() if line.startswith("RUN pip install"))
+    spec = [a for a in shlex.split(run[len("RUN "):]) if not a.startswith("--")][-1]
+    assert spec == ".[otlp]"
+    assert f'pip install "{spec}"' in (ROOT / "README.md").read_text()
+    assert 'CMD ["otel-mlflow", "receive"]' in dockerfile
+
+
+@pytest.mark.parametrize("script", ["deploy.sh", "deploy-mlflow.sh"])
+def test_deploy_scripts_use_namespace_llmops(script: str) -> None:
+    text = (K8S / script).read_text()
+    assert text.startswith("#!/usr/bin/env bash") and "set -euo pipefail" in text
+    assert "kubectl port-forward svc/mlflow-service 5000:5000" in text
+    assert "NAMESPACE=llmops" in (K8S / "common.sh").read_text()
