@@ -20,7 +20,12 @@ variable                                      default                meaning
 ``MLFLOW_EXPERIMENT_NAME``                    ``llmops-rag``         experiment of the runs
 ``MLFLOW_ARTIFACT_PATH``                      MLflow's default       artifact location of an
                                                                      experiment otel-mlflow creates
-``OTEL_MLFLOW_RUN_MODE``                      ``trace``              one run per trace
+``OTEL_MLFLOW_RUN_MODE``                      ``trace``              ``trace``: a run per trace;
+                                                                     ``window``: a run per service and
+                                                                     configuration per window;
+                                                                     ``auto``: window for server requests
+``OTEL_MLFLOW_WINDOW_SECONDS``                ``60``                 length of a serving window
+``OTEL_MLFLOW_WINDOW_MAX_REQUESTS``           ``10000``              requests that close a window early
 ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_         ``true``               write prompt/response text
 MESSAGE_CONTENT``
 ``OTEL_MLFLOW_TRACE_TIMEOUT``                 ``30``                 seconds to wait for a root span
@@ -53,9 +58,11 @@ ENV_MAX_TEXT_CHARS = "OTEL_MLFLOW_MAX_TEXT_CHARS"
 ENV_RETRY_TIMEOUT = "OTEL_MLFLOW_RETRY_TIMEOUT"
 ENV_LOG_SPANS = "OTEL_MLFLOW_LOG_SPANS"
 ENV_LINK_TRACES = "OTEL_MLFLOW_LINK_TRACES"
+ENV_WINDOW_SECONDS = "OTEL_MLFLOW_WINDOW_SECONDS"
+ENV_WINDOW_MAX_REQUESTS = "OTEL_MLFLOW_WINDOW_MAX_REQUESTS"
 
 DEFAULT_EXPERIMENT_NAME = "llmops-rag"
-RUN_MODES = ("trace",)
+RUN_MODES = ("trace", "window", "auto")
 
 _TRUE = {"true", "1", "yes", "on", "span_only", "span_and_event", "event_only"}
 _FALSE = {"false", "0", "no", "off", "no_content"}
@@ -83,6 +90,8 @@ class Config:
     retry_timeout: float = 60.0
     log_spans: bool = True
     link_traces: bool = False
+    window_seconds: float = 60.0
+    window_max_requests: int = 10_000
 
     def __post_init__(self) -> None:
         if self.run_mode not in RUN_MODES:
@@ -97,6 +106,8 @@ class Config:
             ("retry_timeout", ENV_RETRY_TIMEOUT),
             ("max_queue_size", ENV_MAX_QUEUE_SIZE),
             ("max_text_chars", ENV_MAX_TEXT_CHARS),
+            ("window_seconds", ENV_WINDOW_SECONDS),
+            ("window_max_requests", ENV_WINDOW_MAX_REQUESTS),
         ):
             value = getattr(self, name)
             if not value > 0:
@@ -139,6 +150,8 @@ class Config:
             "retry_timeout": pick("retry_timeout", ENV_RETRY_TIMEOUT, _float),
             "log_spans": pick("log_spans", ENV_LOG_SPANS, _bool),
             "link_traces": pick("link_traces", ENV_LINK_TRACES, _bool),
+            "window_seconds": pick("window_seconds", ENV_WINDOW_SECONDS, _float),
+            "window_max_requests": pick("window_max_requests", ENV_WINDOW_MAX_REQUESTS, _int),
         }
         return cls(**{k: v for k, v in values.items() if v is not None})
 

@@ -16,7 +16,8 @@ In code::
     trace.set_tracer_provider(provider)
 
 ``export()`` only files spans in memory and returns at once; a writer thread maps each finished
-trace to one MLflow run (``OTEL_MLFLOW_RUN_MODE=trace``) and writes it, retrying transient failures
+trace to one MLflow run (``OTEL_MLFLOW_RUN_MODE=trace``) or to its serving window's run (``window``,
+``auto``; see :mod:`otel_mlflow.routing`) and writes it, retrying transient failures
 with jittered backoff within ``OTEL_MLFLOW_RETRY_TIMEOUT``. Spans carrying ``otel_mlflow.run_id`` go to
 that run. Memory is bounded by ``OTEL_MLFLOW_MAX_QUEUE_SIZE`` spans; past it spans are dropped and
 counted (:attr:`MLflowSpanExporter.stats`) with one rate-limited warning. Settings: see
@@ -27,7 +28,6 @@ from __future__ import annotations
 
 import logging
 import os
-import random
 import threading
 import time
 import weakref
@@ -38,16 +38,17 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from otel_mlflow import attributes as A
-from otel_mlflow.buffer import SpanGroup, TraceBuffer
+from otel_mlflow.buffer import TraceBuffer
 from otel_mlflow.config import Config
-from otel_mlflow.mapping import MappingOptions, RunPlan, plan_run
-from otel_mlflow.writer import MLflowWriter, PermanentWriteError, WriteState, run_is_missing
+from otel_mlflow.jobs import Outcome, attempt
+from otel_mlflow.mapping import MappingOptions
+from otel_mlflow.routing import Router
+from otel_mlflow.writer import MLflowWriter
 
 _logger = logging.getLogger(__name__)
 _LIVE: weakref.WeakSet[MLflowSpanExporter] = weakref.WeakSet()
 _WARN_EVERY_SECONDS = 60.0
-_MAX_BACKOFF = 30.0
+_MAX_CLOSING_SECONDS = 30.0
 
 
 @dataclass
@@ -62,16 +63,6 @@ class ExportStats:
     runs_created: int = 0
     writes_retried: int = 0
     metrics_dropped_non_finite: int = 0
-
-
-@dataclass
-class _Job:
-    group: SpanGroup
-    plan: RunPlan
-    state: WriteState
-    deadline: float
-    next_try: float = 0.0
-    attempts: int = 0
 
 
 class MLflowSpanExporter(SpanExporter):
@@ -98,7 +89,7 @@ class MLflowSpanExporter(SpanExporter):
         self._pid = os.getpid()
         self._cond = threading.Condition()
         self._buffer = TraceBuffer(self._config.trace_timeout)
-        self._jobs: list[_Job] = []
+        self._router = Router(self._config, self._options, self._buffer, self._cond, self._count)
         self._writer = MLflowWriter(self._config)
         self._thread: threading.Thread | None = None
         self._closing = False
@@ -120,7 +111,7 @@ class MLflowSpanExporter(SpanExporter):
     def room(self) -> int:
         """How many more spans fit before ``OTEL_MLFLOW_MAX_QUEUE_SIZE`` (the receiver answers 503 past it)."""
         with self._cond:
-            return max(0, self._config.max_queue_size - len(self._buffer) - self._jobs_spans())
+            return max(0, self._config.max_queue_size - self._held())
 
     # --- SpanExporter API --------------------------------------------------------------------
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
@@ -130,25 +121,20 @@ class MLflowSpanExporter(SpanExporter):
             if self._shutdown or self._closing:
                 return SpanExportResult.FAILURE
             now = time.monotonic()
-            dropped = 0
             with self._cond:
                 self._stats.spans_received += len(spans)
-                for span in spans:
-                    if len(self._buffer) + self._jobs_spans() >= self._config.max_queue_size:
-                        dropped += 1
-                        continue
+                room = self._config.max_queue_size - self._held()
+                accepted = spans[: max(0, room)]
+                for span in accepted:
                     self._buffer.add(span, now)
+                dropped = len(spans) - len(accepted)
                 self._stats.spans_dropped_queue_full += dropped
                 self._ensure_worker()
                 self._cond.notify_all()
             if dropped:
-                self._warn(
-                    "queue_full",
-                    "otel-mlflow dropped %d span(s): %d spans already wait for MLflow "
-                    "(OTEL_MLFLOW_MAX_QUEUE_SIZE); is the tracking store reachable?",
-                    dropped,
-                    self._config.max_queue_size,
-                )
+                self._warn("queue_full", "otel-mlflow dropped %d span(s): %d spans already wait for MLflow "
+                           "(OTEL_MLFLOW_MAX_QUEUE_SIZE); is the tracking store reachable?",
+                           dropped, self._config.max_queue_size)  # fmt: skip
                 return SpanExportResult.FAILURE
             return SpanExportResult.SUCCESS
         except Exception:  # noqa: BLE001 - export must never raise into the SDK
@@ -156,7 +142,7 @@ class MLflowSpanExporter(SpanExporter):
             return SpanExportResult.FAILURE
 
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
-        """Write every finished trace and retry pending writes now; False if not done in time.
+        """Write every finished trace (and every window's new requests) now; False if not done in time.
 
         Traces still waiting for their root span stay buffered (their root is not finished yet).
         """
@@ -164,7 +150,7 @@ class MLflowSpanExporter(SpanExporter):
         deadline = time.monotonic() + timeout_millis / 1000
         with self._cond:
             if self._thread is None:
-                return not self._jobs
+                return not self._router.jobs
             self._flush_seq += 1
             target = self._flush_seq
             self._urgent = True
@@ -177,7 +163,8 @@ class MLflowSpanExporter(SpanExporter):
         return True
 
     def shutdown(self, timeout_millis: float = 30_000) -> None:
-        """Write everything still buffered (incomplete traces too), then stop. Safe to call twice."""
+        """Write everything still buffered (incomplete traces and open windows too), then stop.
+        Safe to call twice."""
         with self._cond:
             if self._shutdown:
                 return
@@ -190,7 +177,6 @@ class MLflowSpanExporter(SpanExporter):
             if thread.is_alive():
                 with self._cond:
                     self._drop_remaining()
-                    self._buffer = TraceBuffer(self._config.trace_timeout)
         self._shutdown = True
         _LIVE.discard(self)
 
@@ -206,27 +192,29 @@ class MLflowSpanExporter(SpanExporter):
             with self._cond:
                 self._wait_for_work()
                 if self._closing and closing_deadline is None:
-                    closing_deadline = time.monotonic() + min(self._config.retry_timeout, 30.0)
-                seq, urgent = self._flush_seq, self._urgent
+                    closing_deadline = time.monotonic() + min(self._config.retry_timeout, _MAX_CLOSING_SECONDS)
+                seq, urgent, closing = self._flush_seq, self._urgent, self._closing
                 self._urgent = False
-                groups = self._buffer.pop_ready(time.monotonic(), flush_all=self._closing)
+                groups = self._buffer.pop_ready(time.monotonic(), flush_all=closing)
             try:
-                self._plan_groups(groups)
+                self._router.route(groups, time.monotonic())
+                self._router.sync_windows(time.monotonic(), closing)
                 self._run_jobs(urgent, closing_deadline)
             except Exception:  # noqa: BLE001 - the writer thread must survive our own bugs
                 _logger.exception("otel-mlflow writer cycle failed")
             with self._cond:
-                if not self._jobs:
+                if not self._router.jobs:
                     self._done_seq = max(self._done_seq, seq)
                     self._cond.notify_all()
-                if self._closing and (not self._jobs and not len(self._buffer) or closing_deadline_passed(closing_deadline)):
+                finished = self._router.idle() and not len(self._buffer)
+                if closing and (finished or time.monotonic() >= (closing_deadline or 0)):
                     self._drop_remaining()
                     return
 
     def _wait_for_work(self) -> None:
         if self._urgent:
             return
-        next_job = min((j.next_try for j in self._jobs), default=None)
+        next_job = min((j.next_try for j in self._router.jobs), default=None)
         until_job = None if next_job is None else max(0.0, next_job - time.monotonic())
         if self._closing:
             if until_job is not None and not len(self._buffer):
@@ -235,92 +223,36 @@ class MLflowSpanExporter(SpanExporter):
         timeout = self._config.flush_interval
         self._cond.wait(timeout if until_job is None else min(timeout, until_job))
 
-    def _plan_groups(self, groups: list[SpanGroup]) -> None:
-        now = time.monotonic()
-        for group in groups:
-            try:
-                plan = self._plan(group)
-            except Exception:  # noqa: BLE001 - one bad group must not stop the others
-                _logger.exception("otel-mlflow could not map %d span(s); they are dropped", len(group.spans))
-                with self._cond:
-                    self._stats.spans_dropped_mapping_failed += len(group.spans)
-                    self._buffer.mark_written(group.trace_id, None)
-                continue
-            job = _Job(group, plan, WriteState(), deadline=now + self._config.retry_timeout)
-            with self._cond:
-                self._stats.metrics_dropped_non_finite += plan.dropped_metrics
-                self._jobs.append(job)
-
-    def _plan(self, group: SpanGroup) -> RunPlan:
-        prefix = f"traces/{group.trace_id:032x}/" if group.run_id else ""
-        plan = plan_run(group.spans, self._options, run_id=group.run_id, artifact_prefix=prefix)
-        if not group.complete:
-            plan.tags[A.TAG_INCOMPLETE] = "true"
-        return plan
-
     def _run_jobs(self, urgent: bool, closing_deadline: float | None) -> None:
         now = time.monotonic()
         with self._cond:
-            due = [j for j in self._jobs if urgent or j.next_try <= now]
+            due = [j for j in self._router.jobs if urgent or j.next_try <= now]
         for job in due:
-            if self._attempt(job, closing_deadline):
+            outcome = attempt(job, self._writer, closing_deadline)
+            if outcome is Outcome.RETRY:
                 with self._cond:
-                    self._jobs.remove(job)
-
-    def _attempt(self, job: _Job, closing_deadline: float | None) -> bool:
-        """Try one write; True when the job is finished (written or given up)."""
-        spans = len(job.group.spans)
-        try:
-            run_id = self._writer.write(job.plan, job.state, job.group.spans)
-        except PermanentWriteError as exc:
-            if job.plan.run_id is not None and run_is_missing(exc):
-                self._retarget_to_new_run(job)
-                return False
-            self._give_up(job, "MLflow refused the write: %s", exc)
-            return True
-        except Exception as exc:  # noqa: BLE001 - transient: retry with backoff
-            now = time.monotonic()
-            deadline = min(job.deadline, closing_deadline) if closing_deadline else job.deadline
-            if now >= deadline:
-                self._give_up(job, "MLflow kept failing until the retry deadline: %s", exc)
-                return True
-            job.attempts += 1
-            job.next_try = now + _backoff(job.attempts)
+                    self._stats.writes_retried += 1
+                self._warn("retry", "otel-mlflow write failed, will retry (attempt %d): %s", job.attempts, job.error)
+                continue
+            if outcome is Outcome.DROPPED:
+                self._warn("give_up", "otel-mlflow dropped %d span(s): MLflow refused the write or kept failing "
+                           "until OTEL_MLFLOW_RETRY_TIMEOUT: %s", job.span_count, job.error)  # fmt: skip
             with self._cond:
-                self._stats.writes_retried += 1
-            self._warn("retry", "otel-mlflow write failed, will retry (attempt %d): %s", job.attempts, exc)
-            return False
-        with self._cond:
-            self._stats.spans_written += spans
-            if job.plan.run_id is None:
-                self._stats.runs_created += 1
-                self._buffer.mark_written(job.group.trace_id, run_id)
-        return True
+                self._router.jobs.remove(job)
 
-    def _retarget_to_new_run(self, job: _Job) -> None:
-        self._warn("missing_run", "otel-mlflow: run %s does not exist; writing its spans to a new run", job.plan.run_id)
-        job.plan.tags[A.TAG_MISSING_RUN] = job.plan.run_id or ""
-        job.plan.run_id = None
-        job.plan.run_name = job.plan.run_name or "orphaned-spans"
-        job.state = WriteState()
+    # --- helpers -------------------------------------------------------------------------------
+    def _held(self) -> int:
+        return len(self._buffer) + self._router.held_spans()
 
-    def _give_up(self, job: _Job, message: str, exc: BaseException) -> None:
-        with self._cond:
-            self._stats.spans_dropped_write_failed += len(job.group.spans)
-            if job.plan.run_id is None:
-                self._buffer.mark_written(job.group.trace_id, None)
-        self._warn("give_up", "otel-mlflow dropped %d span(s). " + message, len(job.group.spans), exc)
+    def _count(self, name: str, n: int) -> None:
+        setattr(self._stats, name, getattr(self._stats, name) + n)
 
     def _drop_remaining(self) -> None:
-        lost = len(self._buffer) + self._jobs_spans()
+        lost = len(self._buffer) + self._router.drop_all()
+        self._buffer.pop_ready(time.monotonic(), flush_all=True)
         if lost:
             self._stats.spans_dropped_write_failed += lost
             _logger.warning("otel-mlflow shut down with %d span(s) not written", lost)
-        self._jobs.clear()
-
-    # --- helpers -------------------------------------------------------------------------------
-    def _jobs_spans(self) -> int:
-        return sum(len(j.group.spans) for j in self._jobs)
 
     def _after_fork_check(self) -> None:
         """In a forked child, start with an empty state: the parent writes its own spans."""
@@ -340,10 +272,4 @@ def live_exporters() -> list[MLflowSpanExporter]:
     return list(_LIVE)
 
 
-def _backoff(attempt: int) -> float:
-    """Jittered exponential backoff: about 0.5 s, 1 s, 2 s, ... capped at 30 s."""
-    return min(_MAX_BACKOFF, 0.5 * 2 ** (attempt - 1)) * random.uniform(0.5, 1.0)
-
-
-def closing_deadline_passed(deadline: float | None) -> bool:
-    return deadline is not None and time.monotonic() >= deadline
+__all__ = ["ExportStats", "MLflowSpanExporter", "live_exporters"]

@@ -16,21 +16,14 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_mlflow import attributes as A
 from otel_mlflow.extract import SpanFacts, span_facts
-from otel_mlflow.limits import (
-    MAX_PARAM_VALUE_CHARS,
-    MAX_TAG_VALUE_CHARS,
-    clean_text,
-    finite_number,
-    sanitize_key,
-)
-from otel_mlflow.redact import is_secret_key, redact_text
+from otel_mlflow.limits import clean_text
+from otel_mlflow.plan_builder import MappingOptions, Metric, PlanBuilder, RunPlan
 from otel_mlflow.spanjson import spans_to_list
 
 METRIC_LATENCY = "latency_ms"
@@ -45,48 +38,6 @@ METRIC_SPANS = "span_count"
 METRIC_ERRORS = "error_count"
 
 ARTIFACT_SPANS = "spans.json"
-ARTIFACT_OVERFLOW_DIR = "overflow"
-TRUNCATION_MARK = "\n[... truncated by otel-mlflow: {n} more characters]"
-
-
-@dataclass(frozen=True)
-class MappingOptions:
-    """The settings the mapping needs (a subset of :class:`otel_mlflow.config.Config`)."""
-
-    capture_content: bool = True
-    max_text_chars: int = 1_000_000
-    log_spans: bool = True
-
-
-@dataclass
-class Metric:
-    key: str
-    value: float
-    timestamp_ms: int
-    step: int
-    absolute: bool = False
-    """True when the span named the step: it is kept as is, never continued after a run's earlier steps."""
-
-
-@dataclass
-class RunPlan:
-    """Everything to write for one group of spans; keys and values already valid for MLflow."""
-
-    trace_id: str
-    run_id: str | None = None
-    """An existing run to write into; ``None`` means create a run."""
-    run_name: str | None = None
-    start_ms: int = 0
-    end_ms: int = 0
-    failed: bool = False
-    params: dict[str, str] = field(default_factory=dict)
-    metrics: list[Metric] = field(default_factory=list)
-    tags: dict[str, str] = field(default_factory=dict)
-    artifacts: dict[str, str] = field(default_factory=dict)
-    """relative artifact path -> text"""
-    dropped_metrics: int = 0
-    truncated_texts: int = 0
-    span_count: int = 0
 
 
 def find_root(facts: Sequence[SpanFacts]) -> SpanFacts:
@@ -112,7 +63,7 @@ def plan_run(
         raise ValueError("plan_run needs at least one span")
     facts = sorted((span_facts(s) for s in span_list), key=lambda f: (f.start_ns, f.span_id))
     root = find_root(facts)
-    builder = _PlanBuilder(RunPlan(trace_id=root.trace_id, run_id=run_id), options, artifact_prefix)
+    builder = _TracePlanBuilder(RunPlan(trace_id=root.trace_id, run_id=run_id), options, artifact_prefix)
     plan = builder.plan
     plan.span_count = len(facts)
     plan.start_ms = min(f.start_ns for f in facts) // 1_000_000
@@ -133,13 +84,11 @@ def plan_run(
     return plan
 
 
-class _PlanBuilder:
-    """Accumulates writes into a plan, enforcing limits as it goes."""
+class _TracePlanBuilder(PlanBuilder):
+    """The entries of one trace's run."""
 
     def __init__(self, plan: RunPlan, options: MappingOptions, artifact_prefix: str) -> None:
-        self.plan = plan
-        self.options = options
-        self.prefix = artifact_prefix
+        super().__init__(plan, options, artifact_prefix)
         self._metric_steps: dict[str, int] = {}
 
     # --- entries -----------------------------------------------------------------------
@@ -226,59 +175,5 @@ class _PlanBuilder:
             self._metric_steps[key] = step + 1
             self.metric(key, value, ts, step)
 
-    # --- primitives that enforce limits ----------------------------------------------------
-    def param(self, key: str, value: Any) -> None:
-        if value is None or is_secret_key(key):
-            return
-        key = sanitize_key(key)
-        text = self._fit(key, _to_text(value), MAX_PARAM_VALUE_CHARS, "params")
-        existing = self.plan.params.get(key)
-        if existing is None:
-            self.plan.params[key] = text
-        elif existing != text:
-            self.tag(A.TAG_PARAM_CONFLICT_PREFIX + key, text)
 
-    def tag(self, key: str, value: Any) -> None:
-        if value is None or is_secret_key(key):
-            return
-        key = sanitize_key(key)
-        self.plan.tags[key] = self._fit(key, _to_text(value), MAX_TAG_VALUE_CHARS, "tags")
-
-    def metric(self, key: str, value: Any, timestamp_ms: int, step: int, absolute: bool = False) -> None:
-        if value is None:
-            return
-        number = finite_number(value)
-        if number is None:
-            self.plan.dropped_metrics += 1
-            return
-        self.plan.metrics.append(Metric(sanitize_key(key), number, int(timestamp_ms), int(step), absolute))
-
-    def artifact(self, path: str, text: str) -> None:
-        text = redact_text(clean_text(text))
-        limit = self.options.max_text_chars
-        if len(text) > limit:
-            text = text[:limit] + TRUNCATION_MARK.format(n=len(text) - limit)
-            self.plan.truncated_texts += 1
-        self.plan.artifacts[self.prefix + path] = text
-
-    def finish(self) -> None:
-        if self.plan.dropped_metrics:
-            self.tag(A.TAG_DROPPED_METRICS, str(self.plan.dropped_metrics))
-        if self.plan.truncated_texts:
-            self.tag(A.TAG_TRUNCATED, str(self.plan.truncated_texts))
-
-    def _fit(self, key: str, text: str, limit: int, kind: str) -> str:
-        """Cut ``text`` to ``limit`` chars; the full text goes to an overflow artifact."""
-        text = redact_text(text)
-        if len(text) <= limit:
-            return text
-        path = f"{ARTIFACT_OVERFLOW_DIR}/{kind}/{key}.txt"
-        self.artifact(path, text)
-        note = f"... [full value in artifact {self.prefix}{path}]"
-        return text[: limit - len(note)] + note
-
-
-def _to_text(value: Any) -> str:
-    if isinstance(value, (list, tuple)):
-        return clean_text(json.dumps(list(value), ensure_ascii=False, default=str))
-    return clean_text(str(value))
+__all__ = ["MappingOptions", "Metric", "RunPlan", "find_root", "plan_run"]

@@ -127,7 +127,8 @@ class MLflowWriter:
         if spans and self._link and not state.linked:
             self._link_trace(run_id, memory, spans)
             state.linked = True
-        if plan.run_id is None and not state.ended:
+        should_end = plan.end_run if plan.end_run is not None else plan.run_id is None
+        if should_end and not state.ended:
             client.set_terminated(run_id, "FAILED" if plan.failed else "FINISHED", end_time=plan.end_ms)
             state.ended = True
         return run_id

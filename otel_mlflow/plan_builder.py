@@ -1,0 +1,135 @@
+"""Planned MLflow writes, and the builder that keeps every key and value within MLflow's limits.
+
+Pure: no I/O. :mod:`otel_mlflow.mapping` (one run per trace) and :mod:`otel_mlflow.window` (one run per
+serving window) both plan through :class:`PlanBuilder`, so both enforce the same limits the same way::
+
+    builder = PlanBuilder(RunPlan(trace_id="..."), MappingOptions())
+    builder.param("model", "gpt-4"); builder.metric("latency_ms", 12.5, timestamp_ms, step=0)
+    builder.finish(); builder.plan
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from otel_mlflow import attributes as A
+from otel_mlflow.limits import (
+    MAX_PARAM_VALUE_CHARS,
+    MAX_TAG_VALUE_CHARS,
+    clean_text,
+    finite_number,
+    sanitize_key,
+)
+from otel_mlflow.redact import is_secret_key, redact_text
+
+ARTIFACT_OVERFLOW_DIR = "overflow"
+TRUNCATION_MARK = "\n[... truncated by otel-mlflow: {n} more characters]"
+
+
+@dataclass(frozen=True)
+class MappingOptions:
+    """The settings the mapping needs (a subset of :class:`otel_mlflow.config.Config`)."""
+
+    capture_content: bool = True
+    max_text_chars: int = 1_000_000
+    log_spans: bool = True
+
+
+@dataclass
+class Metric:
+    key: str
+    value: float
+    timestamp_ms: int
+    step: int
+    absolute: bool = False
+    """True when the span named the step: it is kept as is, never continued after a run's earlier steps."""
+
+
+@dataclass
+class RunPlan:
+    """Everything to write for one group of spans; keys and values already valid for MLflow."""
+
+    trace_id: str
+    run_id: str | None = None
+    """An existing run to write into; ``None`` means create a run."""
+    run_name: str | None = None
+    start_ms: int = 0
+    end_ms: int = 0
+    failed: bool = False
+    params: dict[str, str] = field(default_factory=dict)
+    metrics: list[Metric] = field(default_factory=list)
+    tags: dict[str, str] = field(default_factory=dict)
+    artifacts: dict[str, str] = field(default_factory=dict)
+    """relative artifact path -> text"""
+    end_run: bool | None = None
+    """End the run after writing: None means only a run this plan creates."""
+    dropped_metrics: int = 0
+    truncated_texts: int = 0
+    span_count: int = 0
+
+
+class PlanBuilder:
+    """Accumulates writes into a plan, enforcing limits as it goes."""
+
+    def __init__(self, plan: RunPlan, options: MappingOptions, artifact_prefix: str = "") -> None:
+        self.plan = plan
+        self.options = options
+        self.prefix = artifact_prefix
+
+    def param(self, key: str, value: Any) -> None:
+        if value is None or is_secret_key(key):
+            return
+        key = sanitize_key(key)
+        text = self._fit(key, _to_text(value), MAX_PARAM_VALUE_CHARS, "params")
+        existing = self.plan.params.get(key)
+        if existing is None:
+            self.plan.params[key] = text
+        elif existing != text:
+            self.tag(A.TAG_PARAM_CONFLICT_PREFIX + key, text)
+
+    def tag(self, key: str, value: Any) -> None:
+        if value is None or is_secret_key(key):
+            return
+        key = sanitize_key(key)
+        self.plan.tags[key] = self._fit(key, _to_text(value), MAX_TAG_VALUE_CHARS, "tags")
+
+    def metric(self, key: str, value: Any, timestamp_ms: int, step: int, absolute: bool = False) -> None:
+        if value is None:
+            return
+        number = finite_number(value)
+        if number is None:
+            self.plan.dropped_metrics += 1
+            return
+        self.plan.metrics.append(Metric(sanitize_key(key), number, int(timestamp_ms), int(step), absolute))
+
+    def artifact(self, path: str, text: str) -> None:
+        text = redact_text(clean_text(text))
+        limit = self.options.max_text_chars
+        if len(text) > limit:
+            text = text[:limit] + TRUNCATION_MARK.format(n=len(text) - limit)
+            self.plan.truncated_texts += 1
+        self.plan.artifacts[self.prefix + path] = text
+
+    def finish(self) -> None:
+        if self.plan.dropped_metrics:
+            self.tag(A.TAG_DROPPED_METRICS, str(self.plan.dropped_metrics))
+        if self.plan.truncated_texts:
+            self.tag(A.TAG_TRUNCATED, str(self.plan.truncated_texts))
+
+    def _fit(self, key: str, text: str, limit: int, kind: str) -> str:
+        """Cut ``text`` to ``limit`` chars; the full text goes to an overflow artifact."""
+        text = redact_text(text)
+        if len(text) <= limit:
+            return text
+        path = f"{ARTIFACT_OVERFLOW_DIR}/{kind}/{key}.txt"
+        self.artifact(path, text)
+        note = f"... [full value in artifact {self.prefix}{path}]"
+        return text[: limit - len(note)] + note
+
+
+def _to_text(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return clean_text(json.dumps(list(value), ensure_ascii=False, default=str))
+    return clean_text(str(value))

@@ -1,0 +1,99 @@
+"""One served request, summarised from its trace: what a serving window keeps per request. Pure.
+
+Usage::
+
+    record = request_record(spans_of_one_trace)
+    record.latency_ms, record.input_tokens, record.question, record.window_key
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from opentelemetry.sdk.trace import ReadableSpan
+
+from otel_mlflow.extract import span_facts
+from otel_mlflow.mapping import find_root
+
+TABLE_TEXT_CHARS = 2000
+"""Question and answer text kept per request in the predictions table."""
+
+
+@dataclass
+class RequestRecord:
+    trace_id: str
+    name: str
+    service: str
+    start_ns: int
+    end_ns: int
+    failed: bool
+    is_server: bool
+    params: dict[str, str] = field(default_factory=dict)
+    input_tokens: float | None = None
+    output_tokens: float | None = None
+    question: str | None = None
+    answer: str | None = None
+    feedback: str | None = None
+    status_code: int | None = None
+    span_count: int = 0
+
+    @property
+    def latency_ms(self) -> float:
+        return max(0, self.end_ns - self.start_ns) / 1e6
+
+    @property
+    def window_key(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """Requests share a window when service and configuration (model, temperature, k, ...) match."""
+        return self.service, tuple(sorted(self.params.items()))
+
+
+def request_record(spans: Sequence[ReadableSpan], capture_content: bool = True) -> RequestRecord:
+    """Summarise one trace: root latency and outcome, token totals, configuration, question and answer."""
+    facts = [span_facts(s) for s in spans]
+    root = find_root(facts)
+    llm = [f for f in facts if f.is_llm]
+    record = RequestRecord(
+        trace_id=root.trace_id,
+        name=root.name,
+        service=root.service_name or next((f.service_name for f in facts if f.service_name), None) or "unknown",
+        start_ns=root.start_ns,
+        end_ns=root.end_ns,
+        failed=root.is_error or any(f.is_error for f in llm),
+        is_server=root.kind == "SERVER",
+        status_code=next((f.http_status for f in [root, *facts] if f.http_status is not None), None),
+        span_count=len(facts),
+    )
+    for call in llm:
+        for key, value in (("model", call.model), ("provider", call.provider), *call.request_params.items()):
+            if value is not None:
+                record.params.setdefault(key, _text(value))
+    for f in facts:
+        for key, value in f.user_params.items():
+            record.params.setdefault(key, _text(value))
+        if record.feedback is None and "user_feedback" in f.user_tags:
+            record.feedback = str(f.user_tags["user_feedback"])
+    record.input_tokens = _total(c.input_tokens for c in llm)
+    record.output_tokens = _total(c.output_tokens for c in llm)
+    if capture_content:
+        record.question = _cut(next((f.question for f in facts if f.question), None)
+                               or next((c.prompt for c in llm if c.prompt), None))  # fmt: skip
+        record.answer = _cut(next((f.answer for f in facts if f.answer), None)
+                             or next((c.response for c in llm if c.response), None))  # fmt: skip
+    return record
+
+
+def _total(values: Any) -> float | None:
+    known = [v for v in values if v is not None]
+    return sum(known) if known else None
+
+
+def _text(value: Any) -> str:
+    return str(value)
+
+
+def _cut(text: str | None) -> str | None:
+    if text is None or len(text) <= TABLE_TEXT_CHARS:
+        return text
+    return text[:TABLE_TEXT_CHARS] + "..."

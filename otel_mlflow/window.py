@@ -1,0 +1,179 @@
+"""Serving windows: one MLflow run per (service, configuration) per time window. Pure: no I/O, no clock.
+
+``OTEL_MLFLOW_RUN_MODE=window`` (and ``auto`` for traces whose root is a SERVER span) groups requests::
+
+    windows = WindowSet(seconds=60, max_requests=10_000)
+    windows.add(request_record(spans), now=time.monotonic())
+    windows.close_expired(now)
+    for window in windows.to_sync():
+        plan, upto = window_plan(window, MappingOptions())   # new requests; aggregates when closed
+
+Each request adds steps to ``latency_ms``, ``gen_ai.usage.input_tokens`` and ``gen_ai.usage.output_tokens``,
+stamped with the request's own time. A closed window adds aggregates (latency p50/p95/p99, request and
+error counts, error rate, token totals, tokens per second) and ``predictions.json``, a table the MLflow UI
+shows (question, answer, latency, tokens, feedback, trace id). A window's run is written only by the process
+that opened it: a restarted process opens new windows and never touches old runs.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from otel_mlflow import attributes as A
+from otel_mlflow.plan_builder import MappingOptions, PlanBuilder, RunPlan
+from otel_mlflow.request_record import RequestRecord
+
+PREDICTIONS_TABLE = "predictions.json"
+LOGGED_ARTIFACTS_TAG = "mlflow.loggedArtifacts"  # MLflow's own tag: makes the UI show the table
+TAG_RUN_MODE = "otel_mlflow.run_mode"
+TAG_WINDOW_START = "otel_mlflow.window_start"
+TAG_WINDOW_END = "otel_mlflow.window_end"
+TABLE_COLUMNS = ("timestamp", "question", "answer", "latency_ms", "input_tokens", "output_tokens", "status",
+                 "feedback", "trace_id")  # fmt: skip
+
+
+@dataclass(eq=False)
+class Window:
+    key: Any
+    service: str
+    params: dict[str, str]
+    opened_at: float
+    records: list[RequestRecord] = field(default_factory=list)
+    synced: int = 0
+    run_id: str | None = None
+    closed: bool = False
+    in_flight: bool = False
+
+    @property
+    def pending(self) -> int:
+        return len(self.records) - self.synced
+
+    def pending_spans(self) -> int:
+        return sum(r.span_count for r in self.records[self.synced :])
+
+    @property
+    def needs_sync(self) -> bool:
+        return not self.in_flight and (self.pending > 0 or self.closed)
+
+
+class WindowSet:
+    """The open and closing windows of this process."""
+
+    def __init__(self, seconds: float, max_requests: int) -> None:
+        self.seconds = seconds
+        self.max_requests = max_requests
+        self._open: dict[Any, Window] = {}
+        self._closing: list[Window] = []
+
+    def add(self, record: RequestRecord, now: float) -> None:
+        window = self._open.get(record.window_key)
+        if window is not None and len(window.records) >= self.max_requests:
+            self._close(window)
+            window = None
+        if window is None:
+            window = Window(record.window_key, record.service, dict(record.params), opened_at=now)
+            self._open[record.window_key] = window
+        window.records.append(record)
+
+    def close_expired(self, now: float, everything: bool = False) -> None:
+        for window in list(self._open.values()):
+            if everything or now - window.opened_at >= self.seconds:
+                self._close(window)
+
+    def to_sync(self) -> list[Window]:
+        return [w for w in [*self._closing, *self._open.values()] if w.needs_sync]
+
+    def finished(self, window: Window) -> None:
+        """The closed window's last sync is done (written or given up): forget it."""
+        if window in self._closing:
+            self._closing.remove(window)
+
+    def all(self) -> list[Window]:
+        return [*self._closing, *self._open.values()]
+
+    def __len__(self) -> int:
+        return len(self._open) + len(self._closing)
+
+    def _close(self, window: Window) -> None:
+        window.closed = True
+        self._open.pop(window.key, None)
+        self._closing.append(window)
+
+
+def window_plan(window: Window, options: MappingOptions) -> tuple[RunPlan, int]:
+    """The writes that bring ``window``'s run up to date; returns (plan, records covered)."""
+    upto = len(window.records)
+    new = window.records[window.synced : upto]
+    first = window.records[0]
+    plan = RunPlan(trace_id=(new or window.records)[-1].trace_id, run_id=window.run_id, end_run=window.closed)
+    builder = PlanBuilder(plan, options)
+    if window.run_id is None:
+        plan.run_name = f"{window.service} {_clock(first.start_ns)}"[:200]
+        plan.start_ms = first.start_ns // 1_000_000
+        for key, value in window.params.items():
+            builder.param(key, value)
+        builder.tag(A.TAG_SERVICE_NAME, window.service)
+        builder.tag(TAG_RUN_MODE, "window")
+        builder.tag(TAG_WINDOW_START, _iso(first.start_ns))
+    for index, record in enumerate(new, start=window.synced):
+        ts = record.end_ns // 1_000_000
+        builder.metric("latency_ms", record.latency_ms, ts, index, absolute=True)
+        builder.metric(A.GEN_AI_USAGE_INPUT_TOKENS, record.input_tokens, ts, index, absolute=True)
+        builder.metric(A.GEN_AI_USAGE_OUTPUT_TOKENS, record.output_tokens, ts, index, absolute=True)
+    if new:
+        builder.tag(A.TAG_TRACE_ID, new[-1].trace_id)
+    plan.end_ms = max(r.end_ns for r in window.records[:upto]) // 1_000_000
+    if window.closed:
+        _aggregates(builder, window.records[:upto], plan.end_ms)
+    builder.finish()
+    return plan, upto
+
+
+def _aggregates(builder: PlanBuilder, records: Sequence[RequestRecord], end_ms: int) -> None:
+    latencies = sorted(r.latency_ms for r in records)
+    errors = sum(1 for r in records if r.failed)
+    input_total = sum(r.input_tokens or 0 for r in records)
+    output_total = sum(r.output_tokens or 0 for r in records)
+    span_s = max(1e-9, (max(r.end_ns for r in records) - min(r.start_ns for r in records)) / 1e9)
+    for key, value in (
+        ("latency_ms.p50", percentile(latencies, 50)),
+        ("latency_ms.p95", percentile(latencies, 95)),
+        ("latency_ms.p99", percentile(latencies, 99)),
+        ("request_count", len(records)),
+        ("error_count", errors),
+        ("error_rate", errors / len(records)),
+        ("tokens.input_total", input_total),
+        ("tokens.output_total", output_total),
+        ("tokens.total", input_total + output_total),
+        ("tokens_per_second", (input_total + output_total) / span_s),
+    ):
+        builder.metric(key, value, end_ms, 0, absolute=True)
+    builder.tag(TAG_WINDOW_END, _iso(max(r.end_ns for r in records)))
+    rows = [[_iso(r.end_ns), r.question, r.answer, round(r.latency_ms, 3), r.input_tokens, r.output_tokens,
+             "error" if r.failed else "ok", r.feedback, r.trace_id] for r in records]  # fmt: skip
+    if not builder.options.capture_content:
+        for row in rows:
+            row[1] = row[2] = None
+    builder.artifact(PREDICTIONS_TABLE, json.dumps({"columns": list(TABLE_COLUMNS), "data": rows}, ensure_ascii=False))
+    builder.tag(LOGGED_ARTIFACTS_TAG, json.dumps([{"path": PREDICTIONS_TABLE, "type": "table"}]))
+
+
+def percentile(sorted_values: Sequence[float], q: float) -> float:
+    """Nearest-rank percentile of already sorted values."""
+    if not sorted_values:
+        return math.nan
+    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
+    return float(sorted_values[rank - 1])
+
+
+def _iso(ns: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns / 1e9)) + f".{(ns // 1_000_000) % 1000:03d}Z"
+
+
+def _clock(ns: int) -> str:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.gmtime(ns / 1e9))
