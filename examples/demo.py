@@ -3,6 +3,8 @@ with uvicorn on 127.0.0.1, asked a handful of questions, stopped with SIGTERM (s
 summary of the MLflow runs it wrote and the command to open the MLflow UI on that store.
 
 Uses MLFLOW_TRACKING_URI when set; otherwise ./mlflow.db (MLflow's own default) and ./mlartifacts.
+Requests are served, so the default run mode (auto) gathers them into one run per configuration (k)
+with a predictions table; OTEL_MLFLOW_RUN_MODE=trace makes one run per request instead.
 """
 
 from __future__ import annotations
@@ -115,18 +117,23 @@ def summarize(tracking_uri: str, experiment_name: str, since_ms: int) -> int:
     if not runs:
         print(f"No runs were written to {tracking_uri}; see .demo/app.log", file=sys.stderr)
         return 1
-    print(f"\n{len(runs)} runs written to experiment {experiment_name!r} in {tracking_uri}")
-    print(f"{'run id':<33} {'status':<9} {'model':<9} {'k':>2} {'in tok':>6} {'out tok':>7} {'latency ms':>10}  question")
+    print(f"\n{len(runs)} run(s) written to experiment {experiment_name!r} in {tracking_uri}")
     for run in runs:
         p, m = run.data.params, run.data.metrics
-        question = run.data.tags.get("otel_mlflow.question", "")
-        if not question:
-            question = _artifact(client, run.info.run_id, "question.txt")
-        print(f"{run.info.run_id:<33} {run.info.status:<9} {p.get('model', '-'):<9} {p.get('k', '-'):>2} "
-              f"{m.get('tokens.input_total', 0):>6.0f} {m.get('tokens.output_total', 0):>7.0f} "
-              f"{m.get('latency_ms', 0):>10.1f}  {question[:40]}")  # fmt: skip
-    print("\nEach run also holds prompt.txt, context.txt, response.txt and spans.json as artifacts.")
-    print("Open the MLflow UI on this store:")
+        config = ", ".join(f"{k}={v}" for k, v in sorted(p.items()))
+        if run.data.tags.get("otel_mlflow.run_mode") == "window":
+            print(f"\nwindow run {run.info.run_id} [{run.info.status}] {config}")
+            print(f"  requests {m.get('request_count', 0):.0f}, errors {m.get('error_count', 0):.0f}, "
+                  f"latency p50 {m.get('latency_ms.p50', 0):.1f} ms / p95 {m.get('latency_ms.p95', 0):.1f} ms, "
+                  f"tokens {m.get('tokens.total', 0):.0f}")  # fmt: skip
+            table = _artifact(client, run.info.run_id, "predictions.json")
+            for row in json.loads(table)["data"] if table else []:
+                print(f"    {row[6]:<5} {row[3]:>7.1f} ms  {str(row[1])[:45]!r} -> {str(row[2])[:40]!r}")
+        else:
+            print(f"\nrun {run.info.run_id} [{run.info.status}] {run.info.run_name}: {config}, "
+                  f"latency {m.get('latency_ms', 0):.1f} ms, tokens {m.get('tokens.total', 0):.0f}")  # fmt: skip
+    print("\nWindow runs hold predictions.json (one row per request); per-trace runs hold prompt.txt,")
+    print("context.txt, response.txt and spans.json. Open the MLflow UI on this store:")
     print(f"  {Path(sys.executable).with_name('mlflow')} ui --backend-store-uri {tracking_uri} --port 5000")
     print(f"  then http://127.0.0.1:5000 -> Experiments -> {experiment_name}")
     return 0

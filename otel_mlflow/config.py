@@ -20,7 +20,7 @@ variable                                      default                meaning
 ``MLFLOW_EXPERIMENT_NAME``                    ``llmops-rag``         experiment of the runs
 ``MLFLOW_ARTIFACT_PATH``                      MLflow's default       artifact location of an
                                                                      experiment otel-mlflow creates
-``OTEL_MLFLOW_RUN_MODE``                      ``trace``              ``trace``: a run per trace;
+``OTEL_MLFLOW_RUN_MODE``                      ``auto``               ``trace``: a run per trace;
                                                                      ``window``: a run per service and
                                                                      configuration per window;
                                                                      ``auto``: window for server requests
@@ -81,7 +81,7 @@ class Config:
     tracking_uri: str | None = None
     experiment_name: str = DEFAULT_EXPERIMENT_NAME
     artifact_location: str | None = None
-    run_mode: str = "trace"
+    run_mode: str = "auto"
     capture_content: bool = True
     trace_timeout: float = 30.0
     flush_interval: float = 1.0

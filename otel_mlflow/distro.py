@@ -10,6 +10,7 @@ Defaults set only when the variable is unset (your settings always win):
 - ``OTEL_TRACES_EXPORTER=mlflow``
 - ``OTEL_METRICS_EXPORTER=none`` and ``OTEL_LOGS_EXPORTER=none``: otel-mlflow writes traces; without
   these, the SDK would look for an OTLP metrics exporter that is not installed and fail to start.
+- ``OTEL_BSP_MAX_QUEUE_SIZE=20480``: a burst of requests fits the span queue (the SDK's 2,048 drops).
 
 It also flushes spans on SIGTERM (see :mod:`otel_mlflow.sigterm`), so a uvicorn app stopped with
 SIGTERM loses nothing. When ``opentelemetry-distro`` is installed too, choose with ``OTEL_PYTHON_DISTRO=otel_mlflow``.
@@ -27,6 +28,7 @@ from opentelemetry.environment_variables import (
     OTEL_TRACES_EXPORTER,
 )
 from opentelemetry.instrumentation.distro import BaseDistro
+from opentelemetry.sdk.environment_variables import OTEL_BSP_MAX_QUEUE_SIZE
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
 
 from otel_mlflow.runstamp import add_run_stamper
@@ -51,4 +53,6 @@ class MLflowDistro(BaseDistro):
         os.environ.setdefault(OTEL_TRACES_EXPORTER, EXPORTER_NAME)
         os.environ.setdefault(OTEL_METRICS_EXPORTER, "none")
         os.environ.setdefault(OTEL_LOGS_EXPORTER, "none")
+        # the SDK's 2,048 drops part of a burst of requests; 20,480 spans of a few KB each stay bounded
+        os.environ.setdefault(OTEL_BSP_MAX_QUEUE_SIZE, "20480")
         install_sigterm_flush()

@@ -44,61 +44,58 @@ class CallInfo:
 
 def call_info(func: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any], **given: Any) -> CallInfo:
     """Read question, context, model and sampling settings from a call's arguments by their names."""
-    arguments: dict[str, Any] = dict(kwargs)
-    signature = _signature(func)
-    if signature is not None:
-        try:
-            arguments = dict(signature.bind_partial(*args, **kwargs).arguments)
-        except TypeError:
-            pass  # the call will raise the same TypeError itself; keep what kwargs tell
-        var_keyword = _var_keyword(signature)
-        if var_keyword and isinstance(arguments.get(var_keyword), dict):
-            arguments.update(arguments.pop(var_keyword))
+    positions = _positions(func)
+
+    def arg(name: str) -> Any:
+        if name in kwargs:
+            return kwargs[name]
+        index = positions.get(name)
+        return args[index] if index is not None and index < len(args) else None
+
     info = CallInfo(operation=given.get("operation") or DEFAULT_OPERATION)
-    info.question = _text_arg(arguments, _QUESTION_NAMES) or (
-        args[0] if args and isinstance(args[0], str) else None
-    )
-    info.context = _text_arg(arguments, _CONTEXT_NAMES)
-    info.model = given.get("model") or _str(arguments.get("model"))
-    info.provider = given.get("provider") or _str(arguments.get("provider"))
-    info.temperature = _number(arguments.get("temperature"))
-    max_tokens = _number(arguments.get("max_tokens"))
+    info.question = _text_arg(arg, _QUESTION_NAMES) or (args[0] if args and isinstance(args[0], str) else None)
+    info.context = _text_arg(arg, _CONTEXT_NAMES)
+    info.model = given.get("model") or _str(arg("model"))
+    info.provider = given.get("provider") or _str(arg("provider"))
+    info.temperature = _number(arg("temperature"))
+    max_tokens = _number(arg("max_tokens"))
     info.max_tokens = int(max_tokens) if max_tokens is not None else None
     return info
 
 
-_SIGNATURES: dict[tuple[Any, bool], inspect.Signature | None] = {}
-_MAX_SIGNATURES = 4096
+_POSITIONS: dict[tuple[Any, bool], dict[str, int]] = {}
+_MAX_CACHED = 4096
+_POSITIONAL = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
 
 
-def _signature(func: Callable[..., Any]) -> inspect.Signature | None:
-    """``inspect.signature(func)``, cached per function (it costs more than the rest of a span)."""
+def _positions(func: Callable[..., Any]) -> dict[str, int]:
+    """Parameter name -> index among positional arguments, cached per function (``inspect.signature``
+    costs more than the rest of a span)."""
     target = getattr(func, "__func__", func)
     key = (target, target is not func)
     try:
-        return _SIGNATURES[key]
+        return _POSITIONS[key]
     except KeyError:
         pass
     except TypeError:  # unhashable callable
-        return _uncached_signature(func)
-    signature = _uncached_signature(func)
-    if len(_SIGNATURES) < _MAX_SIGNATURES:
-        _SIGNATURES[key] = signature
-    return signature
+        return _compute_positions(func)
+    positions = _compute_positions(func)
+    if len(_POSITIONS) < _MAX_CACHED:
+        _POSITIONS[key] = positions
+    return positions
 
 
-def _uncached_signature(func: Callable[..., Any]) -> inspect.Signature | None:
+def _compute_positions(func: Callable[..., Any]) -> dict[str, int]:
     try:
-        return inspect.signature(func)
+        parameters = inspect.signature(func).parameters.values()
     except (TypeError, ValueError):
-        return None
-
-
-def _var_keyword(signature: inspect.Signature) -> str | None:
-    for name, param in signature.parameters.items():
-        if param.kind is inspect.Parameter.VAR_KEYWORD:
-            return name
-    return None
+        return {}
+    positions = {}
+    for index, param in enumerate(parameters):
+        if param.kind not in _POSITIONAL:
+            break
+        positions[param.name] = index
+    return positions
 
 
 def request_attributes(info: CallInfo, capture_content: bool) -> dict[str, Any]:
@@ -219,14 +216,16 @@ def chunk_text(chunk: Any) -> str:
 
 
 def messages_json(role: str, text: str, finish_reason: str | None = None) -> str:
-    """One GenAI message as the JSON of ``gen_ai.input.messages`` / ``gen_ai.output.messages``."""
-    message: dict[str, Any] = {"role": role, "parts": [{"type": "text", "content": text}]}
-    if finish_reason:
-        message["finish_reason"] = finish_reason
-    return json.dumps([message], ensure_ascii=False)
+    """One GenAI message as the JSON of ``gen_ai.input.messages`` / ``gen_ai.output.messages``
+    (assembled by hand: this runs on the request thread, and ``json.dumps`` of the whole list costs more)."""
+    reason = f',"finish_reason":{json.dumps(finish_reason)}' if finish_reason else ""
+    return (f'[{{"role":{json.dumps(role)},"parts":[{{"type":"text","content":'
+            f"{json.dumps(text, ensure_ascii=False)}}}]{reason}}}]")  # fmt: skip
 
 
 def _field(obj: Any, name: str) -> Any:
+    if type(obj) is dict:  # the common case first: an isinstance check against Mapping is slow
+        return obj.get(name)
     if obj is None or isinstance(obj, (str, bytes, int, float)):
         return None
     if isinstance(obj, Mapping):
@@ -242,9 +241,9 @@ def _first_field(obj: Any, *names: str) -> Any:
     return None
 
 
-def _text_arg(arguments: Mapping[str, Any], names: tuple[str, ...]) -> str | None:
+def _text_arg(arg: Callable[[str], Any], names: tuple[str, ...]) -> str | None:
     for name in names:
-        value = arguments.get(name)
+        value = arg(name)
         if isinstance(value, str):
             return value
         if isinstance(value, (list, tuple)) and value:

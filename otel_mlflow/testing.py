@@ -9,13 +9,21 @@ Installed as a pytest plugin (entry point ``pytest11``), so in your tests::
         [run] = otel_mlflow_capture.runs()           # written to a sqlite store in tmp_path
         assert run.data.metrics["tokens_used"] == 3
 
+For integration tests that need MLflow's REST API, :func:`mlflow_server` starts a real ``mlflow server``
+on 127.0.0.1 with a sqlite store in a folder you give, and stops it afterwards.
+
 The fixture points MLflow at a fresh sqlite store in ``tmp_path`` and gives the helper API a private
 TracerProvider (the global one is left alone), with every span kept in memory as well.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -93,3 +101,61 @@ def otel_mlflow_capture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
         if mlflow.active_run() is not None:
             mlflow.end_run()
         mlflow.set_tracking_uri(previous_uri)
+
+
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.1) -> bool:
+    """Poll ``predicate`` until it is true or ``timeout`` seconds pass; returns its last answer."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(interval)
+    return bool(predicate())
+
+
+@contextmanager
+def mlflow_server(root: Path, timeout: float = 60.0) -> Iterator[str]:
+    """Start a real ``mlflow server`` on 127.0.0.1 with a sqlite backend; yield its URL; stop it."""
+    import urllib.request
+
+    port = free_port()
+    root.mkdir(parents=True, exist_ok=True)
+    log = open(root / "server.log", "wb")
+    proc = subprocess.Popen(
+        [
+            sys.executable, "-m", "mlflow", "server",
+            "--host", "127.0.0.1", "--port", str(port),
+            "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
+            "--artifacts-destination", str(root / "server-artifacts"),
+            "--workers", "1",
+        ],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+
+    def up() -> bool:
+        try:
+            with urllib.request.urlopen(f"{url}/health", timeout=1) as r:
+                return bool(r.status == 200)
+        except OSError:
+            return False
+
+    try:
+        if not wait_for(up, timeout, 0.25):
+            raise RuntimeError(f"mlflow server did not start in {timeout}s: {(root / 'server.log').read_text()[-2000:]}")
+        yield url
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        log.close()

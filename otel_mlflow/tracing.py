@@ -116,10 +116,9 @@ def start_call(options: TraceOptions, info: CallInfo) -> LLMCall:
         info.provider = options.provider
     if options.operation:
         info.operation = options.operation
-    span = options.tracer.start_span(info.span_name, kind=SpanKind.CLIENT)
-    call = LLMCall(span, info, options)
-    safely("record the LLM request", lambda: span.set_attributes(request_attributes(info, options.capture_content)))
-    return call
+    attributes = safely("record the LLM request", request_attributes, info, options.capture_content)
+    span = options.tracer.start_span(info.span_name, kind=SpanKind.CLIENT, attributes=attributes)
+    return LLMCall(span, info, options)
 
 
 @contextmanager

@@ -71,7 +71,7 @@ class WindowSet:
         self._closing: list[Window] = []
 
     def add(self, record: RequestRecord, now: float) -> None:
-        window = self._open.get(record.window_key)
+        window = self._open.get(record.window_key) or self._superset(record)
         if window is not None and len(window.records) >= self.max_requests:
             self._close(window)
             window = None
@@ -79,6 +79,15 @@ class WindowSet:
             window = Window(record.window_key, record.service, dict(record.params), opened_at=now)
             self._open[record.window_key] = window
         window.records.append(record)
+
+    def _superset(self, record: RequestRecord) -> Window | None:
+        """An open window whose configuration includes all the record knows of its own: a failed call
+        that never reported its model still belongs with its configuration's requests."""
+        items = set(record.params.items())
+        for window in self._open.values():
+            if window.service == record.service and items <= set(window.params.items()):
+                return window
+        return None
 
     def close_expired(self, now: float, everything: bool = False) -> None:
         for window in list(self._open.values()):

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from otel_mlflow import attributes as A
 from otel_mlflow.config import Config
-from otel_mlflow.limits import chunk_batch
+from otel_mlflow.limits import MAX_PARAMS_TAGS_PER_BATCH, chunk_batch
 from otel_mlflow.mapping import RunPlan
 from otel_mlflow.trace_link import LinkRefused, is_server, send_trace, server_url
 
@@ -54,6 +54,7 @@ class WriteState:
     artifacts_done: bool = False
     ended: bool = False
     linked: bool = False
+    tags_at_creation: bool = False
 
 
 @dataclass
@@ -100,12 +101,18 @@ class MLflowWriter:
         self._check_server()
         client = self._client()
         if state.run_id is None:
-            state.run_id = plan.run_id or self._create_run(plan)
+            if plan.run_id is None:
+                state.run_id = self._create_run(plan)
+                state.tags_at_creation = len(plan.tags) <= MAX_PARAMS_TAGS_PER_BATCH
+            else:
+                state.run_id = plan.run_id
         run_id = state.run_id
         memory = self._memory(run_id, fetch=plan.run_id is not None)
         if plan.run_id is None:
             memory.experiment_id = self.experiment_id()
         params, tags = self._settle_params(plan, memory)
+        if state.tags_at_creation:  # create_run wrote them already (one call less per run)
+            tags = [(k, v) for k, v in tags if k not in plan.tags]
         metrics = self._steps(plan, memory, offset=plan.run_id is not None)
         from mlflow.entities import Metric, Param, RunTag
 
@@ -144,7 +151,8 @@ class MLflowWriter:
             _logger.warning("otel-mlflow: linking traces to runs is off: %s (needs MLflow 3.6+ with a SQL store)", exc)
 
     def _create_run(self, plan: RunPlan) -> str:
-        tags = {A.TAG_TRACE_ID: plan.trace_id}
+        tags = dict(plan.tags) if len(plan.tags) <= MAX_PARAMS_TAGS_PER_BATCH else {}
+        tags[A.TAG_TRACE_ID] = plan.trace_id
         run = self._client().create_run(
             self.experiment_id(), start_time=plan.start_ms, tags=tags, run_name=plan.run_name
         )

@@ -3,12 +3,7 @@
 from __future__ import annotations
 
 import shutil
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,6 +13,10 @@ from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import Tracer
+
+from otel_mlflow.testing import free_port, mlflow_server, wait_for
+
+__all__ = ["SpanRecorder", "Store", "free_port", "make_store", "mlflow_server", "wait_for"]
 
 
 class SpanRecorder:
@@ -92,59 +91,3 @@ def _session_tmp() -> str:
     import tempfile
 
     return tempfile.mkdtemp(prefix="otel-mlflow-tests-")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def wait_for(predicate: Any, timeout: float, interval: float = 0.1) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return True
-        time.sleep(interval)
-    return bool(predicate())
-
-
-@contextmanager
-def mlflow_server(root: Path, timeout: float = 60.0) -> Iterator[str]:
-    """Start a real ``mlflow server`` on 127.0.0.1 with a sqlite backend; yield its URL; stop it."""
-    import urllib.request
-
-    port = free_port()
-    root.mkdir(parents=True, exist_ok=True)
-    log = open(root / "server.log", "wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable, "-m", "mlflow", "server",
-            "--host", "127.0.0.1", "--port", str(port),
-            "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
-            "--artifacts-destination", str(root / "server-artifacts"),
-            "--workers", "1",
-        ],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=1) as r:
-                return bool(r.status == 200)
-        except OSError:
-            return False
-
-    try:
-        if not wait_for(up, timeout, 0.25):
-            raise RuntimeError(f"mlflow server did not start in {timeout}s: {(root / 'server.log').read_text()[-2000:]}")
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-        log.close()

@@ -10,7 +10,7 @@ def test_defaults_without_environment() -> None:
     assert config.tracking_uri is None  # MLflow's own default applies
     assert config.experiment_name == "llmops-rag"
     assert config.artifact_location is None
-    assert config.run_mode == "trace"
+    assert config.run_mode == "auto"
     assert config.capture_content is True
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -22,6 +23,7 @@ def test_example_app_runs_land_in_mlflow_after_sigterm(tmp_path: Path, store: St
             "MLFLOW_TRACKING_URI": store.uri,
             "MLFLOW_ARTIFACT_PATH": str(store.artifacts),
             "OTEL_BSP_SCHEDULE_DELAY": "60000",  # nothing leaves before SIGTERM: the flush must do it
+            "OTEL_MLFLOW_RUN_MODE": "trace",  # a run per request, to check each one
         }
     )
     questions = [{"question": "What is RAG?", "k": 2}, {"question": "What is a span?", "k": 1},
@@ -42,6 +44,21 @@ def test_example_app_runs_land_in_mlflow_after_sigterm(tmp_path: Path, store: St
     assert by_question["please fail"].info.status == "FAILED"
 
 
+def test_default_auto_mode_gives_window_runs_with_a_predictions_table(tmp_path: Path, store: Store) -> None:
+    env = demo.demo_env()
+    env.update({"MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ARTIFACT_PATH": str(store.artifacts)})
+    questions = [{"question": "What is RAG?", "k": 2}, {"question": "What is MLflow?", "k": 2},
+                 {"question": "please fail", "k": 2}, {"question": "What is a span?", "k": 1}]  # fmt: skip
+    demo.run_app(env, questions, tmp_path / "app.log")
+    runs = {r.data.params.get("k"): r for r in store.runs()}
+    assert set(runs) == {"1", "2"}  # one window per configuration
+    window = runs["2"]
+    assert window.info.status == "FINISHED"  # closed by SIGTERM
+    assert window.data.metrics["request_count"] == 3 and window.data.metrics["error_count"] == 1
+    table = json.loads(store.artifact_text(window, "predictions.json"))
+    assert [row[1] for row in table["data"]] == ["What is RAG?", "What is MLflow?", "please fail"]
+
+
 def test_disabled_instrumentations_are_honoured(tmp_path: Path, store: Store) -> None:
     env = demo.demo_env()
     env.update(
@@ -49,6 +66,7 @@ def test_disabled_instrumentations_are_honoured(tmp_path: Path, store: Store) ->
             "MLFLOW_TRACKING_URI": store.uri,
             "MLFLOW_ARTIFACT_PATH": str(store.artifacts),
             "OTEL_PYTHON_DISABLED_INSTRUMENTATIONS": "otel_mlflow_llm_service,otel_mlflow_fastapi",
+            "OTEL_MLFLOW_RUN_MODE": "trace",
         }
     )
     demo.run_app(env, [{"question": "What is RAG?", "k": 2}], tmp_path / "app.log")

@@ -58,6 +58,16 @@ def test_window_set_groups_by_configuration_and_closes_by_time_and_count(recorde
     assert all(w.closed for w in windows.all())
 
 
+def test_a_request_that_knows_less_of_its_configuration_joins_its_window(recorder: SpanRecorder) -> None:
+    windows = WindowSet(seconds=60, max_requests=100)
+    windows.add(request_record(request(recorder, 0, 10, k=2)), now=0)
+    failed = request_record(request(recorder, 1, 10, k=2))
+    del failed.params["model"]  # the call failed before it reported its model
+    windows.add(failed, now=0)
+    windows.add(request_record(request(recorder, 2, 10, k=5)), now=0)
+    assert sorted(len(w.records) for w in windows.all()) == [1, 2]
+
+
 def test_window_plan_increments_then_aggregates(recorder: SpanRecorder) -> None:
     windows = WindowSet(seconds=60, max_requests=100)
     for i, latency in enumerate([10, 20, 30, 40]):

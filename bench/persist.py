@@ -1,0 +1,116 @@
+"""End-to-end persisted requests per second: otel-mlflow (window and trace mode) against the raw
+``log_batch`` ceiling and the old helper style, into a sqlite store or a local `mlflow server`."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+from opentelemetry.trace import SpanKind
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from otel_mlflow import MLflowSpanExporter  # noqa: E402
+from otel_mlflow.config import Config  # noqa: E402
+
+PROMPT = "Answer from the context. Q: What is RAG?"
+ANSWER = "RAG retrieves documents and generates an answer grounded in them."
+
+
+def serve_request(tracer: Any) -> None:
+    """The spans of one served request: a SERVER root and a chat span with GenAI attributes."""
+    with tracer.start_as_current_span("POST /ask", kind=SpanKind.SERVER) as root:
+        root.set_attribute("http.route", "/ask")
+        root.set_attribute("otel_mlflow.question", "What is RAG?")
+        root.set_attribute("otel_mlflow.answer", ANSWER)
+        with tracer.start_as_current_span("chat gpt-4", kind=SpanKind.CLIENT) as chat:
+            chat.set_attribute("gen_ai.operation.name", "chat")
+            chat.set_attribute("gen_ai.request.model", "gpt-4")
+            chat.set_attribute("gen_ai.usage.input_tokens", 42)
+            chat.set_attribute("gen_ai.usage.output_tokens", 17)
+
+
+def otel_mlflow_rate(uri: str, artifacts: str, mode: str, requests: int, **settings: Any) -> tuple[float, int]:
+    """(persisted requests/s, spans lost) for ``requests`` requests through BatchSpanProcessor."""
+    exporter = MLflowSpanExporter(config=Config.from_env(
+        env={}, tracking_uri=uri, artifact_location=artifacts, experiment_name=f"bench-{mode}-{time.monotonic_ns()}",
+        run_mode=mode, flush_interval=0.2, max_queue_size=max(20_000, requests * 3), **settings))  # fmt: skip
+    exporter._writer.experiment_id()  # experiment creation is not part of the measurement
+    provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
+    provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=max(20_480, requests * 3)))
+    tracer = provider.get_tracer("bench")
+    started = time.perf_counter()
+    for _ in range(requests):
+        serve_request(tracer)
+    provider.shutdown()  # hands every span over, closes the windows, waits for MLflow
+    elapsed = time.perf_counter() - started
+    stats = exporter.stats
+    lost = requests * 2 - stats.spans_written
+    return requests / elapsed, lost
+
+
+def raw_ceiling_rate(uri: str, artifacts: str, requests: int) -> float:
+    """The same per-request metrics, logged by hand with log_batch (1000 per call) into one run."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric
+
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.create_experiment(f"raw-{time.monotonic_ns()}", artifact_location=artifacts)
+    started = time.perf_counter()
+    run = client.create_run(experiment)
+    now = int(time.time() * 1000)
+    metrics = []
+    for i in range(requests):
+        metrics += [Metric("latency_ms", 12.5, now, i), Metric("gen_ai.usage.input_tokens", 42, now, i),
+                    Metric("gen_ai.usage.output_tokens", 17, now, i)]  # fmt: skip
+    for chunk in range(0, len(metrics), 999):
+        client.log_batch(run.info.run_id, metrics=metrics[chunk : chunk + 999], synchronous=True)
+    client.set_terminated(run.info.run_id)
+    return requests / (time.perf_counter() - started)
+
+
+def one_run_per_call_floor(uri: str, artifacts: str, requests: int) -> float:
+    """create_run + one log_batch + set_terminated per request, writing exactly the params, metrics and
+    tags that otel-mlflow's trace mode writes for that request: the least a run per trace can cost."""
+    from mlflow import MlflowClient
+    from mlflow.entities import Metric, Param
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    from otel_mlflow.mapping import MappingOptions, plan_run
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    serve_request(provider.get_tracer("bench"))
+    plan = plan_run(memory.get_finished_spans(), MappingOptions(capture_content=False, log_spans=False))
+    client = MlflowClient(tracking_uri=uri)
+    experiment = client.create_experiment(f"floor-{time.monotonic_ns()}", artifact_location=artifacts)
+    started = time.perf_counter()
+    for _ in range(requests):
+        run = client.create_run(experiment, tags=plan.tags)
+        client.log_batch(run.info.run_id, metrics=[Metric(m.key, m.value, m.timestamp_ms, m.step) for m in plan.metrics],
+                         params=[Param(k, v) for k, v in plan.params.items()], synchronous=True)  # fmt: skip
+        client.set_terminated(run.info.run_id)
+    return requests / (time.perf_counter() - started)
+
+
+def old_helper_rate(uri: str, artifacts: str, requests: int) -> float:
+    import mlflow
+
+    mlflow.set_tracking_uri(uri)
+    experiment = mlflow.create_experiment(f"old-{time.monotonic_ns()}", artifact_location=artifacts)
+    started = time.perf_counter()
+    for _ in range(requests):
+        with mlflow.start_run(experiment_id=experiment):
+            mlflow.log_param("model", "gpt-4")
+            mlflow.log_metric("latency_ms", 12.5)
+            mlflow.log_metric("tokens_used", 59)
+            mlflow.log_text(PROMPT, "prompt.txt")
+            mlflow.log_text(ANSWER, "response.txt")
+    return requests / (time.perf_counter() - started)
+
