@@ -38,6 +38,8 @@ class RequestRecord:
     feedback: str | None = None
     status_code: int | None = None
     span_count: int = 0
+    spans: Sequence[ReadableSpan] = ()
+    """Kept only until written, and only when runs are linked to MLflow traces."""
 
     @property
     def latency_ms(self) -> float:

@@ -41,6 +41,8 @@ class Router:
             try:
                 if group.run_id is None and group.complete and self._windowed(group):
                     record = request_record(group.spans, self.options.capture_content)
+                    if self.config.link_traces:
+                        record.spans = group.spans
                     with self.lock:
                         self.windows.add(record, now)
                         self.buffer.mark_written(group.trace_id, None)  # late spans: a run of their own
@@ -97,8 +99,9 @@ class Router:
                 window.in_flight = True
         for window in due:
             plan, upto = window_plan(window, self.options)
-            spans = sum(r.span_count for r in window.records[window.synced : upto])
-            job = Job(plan, spans, now + self.config.retry_timeout,
+            new = window.records[window.synced : upto]
+            spans = sum(r.span_count for r in new)
+            job = Job(plan, spans, now + self.config.retry_timeout, [s for r in new for s in r.spans],
                       on_written=self._window_written(window, upto, spans),
                       on_dropped=self._window_dropped(window, upto, spans))  # fmt: skip
             with self.lock:
@@ -110,6 +113,8 @@ class Router:
             with self.lock:
                 if window.run_id is None:
                     self.count("runs_created", 1)
+                for record in window.records[window.synced : upto]:
+                    record.spans = ()  # linked now: free them
                 window.run_id, window.synced, window.in_flight = run_id, upto, False
                 self.count("spans_written", spans)
                 if window.closed and window.synced == len(window.records):

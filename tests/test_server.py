@@ -26,7 +26,8 @@ def export_one_trace(url: str, recorder: SpanRecorder, experiment: str, **settin
     from mlflow import MlflowClient
 
     exporter = MLflowSpanExporter(
-        config=Config.from_env(env={}, tracking_uri=url, experiment_name=experiment, flush_interval=0.05, **settings)
+        config=Config.from_env(env={}, tracking_uri=url, experiment_name=experiment, flush_interval=0.05,
+                               **{"run_mode": "trace", **settings})
     )
     try:
         rag_trace(recorder)
@@ -70,3 +71,22 @@ def test_linked_traces_show_on_the_run(server_url: str, recorder: SpanRecorder) 
     assert format(root.context.trace_id, "032x") in traces[0].info.trace_id
     assert run.data.tags["otel_mlflow.trace_id"] == format(root.context.trace_id, "032x")
     assert {s.name for s in traces[0].data.spans} == {"POST /ask", "chat gpt-4"}
+
+
+def test_window_runs_link_every_request_trace(server_url: str, recorder: SpanRecorder) -> None:
+    from mlflow import MlflowClient
+
+    exporter = MLflowSpanExporter(config=Config.from_env(
+        env={}, tracking_uri=server_url, experiment_name="windows", flush_interval=0.05, link_traces=True))  # fmt: skip
+    try:
+        for _ in range(3):
+            rag_trace(recorder)  # SERVER roots: the default auto mode windows them
+        exporter.export(recorder.take())
+        assert exporter.force_flush(60_000)
+    finally:
+        exporter.shutdown()
+    client = MlflowClient(tracking_uri=server_url)
+    [run] = client.search_runs([client.get_experiment_by_name("windows").experiment_id])
+    assert run.data.metrics["request_count"] == 3
+    traces = client.search_traces(locations=[run.info.experiment_id], run_id=run.info.run_id)
+    assert len(traces) == 3
