@@ -35,7 +35,8 @@ def bench_receiver(workdir: Path, traces: int, llm_call) -> tuple[float, float]:
     store.mkdir()
     exporter = MLflowSpanExporter(config=Config.from_env(
         env={}, tracking_uri=f"sqlite:///{store / 'mlflow.db'}", artifact_location=str(store / "a"),
-        experiment_name="bench", flush_interval=0.05, max_queue_size=traces * 4))  # fmt: skip
+        experiment_name=f"bench-{time.monotonic_ns()}", flush_interval=0.05, max_queue_size=traces * 4,
+        run_mode="window"))  # fmt: skip
     exporter._writer.experiment_id()  # schema creation is not part of the measurement
     receiver = Receiver(ReceiverSettings(port=0), exporter).start()
     bodies = make_bodies(traces, llm_call)

@@ -1,0 +1,46 @@
+"""A burst of 10,000 requests within a few seconds: spans lost (must be 0) and memory held."""
+
+from __future__ import annotations
+
+import resource
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.persist import serve_request  # noqa: E402
+from otel_mlflow import MLflowSpanExporter  # noqa: E402
+from otel_mlflow.config import Config  # noqa: E402
+from otel_mlflow.pipeline import BATCH_QUEUE_SIZE  # noqa: E402
+
+
+def burst(requests: int = 10_000) -> dict[str, float]:
+    """Zero-code settings: the distro's BatchSpanProcessor queue (20,480) and the default run mode."""
+    store = Path(tempfile.mkdtemp(prefix="bench-burst-"))
+    exporter = MLflowSpanExporter(config=Config.from_env(
+        env={}, tracking_uri=f"sqlite:///{store / 'mlflow.db'}", artifact_location=str(store / "a")))  # fmt: skip
+    exporter._writer.experiment_id()
+    provider = TracerProvider(resource=Resource.create({"service.name": "burst"}))
+    provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=BATCH_QUEUE_SIZE))
+    tracer = provider.get_tracer("burst")
+    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.perf_counter()
+    for _ in range(requests):
+        serve_request(tracer)
+    issued = time.perf_counter() - started
+    provider.shutdown()
+    persisted = time.perf_counter() - started
+    stats = exporter.stats
+    return {
+        "requests": requests,
+        "issued_seconds": issued,
+        "persisted_seconds": persisted,
+        "spans_made": requests * 2,
+        "spans_lost": requests * 2 - stats.spans_written,
+        "peak_rss_growth_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024,
+    }
