@@ -24,6 +24,8 @@ variable                                      default                meaning
                                                                      ``window``: a run per service and
                                                                      configuration per window;
                                                                      ``auto``: window for server requests
+``OTEL_MLFLOW_REDACT_PATTERNS``               unset                  comma-separated regular expressions
+                                                                     masked everywhere before writing
 ``OTEL_MLFLOW_WINDOW_SECONDS``                ``60``                 length of a serving window
 ``OTEL_MLFLOW_WINDOW_MAX_REQUESTS``           ``10000``              requests that close a window early
 ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_         ``true``               write prompt/response text
@@ -42,6 +44,7 @@ MESSAGE_CONTENT``
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any, TypeVar
@@ -58,6 +61,7 @@ ENV_MAX_TEXT_CHARS = "OTEL_MLFLOW_MAX_TEXT_CHARS"
 ENV_RETRY_TIMEOUT = "OTEL_MLFLOW_RETRY_TIMEOUT"
 ENV_LOG_SPANS = "OTEL_MLFLOW_LOG_SPANS"
 ENV_LINK_TRACES = "OTEL_MLFLOW_LINK_TRACES"
+ENV_REDACT_PATTERNS = "OTEL_MLFLOW_REDACT_PATTERNS"
 ENV_WINDOW_SECONDS = "OTEL_MLFLOW_WINDOW_SECONDS"
 ENV_WINDOW_MAX_REQUESTS = "OTEL_MLFLOW_WINDOW_MAX_REQUESTS"
 
@@ -90,6 +94,7 @@ class Config:
     retry_timeout: float = 60.0
     log_spans: bool = True
     link_traces: bool = False
+    redact_patterns: tuple[str, ...] = ()
     window_seconds: float = 60.0
     window_max_requests: int = 10_000
 
@@ -98,6 +103,11 @@ class Config:
             raise ConfigError(
                 f"{ENV_RUN_MODE}={self.run_mode!r} is not a run mode; use one of {', '.join(RUN_MODES)}"
             )
+        for pattern in self.redact_patterns:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ConfigError(f"{ENV_REDACT_PATTERNS}: {pattern!r} is not a regular expression ({exc})") from None
         if not self.experiment_name.strip():
             raise ConfigError(f"{ENV_EXPERIMENT_NAME} is empty; set it to an experiment name")
         for name, env in (
@@ -150,6 +160,7 @@ class Config:
             "retry_timeout": pick("retry_timeout", ENV_RETRY_TIMEOUT, _float),
             "log_spans": pick("log_spans", ENV_LOG_SPANS, _bool),
             "link_traces": pick("link_traces", ENV_LINK_TRACES, _bool),
+            "redact_patterns": pick("redact_patterns", ENV_REDACT_PATTERNS, _patterns),
             "window_seconds": pick("window_seconds", ENV_WINDOW_SECONDS, _float),
             "window_max_requests": pick("window_max_requests", ENV_WINDOW_MAX_REQUESTS, _int),
         }
@@ -160,6 +171,10 @@ def capture_content_from_env(env: Mapping[str, str] | None = None) -> bool:
     """``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` alone (default true); raises ConfigError."""
     raw = (os.environ if env is None else env).get(ENV_CAPTURE_CONTENT, "").strip()
     return True if not raw else _bool(ENV_CAPTURE_CONTENT, raw)
+
+
+def _patterns(_name: str, raw: str) -> tuple[str, ...]:
+    return tuple(p.strip() for p in raw.split(",") if p.strip())
 
 
 def _text(_name: str, raw: str) -> str:

@@ -79,6 +79,7 @@ class MLflowSpanExporter(SpanExporter):
             capture_content=self._config.capture_content,
             max_text_chars=self._config.max_text_chars,
             log_spans=self._config.log_spans,
+            redact_patterns=self._config.redact_patterns,
         )
         self._stats = ExportStats()
         self._warned_at: dict[str, float] = {}

@@ -24,6 +24,7 @@ from otel_mlflow import attributes as A
 from otel_mlflow.extract import SpanFacts, span_facts
 from otel_mlflow.limits import clean_text
 from otel_mlflow.plan_builder import MappingOptions, Metric, PlanBuilder, RunPlan
+from otel_mlflow.redact import redact_text
 from otel_mlflow.spanjson import spans_to_list
 
 METRIC_LATENCY = "latency_ms"
@@ -70,7 +71,7 @@ def plan_run(
     plan.end_ms = max(f.end_ns for f in facts) // 1_000_000
     plan.failed = root.is_error
     if run_id is None:
-        plan.run_name = clean_text(root.name)[:200] or "trace"
+        plan.run_name = redact_text(clean_text(root.name), options.redact_patterns)[:200] or "trace"
     builder.root_entries(root, facts)
     llm_calls = [f for f in facts if f.is_llm]
     for step, call in enumerate(llm_calls):
@@ -79,7 +80,7 @@ def plan_run(
     for f in facts:
         builder.user_entries(f)
     if options.log_spans:
-        builder.artifact(ARTIFACT_SPANS, json.dumps(spans_to_list(span_list, options.capture_content), indent=1))
+        builder.artifact(ARTIFACT_SPANS, json.dumps(spans_to_list(span_list, options.capture_content, options.redact_patterns), indent=1))
     builder.finish()
     return plan
 

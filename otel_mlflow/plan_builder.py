@@ -35,6 +35,7 @@ class MappingOptions:
     capture_content: bool = True
     max_text_chars: int = 1_000_000
     log_spans: bool = True
+    redact_patterns: tuple[str, ...] = ()
 
 
 @dataclass
@@ -81,7 +82,7 @@ class PlanBuilder:
     def param(self, key: str, value: Any) -> None:
         if value is None or is_secret_key(key):
             return
-        key = sanitize_key(key)
+        key = self._key(key)
         text = self._fit(key, _to_text(value), MAX_PARAM_VALUE_CHARS, "params")
         existing = self.plan.params.get(key)
         if existing is None:
@@ -92,7 +93,7 @@ class PlanBuilder:
     def tag(self, key: str, value: Any) -> None:
         if value is None or is_secret_key(key):
             return
-        key = sanitize_key(key)
+        key = self._key(key)
         self.plan.tags[key] = self._fit(key, _to_text(value), MAX_TAG_VALUE_CHARS, "tags")
 
     def metric(self, key: str, value: Any, timestamp_ms: int, step: int, absolute: bool = False) -> None:
@@ -102,10 +103,10 @@ class PlanBuilder:
         if number is None:
             self.plan.dropped_metrics += 1
             return
-        self.plan.metrics.append(Metric(sanitize_key(key), number, int(timestamp_ms), int(step), absolute))
+        self.plan.metrics.append(Metric(self._key(key), number, int(timestamp_ms), int(step), absolute))
 
     def artifact(self, path: str, text: str) -> None:
-        text = redact_text(clean_text(text))
+        text = redact_text(clean_text(text), self.options.redact_patterns)
         limit = self.options.max_text_chars
         if len(text) > limit:
             text = text[:limit] + TRUNCATION_MARK.format(n=len(text) - limit)
@@ -118,9 +119,13 @@ class PlanBuilder:
         if self.plan.truncated_texts:
             self.tag(A.TAG_TRUNCATED, str(self.plan.truncated_texts))
 
+    def _key(self, key: str) -> str:
+        """A valid MLflow key with no secret in it (a key is a name an attacker may choose too)."""
+        return sanitize_key(redact_text(key, self.options.redact_patterns))
+
     def _fit(self, key: str, text: str, limit: int, kind: str) -> str:
         """Cut ``text`` to ``limit`` chars; the full text goes to an overflow artifact."""
-        text = redact_text(text)
+        text = redact_text(text, self.options.redact_patterns)
         if len(text) <= limit:
             return text
         path = f"{ARTIFACT_OVERFLOW_DIR}/{kind}/{key}.txt"

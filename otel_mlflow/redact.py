@@ -10,6 +10,7 @@ Usage::
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import Final
 
@@ -20,7 +21,9 @@ _SECRET_SUFFIXES = ("_token", "-token", "_secret", "-secret", "_password", "api_
 _SECRET_VALUE = re.compile(
     r"(?:\bsk-[A-Za-z0-9_\-]{16,}"  # OpenAI-style keys (sk-..., sk-proj-...)
     r"|\b[Bb]earer\s+[A-Za-z0-9_\-.=~+/]{8,}"  # bearer tokens
-    r"|\bBasic\s+[A-Za-z0-9+/=]{8,})"  # basic auth headers
+    r"|\bBasic\s+[A-Za-z0-9+/=]{8,}"  # basic auth headers
+    r"|(?i:\b(?:api[_-]?key|access[_-]?token|refresh[_-]?token|token|secret|password|passwd)\s*[=:]\s*"
+    r"[^\s&,;'\"]{6,}))"  # key=value credentials in URLs, logs and error messages
 )
 
 
@@ -32,6 +35,13 @@ def is_secret_key(key: str) -> bool:
     return last.endswith(_SECRET_SUFFIXES)
 
 
-def redact_text(text: str) -> str:
-    """Mask API keys, bearer tokens and basic-auth credentials found anywhere in ``text``."""
-    return _SECRET_VALUE.sub(REDACTED, text)
+def redact_text(text: str, patterns: tuple[str, ...] = ()) -> str:
+    """Mask API keys, bearer tokens, basic-auth credentials and matches of ``patterns`` in ``text``."""
+    text = _SECRET_VALUE.sub(REDACTED, text)
+    return compiled(patterns).sub(REDACTED, text) if patterns else text
+
+
+@functools.lru_cache(maxsize=32)
+def compiled(patterns: tuple[str, ...]) -> re.Pattern[str]:
+    """The user's patterns (``OTEL_MLFLOW_REDACT_PATTERNS``) as one regular expression."""
+    return re.compile("|".join(f"(?:{p})" for p in patterns))

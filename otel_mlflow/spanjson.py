@@ -47,21 +47,22 @@ def is_content_key(key: str) -> bool:
     return key in _CONTENT_KEYS or key.startswith(_CONTENT_PREFIXES)
 
 
-def clean_attributes(attrs: Mapping[str, Any] | None, capture_content: bool) -> dict[str, Any]:
+def clean_attributes(attrs: Mapping[str, Any] | None, capture_content: bool,
+                     patterns: tuple[str, ...] = ()) -> dict[str, Any]:  # fmt: skip
     """Attributes safe to write: no secrets, no content unless captured, valid UTF-8 text."""
     out: dict[str, Any] = {}
     for key, value in (attrs or {}).items():
         if is_secret_key(key) or (not capture_content and is_content_key(key)):
             continue
-        out[clean_text(str(key))] = _clean_value(value)
+        out[redact_text(clean_text(str(key)), patterns)] = _clean_value(value, patterns)
     return out
 
 
-def _clean_value(value: Any) -> Any:
+def _clean_value(value: Any, patterns: tuple[str, ...]) -> Any:
     if isinstance(value, str):
-        return redact_text(clean_text(value))
+        return redact_text(clean_text(value), patterns)
     if isinstance(value, (list, tuple)):
-        return [_clean_value(v) for v in value]
+        return [_clean_value(v, patterns) for v in value]
     if isinstance(value, float) and value != value:  # NaN is not JSON
         return "NaN"
     if isinstance(value, float) and value in (float("inf"), float("-inf")):
@@ -69,12 +70,12 @@ def _clean_value(value: Any) -> Any:
     return value
 
 
-def span_to_dict(span: ReadableSpan, capture_content: bool) -> dict[str, Any]:
+def span_to_dict(span: ReadableSpan, capture_content: bool, patterns: tuple[str, ...] = ()) -> dict[str, Any]:
     """One span as a JSON-ready dict (ids in hex, times in ns since the epoch)."""
     ctx = span.context
     parent = span.parent
     return {
-        "name": clean_text(str(span.name)),
+        "name": redact_text(clean_text(str(span.name)), patterns),
         "trace_id": format(ctx.trace_id, "032x") if ctx else None,
         "span_id": format(ctx.span_id, "016x") if ctx else None,
         "parent_span_id": format(parent.span_id, "016x") if parent else None,
@@ -82,20 +83,44 @@ def span_to_dict(span: ReadableSpan, capture_content: bool) -> dict[str, Any]:
         "start_time_ns": span.start_time,
         "end_time_ns": span.end_time,
         "status": span.status.status_code.name if span.status is not None else None,
-        "status_description": span.status.description if span.status is not None else None,
-        "attributes": clean_attributes(span.attributes, capture_content),
+        "status_description": redact_text(clean_text(span.status.description or ""), patterns) or None
+        if span.status is not None
+        else None,
+        "attributes": clean_attributes(span.attributes, capture_content, patterns),
         "events": [
             {
-                "name": clean_text(str(e.name)),
+                "name": redact_text(clean_text(str(e.name)), patterns),
                 "timestamp_ns": e.timestamp,
-                "attributes": clean_attributes(e.attributes, capture_content),
+                "attributes": clean_attributes(e.attributes, capture_content, patterns),
             }
             for e in span.events or ()
         ],
-        "resource": clean_attributes(span.resource.attributes if span.resource else None, True),
+        "resource": clean_attributes(span.resource.attributes if span.resource else None, True, patterns),
     }
 
 
-def spans_to_list(spans: Iterable[ReadableSpan], capture_content: bool) -> list[dict[str, Any]]:
+def sanitized_span(span: ReadableSpan, capture_content: bool, patterns: tuple[str, ...] = ()) -> ReadableSpan:
+    """A copy of ``span`` safe to send elsewhere (MLflow's /v1/traces): the same cleaning as spans.json."""
+    from opentelemetry.sdk.trace import Event
+
+    return ReadableSpan(
+        name=redact_text(clean_text(str(span.name)), patterns),
+        context=span.context,
+        parent=span.parent,
+        resource=span.resource,
+        attributes=clean_attributes(span.attributes, capture_content, patterns),
+        events=[Event(redact_text(clean_text(str(e.name)), patterns),
+                      clean_attributes(e.attributes, capture_content, patterns), e.timestamp) for e in span.events],
+        links=span.links,
+        kind=span.kind,
+        status=span.status,
+        start_time=span.start_time,
+        end_time=span.end_time,
+        instrumentation_scope=span.instrumentation_scope,
+    )  # fmt: skip
+
+
+def spans_to_list(spans: Iterable[ReadableSpan], capture_content: bool,
+                  patterns: tuple[str, ...] = ()) -> list[dict[str, Any]]:  # fmt: skip
     """Spans as dicts, ordered by start time."""
-    return [span_to_dict(s, capture_content) for s in sorted(spans, key=lambda s: s.start_time or 0)]
+    return [span_to_dict(s, capture_content, patterns) for s in sorted(spans, key=lambda s: s.start_time or 0)]

@@ -22,6 +22,7 @@ from otel_mlflow import attributes as A
 from otel_mlflow.config import Config
 from otel_mlflow.limits import MAX_PARAMS_TAGS_PER_BATCH, chunk_batch
 from otel_mlflow.mapping import RunPlan
+from otel_mlflow.spanjson import sanitized_span
 from otel_mlflow.trace_link import LinkRefused, is_server, send_trace, server_url
 
 if TYPE_CHECKING:
@@ -145,7 +146,8 @@ class MLflowWriter:
         if self._link_refused or not memory.experiment_id or not self._config.tracking_uri:
             return
         try:
-            send_trace(self._config.tracking_uri, spans, memory.experiment_id, run_id)
+            clean = [sanitized_span(s, self._config.capture_content, self._config.redact_patterns) for s in spans]
+            send_trace(self._config.tracking_uri, clean, memory.experiment_id, run_id)
         except LinkRefused as exc:
             self._link_refused = True
             _logger.warning("otel-mlflow: linking traces to runs is off: %s (needs MLflow 3.6+ with a SQL store)", exc)
