@@ -97,6 +97,7 @@ class _Handler(BaseHTTPRequestHandler):
     receiver: Receiver
     protocol_version = "HTTP/1.1"
     timeout = 30
+    disable_nagle_algorithm = True  # headers and body go in two writes: without this, 40 ms per answer
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's name
         if self.path.split("?")[0] != HEALTH_PATH:
@@ -242,4 +243,6 @@ def _decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
         raise OTLPDecodeError(f"body is not valid {encoding}: {exc}") from None
     if len(out) > limit or decompressor.unconsumed_tail:
         raise _BodyTooLarge(f"decompressed body is over the limit of {limit} bytes")
+    if not decompressor.eof:
+        raise OTLPDecodeError(f"body is a truncated {encoding} stream")
     return out
