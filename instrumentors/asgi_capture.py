@@ -9,7 +9,9 @@ writes (never changing it), and sets on the current span:
 - ``otel_mlflow.answer``: the response body field named by ``OTEL_MLFLOW_ANSWER_FIELDS`` (default
   ``answer``), when content capture is on.
 
-Bodies over 1 MiB, or not JSON, are passed through untouched and unread.
+Bodies over 1 MiB, or not JSON, are passed through untouched and unread. When the app's lifespan ends,
+the TracerProvider is shut down (spans flushed, serving windows closed) before the server is told the
+shutdown is complete: forked workers (gunicorn + UvicornWorker) end without running ``atexit``.
 """
 
 from __future__ import annotations
@@ -96,6 +98,9 @@ class RequestCaptureMiddleware:
         self.options = options or CaptureOptions.from_env()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("type") == "lifespan":
+            await self.app(scope, receive, _flush_before_shutdown_complete(send))
+            return
         span = trace.get_current_span()
         if scope.get("type") != "http" or scope.get(_SCOPE_MARK) or not span.is_recording():
             await self.app(scope, receive, send)
@@ -142,6 +147,22 @@ class RequestCaptureMiddleware:
         answer = _first(body, self.options.answer_fields)
         if isinstance(answer, str):
             span.set_attribute(A.ANSWER, answer)
+
+
+def _flush_before_shutdown_complete(send: Send) -> Send:
+    """When the app's lifespan ends, shut the TracerProvider down (flushing every span and closing every
+    serving window) before the server is told shutdown is complete. Servers that fork workers
+    (gunicorn with UvicornWorker) end them with SIGTERM and its default action, which skips ``atexit``:
+    this is the last moment a worker's spans can be saved."""
+
+    async def send_after_flush(message: Message) -> None:
+        if message.get("type") == "lifespan.shutdown.complete":
+            shutdown = getattr(trace.get_tracer_provider(), "shutdown", None)
+            if callable(shutdown):
+                safely("flush spans at shutdown", shutdown)
+        await send(message)
+
+    return send_after_flush
 
 
 def _first(body: dict[str, Any], names: Sequence[str]) -> Any:
