@@ -18,11 +18,12 @@ TracerProvider (the global one is left alone), with every span kept in memory as
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -121,8 +122,11 @@ def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.1
 
 
 @contextmanager
-def mlflow_server(root: Path, timeout: float = 60.0) -> Iterator[str]:
-    """Start a real ``mlflow server`` on 127.0.0.1 with a sqlite backend; yield its URL; stop it."""
+def mlflow_server(root: Path, timeout: float = 60.0, extra_args: Sequence[str] = (),
+                  env: Mapping[str, str] | None = None) -> Iterator[str]:  # fmt: skip
+    """Start a real ``mlflow server`` on 127.0.0.1 with a sqlite backend; yield its URL; stop it.
+
+    ``extra_args`` go on its command line (``["--app-name", "basic-auth"]``), ``env`` into its environment."""
     import urllib.request
 
     port = free_port()
@@ -134,9 +138,9 @@ def mlflow_server(root: Path, timeout: float = 60.0) -> Iterator[str]:
             "--host", "127.0.0.1", "--port", str(port),
             "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
             "--artifacts-destination", str(root / "server-artifacts"),
-            "--workers", "1",
+            "--workers", "1", *extra_args,
         ],
-        stdout=log, stderr=subprocess.STDOUT,
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
 
