@@ -142,22 +142,14 @@ def response_attributes(result: Any, info: CallInfo, capture_content: bool) -> d
 
 def usage_attributes(usage: tuple[int, int] | None, info: CallInfo, text: str | None) -> dict[str, Any]:
     """Token counts as reported, or estimated (about 4 characters a token) and marked as such."""
-    if usage is not None:
-        return {
-            A.GEN_AI_USAGE_INPUT_TOKENS: usage[0],
-            A.GEN_AI_USAGE_OUTPUT_TOKENS: usage[1],
-            A.TOTAL_TOKENS: usage[0] + usage[1],
-        }
+    if usage is not None:  # the total is input + output: the mapping adds it up
+        return {A.GEN_AI_USAGE_INPUT_TOKENS: usage[0], A.GEN_AI_USAGE_OUTPUT_TOKENS: usage[1]}
     prompt_chars = len(info.question or "") + len(info.context or "")
     if not prompt_chars and text is None:
         return {}
     input_tokens, output_tokens = estimate_tokens(prompt_chars), estimate_tokens(len(text or ""))
-    return {
-        A.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
-        A.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
-        A.TOTAL_TOKENS: input_tokens + output_tokens,
-        A.TOKENS_ESTIMATED: True,
-    }
+    return {A.GEN_AI_USAGE_INPUT_TOKENS: input_tokens, A.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
+            A.TOKENS_ESTIMATED: True}
 
 
 def estimate_tokens(chars: int) -> int:
