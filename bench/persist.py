@@ -14,10 +14,10 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench.onthread import old_helper_call  # noqa: E402
 from otel_mlflow import MLflowSpanExporter  # noqa: E402
 from otel_mlflow.config import Config  # noqa: E402
 
-PROMPT = "Answer from the context. Q: What is RAG?"
 ANSWER = "RAG retrieves documents and generates an answer grounded in them."
 
 
@@ -106,11 +106,6 @@ def old_helper_rate(uri: str, artifacts: str, requests: int) -> float:
     experiment = mlflow.create_experiment(f"old-{time.monotonic_ns()}", artifact_location=artifacts)
     started = time.perf_counter()
     for _ in range(requests):
-        with mlflow.start_run(experiment_id=experiment):
-            mlflow.log_param("model", "gpt-4")
-            mlflow.log_metric("latency_ms", 12.5)
-            mlflow.log_metric("tokens_used", 59)
-            mlflow.log_text(PROMPT, "prompt.txt")
-            mlflow.log_text(ANSWER, "response.txt")
+        old_helper_call(experiment)
     return requests / (time.perf_counter() - started)
 
