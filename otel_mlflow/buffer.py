@@ -49,6 +49,8 @@ class TraceBuffer:
         self._late: dict[int, list[ReadableSpan]] = {}
         self._written: OrderedDict[int, str] = OrderedDict()
         self._count = 0
+        self.bytes = 0
+        """Approximate memory of the spans held (see :func:`span_bytes`)."""
 
     def __len__(self) -> int:
         """Number of spans held."""
@@ -57,6 +59,7 @@ class TraceBuffer:
     def add(self, span: ReadableSpan, now: float) -> None:
         """File ``span`` under its explicit run, its trace's written run, or its pending trace."""
         self._count += 1
+        self.bytes += span_bytes(span)
         trace_id = span.context.trace_id if span.context is not None else 0
         run_id = (span.attributes or {}).get(A.RUN_ID)
         if isinstance(run_id, str) and run_id:
@@ -94,6 +97,7 @@ class TraceBuffer:
             elif run_id is None or flush_all:  # forgotten or never written: a run of their own
                 groups.append(SpanGroup(trace_id, self._late.pop(trace_id), complete=False))
         self._count -= sum(len(g.spans) for g in groups)
+        self.bytes -= sum(span_bytes(s) for g in groups for s in g.spans)
         return groups
 
     def mark_written(self, trace_id: int, run_id: str | None) -> None:
@@ -112,3 +116,13 @@ class TraceBuffer:
         self._written.move_to_end(trace_id)
         while len(self._written) > _REMEMBERED_TRACES:
             self._written.popitem(last=False)
+
+
+def span_bytes(span: ReadableSpan) -> int:
+    """An estimate of the memory a finished span holds: its text, plus a fixed overhead per object."""
+    size = 400 + len(span.name or "")
+    for key, value in (span.attributes or {}).items():
+        size += 60 + len(key) + (len(value) if isinstance(value, str) else 16 * len(value) if isinstance(value, tuple) else 8)
+    for event in span.events or ():
+        size += 200 + sum(len(v) if isinstance(v, str) else 8 for v in (event.attributes or {}).values())
+    return size

@@ -33,6 +33,7 @@ MESSAGE_CONTENT``
 ``OTEL_MLFLOW_TRACE_TIMEOUT``                 ``30``                 seconds to wait for a root span
 ``OTEL_MLFLOW_FLUSH_INTERVAL``                ``1.0``                seconds between writes
 ``OTEL_MLFLOW_MAX_QUEUE_SIZE``                ``20000``              spans buffered at most
+``OTEL_MLFLOW_MAX_QUEUE_BYTES``               ``134217728``          memory those spans may hold (est.)
 ``OTEL_MLFLOW_MAX_TEXT_CHARS``                ``1000000``            chars kept per text artifact
 ``OTEL_MLFLOW_RETRY_TIMEOUT``                 ``60``                 seconds one write is retried
 ``OTEL_MLFLOW_LOG_SPANS``                     ``true``               write ``spans.json`` per run
@@ -58,6 +59,7 @@ ENV_TRACE_TIMEOUT = "OTEL_MLFLOW_TRACE_TIMEOUT"
 ENV_FLUSH_INTERVAL = "OTEL_MLFLOW_FLUSH_INTERVAL"
 ENV_MAX_QUEUE_SIZE = "OTEL_MLFLOW_MAX_QUEUE_SIZE"
 ENV_MAX_TEXT_CHARS = "OTEL_MLFLOW_MAX_TEXT_CHARS"
+ENV_MAX_QUEUE_BYTES = "OTEL_MLFLOW_MAX_QUEUE_BYTES"
 ENV_RETRY_TIMEOUT = "OTEL_MLFLOW_RETRY_TIMEOUT"
 ENV_LOG_SPANS = "OTEL_MLFLOW_LOG_SPANS"
 ENV_LINK_TRACES = "OTEL_MLFLOW_LINK_TRACES"
@@ -90,6 +92,7 @@ class Config:
     trace_timeout: float = 30.0
     flush_interval: float = 1.0
     max_queue_size: int = 20_000
+    max_queue_bytes: int = 128 << 20
     max_text_chars: int = 1_000_000
     retry_timeout: float = 60.0
     log_spans: bool = True
@@ -115,6 +118,7 @@ class Config:
             ("flush_interval", ENV_FLUSH_INTERVAL),
             ("retry_timeout", ENV_RETRY_TIMEOUT),
             ("max_queue_size", ENV_MAX_QUEUE_SIZE),
+            ("max_queue_bytes", ENV_MAX_QUEUE_BYTES),
             ("max_text_chars", ENV_MAX_TEXT_CHARS),
             ("window_seconds", ENV_WINDOW_SECONDS),
             ("window_max_requests", ENV_WINDOW_MAX_REQUESTS),
@@ -156,6 +160,7 @@ class Config:
             "trace_timeout": pick("trace_timeout", ENV_TRACE_TIMEOUT, _float),
             "flush_interval": pick("flush_interval", ENV_FLUSH_INTERVAL, _float),
             "max_queue_size": pick("max_queue_size", ENV_MAX_QUEUE_SIZE, _int),
+            "max_queue_bytes": pick("max_queue_bytes", ENV_MAX_QUEUE_BYTES, _int),
             "max_text_chars": pick("max_text_chars", ENV_MAX_TEXT_CHARS, _int),
             "retry_timeout": pick("retry_timeout", ENV_RETRY_TIMEOUT, _float),
             "log_spans": pick("log_spans", ENV_LOG_SPANS, _bool),

@@ -38,11 +38,12 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from otel_mlflow.buffer import TraceBuffer
+from otel_mlflow.buffer import TraceBuffer, span_bytes
 from otel_mlflow.config import Config
 from otel_mlflow.jobs import Outcome, attempt
 from otel_mlflow.mapping import MappingOptions
 from otel_mlflow.routing import Router
+from otel_mlflow.selftelemetry import SelfTelemetry
 from otel_mlflow.writer import MLflowWriter
 
 _logger = logging.getLogger(__name__)
@@ -71,10 +72,12 @@ class MLflowSpanExporter(SpanExporter):
     Args:
         config: a resolved :class:`~otel_mlflow.config.Config`; when omitted, built from
             ``settings`` (keyword arguments named like the Config fields) and the environment.
+        meter_provider: where the exporter's own counters go (default: the global MeterProvider).
     """
 
-    def __init__(self, config: Config | None = None, **settings: Any) -> None:
+    def __init__(self, config: Config | None = None, *, meter_provider: Any = None, **settings: Any) -> None:
         self._config = config if config is not None else Config.from_env(**settings)
+        self._telemetry = SelfTelemetry(meter_provider)
         self._options = MappingOptions(
             capture_content=self._config.capture_content,
             max_text_chars=self._config.max_text_chars,
@@ -123,19 +126,26 @@ class MLflowSpanExporter(SpanExporter):
                 return SpanExportResult.FAILURE
             now = time.monotonic()
             with self._cond:
-                self._stats.spans_received += len(spans)
+                self._count("spans_received", len(spans))
                 room = self._config.max_queue_size - self._held()
-                accepted = spans[: max(0, room)]
-                for span in accepted:
+                room_bytes = self._config.max_queue_bytes - self._held_bytes()
+                accepted = 0
+                for span in spans[: max(0, room)]:
+                    size = span_bytes(span)
+                    if size > room_bytes:
+                        break
+                    room_bytes -= size
                     self._buffer.add(span, now)
-                dropped = len(spans) - len(accepted)
-                self._stats.spans_dropped_queue_full += dropped
+                    accepted += 1
+                dropped = len(spans) - accepted
+                self._count("spans_dropped_queue_full", dropped)
                 self._ensure_worker()
                 self._cond.notify_all()
             if dropped:
-                self._warn("queue_full", "otel-mlflow dropped %d span(s): %d spans already wait for MLflow "
-                           "(OTEL_MLFLOW_MAX_QUEUE_SIZE); is the tracking store reachable?",
-                           dropped, self._config.max_queue_size)  # fmt: skip
+                self._warn("queue_full", "otel-mlflow dropped %d span(s): the spans waiting for MLflow reached "
+                           "OTEL_MLFLOW_MAX_QUEUE_SIZE (%d) or OTEL_MLFLOW_MAX_QUEUE_BYTES (%d); "
+                           "is the tracking store reachable?",
+                           dropped, self._config.max_queue_size, self._config.max_queue_bytes)  # fmt: skip
                 return SpanExportResult.FAILURE
             return SpanExportResult.SUCCESS
         except Exception:  # noqa: BLE001 - export must never raise into the SDK
@@ -245,14 +255,19 @@ class MLflowSpanExporter(SpanExporter):
     def _held(self) -> int:
         return len(self._buffer) + self._router.held_spans()
 
+    def _held_bytes(self) -> int:
+        return self._buffer.bytes + self._router.held_bytes()
+
     def _count(self, name: str, n: int) -> None:
         setattr(self._stats, name, getattr(self._stats, name) + n)
+        if n and name.startswith("spans_"):
+            self._telemetry.add(name, n)
 
     def _drop_remaining(self) -> None:
         lost = len(self._buffer) + self._router.drop_all()
         self._buffer.pop_ready(time.monotonic(), flush_all=True)
         if lost:
-            self._stats.spans_dropped_write_failed += lost
+            self._count("spans_dropped_write_failed", lost)
             _logger.warning("otel-mlflow shut down with %d span(s) not written", lost)
 
     def _after_fork_check(self) -> None:

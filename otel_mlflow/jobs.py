@@ -36,6 +36,7 @@ class Job:
     """Sent to the server's /v1/traces when linking is on."""
     on_written: Callable[[str], None] = lambda run_id: None
     on_dropped: Callable[[], None] = lambda: None
+    held_bytes: int = 0
     state: WriteState = field(default_factory=WriteState)
     next_try: float = 0.0
     attempts: int = 0

@@ -14,6 +14,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 
+from otel_mlflow.buffer import span_bytes
 from otel_mlflow.extract import span_facts
 from otel_mlflow.mapping import find_root
 
@@ -40,6 +41,10 @@ class RequestRecord:
     span_count: int = 0
     spans: Sequence[ReadableSpan] = ()
     """Kept only until written, and only when runs are linked to MLflow traces."""
+
+    def held_bytes(self) -> int:
+        """An estimate of the memory this record holds while it waits to be written."""
+        return 300 + len(self.question or "") + len(self.answer or "") + sum(map(span_bytes, self.spans))
 
     @property
     def latency_ms(self) -> float:

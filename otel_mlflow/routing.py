@@ -14,7 +14,7 @@ import threading
 from collections.abc import Callable
 
 from otel_mlflow import attributes as A
-from otel_mlflow.buffer import SpanGroup, TraceBuffer
+from otel_mlflow.buffer import SpanGroup, TraceBuffer, span_bytes
 from otel_mlflow.config import Config
 from otel_mlflow.jobs import Job
 from otel_mlflow.mapping import MappingOptions, plan_run
@@ -87,7 +87,9 @@ class Router:
                 if creates_run:
                     self.buffer.mark_written(group.trace_id, None)
 
-        return Job(plan, len(group.spans), now + self.config.retry_timeout, group.spans, written, dropped)
+        job = Job(plan, len(group.spans), now + self.config.retry_timeout, group.spans, written, dropped)
+        job.held_bytes = sum(span_bytes(s) for s in group.spans) + sum(len(t) for t in plan.artifacts.values())
+        return job
 
     # --- windows -> jobs ------------------------------------------------------------------
     def sync_windows(self, now: float, closing: bool) -> None:
@@ -104,6 +106,7 @@ class Router:
             job = Job(plan, spans, now + self.config.retry_timeout, [s for r in new for s in r.spans],
                       on_written=self._window_written(window, upto, spans),
                       on_dropped=self._window_dropped(window, upto, spans))  # fmt: skip
+            job.held_bytes = sum(r.held_bytes() for r in new)
             with self.lock:
                 self.count("metrics_dropped_non_finite", plan.dropped_metrics)
                 self.jobs.append(job)
@@ -137,6 +140,11 @@ class Router:
         """Spans planned but not written: in jobs, and in windows' requests not yet synced."""
         in_jobs = sum(j.span_count for j in self.jobs)
         unsynced = sum(w.pending_spans() for w in self.windows.all() if not w.in_flight)
+        return in_jobs + unsynced
+
+    def held_bytes(self) -> int:
+        in_jobs = sum(j.held_bytes for j in self.jobs)
+        unsynced = sum(r.held_bytes() for w in self.windows.all() if not w.in_flight for r in w.records[w.synced :])
         return in_jobs + unsynced
 
     def idle(self) -> bool:

@@ -214,3 +214,43 @@ def test_importing_otel_mlflow_does_not_import_mlflow() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_byte_bound_drops_and_counts(recorder: SpanRecorder, make_exporter: Any) -> None:
+    exporter = make_exporter(max_queue_bytes=200_000, trace_timeout=600)
+    with recorder.tracer.start_as_current_span("root"):
+        for _ in range(10):
+            with recorder.tracer.start_as_current_span("child") as span:
+                span.set_attribute(A.GEN_AI_PROMPT, "x" * 50_000)
+    children = [s for s in recorder.take() if s.parent is not None]  # held: their root never comes
+    assert exporter.export(children) is SpanExportResult.FAILURE
+    stats = exporter.stats
+    assert 1 <= stats.spans_received - stats.spans_dropped_queue_full <= 4  # about 200 KB of 50 KB spans
+    assert exporter.room() > 0  # the count bound is far; the byte bound refused the rest
+
+
+def test_drops_are_reported_as_otel_metrics(recorder: SpanRecorder, make_exporter: Any) -> None:
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from otel_mlflow import MLflowSpanExporter
+    from otel_mlflow.config import Config
+
+    reader = InMemoryMetricReader()
+    exporter = MLflowSpanExporter(config=Config.from_env(env={}, max_queue_size=2, trace_timeout=600),
+                                  meter_provider=MeterProvider(metric_readers=[reader]))  # fmt: skip
+    try:
+        with recorder.tracer.start_as_current_span("root"):
+            for _ in range(5):
+                with recorder.tracer.start_as_current_span("child"):
+                    pass
+        exporter.export([s for s in recorder.take() if s.parent is not None])
+        points = {
+            dict(p.attributes)["outcome"]: p.value
+            for m in reader.get_metrics_data().resource_metrics[0].scope_metrics[0].metrics
+            if m.name == "otel_mlflow.exporter.spans"
+            for p in m.data.data_points
+        }
+        assert points == {"received": 5, "dropped_queue_full": 3}
+    finally:
+        exporter.shutdown(timeout_millis=1000)
