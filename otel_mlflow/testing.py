@@ -140,7 +140,7 @@ def mlflow_server(root: Path, timeout: float = 60.0, extra_args: Sequence[str] =
             "--artifacts-destination", str(root / "server-artifacts"),
             "--workers", "1", *extra_args,
         ],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})},
+        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=root,
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
 
