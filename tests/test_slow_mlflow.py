@@ -91,7 +91,8 @@ def test_slow_mlflow_never_slows_export_and_memory_stays_bounded(tmp_path: Path)
             exporter.shutdown(timeout_millis=1000)
             next(proxy, None)
     export_ms.sort()
-    assert export_ms[len(export_ms) // 2] < 1.0 and export_ms[int(len(export_ms) * 0.99)] < 20, export_ms[-5:]
+    # every MLflow answer takes at least DELAY_SECONDS: an export that waited on MLflow would show it
+    assert export_ms[int(len(export_ms) * 0.99)] < DELAY_SECONDS * 1000 / 2, export_ms[-5:]
     assert max(held) <= 500
     assert stats.spans_dropped_queue_full > 0  # the slow store could not keep up: counted, not hoarded
     assert stats.spans_written > 0  # it still writes, slowly
