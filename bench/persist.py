@@ -54,7 +54,7 @@ def otel_mlflow_rate(uri: str, artifacts: str, mode: str, requests: int, **setti
 
 
 def raw_ceiling_rate(uri: str, artifacts: str, requests: int) -> float:
-    """The same per-request metrics, logged by hand with log_batch (1000 per call) into one run."""
+    """The same per-request metrics, logged by hand with log_batch (999 per call) into one run."""
     from mlflow import MlflowClient
     from mlflow.entities import Metric
 
@@ -64,9 +64,9 @@ def raw_ceiling_rate(uri: str, artifacts: str, requests: int) -> float:
     run = client.create_run(experiment)
     now = int(time.time() * 1000)
     metrics = []
-    for i in range(requests):
-        metrics += [Metric("latency_ms", 12.5, now, i), Metric("gen_ai.usage.input_tokens", 42, now, i),
-                    Metric("gen_ai.usage.output_tokens", 17, now, i)]  # fmt: skip
+    for i in range(requests):  # real requests differ: their own time, latency and token counts
+        metrics += [Metric("latency_ms", 12.5 + i % 97, now + i, i), Metric("gen_ai.usage.input_tokens", 40 + i % 13, now + i, i),
+                    Metric("gen_ai.usage.output_tokens", 17 + i % 7, now + i, i)]  # fmt: skip
     for chunk in range(0, len(metrics), 999):
         client.log_batch(run.info.run_id, metrics=metrics[chunk : chunk + 999], synchronous=True)
     client.set_terminated(run.info.run_id)
