@@ -128,7 +128,7 @@ def summarize(tracking_uri: str, experiment_name: str, since_ms: int) -> int:
                   f"tokens {m.get('tokens.total', 0):.0f}")  # fmt: skip
             table = _artifact(client, run.info.run_id, "predictions.json")
             for row in json.loads(table)["data"] if table else []:
-                print(f"    {row[6]:<5} {row[3]:>7.1f} ms  {str(row[1])[:45]!r} -> {str(row[2])[:40]!r}")
+                print(f"    {row[6]:<5} {row[3]:>7.1f} ms  {str(row[1])[:45]!r} -> {str(row[2] or '(no answer)')[:40]!r}")
         else:
             print(f"\nrun {run.info.run_id} [{run.info.status}] {run.info.run_name}: {config}, "
                   f"latency {m.get('latency_ms', 0):.1f} ms, tokens {m.get('tokens.total', 0):.0f}")  # fmt: skip
