@@ -95,7 +95,8 @@ def run_app(env: Mapping[str, str], questions: Sequence[Mapping[str, Any]], log_
 def demo_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{Path('mlflow.db').resolve()}")
-    env.setdefault("MLFLOW_ARTIFACT_PATH", str(Path("mlartifacts").resolve()))
+    if not env["MLFLOW_TRACKING_URI"].startswith(("http://", "https://")):  # a server decides for itself
+        env.setdefault("MLFLOW_ARTIFACT_PATH", str(Path("mlartifacts").resolve()))
     env.setdefault("MLFLOW_EXPERIMENT_NAME", "llmops-rag")
     env.setdefault("OTEL_SERVICE_NAME", "rag-api")
     env.setdefault("OTEL_TRACES_EXPORTER", "mlflow")

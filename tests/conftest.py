@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -8,6 +9,18 @@ import pytest
 from otel_mlflow import MLflowSpanExporter
 from otel_mlflow.config import Config
 from tests.helpers import SpanRecorder, Store, make_store
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _work_outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """MLflow's defaults (./mlflow.db, ./mlruns) are relative to the working directory: keep them out of
+    the checkout, so a test that forgets its store cannot leave runs behind for `make demo`."""
+    previous = os.getcwd()
+    os.chdir(tmp_path_factory.mktemp("cwd"))
+    try:
+        yield
+    finally:
+        os.chdir(previous)
 
 
 @pytest.fixture

@@ -228,7 +228,7 @@ def test_byte_bound_drops_and_counts(recorder: SpanRecorder, make_exporter: Any)
     assert exporter.room() > 0  # the count bound is far; the byte bound refused the rest
 
 
-def test_drops_are_reported_as_otel_metrics(recorder: SpanRecorder, make_exporter: Any) -> None:
+def test_drops_are_reported_as_otel_metrics(recorder: SpanRecorder, store: Store) -> None:
     from opentelemetry.sdk.metrics import MeterProvider
     from opentelemetry.sdk.metrics.export import InMemoryMetricReader
 
@@ -236,8 +236,9 @@ def test_drops_are_reported_as_otel_metrics(recorder: SpanRecorder, make_exporte
     from otel_mlflow.config import Config
 
     reader = InMemoryMetricReader()
-    exporter = MLflowSpanExporter(config=Config.from_env(env={}, max_queue_size=2, trace_timeout=600),
-                                  meter_provider=MeterProvider(metric_readers=[reader]))  # fmt: skip
+    config = Config.from_env(env={}, tracking_uri=store.uri, artifact_location=str(store.artifacts),
+                             max_queue_size=2, trace_timeout=600)  # fmt: skip
+    exporter = MLflowSpanExporter(config=config, meter_provider=MeterProvider(metric_readers=[reader]))
     try:
         with recorder.tracer.start_as_current_span("root"):
             for _ in range(5):

@@ -56,6 +56,7 @@ def test_mlflow_outage_loses_nothing_and_never_slows_requests(tmp_path: Path) ->
     server = start_server(tmp_path, server_port)
     assert wait_for(lambda: healthy(mlflow_url), 60, 0.25), (tmp_path / "server.log").read_text()[-2000:]
     env = demo.demo_env()
+    env.pop("MLFLOW_ARTIFACT_PATH", None)  # the server keeps the artifacts
     env.update({"MLFLOW_TRACKING_URI": mlflow_url, "OTEL_MLFLOW_FLUSH_INTERVAL": "0.2",
                 "OTEL_MLFLOW_RETRY_TIMEOUT": "120", "OTEL_MLFLOW_WINDOW_SECONDS": "3600"})  # fmt: skip
     app = demo.start_app(env, app_port, tmp_path / "app.log")
