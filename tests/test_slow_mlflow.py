@@ -14,7 +14,7 @@ from opentelemetry.trace import SpanKind
 
 from otel_mlflow import MLflowSpanExporter
 from otel_mlflow.config import Config
-from otel_mlflow.testing import mlflow_server
+from otel_mlflow.testing import mlflow_server, wait_for
 from tests.helpers import SpanRecorder
 
 pytestmark = pytest.mark.server
@@ -86,6 +86,7 @@ def test_slow_mlflow_never_slows_export_and_memory_stays_bounded(tmp_path: Path)
                 export_ms.append((time.perf_counter() - started) * 1000)
                 held.append(500 - exporter.room())
                 time.sleep(0.002)
+            wait_for(lambda: exporter.stats.spans_written > 0, 60)  # slowly, but it writes
             stats = exporter.stats
         finally:
             exporter.shutdown(timeout_millis=1000)
