@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_mlflow import attributes as A
+from otel_mlflow.extract import is_local_root
 
 _PENDING = ""  # a trace whose run is being created: late spans wait for its id
 _REMEMBERED_TRACES = 10_000
@@ -30,12 +31,23 @@ class SpanGroup:
     spans: list[ReadableSpan]
     run_id: str | None = None
     complete: bool = True
+    bytes: int = 0
+    """Estimated memory of ``spans`` (:func:`span_bytes`), measured once when they arrived."""
 
 
 @dataclass
-class _Pending:
-    first_seen: float
+class _Held:
     spans: list[ReadableSpan] = field(default_factory=list)
+    bytes: int = 0
+
+    def add(self, span: ReadableSpan, size: int) -> None:
+        self.spans.append(span)
+        self.bytes += size
+
+
+@dataclass
+class _Pending(_Held):
+    first_seen: float = 0.0
     root_seen: bool = False
 
 
@@ -45,8 +57,8 @@ class TraceBuffer:
     def __init__(self, trace_timeout: float) -> None:
         self._timeout = trace_timeout
         self._traces: dict[int, _Pending] = {}
-        self._explicit: dict[tuple[str, int], list[ReadableSpan]] = {}
-        self._late: dict[int, list[ReadableSpan]] = {}
+        self._explicit: dict[tuple[str, int], _Held] = {}
+        self._late: dict[int, _Held] = {}
         self._written: OrderedDict[int, str] = OrderedDict()
         self._count = 0
         self.bytes = 0
@@ -56,24 +68,26 @@ class TraceBuffer:
         """Number of spans held."""
         return self._count
 
-    def add(self, span: ReadableSpan, now: float) -> None:
-        """File ``span`` under its explicit run, its trace's written run, or its pending trace."""
+    def add(self, span: ReadableSpan, now: float, size: int | None = None) -> None:
+        """File ``span`` under its explicit run, its trace's written run, or its pending trace.
+        ``size`` is its :func:`span_bytes`, when the caller measured it already."""
+        size = span_bytes(span) if size is None else size
         self._count += 1
-        self.bytes += span_bytes(span)
+        self.bytes += size
         trace_id = span.context.trace_id if span.context is not None else 0
         run_id = (span.attributes or {}).get(A.RUN_ID)
         if isinstance(run_id, str) and run_id:
-            self._explicit.setdefault((run_id, trace_id), []).append(span)
+            self._explicit.setdefault((run_id, trace_id), _Held()).add(span, size)
             return
         written = self._written.get(trace_id)
         if written is not None:
-            self._late.setdefault(trace_id, []).append(span)
+            self._late.setdefault(trace_id, _Held()).add(span, size)
             return
         pending = self._traces.get(trace_id)
         if pending is None:
             pending = self._traces[trace_id] = _Pending(first_seen=now)
-        pending.spans.append(span)
-        if span.parent is None or span.parent.is_remote:
+        pending.add(span, size)
+        if is_local_root(span):
             pending.root_seen = True
 
     def pop_ready(self, now: float, flush_all: bool = False) -> list[SpanGroup]:
@@ -86,18 +100,20 @@ class TraceBuffer:
             if pending.root_seen or timed_out or flush_all:
                 del self._traces[trace_id]
                 self._remember(trace_id, _PENDING)
-                groups.append(SpanGroup(trace_id, pending.spans, complete=pending.root_seen))
-        for (run_id, trace_id), spans in self._explicit.items():
-            groups.append(SpanGroup(trace_id, spans, run_id=run_id))
+                groups.append(SpanGroup(trace_id, pending.spans, complete=pending.root_seen, bytes=pending.bytes))
+        for (run_id, trace_id), held in self._explicit.items():
+            groups.append(SpanGroup(trace_id, held.spans, run_id=run_id, bytes=held.bytes))
         self._explicit.clear()
         for trace_id in list(self._late):
             run_id = self._written.get(trace_id)
             if run_id:
-                groups.append(SpanGroup(trace_id, self._late.pop(trace_id), run_id=run_id))
+                held = self._late.pop(trace_id)
+                groups.append(SpanGroup(trace_id, held.spans, run_id=run_id, bytes=held.bytes))
             elif run_id is None or flush_all:  # forgotten or never written: a run of their own
-                groups.append(SpanGroup(trace_id, self._late.pop(trace_id), complete=False))
+                held = self._late.pop(trace_id)
+                groups.append(SpanGroup(trace_id, held.spans, complete=False, bytes=held.bytes))
         self._count -= sum(len(g.spans) for g in groups)
-        self.bytes -= sum(span_bytes(s) for g in groups for s in g.spans)
+        self.bytes -= sum(g.bytes for g in groups)
         return groups
 
     def mark_written(self, trace_id: int, run_id: str | None) -> None:
@@ -106,10 +122,6 @@ class TraceBuffer:
             self._written.pop(trace_id, None)
         else:
             self._remember(trace_id, run_id)
-
-    def waiting_for_run(self) -> bool:
-        """True when late spans wait for a run that is still being created."""
-        return any(self._written.get(t) == _PENDING for t in self._late)
 
     def _remember(self, trace_id: int, run_id: str) -> None:
         self._written[trace_id] = run_id

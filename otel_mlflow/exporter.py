@@ -135,7 +135,7 @@ class MLflowSpanExporter(SpanExporter):
                     if size > room_bytes:
                         break
                     room_bytes -= size
-                    self._buffer.add(span, now)
+                    self._buffer.add(span, now, size)
                     accepted += 1
                 dropped = len(spans) - accepted
                 self._count("spans_dropped_queue_full", dropped)

@@ -79,6 +79,11 @@ class SpanFacts:
         return max(0, self.end_ns - self.start_ns) / 1e6
 
 
+def is_local_root(span: ReadableSpan) -> bool:
+    """The first span of its trace in this process: no parent, or a parent in another process."""
+    return span.parent is None or bool(span.parent.is_remote)
+
+
 def span_facts(span: ReadableSpan) -> SpanFacts:
     """Normalise one finished span. Never raises on odd attribute types."""
     attrs: Mapping[str, Any] = span.attributes or {}
@@ -93,7 +98,7 @@ def span_facts(span: ReadableSpan) -> SpanFacts:
         span_id=format(ctx.span_id, "016x") if ctx is not None else "0" * 16,
         start_ns=int(span.start_time or 0),
         end_ns=int(span.end_time or span.start_time or 0),
-        is_local_root=parent is None or bool(parent.is_remote),
+        is_local_root=is_local_root(span),
         is_error=status_code == StatusCode.ERROR
         or (span.kind == SpanKind.SERVER and http_status is not None and http_status >= 500),
         status=status_code.name,

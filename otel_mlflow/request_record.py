@@ -14,7 +14,6 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from otel_mlflow.buffer import span_bytes
 from otel_mlflow.extract import span_facts
 from otel_mlflow.mapping import find_root
 
@@ -41,10 +40,12 @@ class RequestRecord:
     span_count: int = 0
     spans: Sequence[ReadableSpan] = ()
     """Kept only until written, and only when runs are linked to MLflow traces."""
+    spans_bytes: int = 0
+    """Their estimated memory, as the trace buffer measured it."""
 
     def held_bytes(self) -> int:
         """An estimate of the memory this record holds while it waits to be written."""
-        return 300 + len(self.question or "") + len(self.answer or "") + sum(map(span_bytes, self.spans))
+        return 300 + len(self.question or "") + len(self.answer or "") + self.spans_bytes
 
     @property
     def latency_ms(self) -> float:
@@ -75,10 +76,10 @@ def request_record(spans: Sequence[ReadableSpan], capture_content: bool = True) 
     for call in llm:
         for key, value in (("model", call.model), ("provider", call.provider), *call.request_params.items()):
             if value is not None:
-                record.params.setdefault(key, _text(value))
+                record.params.setdefault(key, str(value))
     for f in facts:
         for key, value in f.user_params.items():
-            record.params.setdefault(key, _text(value))
+            record.params.setdefault(key, str(value))
         if record.feedback is None and "user_feedback" in f.user_tags:
             record.feedback = str(f.user_tags["user_feedback"])
     record.input_tokens = _total(c.input_tokens for c in llm)
@@ -94,10 +95,6 @@ def request_record(spans: Sequence[ReadableSpan], capture_content: bool = True) 
 def _total(values: Any) -> float | None:
     known = [v for v in values if v is not None]
     return sum(known) if known else None
-
-
-def _text(value: Any) -> str:
-    return str(value)
 
 
 def _cut(text: str | None) -> str | None:

@@ -14,7 +14,8 @@ import threading
 from collections.abc import Callable
 
 from otel_mlflow import attributes as A
-from otel_mlflow.buffer import SpanGroup, TraceBuffer, span_bytes
+from otel_mlflow.buffer import SpanGroup, TraceBuffer
+from otel_mlflow.extract import is_local_root
 from otel_mlflow.config import Config
 from otel_mlflow.jobs import Job
 from otel_mlflow.mapping import MappingOptions, plan_run
@@ -42,7 +43,7 @@ class Router:
                 if group.run_id is None and group.complete and self._windowed(group):
                     record = request_record(group.spans, self.options.capture_content)
                     if self.config.link_traces:
-                        record.spans = group.spans
+                        record.spans, record.spans_bytes = group.spans, group.bytes
                     with self.lock:
                         self.windows.add(record, now)
                         self.buffer.mark_written(group.trace_id, None)  # late spans: a run of their own
@@ -64,7 +65,7 @@ class Router:
             return False
         if mode == "window":
             return True
-        return any(s.kind.name == "SERVER" and (s.parent is None or s.parent.is_remote) for s in group.spans)
+        return any(s.kind.name == "SERVER" and is_local_root(s) for s in group.spans)
 
     def _trace_job(self, group: SpanGroup, now: float) -> Job:
         prefix = f"traces/{group.trace_id:032x}/" if group.run_id else ""
@@ -88,7 +89,7 @@ class Router:
                     self.buffer.mark_written(group.trace_id, None)
 
         job = Job(plan, len(group.spans), now + self.config.retry_timeout, group.spans, written, dropped)
-        job.held_bytes = sum(span_bytes(s) for s in group.spans) + sum(len(t) for t in plan.artifacts.values())
+        job.held_bytes = group.bytes + sum(len(t) for t in plan.artifacts.values())
         return job
 
     # --- windows -> jobs ------------------------------------------------------------------
@@ -117,7 +118,7 @@ class Router:
                 if window.run_id is None:
                     self.count("runs_created", 1)
                 for record in window.records[window.synced : upto]:
-                    record.spans = ()  # linked now: free them
+                    record.spans, record.spans_bytes = (), 0  # linked now: free them
                 window.run_id, window.synced, window.in_flight = run_id, upto, False
                 self.count("spans_written", spans)
                 if window.closed and window.synced == len(window.records):
