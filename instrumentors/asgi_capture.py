@@ -25,7 +25,7 @@ from typing import Any
 from opentelemetry import trace
 
 from otel_mlflow import attributes as A
-from otel_mlflow.config import ConfigError, capture_content_from_env
+from otel_mlflow.config import capture_content_or_off
 from otel_mlflow.tracing import safely
 
 Scope = MutableMapping[str, Any]
@@ -54,10 +54,7 @@ class CaptureOptions:
             raw = os.environ.get(var)
             return default if raw is None else tuple(n.strip() for n in raw.split(",") if n.strip())
 
-        try:
-            capture = capture_content_from_env()
-        except ConfigError:
-            capture = False
+        capture = capture_content_or_off()
         return cls(
             question_fields=names(ENV_QUESTION_FIELDS, cls.question_fields),
             answer_fields=names(ENV_ANSWER_FIELDS, cls.answer_fields),

@@ -44,6 +44,7 @@ MESSAGE_CONTENT``
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -176,6 +177,22 @@ def capture_content_from_env(env: Mapping[str, str] | None = None) -> bool:
     """``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` alone (default true); raises ConfigError."""
     raw = (os.environ if env is None else env).get(ENV_CAPTURE_CONTENT, "").strip()
     return True if not raw else _bool(ENV_CAPTURE_CONTENT, raw)
+
+
+def capture_content_or_off() -> bool:
+    """:func:`capture_content_from_env` for code that must not fail (instrumentation, helper calls): a bad
+    value turns capture off, and the error naming the variable is logged once per process."""
+    global _capture_error_logged
+    try:
+        return capture_content_from_env()
+    except ConfigError as exc:
+        if not _capture_error_logged:
+            _capture_error_logged = True
+            logging.getLogger("otel_mlflow").error("%s; prompt and response text will not be captured", exc)
+        return False
+
+
+_capture_error_logged = False
 
 
 def _patterns(_name: str, raw: str) -> tuple[str, ...]:

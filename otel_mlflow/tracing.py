@@ -31,7 +31,7 @@ from typing import Any, TypeVar
 from opentelemetry import context, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
 
-from otel_mlflow.config import ConfigError, capture_content_from_env
+from otel_mlflow.config import capture_content_or_off
 from otel_mlflow.llm_call import CallInfo, call_info, chunk_text, request_attributes, response_attributes
 
 _logger = logging.getLogger(__name__)
@@ -59,11 +59,7 @@ def make_options(
 ) -> TraceOptions:
     """Options with the tracer from ``tracer_provider`` (global one when None) and capture from env."""
     if capture_content is None:
-        try:
-            capture_content = capture_content_from_env()
-        except ConfigError as exc:
-            _logger.error("%s; prompt and response text will not be captured", exc)
-            capture_content = False
+        capture_content = capture_content_or_off()
     tracer = trace.get_tracer(TRACER_NAME, tracer_provider=tracer_provider)
     return TraceOptions(tracer=tracer, capture_content=capture_content, **fixed)
 

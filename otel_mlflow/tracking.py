@@ -33,7 +33,7 @@ from typing import Any, TypeVar
 from opentelemetry.trace import SpanKind
 
 from otel_mlflow import attributes as A
-from otel_mlflow.config import ConfigError, capture_content_from_env
+from otel_mlflow.config import capture_content_or_off
 from otel_mlflow.llm_call import messages_json
 from otel_mlflow.pipeline import pipeline
 from otel_mlflow.runstamp import bound_run
@@ -59,7 +59,7 @@ def log_llm_call(
     if tokens_used is not None:
         attrs[A.TOTAL_TOKENS] = int(tokens_used)
         attrs[A.METRIC_PREFIX + "tokens_used"] = int(tokens_used)  # the old helper's metric name
-    if _capture_content():
+    if capture_content_or_off():
         attrs[A.GEN_AI_INPUT_MESSAGES] = messages_json("user", prompt)
         attrs[A.GEN_AI_OUTPUT_MESSAGES] = messages_json("assistant", response)
     attrs.update(_extra(extra, other_prefix=A.PARAM_PREFIX))
@@ -81,7 +81,7 @@ def log_prediction(
     other values tags.
     """
     attrs: dict[str, Any] = {}
-    if _capture_content():
+    if capture_content_or_off():
         attrs[A.QUESTION] = question
         attrs[A.ANSWER] = answer
         if context is not None:
@@ -213,10 +213,3 @@ def _extra(extra: Mapping[str, Any], other_prefix: str) -> dict[str, Any]:
         else:
             out[other_prefix + key] = json.dumps(value, default=str)
     return out
-
-
-def _capture_content() -> bool:
-    try:
-        return capture_content_from_env()
-    except ConfigError:
-        return False
