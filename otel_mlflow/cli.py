@@ -2,6 +2,7 @@
 
     otel-mlflow receive [--host 127.0.0.1] [--port 4319] [--token T] [--max-body-bytes N]
     otel-mlflow doctor [--receiver-port 4319]
+    otel-mlflow drain [--spool-dir DIR]
 
 Exporter settings come from the environment (see :mod:`otel_mlflow.config`). SIGTERM or Ctrl-C stops
 accepting requests, writes everything accepted to MLflow, then exits.
@@ -19,7 +20,9 @@ from collections.abc import Sequence
 from types import FrameType
 
 from otel_mlflow.config import Config, ConfigError
+from otel_mlflow.export.spool_dir import spooled_spans
 from otel_mlflow.exporter import MLflowSpanExporter
+from otel_mlflow.sigterm import mark_stopping_on_signal
 from otel_mlflow.receiver import DEFAULT_HOST, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT, Receiver, ReceiverSettings
 
 
@@ -41,10 +44,18 @@ def main(argv: Sequence[str] | None = None) -> int:
                                                 "experiment, /v1/traces and the receiver port")  # fmt: skip
     doctor.add_argument("--receiver-port", type=int, default=_env_int("OTEL_MLFLOW_RECEIVER_PORT", DEFAULT_PORT))
     doctor.add_argument("--log-level", default="WARNING")
+    drain = commands.add_parser("drain", help="write what a spool folder holds (left by stopped or killed "
+                                              "processes) to MLflow, with progress, then exit")  # fmt: skip
+    drain.add_argument("--spool-dir", default=None,
+                       help="the spool folder (default: the one of MLFLOW_TRACKING_URI and MLFLOW_EXPERIMENT_NAME; "
+                            "OTEL_MLFLOW_SPOOL_DIR)")  # fmt: skip
+    drain.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "receive":
         return _receive(args)
+    if args.command == "drain":
+        return _drain(args.spool_dir)
     if args.command == "doctor":
         from otel_mlflow.doctor import run
 
@@ -68,6 +79,8 @@ def _receive(args: argparse.Namespace) -> int:
         return 1
 
     def stop(signum: int, frame: FrameType | None) -> None:
+        if signum == signal.SIGTERM:
+            mark_stopping_on_signal()  # what is not written in 20 s stays spooled for the next start
         threading.Thread(target=receiver.server.shutdown, daemon=True).start()
 
     signal.signal(signal.SIGTERM, stop)
@@ -84,6 +97,26 @@ def _receive(args: argparse.Namespace) -> int:
     logging.getLogger("otel_mlflow").info("stopped: %d spans written, %d dropped", stats.spans_written,
                                           stats.spans_dropped_write_failed + stats.spans_dropped_queue_full)
     return 0
+
+
+def _drain(spool_dir: str | None) -> int:
+    """Take over every spool file of the folder whose process is gone and write it; 1 if some is left."""
+    try:
+        exporter = MLflowSpanExporter(config=Config.from_env(spool_dir=spool_dir, spool=True))
+    except ConfigError as exc:
+        print(f"otel-mlflow: {exc}", file=sys.stderr)
+        return 2
+    folder = exporter.spool_folder
+    if folder is None:
+        print("otel-mlflow: the spool folder cannot be opened; see the warning above", file=sys.stderr)
+        return 1
+    print(f"otel-mlflow: draining {folder} into {exporter.config.tracking_uri or 'MLflow default store'}, "
+          f"experiment {exporter.config.experiment_name!r}", file=sys.stderr)  # fmt: skip
+    exporter.shutdown()  # takes the dead files over, writes while MLflow makes progress, shows progress
+    stats = exporter.stats
+    left = spooled_spans(folder)
+    print(f"otel-mlflow: {stats.spans_written} span(s) written, {left} left in {folder}", file=sys.stderr)
+    return 0 if left == 0 else 1
 
 
 def _env_int(name: str, default: int) -> int:

@@ -39,12 +39,24 @@ MESSAGE_CONTENT``
 ``OTEL_MLFLOW_LOG_SPANS``                     ``true``               write ``spans.json`` per run
 ``OTEL_MLFLOW_LINK_TRACES``                   ``false``              also send spans to the server's
                                                                      ``/v1/traces``, linked to the run
+``OTEL_MLFLOW_SPOOL``                         ``on``                 keep every accepted span on disk
+                                                                     until MLflow has it (``off``: memory)
+``OTEL_MLFLOW_SPOOL_DIR``                     beside a sqlite store, where the spool lives (one folder
+                                              else a per-user cache  per tracking URI and experiment)
+``OTEL_MLFLOW_SPOOL_MAX_BYTES``               ``1073741824``         disk the spool may use; past it new
+                                                                     spans are dropped and counted
+``OTEL_MLFLOW_EXIT_TIMEOUT``                  ``600``                seconds exit keeps writing while
+                                                                     MLflow makes progress (SIGTERM: 20)
+``OTEL_MLFLOW_WRITERS``                       4 (server), 1 (sqlite) writer threads
 ============================================  =====================  ==============================
+
+Every number must be finite and greater than 0 (``inf`` is refused: it would stop the writer).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -67,8 +79,17 @@ ENV_LINK_TRACES = "OTEL_MLFLOW_LINK_TRACES"
 ENV_REDACT_PATTERNS = "OTEL_MLFLOW_REDACT_PATTERNS"
 ENV_WINDOW_SECONDS = "OTEL_MLFLOW_WINDOW_SECONDS"
 ENV_WINDOW_MAX_REQUESTS = "OTEL_MLFLOW_WINDOW_MAX_REQUESTS"
+ENV_SPOOL = "OTEL_MLFLOW_SPOOL"
+ENV_SPOOL_DIR = "OTEL_MLFLOW_SPOOL_DIR"
+ENV_SPOOL_MAX_BYTES = "OTEL_MLFLOW_SPOOL_MAX_BYTES"
+ENV_EXIT_TIMEOUT = "OTEL_MLFLOW_EXIT_TIMEOUT"
+ENV_WRITERS = "OTEL_MLFLOW_WRITERS"
 
 DEFAULT_EXPERIMENT_NAME = "llmops-rag"
+DEFAULT_SERVER_WRITERS = 4
+MAX_WRITERS = 64
+SIGTERM_EXIT_SECONDS = 20.0
+"""Exit budget after SIGTERM: a serving process must stop within a 30 s grace period."""
 RUN_MODES = ("trace", "window", "auto")
 
 _TRUE = {"true", "1", "yes", "on", "span_only", "span_and_event", "event_only"}
@@ -101,6 +122,12 @@ class Config:
     redact_patterns: tuple[str, ...] = ()
     window_seconds: float = 60.0
     window_max_requests: int = 10_000
+    spool: bool = True
+    spool_dir: str | None = None
+    spool_max_bytes: int = 1 << 30
+    exit_timeout: float = 600.0
+    writers: int | None = None
+    """None: :data:`DEFAULT_SERVER_WRITERS` against an http(s) server, 1 otherwise (sqlite has one writer lock)."""
 
     def __post_init__(self) -> None:
         if self.run_mode not in RUN_MODES:
@@ -123,10 +150,22 @@ class Config:
             ("max_text_chars", ENV_MAX_TEXT_CHARS),
             ("window_seconds", ENV_WINDOW_SECONDS),
             ("window_max_requests", ENV_WINDOW_MAX_REQUESTS),
+            ("spool_max_bytes", ENV_SPOOL_MAX_BYTES),
+            ("exit_timeout", ENV_EXIT_TIMEOUT),
         ):
             value = getattr(self, name)
-            if not value > 0:
-                raise ConfigError(f"{env}={value!r} must be greater than 0")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not value > 0:
+                raise ConfigError(f"{env}={value!r} must be a finite number greater than 0")
+        if self.writers is not None and not (isinstance(self.writers, int) and 1 <= self.writers <= MAX_WRITERS):
+            raise ConfigError(f"{ENV_WRITERS}={self.writers!r} must be a whole number from 1 to {MAX_WRITERS}")
+
+    @property
+    def writer_count(self) -> int:
+        """Writer threads: the setting, else 4 against an MLflow server and 1 for a local store."""
+        if self.writers is not None:
+            return self.writers
+        uri = (self.tracking_uri or "").lower()
+        return DEFAULT_SERVER_WRITERS if uri.startswith(("http://", "https://")) else 1
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> Config:
@@ -169,6 +208,11 @@ class Config:
             "redact_patterns": pick("redact_patterns", ENV_REDACT_PATTERNS, _patterns),
             "window_seconds": pick("window_seconds", ENV_WINDOW_SECONDS, _float),
             "window_max_requests": pick("window_max_requests", ENV_WINDOW_MAX_REQUESTS, _int),
+            "spool": pick("spool", ENV_SPOOL, _bool),
+            "spool_dir": pick("spool_dir", ENV_SPOOL_DIR, _text),
+            "spool_max_bytes": pick("spool_max_bytes", ENV_SPOOL_MAX_BYTES, _int),
+            "exit_timeout": pick("exit_timeout", ENV_EXIT_TIMEOUT, _float),
+            "writers": pick("writers", ENV_WRITERS, _int),
         }
         return cls(**{k: v for k, v in values.items() if v is not None})
 

@@ -15,55 +15,46 @@ In code::
     provider.add_span_processor(BatchSpanProcessor(MLflowSpanExporter(experiment_name="rag")))
     trace.set_tracer_provider(provider)
 
-``export()`` only files spans in memory and returns at once; a writer thread maps each finished
-trace to one MLflow run (``OTEL_MLFLOW_RUN_MODE=trace``) or to its serving window's run (``window``,
-``auto``; see :mod:`otel_mlflow.routing`) and writes it, retrying transient failures
-with jittered backoff within ``OTEL_MLFLOW_RETRY_TIMEOUT``. Spans carrying ``otel_mlflow.run_id`` go to
-that run. Memory is bounded by ``OTEL_MLFLOW_MAX_QUEUE_SIZE`` spans; past it spans are dropped and
-counted (:attr:`MLflowSpanExporter.stats`) with one rate-limited warning. Settings: see
-:mod:`otel_mlflow.config`.
+``export()`` appends the spans to a durable spool on disk (one sqlite transaction, on the
+BatchSpanProcessor's thread) and returns; writer threads map each finished trace to one MLflow run
+(``OTEL_MLFLOW_RUN_MODE=trace``) or to its serving window's run (``window``, ``auto``; see
+:mod:`otel_mlflow.export.routing`), write it, and only then retire it from the spool. Transient failures
+are retried with jittered backoff; what MLflow has not taken stays in the spool. At exit the exporter
+keeps writing while MLflow makes progress (``OTEL_MLFLOW_EXIT_TIMEOUT``, 20 s after SIGTERM); whatever is
+left, even after SIGKILL, is written by the next process on the same spool folder or by
+``otel-mlflow drain``, exactly once. Spans carrying ``otel_mlflow.run_id`` go to that run. Past
+``OTEL_MLFLOW_SPOOL_MAX_BYTES`` (or, with ``OTEL_MLFLOW_SPOOL=off``, past the memory bound) a batch is
+refused whole and counted (:attr:`MLflowSpanExporter.stats`). Settings: see :mod:`otel_mlflow.config`.
 """
 
 from __future__ import annotations
 
 import logging
 import os
-import threading
+import sqlite3
 import time
 import weakref
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
-from otel_mlflow.buffer import TraceBuffer, span_bytes
-from otel_mlflow.config import Config
-from otel_mlflow.jobs import Outcome, attempt
+from otel_mlflow.config import ENV_SPOOL_DIR, SIGTERM_EXIT_SECONDS, Config
+from otel_mlflow.export.engine import Engine
+from otel_mlflow.export.ledger import Ledger
+from otel_mlflow.export.spool_dir import OwnedSpool, spool_folder
+from otel_mlflow.export.stats import ExportStats
 from otel_mlflow.mapping import MappingOptions
-from otel_mlflow.routing import Router
 from otel_mlflow.selftelemetry import SelfTelemetry
-from otel_mlflow.writer import MLflowWriter
+from otel_mlflow.sigterm import stopping_on_signal
+from otel_mlflow.writer import bound_mlflow_http_retries
 
 _logger = logging.getLogger(__name__)
 _LIVE: weakref.WeakSet[MLflowSpanExporter] = weakref.WeakSet()
-_WARN_EVERY_SECONDS = 60.0
-_MAX_CLOSING_SECONDS = 30.0
-
-
-@dataclass
-class ExportStats:
-    """Counters since the exporter started. Read a copy with :attr:`MLflowSpanExporter.stats`."""
-
-    spans_received: int = 0
-    spans_written: int = 0
-    spans_dropped_queue_full: int = 0
-    spans_dropped_write_failed: int = 0
-    spans_dropped_mapping_failed: int = 0
-    runs_created: int = 0
-    writes_retried: int = 0
-    metrics_dropped_non_finite: int = 0
+_ABANDONED: list[Any] = []
+"""A forked child keeps its parent's spool objects here, unclosed: closing them would touch the parent's file."""
+CHILD_EXIT_FLUSH_SECONDS = 5.0
 
 
 class MLflowSpanExporter(SpanExporter):
@@ -84,23 +75,31 @@ class MLflowSpanExporter(SpanExporter):
             log_spans=self._config.log_spans,
             redact_patterns=self._config.redact_patterns,
         )
-        self._stats = ExportStats()
-        self._warned_at: dict[str, float] = {}
-        self._init_state()
-        _LIVE.add(self)
-
-    def _init_state(self) -> None:
-        self._pid = os.getpid()
-        self._cond = threading.Condition()
-        self._buffer = TraceBuffer(self._config.trace_timeout)
-        self._router = Router(self._config, self._options, self._buffer, self._cond, self._count)
-        self._writer = MLflowWriter(self._config)
-        self._thread: threading.Thread | None = None
-        self._closing = False
         self._shutdown = False
-        self._flush_seq = 0
-        self._done_seq = 0
-        self._urgent = False
+        bound_mlflow_http_retries(self._config.tracking_uri)
+        self._start()
+        _LIVE.add(self)
+        method = weakref.WeakMethod(self._after_fork_in_child)
+        os.register_at_fork(after_in_child=lambda: (m := method()) is not None and m())
+        _flush_at_multiprocessing_child_exit(self)
+
+    def _start(self) -> None:
+        owned = self._open_spool()
+        self._ledger = Ledger(self._config, self._options, self._telemetry, owned)
+        self._engine = Engine(self._ledger, self._config)
+        if owned is not None:
+            self._engine.start()  # writes what a dead process left in this folder, if anything
+
+    def _open_spool(self) -> OwnedSpool | None:
+        if not self._config.spool:
+            return None
+        folder = spool_folder(self._config)
+        try:
+            return OwnedSpool.create(folder)
+        except (OSError, sqlite3.Error) as exc:
+            _logger.warning("otel-mlflow cannot open its spool in %s (%s): spans are kept in memory only, and are "
+                            "lost if the process dies. Set %s to a writable folder.", folder, exc, ENV_SPOOL_DIR)
+            return None
 
     @property
     def config(self) -> Config:
@@ -109,45 +108,32 @@ class MLflowSpanExporter(SpanExporter):
     @property
     def stats(self) -> ExportStats:
         """A snapshot of the exporter's counters."""
-        with self._cond:
-            return replace(self._stats)
+        with self._ledger.cond:
+            return self._ledger.stats.copy()
+
+    @property
+    def spool_folder(self) -> str | None:
+        """Where this exporter's spool lives (None: memory only)."""
+        owned = self._ledger.owned
+        return str(owned.folder) if owned is not None else None
+
+    def memory_held(self) -> tuple[int, int]:
+        """(spans, estimated bytes) this exporter holds in memory (bounded by OTEL_MLFLOW_MAX_QUEUE_*)."""
+        return self._ledger.memory_held()
 
     def room(self) -> int:
-        """How many more spans fit before ``OTEL_MLFLOW_MAX_QUEUE_SIZE`` (the receiver answers 503 past it)."""
-        with self._cond:
-            return max(0, self._config.max_queue_size - self._held())
+        """Bytes more this exporter accepts before refusing (the spool's disk bound, or memory without one)."""
+        return self._ledger.room_bytes()
 
     # --- SpanExporter API --------------------------------------------------------------------
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
-        """File ``spans`` for writing. Never raises, never waits on MLflow."""
+        """Spool ``spans`` whole (SUCCESS) or refuse them whole (FAILURE). Never raises, never waits on MLflow."""
         try:
-            self._after_fork_check()
-            if self._shutdown or self._closing:
+            if self._shutdown:
                 return SpanExportResult.FAILURE
-            now = time.monotonic()
-            with self._cond:
-                self._count("spans_received", len(spans))
-                room = self._config.max_queue_size - self._held()
-                room_bytes = self._config.max_queue_bytes - self._held_bytes()
-                accepted = 0
-                for span in spans[: max(0, room)]:
-                    size = span_bytes(span)
-                    if size > room_bytes:
-                        break
-                    room_bytes -= size
-                    self._buffer.add(span, now, size)
-                    accepted += 1
-                dropped = len(spans) - accepted
-                self._count("spans_dropped_queue_full", dropped)
-                self._ensure_worker()
-                self._cond.notify_all()
-            if dropped:
-                self._warn("queue_full", "otel-mlflow dropped %d span(s): the spans waiting for MLflow reached "
-                           "OTEL_MLFLOW_MAX_QUEUE_SIZE (%d) or OTEL_MLFLOW_MAX_QUEUE_BYTES (%d); "
-                           "is the tracking store reachable?",
-                           dropped, self._config.max_queue_size, self._config.max_queue_bytes)  # fmt: skip
-                return SpanExportResult.FAILURE
-            return SpanExportResult.SUCCESS
+            accepted = self._ledger.accept(spans, time.monotonic())
+            self._engine.start()
+            return SpanExportResult.SUCCESS if accepted else SpanExportResult.FAILURE
         except Exception:  # noqa: BLE001 - export must never raise into the SDK
             _logger.exception("otel-mlflow could not accept %d span(s)", len(spans))
             return SpanExportResult.FAILURE
@@ -157,130 +143,75 @@ class MLflowSpanExporter(SpanExporter):
 
         Traces still waiting for their root span stay buffered (their root is not finished yet).
         """
-        self._after_fork_check()
-        deadline = time.monotonic() + timeout_millis / 1000
-        with self._cond:
-            if self._thread is None:
-                return not self._router.jobs
-            self._flush_seq += 1
-            target = self._flush_seq
-            self._urgent = True
-            self._cond.notify_all()
-            while self._done_seq < target:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self._thread.is_alive():
-                    return False
-                self._cond.wait(remaining)
-        return True
+        return self._engine.flush(timeout_millis / 1000)
 
-    def shutdown(self, timeout_millis: float = 30_000) -> None:
-        """Write everything still buffered (incomplete traces and open windows too), then stop.
-        Safe to call twice."""
-        with self._cond:
-            if self._shutdown:
-                return
-            self._closing = True
-            self._urgent = True
-            thread = self._thread if self._pid == os.getpid() else None
-            self._cond.notify_all()
-        if thread is not None:
-            thread.join(timeout_millis / 1000)
-            if thread.is_alive():
-                with self._cond:
-                    self._drop_remaining()
+    def shutdown(self, timeout_millis: float | None = None) -> None:
+        """Write what is left, for as long as MLflow makes progress, then stop. Safe to call twice.
+
+        Waits at most ``timeout_millis``, else ``OTEL_MLFLOW_EXIT_TIMEOUT`` (at most 20 s after SIGTERM).
+        With the spool on, what is not written stays on disk for the next start or ``otel-mlflow drain``.
+        """
+        if self._shutdown:
+            return
         self._shutdown = True
+        budget = self._config.exit_timeout if timeout_millis is None else timeout_millis / 1000
+        if stopping_on_signal():
+            budget = min(budget, SIGTERM_EXIT_SECONDS)
+        left = self._engine.close(budget)
+        owned = self._ledger.owned
+        if owned is not None:
+            owned.close()
+            if left:
+                _logger.warning("otel-mlflow: %d span(s) not yet in MLflow are kept in the spool at %s; the next "
+                                "start on that folder writes them, or run: otel-mlflow drain --spool-dir %s",
+                                left, owned.folder, owned.folder)  # fmt: skip
+        elif left:
+            with self._ledger.cond:
+                lost = self._ledger.drop_all()
+                self._ledger.stats.add("spans_dropped_write_failed", lost)
+            _logger.warning("otel-mlflow shut down with %d span(s) not written (OTEL_MLFLOW_SPOOL=off)", lost)
         _LIVE.discard(self)
 
-    # --- writer thread ---------------------------------------------------------------------------
-    def _ensure_worker(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="otel-mlflow-writer", daemon=True)
-            self._thread.start()
-
-    def _run(self) -> None:
-        closing_deadline: float | None = None
-        while True:
-            with self._cond:
-                self._wait_for_work()
-                if self._closing and closing_deadline is None:
-                    closing_deadline = time.monotonic() + min(self._config.retry_timeout, _MAX_CLOSING_SECONDS)
-                seq, urgent, closing = self._flush_seq, self._urgent, self._closing
-                self._urgent = False
-                groups = self._buffer.pop_ready(time.monotonic(), flush_all=closing)
-            try:
-                self._router.route(groups, time.monotonic())
-                self._router.sync_windows(time.monotonic(), closing)
-                self._run_jobs(urgent, closing_deadline)
-            except Exception:  # noqa: BLE001 - the writer thread must survive our own bugs
-                _logger.exception("otel-mlflow writer cycle failed")
-            with self._cond:
-                if not self._router.jobs:
-                    self._done_seq = max(self._done_seq, seq)
-                    self._cond.notify_all()
-                finished = self._router.idle() and not len(self._buffer)
-                if closing and (finished or time.monotonic() >= (closing_deadline or 0)):
-                    self._drop_remaining()
-                    return
-
-    def _wait_for_work(self) -> None:
-        if self._urgent:
+    # --- fork ------------------------------------------------------------------------------------
+    def _after_fork_in_child(self) -> None:
+        """A forked child starts empty, with a spool file of its own (the parent writes its own spans); its
+        spans are spooled before it exits, so the parent or the next start writes them if it does not."""
+        if self._shutdown:
             return
-        next_job = min((j.next_try for j in self._router.jobs), default=None)
-        until_job = None if next_job is None else max(0.0, next_job - time.monotonic())
-        if self._closing:
-            if until_job is not None and not len(self._buffer):
-                self._cond.wait(until_job)
-            return
-        timeout = self._config.flush_interval
-        self._cond.wait(timeout if until_job is None else min(timeout, until_job))
+        _ABANDONED.append(self._ledger)
+        owned = self._ledger.owned
+        if owned is not None:
+            owned.abandon_in_child()
+        self._start()
 
-    def _run_jobs(self, urgent: bool, closing_deadline: float | None) -> None:
-        now = time.monotonic()
-        with self._cond:
-            due = [j for j in self._router.jobs if urgent or j.next_try <= now]
-        for job in due:
-            outcome = attempt(job, self._writer, closing_deadline)
-            if outcome is Outcome.RETRY:
-                with self._cond:
-                    self._stats.writes_retried += 1
-                self._warn("retry", "otel-mlflow write failed, will retry (attempt %d): %s", job.attempts, job.error)
-                continue
-            if outcome is Outcome.DROPPED:
-                self._warn("give_up", "otel-mlflow dropped %d span(s): MLflow refused the write or kept failing "
-                           "until OTEL_MLFLOW_RETRY_TIMEOUT: %s", job.span_count, job.error)  # fmt: skip
-            with self._cond:
-                self._router.jobs.remove(job)
 
-    # --- helpers -------------------------------------------------------------------------------
-    def _held(self) -> int:
-        return len(self._buffer) + self._router.held_spans()
+def _flush_at_multiprocessing_child_exit(exporter: MLflowSpanExporter) -> None:
+    """multiprocessing ends its children with os._exit, past atexit: hand the spans over before that.
 
-    def _held_bytes(self) -> int:
-        return self._buffer.bytes + self._router.held_bytes()
+    Its children clear the finalizers they inherit and then run the after-fork hooks registered here, so
+    the child registers its exit flush there (a Finalize made in an ``os.register_at_fork`` hook is lost).
+    """
+    from multiprocessing import util
 
-    def _count(self, name: str, n: int) -> None:
-        setattr(self._stats, name, getattr(self._stats, name) + n)
-        if n and name.startswith("spans_"):
-            self._telemetry.add(name, n)
+    util.register_after_fork(exporter, _register_child_exit_flush)
 
-    def _drop_remaining(self) -> None:
-        lost = len(self._buffer) + self._router.drop_all()
-        self._buffer.pop_ready(time.monotonic(), flush_all=True)
-        if lost:
-            self._count("spans_dropped_write_failed", lost)
-            _logger.warning("otel-mlflow shut down with %d span(s) not written", lost)
 
-    def _after_fork_check(self) -> None:
-        """In a forked child, start with an empty state: the parent writes its own spans."""
-        if self._pid != os.getpid():
-            self._init_state()
+def _register_child_exit_flush(exporter: MLflowSpanExporter) -> None:
+    from multiprocessing import util
 
-    def _warn(self, key: str, message: str, *args: Any) -> None:
-        now = time.monotonic()
-        last = self._warned_at.get(key)
-        if last is None or now - last >= _WARN_EVERY_SECONDS:
-            self._warned_at[key] = now
-            _logger.warning(message, *args)
+    ref = weakref.ref(exporter)
+
+    def flush() -> None:
+        from opentelemetry import trace
+
+        provider_flush = getattr(trace.get_tracer_provider(), "force_flush", None)
+        if provider_flush is not None:
+            provider_flush(int(CHILD_EXIT_FLUSH_SECONDS * 1000))  # the SDK's queue -> export() -> the spool
+        live = ref()
+        if live is not None:
+            live.shutdown(CHILD_EXIT_FLUSH_SECONDS * 1000)  # write what it can; the rest stays spooled
+
+    util.Finalize(None, flush, exitpriority=100)
 
 
 def live_exporters() -> list[MLflowSpanExporter]:

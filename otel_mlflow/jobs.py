@@ -1,7 +1,7 @@
 """Write jobs: one planned write, resumable, retried with jittered backoff inside a deadline.
 
-The exporter's writer thread owns the jobs; :func:`attempt` tries one and says what happened, and the
-job's callbacks tell its owner (a trace buffer or a serving window) how it ended.
+The ledger owns the jobs; a writer thread takes one, :func:`attempt` tries it and says what happened,
+and the ledger settles it (spool entries retired, journal updated, counters).
 """
 
 from __future__ import annotations
@@ -9,13 +9,15 @@ from __future__ import annotations
 import enum
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_mlflow import attributes as A
+from otel_mlflow.export.spool import SpanRef
 from otel_mlflow.mapping import RunPlan
+from otel_mlflow.window import Window
 from otel_mlflow.writer import MLflowWriter, PermanentWriteError, WriteState, run_is_missing
 
 MAX_BACKOFF_SECONDS = 30.0
@@ -29,43 +31,52 @@ class Outcome(enum.Enum):
 
 @dataclass(eq=False)
 class Job:
+    """One planned write and what it stands for; the ledger (:mod:`otel_mlflow.export.ledger`) owns it."""
+
     plan: RunPlan
     span_count: int
-    deadline: float
+    key: str
+    """Jobs with one key (a trace, a run, a window) run one at a time, in order, on one writer thread."""
     spans: Sequence[ReadableSpan] = ()
     """Sent to the server's /v1/traces when linking is on."""
-    on_written: Callable[[str], None] = lambda run_id: None
-    on_dropped: Callable[[], None] = lambda: None
+    refs: list[SpanRef] = field(default_factory=list)
+    """Where its spans sit in the spool: retired once the write is done."""
+    trace: str | None = None
+    """The trace whose run this job creates (journaled before and after ``create_run``)."""
+    window: Window | None = None
+    upto: int = 0
+    """For a window's job: the window's records it covers."""
     held_bytes: int = 0
+    deadline: float | None = None
+    """Give up (drop, counted) past this monotonic time; None: retry until written (the spool keeps it)."""
     state: WriteState = field(default_factory=WriteState)
+    run_id: str | None = None
+    busy: bool = False
     next_try: float = 0.0
     attempts: int = 0
     error: BaseException | None = None
 
 
 def attempt(job: Job, writer: MLflowWriter, closing_deadline: float | None) -> Outcome:
-    """Try ``job`` once. RETRY leaves it scheduled (``next_try``); the others finish it."""
+    """Try ``job`` once. RETRY leaves it scheduled (``next_try``); WRITTEN sets ``job.run_id``."""
     try:
-        run_id = writer.write(job.plan, job.state, job.spans)
+        job.run_id = writer.write(job.plan, job.state, job.spans)
     except PermanentWriteError as exc:
         job.error = exc
         if job.plan.run_id is not None and job.plan.end_run is None and run_is_missing(exc):
             retarget_to_new_run(job)
             return Outcome.RETRY
-        job.on_dropped()
         return Outcome.DROPPED
     except Exception as exc:  # noqa: BLE001 - anything else is transient: retry with backoff
         job.error = exc
         now = time.monotonic()
-        deadline = min(job.deadline, closing_deadline) if closing_deadline else job.deadline
-        if now >= deadline:
-            job.on_dropped()
+        deadlines = [d for d in (job.deadline, closing_deadline) if d is not None]
+        if deadlines and now >= min(deadlines):
             return Outcome.DROPPED
         job.attempts += 1
         job.next_try = now + backoff(job.attempts)
         return Outcome.RETRY
     job.error = None
-    job.on_written(run_id)
     return Outcome.WRITTEN
 
 

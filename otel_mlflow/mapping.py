@@ -66,7 +66,6 @@ def plan_run(
     root = find_root(facts)
     builder = _TracePlanBuilder(RunPlan(trace_id=root.trace_id, run_id=run_id), options, artifact_prefix)
     plan = builder.plan
-    plan.span_count = len(facts)
     plan.start_ms = min(f.start_ns for f in facts) // 1_000_000
     plan.end_ms = max(f.end_ns for f in facts) // 1_000_000
     plan.failed = root.is_error

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -110,18 +111,27 @@ def _dict(value: Any) -> dict[str, Any]:
 
 def _convert(request: ExportTraceServiceRequest) -> Decoded:
     out = Decoded()
+    for span_or_error in convert_each(request):
+        if isinstance(span_or_error, ValueError):
+            out.rejected += 1
+            if len(out.errors) < 10:
+                out.errors.append(str(span_or_error))
+        else:
+            out.spans.append(span_or_error)
+    return out
+
+
+def convert_each(request: ExportTraceServiceRequest) -> Iterator[ReadableSpan | ValueError]:
+    """Every span of ``request`` in order, as a ``ReadableSpan`` or the ``ValueError`` that refused it."""
     for resource_spans in request.resource_spans:
         resource = Resource(_attributes(resource_spans.resource.attributes))
         for scope_spans in resource_spans.scope_spans:
             scope = InstrumentationScope(scope_spans.scope.name or "unknown", scope_spans.scope.version or None)
             for span in scope_spans.spans:
                 try:
-                    out.spans.append(_span(span, resource, scope))
+                    yield _span(span, resource, scope)
                 except ValueError as exc:
-                    out.rejected += 1
-                    if len(out.errors) < 10:
-                        out.errors.append(str(exc))
-    return out
+                    yield exc
 
 
 def _span(span: Any, resource: Resource, scope: InstrumentationScope) -> ReadableSpan:
@@ -131,9 +141,8 @@ def _span(span: Any, resource: Resource, scope: InstrumentationScope) -> Readabl
     if span.parent_span_id:
         remote = bool(span.flags & _PARENT_HAS_IS_REMOTE) and bool(span.flags & _PARENT_IS_REMOTE)
         parent = SpanContext(trace_id, _id(span.parent_span_id, 8, "parent_span_id"), is_remote=remote)
-    start, end = int(span.start_time_unix_nano), int(span.end_time_unix_nano)
-    if end < start:
-        raise ValueError(f"span {span_id:016x} ends before it starts")
+    start = int(span.start_time_unix_nano)
+    end = max(start, int(span.end_time_unix_nano))  # a span that ends before it starts lasts 0 ms, on every path
     return ReadableSpan(
         name=span.name or "unnamed",
         context=SpanContext(trace_id, span_id, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED)),

@@ -13,8 +13,14 @@ It sets MLflow's tracking URI and experiment (created with ``MLFLOW_ARTIFACT_PAT
   ``add_exporter=True`` and only when the process has none;
 - either way, spans started while an MLflow run is active are stamped with that run's id.
 
-Calling it again with the same arguments does nothing. The helper API (``log_llm_call``...) calls it
-with the environment's settings when the app did not.
+Calling it again with the same arguments does nothing. The helper API (``log_llm_call``...) builds the
+same pipeline from the environment when the app did not call it, without talking to MLflow: the
+writer thread resolves the experiment.
+
+``init_mlflow()`` checks the store within :data:`INIT_CHECK_SECONDS` (2 s for an MLflow server's
+``/health``, 10 s for a local store's first open, which creates its schema). Past that it logs why and
+returns ``""`` instead of the experiment id; spans still go to the experiment, which the writer resolves
+(and creates) once the store answers.
 """
 
 from __future__ import annotations
@@ -35,12 +41,15 @@ from otel_mlflow.config import ENV_ARTIFACT_PATH, Config
 from otel_mlflow.exporter import MLflowSpanExporter, live_exporters
 from otel_mlflow.runstamp import add_run_stamper
 from otel_mlflow.sigterm import install_sigterm_flush
+from otel_mlflow.writer import MLflowUnavailable, require_reachable
 
 _logger = logging.getLogger(__name__)
 DEFAULT_ARTIFACT_DIR = "mlflow_artifacts"
 BATCH_QUEUE_SIZE = 20_480
 """Spans the BatchSpanProcessor holds (the SDK's 2,048 drops part of a burst of requests)."""
 TRACER_NAME = "otel_mlflow.tracking"
+INIT_CHECK_SECONDS = 10.0
+"""How long ``init_mlflow()`` waits for a local store to open; a server gets its 2 s health check."""
 
 
 @dataclass
@@ -92,18 +101,60 @@ def init_mlflow(
     )
     with _lock:
         if _pipeline is not None:
-            return _reuse(_pipeline, config)
-        experiment_id = _set_mlflow(config)
-        _pipeline = _make_pipeline(config, experiment_id, add_exporter)
-        return experiment_id
+            _warn_if_different(_pipeline, config)
+        else:
+            _pipeline = _make_pipeline(config, None, add_exporter)
+        pipe = _pipeline
+    return resolve_experiment(pipe, wait=INIT_CHECK_SECONDS) or ""
 
 
 def pipeline() -> Pipeline:
-    """The pipeline of the helper API, made from the environment on first use when the app made none."""
+    """The pipeline of the helper API, made from the environment on first use when the app made none.
+    Never talks to MLflow: helper calls made before ``init_mlflow()`` return at once whatever the store."""
+    global _pipeline
     if _pipeline is None:
-        init_mlflow()
-    assert _pipeline is not None
+        config = Config.from_env(artifact_location=_artifact_location(None, None))
+        with _lock:
+            if _pipeline is None:
+                _pipeline = _make_pipeline(config, None, add_exporter=False)
     return _pipeline
+
+
+def resolve_experiment(pipe: Pipeline, wait: float) -> str | None:
+    """Point MLflow at the pipeline's store and experiment (created when missing); the experiment id, or
+    None when the store does not answer within ``wait`` seconds (the work goes on in the background).
+    Raises :class:`~otel_mlflow.writer.MLflowUnavailable` only from :func:`require_experiment`."""
+    if pipe.experiment_id is not None:
+        return pipe.experiment_id
+    try:
+        require_reachable(pipe.config.tracking_uri)
+    except MLflowUnavailable as exc:
+        _logger.warning("otel-mlflow: %s; spans are kept until it answers", exc)
+        return None
+    done = threading.Event()
+
+    def resolve() -> None:
+        try:
+            pipe.experiment_id = _set_mlflow(pipe.config)
+        except Exception as exc:  # noqa: BLE001 - reported below; the writer retries on its own
+            _logger.warning("otel-mlflow could not open experiment %r: %s", pipe.config.experiment_name, exc)
+        finally:
+            done.set()
+
+    threading.Thread(target=resolve, name="otel-mlflow-init", daemon=True).start()
+    if not done.wait(wait):
+        _logger.warning("otel-mlflow: the tracking store did not answer within %.0f s; init_mlflow() goes on "
+                        "and the writer resolves experiment %r when it does", wait, pipe.config.experiment_name)
+    return pipe.experiment_id
+
+
+def require_experiment(pipe: Pipeline) -> str:
+    """The experiment id for a helper that must talk to MLflow (``@log_training_run``): fails within a
+    few seconds with :class:`~otel_mlflow.writer.MLflowUnavailable` when the server is down."""
+    if pipe.experiment_id is None:
+        require_reachable(pipe.config.tracking_uri)
+        pipe.experiment_id = _set_mlflow(pipe.config)
+    return pipe.experiment_id
 
 
 def set_pipeline(new: Pipeline | None) -> Pipeline | None:
@@ -145,7 +196,7 @@ def _set_mlflow(config: Config) -> str:
     return str(experiment_id)
 
 
-def _make_pipeline(config: Config, experiment_id: str, add_exporter: bool) -> Pipeline:
+def _make_pipeline(config: Config, experiment_id: str | None, add_exporter: bool) -> Pipeline:
     provider = trace.get_tracer_provider()
     exporter: MLflowSpanExporter | None = None
     if not hasattr(provider, "add_span_processor"):  # no SDK provider yet: install ours
@@ -166,7 +217,7 @@ def _make_pipeline(config: Config, experiment_id: str, add_exporter: bool) -> Pi
     return Pipeline(provider=provider, config=config, experiment_id=experiment_id, exporter=exporter)
 
 
-def _reuse(current: Pipeline, config: Config) -> str:
+def _warn_if_different(current: Pipeline, config: Config) -> None:
     if (config.experiment_name, config.tracking_uri) != (current.config.experiment_name, current.config.tracking_uri):
         _logger.warning(
             "otel-mlflow is already initialised for experiment %r at %s; new runs keep going there. "
@@ -174,4 +225,3 @@ def _reuse(current: Pipeline, config: Config) -> str:
             current.config.experiment_name,
             current.config.tracking_uri or "MLflow's default",
         )
-    return current.experiment_id or ""

@@ -66,9 +66,10 @@ class RunPlan:
     """relative artifact path -> text"""
     end_run: bool | None = None
     """End the run after writing: None means only a run this plan creates."""
+    identity: tuple[str, str] | None = None
+    """(tag, value) naming this run alone, set at creation: how a replay finds a run a crash hid."""
     dropped_metrics: int = 0
     truncated_texts: int = 0
-    span_count: int = 0
 
 
 class PlanBuilder:

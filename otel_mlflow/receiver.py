@@ -9,7 +9,9 @@ Accepts protobuf and JSON bodies, gzip or deflate encoded. Answers, per the OTLP
 200 with an ``ExportTraceServiceResponse`` (``partial_success`` counts spans refused for bad ids);
 400 for a body that is not an OTLP request (with the reason); 401 for a missing or wrong bearer token;
 411 without Content-Length; 413 past the body limit; 415 for another content type or encoding;
-503 with ``Retry-After`` when the exporter's backlog is full, so the Collector retries instead of dropping.
+503 with ``Retry-After`` when the exporter's spool is full, so the Collector retries instead of dropping.
+A 200 is sent only once every span of the request is in the exporter's durable spool (see
+:mod:`otel_mlflow.exporter`): a request is taken whole or refused whole, never half.
 
 Environment: ``OTEL_MLFLOW_RECEIVER_HOST`` (127.0.0.1), ``OTEL_MLFLOW_RECEIVER_PORT`` (4319),
 ``OTEL_MLFLOW_RECEIVER_TOKEN`` (unset: no auth), ``OTEL_MLFLOW_RECEIVER_MAX_BODY_BYTES`` (16 MiB), and
@@ -137,12 +139,9 @@ class _Handler(BaseHTTPRequestHandler):
         except OTLPDecodeError as exc:
             self._refuse(400, str(exc), reply_as)
             return
-        if decoded.spans and len(decoded.spans) > receiver.exporter.room():
-            self._refuse(503, "the MLflow writer's backlog is full; retry later", reply_as, _RPC_UNAVAILABLE,
-                         {"Retry-After": str(RETRY_AFTER_SECONDS)})  # fmt: skip
-            return
+        # export() spools the request's spans in one transaction, or refuses them all: a 200 means on disk
         if decoded.spans and receiver.exporter.export(decoded.spans) is not SpanExportResult.SUCCESS:
-            self._refuse(503, "the MLflow writer refused the spans; retry later", reply_as, _RPC_UNAVAILABLE,
+            self._refuse(503, "the MLflow writer's spool is full; retry later", reply_as, _RPC_UNAVAILABLE,
                          {"Retry-After": str(RETRY_AFTER_SECONDS)})  # fmt: skip
             return
         receiver.count("accepted_spans", len(decoded.spans))

@@ -35,6 +35,7 @@ def register_model(
     """Register ``model_uri`` (``runs:/<run_id>/model``, ``models:/...``) as a new version of ``name``."""
     import mlflow
 
+    _client()  # fail fast when the server is down
     version = mlflow.register_model(model_uri, name, tags=dict(tags) if tags else None)
     if description:
         version = _client().update_model_version(name, version.version, description=description)
@@ -132,8 +133,12 @@ def _quote(name: str) -> str:
 
 
 def _client() -> Any:
+    """A client for the helper API's store; an MLflow server that does not answer fails within seconds."""
     from mlflow import MlflowClient
 
     from otel_mlflow.pipeline import pipeline
+    from otel_mlflow.writer import require_reachable
 
-    return MlflowClient(tracking_uri=pipeline().config.tracking_uri)
+    uri = pipeline().config.tracking_uri
+    require_reachable(uri)
+    return MlflowClient(tracking_uri=uri)

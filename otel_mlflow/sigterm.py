@@ -25,6 +25,19 @@ from opentelemetry import trace
 _logger = logging.getLogger(__name__)
 
 
+_signalled = False
+
+
+def stopping_on_signal() -> bool:
+    """True once SIGTERM started the shutdown: exporters then keep their exit short (a 30 s grace period)."""
+    return _signalled
+
+
+def mark_stopping_on_signal() -> None:
+    global _signalled
+    _signalled = True
+
+
 def install_sigterm_flush() -> bool:
     """Install the handler; False (and nothing changed) when the app already handles SIGTERM."""
     if threading.current_thread() is not threading.main_thread():
@@ -37,6 +50,7 @@ def install_sigterm_flush() -> bool:
 
 def _flush_then_exit(signum: int, frame: FrameType | None) -> None:
     signal.signal(signum, signal.SIG_DFL)
+    mark_stopping_on_signal()
     try:
         shutdown = getattr(trace.get_tracer_provider(), "shutdown", None)
         if callable(shutdown):

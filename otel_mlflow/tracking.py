@@ -35,7 +35,7 @@ from opentelemetry.trace import SpanKind
 from otel_mlflow import attributes as A
 from otel_mlflow.config import capture_content_or_off
 from otel_mlflow.llm_call import messages_json
-from otel_mlflow.pipeline import pipeline
+from otel_mlflow.pipeline import pipeline, require_experiment
 from otel_mlflow.runstamp import bound_run
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -154,8 +154,9 @@ class _training_run:  # noqa: N801 - used as a context manager
         import mlflow
 
         pipe = pipeline()
+        experiment_id = require_experiment(pipe)  # a server that is down fails here, within seconds
         self._run = mlflow.start_run(run_name=self.run_name, tags=self.tags or None,
-                                     experiment_id=pipe.experiment_id)  # fmt: skip
+                                     experiment_id=experiment_id)  # fmt: skip
         if self.params:
             mlflow.log_params(self.params)
         self._bound = bound_run(self._run.info.run_id)

@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import math
 import time
+import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -48,6 +49,14 @@ class Window:
     run_id: str | None = None
     closed: bool = False
     in_flight: bool = False
+    id: str = field(default_factory=lambda: uuid.uuid4().hex)
+    """Names the window's run (tag ``otel_mlflow.write_key``) and its entry in the spool."""
+    in_doubt: bool = False
+    """Restored from a crashed process that may have created its run already."""
+
+    def describe(self) -> dict[str, Any]:
+        """What the spool keeps of the window besides its records (plain JSON values)."""
+        return {"service": self.service, "params": self.params}
 
     @property
     def pending(self) -> int:
@@ -70,7 +79,8 @@ class WindowSet:
         self._open: dict[Any, Window] = {}
         self._closing: list[Window] = []
 
-    def add(self, record: RequestRecord, now: float) -> None:
+    def add(self, record: RequestRecord, now: float) -> Window:
+        """File ``record`` in its configuration's open window (opened when missing); returns that window."""
         window = self._open.get(record.window_key) or self._superset(record)
         if window is not None and len(window.records) >= self.max_requests:
             self._close(window)
@@ -79,6 +89,12 @@ class WindowSet:
             window = Window(record.window_key, record.service, dict(record.params), opened_at=now)
             self._open[record.window_key] = window
         window.records.append(record)
+        return window
+
+    def restore(self, window: Window) -> None:
+        """A window of a dead process, from its spool: closed, so its run gets its aggregates and ends."""
+        window.closed = True
+        self._closing.append(window)
 
     def _superset(self, record: RequestRecord) -> Window | None:
         """An open window whose configuration includes all the record knows of its own: a failed call
@@ -119,7 +135,8 @@ def window_plan(window: Window, options: MappingOptions) -> tuple[RunPlan, int]:
     upto = len(window.records)
     new = window.records[window.synced : upto]
     first = window.records[0]
-    plan = RunPlan(trace_id=(new or window.records)[-1].trace_id, run_id=window.run_id, end_run=window.closed)
+    plan = RunPlan(trace_id=(new or window.records)[-1].trace_id, run_id=window.run_id, end_run=window.closed,
+                   identity=(A.TAG_WRITE_KEY, f"w-{window.id}"))  # fmt: skip
     builder = PlanBuilder(plan, options)
     if window.run_id is None:
         plan.run_name = f"{window.service} {_clock(first.start_ns)}"[:200]

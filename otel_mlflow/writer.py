@@ -14,7 +14,7 @@ import time
 import urllib.error
 import urllib.request
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -56,6 +56,10 @@ class WriteState:
     ended: bool = False
     linked: bool = False
     tags_at_creation: bool = False
+    in_doubt: bool = False
+    """A crashed process may have created this run: look it up by ``plan.identity`` before creating it."""
+    on_create: Callable[[str | None], None] | None = None
+    """Called with None just before ``create_run`` and with the run id just after (the spool's journal)."""
 
 
 @dataclass
@@ -103,8 +107,8 @@ class MLflowWriter:
         client = self._client()
         if state.run_id is None:
             if plan.run_id is None:
-                state.run_id = self._create_run(plan)
-                state.tags_at_creation = len(plan.tags) <= MAX_PARAMS_TAGS_PER_BATCH
+                state.run_id = self._create_run(plan, state)
+                state.tags_at_creation = len(plan.tags) <= MAX_PARAMS_TAGS_PER_BATCH and not state.in_doubt
             else:
                 state.run_id = plan.run_id
         run_id = state.run_id
@@ -152,13 +156,30 @@ class MLflowWriter:
             self._link_refused = True
             _logger.warning("otel-mlflow: linking traces to runs is off: %s (needs MLflow 3.6+ with a SQL store)", exc)
 
-    def _create_run(self, plan: RunPlan) -> str:
+    def _create_run(self, plan: RunPlan, state: WriteState) -> str:
+        if state.in_doubt and plan.identity is not None:
+            found = self._find_run(*plan.identity)
+            if found is not None:
+                return found
         tags = dict(plan.tags) if len(plan.tags) <= MAX_PARAMS_TAGS_PER_BATCH else {}
         tags[A.TAG_TRACE_ID] = plan.trace_id
+        if plan.identity is not None:
+            tags[plan.identity[0]] = plan.identity[1]
+        if state.on_create is not None:
+            state.on_create(None)
         run = self._client().create_run(
             self.experiment_id(), start_time=plan.start_ms, tags=tags, run_name=plan.run_name
         )
-        return str(run.info.run_id)
+        run_id = str(run.info.run_id)
+        if state.on_create is not None:
+            state.on_create(run_id)
+        return run_id
+
+    def _find_run(self, key: str, value: str) -> str | None:
+        """The run a crashed process created for this write, if it got that far (replay only)."""
+        runs = self._client().search_runs([self.experiment_id()], filter_string=f"tags.`{key}` = '{value}'",
+                                          max_results=1)  # fmt: skip
+        return str(runs[0].info.run_id) if runs else None
 
     def _settle_params(self, plan: RunPlan, memory: _RunMemory) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
         """Params not yet on the run; a value that differs from the run's goes to a tag instead."""
@@ -233,16 +254,9 @@ class MLflowWriter:
     def _check_server(self) -> None:
         """Fail fast when an MLflow server is down, instead of waiting through MLflow's own
         request retries (minutes with the defaults); our caller retries with its own backoff."""
-        uri = self._config.tracking_uri or ""
-        if not is_server(uri) or time.monotonic() < self._healthy_until:
+        if time.monotonic() < self._healthy_until:
             return
-        try:
-            with urllib.request.urlopen(server_url(uri, "/health"), timeout=_PROBE_TIMEOUT) as response:  # noqa: S310
-                healthy = response.status == 200
-        except (OSError, urllib.error.URLError) as exc:
-            raise MLflowUnavailable(f"MLflow server at {server_url(uri)} is not reachable ({exc})") from exc
-        if not healthy:
-            raise MLflowUnavailable(f"MLflow server at {server_url(uri)} answered its health check with an error")
+        require_reachable(self._config.tracking_uri)
         self._healthy_until = time.monotonic() + _PROBE_CACHE_SECONDS
 
     def _client(self) -> MlflowClient:
@@ -256,6 +270,40 @@ class MLflowWriter:
 
             self._client_obj = MlflowClient(tracking_uri=self._config.tracking_uri)
         return self._client_obj
+
+
+MLFLOW_HTTP_BOUNDS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+"""MLflow's own HTTP retries (defaults: 7 retries, factor 2: minutes inside one call), bounded so that
+``OTEL_MLFLOW_RETRY_TIMEOUT`` and our backoff decide. Set only when unset; MLflow reads them process-wide,
+so they bound the app's own mlflow calls to a server too."""
+
+
+def bound_mlflow_http_retries(tracking_uri: str | None) -> None:
+    """Set :data:`MLFLOW_HTTP_BOUNDS` (each only when unset) when writing to an MLflow server."""
+    if is_server(tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")):
+        for name, value in MLFLOW_HTTP_BOUNDS.items():
+            os.environ.setdefault(name, value)
+
+
+def require_reachable(tracking_uri: str | None, timeout: float = _PROBE_TIMEOUT) -> None:
+    """Raise :class:`MLflowUnavailable` within ``timeout`` seconds when an MLflow server does not answer
+    ``/health``; a local store (sqlite, files) always passes."""
+    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or ""
+    if not is_server(uri):
+        return
+    try:
+        with urllib.request.urlopen(server_url(uri, "/health"), timeout=timeout) as response:  # noqa: S310
+            healthy = response.status == 200
+    except (OSError, urllib.error.URLError) as exc:
+        raise MLflowUnavailable(f"MLflow server at {server_url(uri)} is not reachable ({exc}); start it, or set "
+                                "MLFLOW_TRACKING_URI to a server that is up") from exc  # fmt: skip
+    if not healthy:
+        raise MLflowUnavailable(f"MLflow server at {server_url(uri)} answered its health check with an error")
 
 
 def is_permanent(exc: BaseException) -> bool:

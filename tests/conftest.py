@@ -23,6 +23,13 @@ def _work_outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iter
         os.chdir(previous)
 
 
+@pytest.fixture(autouse=True)
+def _own_cache_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Spools of server URIs default to the per-user cache: give each test its own, so a test that leaves
+    spans spooled (on purpose) never replays them into another test's server on a reused port."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
 @pytest.fixture
 def recorder() -> SpanRecorder:
     return SpanRecorder()

@@ -16,7 +16,7 @@ from opentelemetry.trace import Tracer
 
 from otel_mlflow.testing import free_port, mlflow_server, wait_for
 
-__all__ = ["SpanRecorder", "Store", "free_port", "make_store", "mlflow_server", "wait_for"]
+__all__ = ["SpanRecorder", "Store", "free_port", "make_store", "mlflow_server", "spooled_span_count", "wait_for"]
 
 
 class SpanRecorder:
@@ -91,3 +91,11 @@ def _session_tmp() -> str:
     import tempfile
 
     return tempfile.mkdtemp(prefix="otel-mlflow-tests-")
+
+
+def spooled_span_count(folder: str | Path | None) -> int:
+    """Spans still waiting in every spool file of ``folder``."""
+    from otel_mlflow.export.spool_dir import spooled_spans
+
+    assert folder is not None, "this exporter has no spool"
+    return spooled_spans(folder)

@@ -59,6 +59,18 @@ def test_no_content_turns_capture_off() -> None:
         ({"OTEL_MLFLOW_MAX_QUEUE_SIZE": "1.5"}, "OTEL_MLFLOW_MAX_QUEUE_SIZE"),
         ({"OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT": "maybe"}, "CAPTURE_MESSAGE_CONTENT"),
         ({"OTEL_MLFLOW_LOG_SPANS": "sometimes"}, "OTEL_MLFLOW_LOG_SPANS"),
+        # a number that is not finite would stop the writer (Condition.wait(inf) raises): refused up front
+        ({"OTEL_MLFLOW_FLUSH_INTERVAL": "inf"}, "OTEL_MLFLOW_FLUSH_INTERVAL"),
+        ({"OTEL_MLFLOW_FLUSH_INTERVAL": "nan"}, "OTEL_MLFLOW_FLUSH_INTERVAL"),
+        ({"OTEL_MLFLOW_RETRY_TIMEOUT": "inf"}, "OTEL_MLFLOW_RETRY_TIMEOUT"),
+        ({"OTEL_MLFLOW_TRACE_TIMEOUT": "1e999"}, "OTEL_MLFLOW_TRACE_TIMEOUT"),
+        ({"OTEL_MLFLOW_WINDOW_SECONDS": "0"}, "OTEL_MLFLOW_WINDOW_SECONDS"),
+        ({"OTEL_MLFLOW_EXIT_TIMEOUT": "-5"}, "OTEL_MLFLOW_EXIT_TIMEOUT"),
+        ({"OTEL_MLFLOW_EXIT_TIMEOUT": "inf"}, "OTEL_MLFLOW_EXIT_TIMEOUT"),
+        ({"OTEL_MLFLOW_SPOOL_MAX_BYTES": "0"}, "OTEL_MLFLOW_SPOOL_MAX_BYTES"),
+        ({"OTEL_MLFLOW_SPOOL": "sometimes"}, "OTEL_MLFLOW_SPOOL"),
+        ({"OTEL_MLFLOW_WRITERS": "0"}, "OTEL_MLFLOW_WRITERS"),
+        ({"OTEL_MLFLOW_WRITERS": "1000"}, "OTEL_MLFLOW_WRITERS"),
     ],
 )
 def test_bad_value_names_the_variable(env: dict[str, str], named: str) -> None:
@@ -75,3 +87,16 @@ def test_config_is_frozen() -> None:
     config = Config.from_env(env={})
     with pytest.raises(AttributeError):
         config.experiment_name = "x"  # type: ignore[misc]
+
+
+def test_every_range_checked_setting_refuses_infinity_as_an_argument_too() -> None:
+    for name in ("trace_timeout", "flush_interval", "retry_timeout", "window_seconds", "exit_timeout"):
+        with pytest.raises(ConfigError, match="finite"):
+            Config.from_env(env={}, **{name: float("inf")})
+
+
+def test_writers_default_to_four_for_a_server_and_one_for_sqlite() -> None:
+    assert Config.from_env(env={"MLFLOW_TRACKING_URI": "http://127.0.0.1:5000"}).writer_count == 4
+    assert Config.from_env(env={"MLFLOW_TRACKING_URI": "sqlite:///x.db"}).writer_count == 1
+    assert Config.from_env(env={}).writer_count == 1
+    assert Config.from_env(env={"OTEL_MLFLOW_WRITERS": "2"}).writer_count == 2

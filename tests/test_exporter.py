@@ -12,7 +12,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import SpanKind
 
 from otel_mlflow import attributes as A
-from tests.helpers import SpanRecorder, Store, free_port, wait_for
+from tests.helpers import SpanRecorder, Store, free_port, spooled_span_count, wait_for
 from tests.test_mapping import rag_trace
 
 
@@ -183,15 +183,34 @@ def test_hostile_keys_and_values_reach_mlflow_valid(recorder: SpanRecorder, stor
     assert exporter.stats.spans_dropped_write_failed == 0
 
 
-def test_queue_bound_drops_and_counts(recorder: SpanRecorder, make_exporter: Any) -> None:
-    exporter = make_exporter(max_queue_size=3, trace_timeout=60)
+def test_memory_bound_without_spool_refuses_a_batch_whole(recorder: SpanRecorder, make_exporter: Any) -> None:
+    exporter = make_exporter(max_queue_size=3, trace_timeout=60, spool=False)
     with recorder.tracer.start_as_current_span("root"):
         for _ in range(5):
             with recorder.tracer.start_as_current_span("child"):
                 pass
     children = [s for s in recorder.take() if s.parent is not None]
     assert exporter.export(children) is SpanExportResult.FAILURE
-    assert exporter.stats.spans_dropped_queue_full == 2
+    assert exporter.stats.spans_dropped_queue_full == 5  # all or nothing: never half a batch
+
+
+def test_memory_bound_with_spool_spills_to_disk_and_loses_nothing(
+    recorder: SpanRecorder, store: Store, make_exporter: Any
+) -> None:
+    exporter = make_exporter(max_queue_size=3, trace_timeout=60)
+    with recorder.tracer.start_as_current_span("root"):
+        for _ in range(5):
+            with recorder.tracer.start_as_current_span("child"):
+                pass
+    spans = recorder.take()
+    children = [s for s in spans if s.parent is not None]
+    assert exporter.export(children) is SpanExportResult.SUCCESS
+    assert exporter.stats.spans_spilled == 5 and exporter.stats.spans_dropped_queue_full == 0
+    assert exporter.export([s for s in spans if s.parent is None]) is SpanExportResult.SUCCESS
+    assert exporter.force_flush(20_000)
+    [run] = store.runs()
+    assert run.data.metrics["span_count"] == 6  # read back from disk, grouped with their root
+    assert exporter.stats.spans_written == 6
 
 
 def test_unreachable_mlflow_never_raises_or_blocks(recorder: SpanRecorder, make_exporter: Any) -> None:
@@ -200,8 +219,18 @@ def test_unreachable_mlflow_never_raises_or_blocks(recorder: SpanRecorder, make_
     spans = recorder.take()
     started = time.monotonic()
     assert exporter.export(spans) is SpanExportResult.SUCCESS
-    assert time.monotonic() - started < 1.0  # export only files spans in memory
+    assert time.monotonic() - started < 1.0  # export only spools the spans
     assert exporter.force_flush(500) is False
+    folder = exporter.spool_folder
+    exporter.shutdown()  # MLflow failing for OTEL_MLFLOW_RETRY_TIMEOUT: stop, keep the spans on disk
+    assert exporter.stats.spans_dropped_write_failed == 0
+    assert spooled_span_count(folder) == 2
+
+
+def test_unreachable_mlflow_without_spool_drops_and_counts(recorder: SpanRecorder, make_exporter: Any) -> None:
+    exporter = make_exporter(tracking_uri=f"http://127.0.0.1:{free_port()}", retry_timeout=1.0, spool=False)
+    rag_trace(recorder)
+    assert exporter.export(recorder.take()) is SpanExportResult.SUCCESS
     exporter.shutdown()
     assert exporter.stats.spans_dropped_write_failed == 2
 
@@ -215,17 +244,21 @@ def test_importing_otel_mlflow_does_not_import_mlflow() -> None:
     assert out.stdout.strip() == "False"
 
 
-def test_byte_bound_drops_and_counts(recorder: SpanRecorder, make_exporter: Any) -> None:
-    exporter = make_exporter(max_queue_bytes=200_000, trace_timeout=600)
+def test_byte_bounds_refuse_whole_batches(recorder: SpanRecorder, make_exporter: Any) -> None:
     with recorder.tracer.start_as_current_span("root"):
         for _ in range(10):
             with recorder.tracer.start_as_current_span("child") as span:
                 span.set_attribute(A.GEN_AI_PROMPT, "x" * 50_000)
     children = [s for s in recorder.take() if s.parent is not None]  # held: their root never comes
-    assert exporter.export(children) is SpanExportResult.FAILURE
-    stats = exporter.stats
-    assert 1 <= stats.spans_received - stats.spans_dropped_queue_full <= 4  # about 200 KB of 50 KB spans
-    assert exporter.room() > 0  # the count bound is far; the byte bound refused the rest
+    in_memory = make_exporter(max_queue_bytes=200_000, trace_timeout=600, spool=False)
+    assert in_memory.export(children[:2]) is SpanExportResult.SUCCESS
+    assert in_memory.export(children[2:]) is SpanExportResult.FAILURE  # 400 KB more than the memory bound
+    assert in_memory.stats.spans_dropped_queue_full == 8
+    on_disk = make_exporter(spool_max_bytes=200_000, trace_timeout=600)
+    assert on_disk.export(children[:2]) is SpanExportResult.SUCCESS
+    assert on_disk.export(children[2:]) is SpanExportResult.FAILURE  # past the spool's disk bound
+    assert on_disk.stats.spans_dropped_queue_full == 8
+    assert 0 < on_disk.room() < 200_000
 
 
 def test_drops_are_reported_as_otel_metrics(recorder: SpanRecorder, store: Store) -> None:
@@ -237,7 +270,7 @@ def test_drops_are_reported_as_otel_metrics(recorder: SpanRecorder, store: Store
 
     reader = InMemoryMetricReader()
     config = Config.from_env(env={}, tracking_uri=store.uri, artifact_location=str(store.artifacts),
-                             max_queue_size=2, trace_timeout=600)  # fmt: skip
+                             max_queue_size=2, trace_timeout=600, spool=False)  # fmt: skip
     exporter = MLflowSpanExporter(config=config, meter_provider=MeterProvider(metric_readers=[reader]))
     try:
         with recorder.tracer.start_as_current_span("root"):
@@ -251,6 +284,6 @@ def test_drops_are_reported_as_otel_metrics(recorder: SpanRecorder, store: Store
             if m.name == "otel_mlflow.exporter.spans"
             for p in m.data.data_points
         }
-        assert points == {"received": 5, "dropped_queue_full": 3}
+        assert points == {"received": 5, "dropped_queue_full": 5}
     finally:
         exporter.shutdown(timeout_millis=1000)

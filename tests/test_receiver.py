@@ -151,15 +151,20 @@ def test_token(recorder: SpanRecorder, start_receiver: Any, caplog: pytest.LogCa
     assert "s3cret-token-value" not in caplog.text
 
 
-def test_full_backlog_is_503_with_retry_after(recorder: SpanRecorder, start_receiver: Any) -> None:
-    receiver = start_receiver(max_queue_size=3, trace_timeout=600)
+def test_full_spool_is_503_with_retry_after_and_keeps_nothing_of_the_request(
+    recorder: SpanRecorder, store: Store, start_receiver: Any
+) -> None:
+    receiver = start_receiver(spool_max_bytes=2000, trace_timeout=600)
     children = [s for s in rag_spans(recorder) if s.parent is not None]  # they wait for their root
     assert post(receiver, protobuf_body(children), PB).status_code == 200
-    big = [s for s in rag_spans(recorder) if s.parent is not None] * 3
+    big = rag_spans(recorder) * 20
     response = post(receiver, protobuf_body(big), PB)
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert_up(receiver)
+    assert receiver.exporter.stats.spans_received - receiver.exporter.stats.spans_dropped_queue_full == 1
+    assert receiver.exporter.force_flush(20_000)
+    assert store.runs() == []  # nothing of the refused request was kept (its complete trace is not written)
 
 
 def test_partial_success_for_spans_with_bad_ids(recorder: SpanRecorder, store: Store, start_receiver: Any) -> None:

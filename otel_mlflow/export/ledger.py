@@ -1,0 +1,406 @@
+"""The ledger: the one owner of everything accepted and not yet in MLflow.
+
+It holds the spool file (what is durable), the trace buffer (spans waiting for their trace's root),
+the serving windows, and the write jobs; writer threads ask it for work and tell it what happened::
+
+    ledger = Ledger(config, options, telemetry, owned_spool)
+    ledger.accept(spans, now)            # export(): spooled (one transaction), then held or spilled
+    ledger.plan(now, closing=False)      # ready traces -> jobs or window records; windows -> jobs
+    job = ledger.take(shard, shards, now)
+    ledger.finish(job, attempt(job, writer, None))   # retire from the spool, journal, count
+
+Memory holds at most ``OTEL_MLFLOW_MAX_QUEUE_SIZE`` spans / ``OTEL_MLFLOW_MAX_QUEUE_BYTES``; with the
+spool on, spans past that bound stay on disk only ("spilled") and are read back as memory frees, so a
+burst is bounded by ``OTEL_MLFLOW_SPOOL_MAX_BYTES`` of disk instead. Without a spool, past the bound a
+batch is refused whole and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from typing import TypeVar
+
+from opentelemetry.sdk.trace import ReadableSpan
+
+from otel_mlflow.buffer import SpanGroup, TraceBuffer, span_bytes
+from otel_mlflow.config import ENV_SPOOL_MAX_BYTES, Config
+from otel_mlflow.export.codec import EncodeError, decode_batch, encode_batch
+from otel_mlflow.export.restore import restore_windows
+from otel_mlflow.export.routing import trace_job, window_job, windowed
+from otel_mlflow.export.spool import CREATED, CREATING, SpanRef, SpoolFile
+from otel_mlflow.export.spool_dir import OwnedSpool
+from otel_mlflow.export.stats import ExportStats, Warnings
+from otel_mlflow.jobs import Job, Outcome
+from otel_mlflow.mapping import MappingOptions
+from otel_mlflow.request_record import record_to_dict, request_record
+from otel_mlflow.selftelemetry import SelfTelemetry
+from otel_mlflow.window import WindowSet
+
+_logger = logging.getLogger(__name__)
+TAKE_OVER_EVERY_SECONDS = 5.0
+"""How often a live process looks for spool files of dead ones (forked children, crashed replicas)."""
+T = TypeVar("T")
+REFUSED = -1
+"""A batch the spool has no room for: refused whole."""
+
+
+class Ledger:
+    def __init__(self, config: Config, options: MappingOptions, telemetry: SelfTelemetry,
+                 owned: OwnedSpool | None) -> None:  # fmt: skip
+        self.config, self.options = config, options
+        self.cond = threading.Condition()
+        self.stats = ExportStats(telemetry)
+        self.warnings = Warnings()
+        self.owned = owned
+        self._buffer = TraceBuffer(config.trace_timeout)
+        self._windows = WindowSet(config.window_seconds, config.window_max_requests)
+        self._jobs: list[Job] = []
+        self._spilled: deque[int] = deque()
+        self._known_batches: set[int] = set()
+        self._plan_lock = threading.Lock()
+        self._dirty = True
+        self._planning = False
+        self._next_take_over = 0.0
+        self._took_over_closing = False
+        self.plans = 0
+        """Planning passes completed (close waits for one that saw it closing)."""
+        self.last_success = time.monotonic()
+
+    @property
+    def spool(self) -> SpoolFile | None:
+        return self.owned.spool if self.owned is not None else None
+
+    # --- intake (the BatchSpanProcessor's thread) ---------------------------------------------
+    def accept(self, spans: Sequence[ReadableSpan], now: float) -> bool:
+        """Take ``spans`` whole or refuse them whole (False, counted); never waits on MLflow."""
+        sizes = [span_bytes(s) for s in spans]
+        batch, positions = self._spool_batch(spans)
+        with self.cond:
+            self.stats.add("spans_received", len(spans))
+            fits = self._fits(len(spans), sum(sizes))
+            if batch == REFUSED or (batch is None and not fits):
+                self.stats.add("spans_dropped_queue_full", len(spans))
+                return False
+            spill = batch is not None and (bool(self._spilled) or not fits)
+            if batch is not None:
+                self._known_batches.add(batch)
+            if spill:
+                self._spilled.append(batch)  # on disk only; read back when memory frees
+                self.stats.add("spans_spilled", len(spans))
+            else:
+                for index, (span, size) in enumerate(zip(spans, sizes)):
+                    ref = (batch, positions[index]) if batch is not None else None
+                    self._buffer.add(span, now, size, ref)
+            self._dirty = True
+            self.cond.notify_all()
+        return True
+
+    def _spool_batch(self, spans: Sequence[ReadableSpan]) -> tuple[int | None, list[int]]:
+        spool = self.spool
+        if spool is None or not spans:
+            return None, []
+        try:
+            blob, positions = encode_batch(spans)
+        except EncodeError as exc:
+            self.warnings.warn("encode", "otel-mlflow keeps %d span(s) in memory only: they cannot be encoded "
+                               "for the spool (%s)", len(spans), exc)  # fmt: skip
+            return None, []
+        if spool.bytes + len(blob) > self.config.spool_max_bytes:
+            self.warnings.warn("spool_full", "otel-mlflow refused %d span(s): the spool reached %s (%d bytes); "
+                               "is the tracking store reachable?", len(spans), ENV_SPOOL_MAX_BYTES,
+                               self.config.spool_max_bytes)  # fmt: skip
+            return REFUSED, []
+        traces = [f"{s.context.trace_id:032x}" for s in spans]  # encode_batch checked every context
+        rows = sorted(zip(positions, traces))
+        batch = self._spool_call(lambda s: s.append(blob, rows))
+        return batch, positions
+
+    def _fits(self, count: int, size: int) -> bool:
+        return (self._held() + count <= self.config.max_queue_size
+                and self._held_bytes() + size <= self.config.max_queue_bytes)  # fmt: skip
+
+    # --- planning (one writer thread at a time) --------------------------------------------
+    def plan(self, now: float, closing: bool) -> None:
+        """Turn what is ready into jobs: finished traces, window updates, spilled spans read back."""
+        if not self._plan_lock.acquire(blocking=False):
+            return
+        try:
+            with self.cond:
+                self._planning = True
+            if now >= self._next_take_over or (closing and not self._took_over_closing):
+                self._took_over_closing = closing
+                self._take_over(now)
+            self._read_back(now)
+            with self.cond:
+                self._dirty = False
+                groups = self._buffer.pop_ready(now, flush_all=closing)
+            for group in groups:
+                self._route(group, now)
+            self._sync_windows(now, closing)
+        finally:
+            with self.cond:
+                self._planning = False
+                self.plans += 1
+                self.cond.notify_all()
+            self._plan_lock.release()
+
+    def _route(self, group: SpanGroup, now: float) -> None:
+        try:
+            if windowed(group, self.config.run_mode):
+                record = request_record(group.spans, self.options.capture_content)
+                if self.config.link_traces:
+                    record.spans, record.spans_bytes = group.spans, group.bytes
+                with self.cond:
+                    window = self._windows.add(record, now)
+                    index = len(window.records) - 1
+                    self._buffer.mark_written(group.trace_id, None)  # late spans: a run of their own
+                self._spool_call(lambda s: s.add_record(window.id, window.describe(), index, record_to_dict(record),
+                                                        group.refs))  # fmt: skip
+                return
+            trace = f"{group.trace_id:032x}"
+            journal = self._spool_call(lambda s: s.run_of(trace)) if group.replayed and not group.run_id else None
+            job = trace_job(group, self.options, journal)
+        except Exception:  # noqa: BLE001 - one bad group must not stop the others
+            _logger.exception("otel-mlflow could not map %d span(s); they are dropped", len(group.spans))
+            self._spool_call(lambda s: s.retire(group.refs))
+            with self.cond:
+                self.stats.add("spans_dropped_mapping_failed", len(group.spans))
+                self._buffer.mark_written(group.trace_id, None)
+            return
+        if job.trace is not None:
+            job.state.on_create = self._journal(job.trace)
+        self._add_job(job, now)
+
+    def _sync_windows(self, now: float, closing: bool) -> None:
+        with self.cond:
+            self._windows.close_expired(now, everything=closing)
+            due = self._windows.to_sync()
+            for window in due:
+                window.in_flight = True
+        for window in due:
+            job = window_job(window, self.options)
+            job.state.on_create = self._window_journal(window.id)
+            self._add_job(job, now)
+
+    def _add_job(self, job: Job, now: float) -> None:
+        if self.spool is None:
+            job.deadline = now + self.config.retry_timeout
+        with self.cond:
+            self.stats.add("metrics_dropped_non_finite", job.plan.dropped_metrics)
+            self._jobs.append(job)
+            self.cond.notify_all()
+
+    def _journal(self, trace: str) -> Callable[[str | None], None]:
+        return lambda run_id: self._spool_call(lambda s: s.journal_run(trace, run_id, CREATED if run_id else CREATING))
+
+    def _window_journal(self, window: str) -> Callable[[str | None], None]:
+        return lambda run_id: self._spool_call(
+            lambda s: s.window_progress(window, run_id, CREATED if run_id else CREATING))
+
+    # --- spilled and replayed spans -----------------------------------------------------------
+    def _take_over(self, now: float) -> None:
+        self._next_take_over = now + TAKE_OVER_EVERY_SECONDS
+        owned = self.owned
+        if owned is None or not self._spool_call(lambda s: owned.take_over_dead()):
+            return
+        spool = owned.spool
+        new = [b for b in spool.batch_ids() if b not in self._known_batches]
+        with self.cond:
+            self._spilled.extend(new)
+            self._known_batches.update(new)
+            self.stats.add("spool_files_taken_over", 1)
+        restore_windows(spool, self._windows, self.cond, now)
+
+    def _read_back(self, now: float) -> None:
+        spool = self.spool
+        while spool is not None:
+            with self.cond:
+                if not self._spilled or not self._room_to_read_back():
+                    return
+                batch = self._spilled.popleft()
+            loaded = self._spool_call(lambda s: s.load(batch))
+            if loaded is None:
+                return
+            blob, present = loaded
+            try:
+                decoded = decode_batch(blob) if blob else []
+            except Exception:  # noqa: BLE001 - a damaged entry must not stop the others
+                _logger.exception("otel-mlflow could not read spool entry %d; its spans are dropped", batch)
+                decoded = []
+            lost = [(batch, p) for p in present if p >= len(decoded) or decoded[p] is None]
+            with self.cond:
+                for pos in sorted(present):
+                    span = decoded[pos] if pos < len(decoded) else None
+                    if span is not None:
+                        self._buffer.add(span, now, span_bytes(span), (batch, pos), replayed=True)
+                self.stats.add("spans_dropped_mapping_failed", len(lost))
+            if lost:
+                self._spool_call(lambda s: s.retire(lost))
+
+    # --- writing (writer threads) ------------------------------------------------------------
+    def take(self, shard: int, shards: int, now: float) -> Job | None:
+        """The next due job of this writer's shard; jobs of one key go one at a time, in order."""
+        with self.cond:
+            seen: set[str] = set()
+            for job in self._jobs:
+                if job.key in seen:
+                    continue
+                seen.add(job.key)
+                if job.busy or shard_of(job.key, shards) != shard or job.next_try > now:
+                    continue
+                job.busy = True
+                return job
+        return None
+
+    def finish(self, job: Job, outcome: Outcome) -> None:
+        """Settle one attempt: durable first (spool), then memory and counters."""
+        if outcome is Outcome.RETRY:
+            with self.cond:
+                job.busy = False
+                self.stats.add("writes_retried", 1)
+            self.warnings.warn("retry", "otel-mlflow write failed, will retry (attempt %d): %s", job.attempts, job.error)
+            return
+        written = outcome is Outcome.WRITTEN
+        if not written:
+            self.warnings.warn("give_up", "otel-mlflow dropped %d span(s): MLflow refused the write or kept failing "
+                               "until OTEL_MLFLOW_RETRY_TIMEOUT: %s", job.span_count, job.error)  # fmt: skip
+        window = job.window
+        if window is not None:
+            done = bool(job.plan.end_run) and job.upto == len(window.records)  # the closing write itself
+            run_id = job.run_id or window.run_id
+            self._spool_call(lambda s: s.drop_window(window.id) if done
+                             else s.window_progress(window.id, run_id, CREATED if run_id else "", job.upto))  # fmt: skip
+        else:
+            run = (job.trace, job.run_id) if written and job.trace and job.run_id else None
+            self._spool_call(lambda s: s.retire(job.refs, run=run))
+        with self.cond:
+            self._jobs.remove(job)
+            self.stats.add("spans_written" if written else "spans_dropped_write_failed", job.span_count)
+            if written:
+                self.last_success = time.monotonic()
+                if job.plan.run_id is None and not job.state.in_doubt:
+                    self.stats.add("runs_created", 1)
+            if window is not None:
+                self._window_settled(job, written)
+            elif job.trace is not None:
+                self._buffer.mark_written(int(job.trace, 16), job.run_id if written else None)
+            self.cond.notify_all()
+
+    def _window_settled(self, job: Job, written: bool) -> None:
+        window = job.window
+        assert window is not None
+        for record in window.records[window.synced : job.upto]:
+            record.spans, record.spans_bytes = (), 0  # linked now (or given up): free them
+        if written:
+            window.run_id = job.run_id
+            window.in_doubt = False
+        window.synced, window.in_flight = job.upto, False
+        if job.plan.end_run and window.synced == len(window.records):
+            self._windows.finished(window)  # else a later job writes the aggregates and ends the run
+
+    def retry_now(self) -> None:
+        """``force_flush``: every waiting retry is due now."""
+        with self.cond:
+            for job in self._jobs:
+                job.next_try = 0.0
+            self._dirty = True
+            self.cond.notify_all()
+
+    # --- state (lock held by the caller) -------------------------------------------------------
+    def needs_planning(self) -> bool:
+        """New spans came, or spilled ones can be read back now (else planning would spin)."""
+        return self._dirty or (bool(self._spilled) and self._room_to_read_back())
+
+    def _room_to_read_back(self) -> bool:
+        """Memory is at most half full; or nothing can progress without reading more (the held spans wait
+        for roots that are on disk) and memory is under twice its bound."""
+        if self._fits(self.config.max_queue_size // 2, self.config.max_queue_bytes // 2):
+            return True
+        stuck = not self._jobs and not self._buffer.has_ready(time.monotonic())
+        return stuck and self._held() < 2 * self.config.max_queue_size and (
+            self._held_bytes() < 2 * self.config.max_queue_bytes)
+
+    def next_due(self) -> float | None:
+        return min((j.next_try for j in self._jobs if not j.busy), default=None)
+
+    def settled(self, now: float) -> bool:
+        """Nothing ready is left unwritten (traces still waiting for their root do not count)."""
+        pending_windows = any(w.pending or w.in_flight for w in self._windows.all())
+        return (not self._planning and not self._jobs and not self._spilled and not pending_windows
+                and not self._buffer.has_ready(now))  # fmt: skip
+
+    def empty(self) -> bool:
+        return not self._planning and not self._jobs and not self._spilled and not len(self._buffer) and not len(self._windows)
+
+    def left(self) -> int:
+        """Spans (and window requests) not yet in MLflow: the progress display's count."""
+        unsynced = sum(w.pending for w in self._windows.all())
+        spool = self.spool
+        return unsynced + (spool.span_count if spool is not None else self._held())
+
+    def drop_all(self) -> int:
+        """Without a spool, at exit: forget what is left; returns how many spans that was."""
+        lost = self._held()
+        self._jobs.clear()
+        self._buffer.pop_ready(time.monotonic(), flush_all=True)
+        self._windows = WindowSet(self.config.window_seconds, self.config.window_max_requests)
+        return lost
+
+    def _held(self) -> int:
+        """Spans held in memory: buffered, in trace jobs, and in windows' requests not yet written."""
+        unsynced = sum(w.pending_spans() for w in self._windows.all())
+        return len(self._buffer) + sum(j.span_count for j in self._jobs if j.window is None) + unsynced
+
+    def _held_bytes(self) -> int:
+        unsynced = sum(r.held_bytes() for w in self._windows.all() for r in w.records[w.synced :])
+        return self._buffer.bytes + sum(j.held_bytes for j in self._jobs if j.window is None) + unsynced
+
+    def memory_held(self) -> tuple[int, int]:
+        """(spans, estimated bytes) held in memory now; spilled spans wait on disk and are not counted."""
+        with self.cond:
+            return self._held(), self._held_bytes()
+
+    def room_bytes(self) -> int:
+        """Bytes more the exporter takes before refusing: spool disk, or memory without a spool."""
+        with self.cond:
+            spool = self.spool
+            if spool is not None:
+                return max(0, self.config.spool_max_bytes - spool.bytes)
+            return max(0, self.config.max_queue_bytes - self._held_bytes())
+
+    # --- the spool failing ------------------------------------------------------------------------
+    def _spool_call(self, action: Callable[[SpoolFile], T]) -> T | None:
+        spool = self.spool
+        if spool is None:
+            return None
+        try:
+            return action(spool)
+        except (sqlite3.Error, OSError) as exc:
+            self._spool_failed(exc)
+            return None
+
+    def _spool_failed(self, exc: BaseException) -> None:
+        with self.cond:
+            owned, self.owned = self.owned, None
+            if owned is None:
+                return
+            self.stats.add("spool_errors", 1)
+            spilled = len(self._spilled)
+            self._spilled.clear()
+        _logger.warning("otel-mlflow cannot use its spool in %s (%s): spans are kept in memory only from now on. "
+                        "Set OTEL_MLFLOW_SPOOL_DIR to a writable folder with free space (or OTEL_MLFLOW_SPOOL=off). "
+                        "%d batch(es) already on disk are written by the next start on that folder.",
+                        owned.folder, exc, spilled)  # fmt: skip
+
+
+def shard_of(key: str, shards: int) -> int:
+    """The writer thread of a key: all writes of one run go through one thread, in order."""
+    return 0 if shards <= 1 else hash(key) % shards
+
+
+__all__ = ["Ledger", "shard_of"]

@@ -1,0 +1,72 @@
+"""Which run a group of spans goes to: plain functions from a group (and its journal entry) to a job.
+
+``OTEL_MLFLOW_RUN_MODE``: ``trace`` (a run per trace), ``window`` (a run per service and configuration
+per window), ``auto`` (window for traces whose root is a SERVER span, a run per trace otherwise).
+Spans that name a run (``otel_mlflow.run_id``), and late spans of a written trace, go to that run in
+every mode. Usage::
+
+    if windowed(group, config.run_mode):
+        record = request_record(group.spans)          # joins a serving window
+    else:
+        job = trace_job(group, options, journal=spool.run_of(trace_hex))
+"""
+
+from __future__ import annotations
+
+from otel_mlflow import attributes as A
+from otel_mlflow.buffer import SpanGroup
+from otel_mlflow.export.spool import CREATED, CREATING, DONE
+from otel_mlflow.extract import is_local_root
+from otel_mlflow.jobs import Job
+from otel_mlflow.mapping import MappingOptions, plan_run
+from otel_mlflow.window import Window, window_plan
+from otel_mlflow.writer import WriteState
+
+
+def windowed(group: SpanGroup, run_mode: str) -> bool:
+    """Does this complete, run-less group belong to a serving window?"""
+    if group.run_id is not None or not group.complete or run_mode == "trace":
+        return False
+    if run_mode == "window":
+        return True
+    return any(s.kind.name == "SERVER" and is_local_root(s) for s in group.spans)
+
+
+def trace_job(group: SpanGroup, options: MappingOptions, journal: tuple[str | None, str] | None = None) -> Job:
+    """The job that writes ``group``: a new run for its trace, or into the run it names.
+
+    ``journal`` is the spool's (run id, state) for the trace, for spans replayed from the spool: a run
+    already done takes them as late spans, a created one is resumed, one being created is in doubt.
+    """
+    trace = f"{group.trace_id:032x}"
+    run_id, state = group.run_id, WriteState()
+    if run_id is None and journal is not None:
+        journaled_run, status = journal
+        if status == DONE and journaled_run:
+            run_id = journaled_run
+        elif status == CREATED and journaled_run:
+            state.run_id = journaled_run
+        elif status == CREATING:
+            state.in_doubt = True
+    prefix = f"traces/{trace}/" if run_id else ""
+    plan = plan_run(group.spans, options, run_id=run_id, artifact_prefix=prefix)
+    if not group.complete:
+        plan.tags[A.TAG_INCOMPLETE] = "true"
+    creates = plan.run_id is None
+    if creates:
+        plan.identity = (A.TAG_WRITE_KEY, f"t-{trace}")
+    job = Job(plan, len(group.spans), key=run_id or trace, spans=group.spans, refs=list(group.refs),
+              trace=trace if creates else None, state=state)  # fmt: skip
+    job.held_bytes = group.bytes + sum(len(t) for t in plan.artifacts.values())
+    return job
+
+
+def window_job(window: Window, options: MappingOptions) -> Job:
+    """The job that brings ``window``'s run up to date (its new requests; aggregates once closed)."""
+    plan, upto = window_plan(window, options)
+    new = window.records[window.synced : upto]
+    state = WriteState(in_doubt=window.in_doubt and window.run_id is None)
+    job = Job(plan, sum(r.span_count for r in new), key=f"w-{window.id}", spans=[s for r in new for s in r.spans],
+              window=window, upto=upto, state=state)  # fmt: skip
+    job.held_bytes = sum(r.held_bytes() for r in new)
+    return job

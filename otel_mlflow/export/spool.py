@@ -1,0 +1,218 @@
+"""The durable spool file: every accepted span stays on disk until MLflow has it. Plain sqlite I/O.
+
+One sqlite file (WAL mode, one transaction per call) per live process; :mod:`otel_mlflow.export.spool_dir`
+chooses the folder, owns the file lock and takes over files left by dead processes. Usage::
+
+    spool = SpoolFile(path)
+    batch = spool.append(blob, [(position, trace_hex), ...])   # one export() call, OTLP protobuf
+    spool.journal_run(trace_hex, None, CREATING)                # before create_run
+    spool.journal_run(trace_hex, run_id, CREATED)               # after it
+    spool.retire([(batch, position), ...], run=(trace_hex, run_id))  # written: spans gone, run done
+
+Tables: ``batches`` (one encoded request per export call), ``spans`` (its spans not yet written),
+``runs`` (the write journal of per-trace runs), ``windows`` and ``records`` (serving windows and the
+requests their aggregates need, kept until the window's closing write), ``merged`` (files taken over).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+CREATING, CREATED, DONE = "creating", "created", "done"
+"""Journal states of a run: ``creating`` without a run id means a crash may have created it (in doubt)."""
+REMEMBERED_RUNS = 10_000
+"""Written traces remembered, so a late span joins its trace's run even after a restart."""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY, data BLOB NOT NULL, bytes INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS spans (batch INTEGER NOT NULL, pos INTEGER NOT NULL, trace TEXT NOT NULL,
+                                  PRIMARY KEY (batch, pos)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS runs (trace TEXT PRIMARY KEY, run_id TEXT, state TEXT NOT NULL, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS windows (id TEXT PRIMARY KEY, data TEXT NOT NULL, run_id TEXT, state TEXT,
+                                    synced INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS records (window TEXT NOT NULL, idx INTEGER NOT NULL, data TEXT NOT NULL,
+                                    PRIMARY KEY (window, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS merged (source TEXT PRIMARY KEY);
+"""
+
+SpanRef = tuple[int, int]
+"""(batch id, position in the batch): one span in the spool."""
+
+
+class SpoolFile:
+    """One spool file. Thread-safe: every call takes the file's lock and is one transaction."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        if not path.exists():
+            os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # prompts live here: owner only
+        self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across a process crash
+        self._db.executescript(_SCHEMA)
+        self._lock = threading.Lock()
+        self._left: dict[int, list[int]] = {}  # batch -> [spans not yet written, blob bytes]
+        self.bytes = 0
+        """Bytes of encoded spans the file holds (what ``OTEL_MLFLOW_SPOOL_MAX_BYTES`` bounds)."""
+        self._count_batches()
+
+    def _count_batches(self) -> None:
+        self._left.clear()
+        self.bytes = 0
+        for batch, size, left in self._db.execute(
+            "SELECT b.id, b.bytes, (SELECT count(*) FROM spans s WHERE s.batch = b.id) FROM batches b"
+        ):
+            self._left[batch] = [left, size]
+            self.bytes += size
+
+    @property
+    def span_count(self) -> int:
+        return sum(left for left, _ in self._left.values())
+
+    # --- spans ------------------------------------------------------------------------------
+    def append(self, blob: bytes, rows: Sequence[tuple[int, str]]) -> int:
+        """Keep one encoded batch and its spans ``(position, trace hex)``; returns the batch id."""
+        with self._lock, self._tx():
+            batch = int(self._db.execute("INSERT INTO batches (data, bytes) VALUES (?, ?)", (blob, len(blob))).lastrowid)
+            self._db.executemany("INSERT INTO spans (batch, pos, trace) VALUES (?, ?, ?)",
+                                 [(batch, pos, trace) for pos, trace in rows])  # fmt: skip
+            self._left[batch] = [len(rows), len(blob)]
+            self.bytes += len(blob)
+            return batch
+
+    def batch_ids(self) -> list[int]:
+        with self._lock:
+            return sorted(self._left)
+
+    def load(self, batch: int) -> tuple[bytes, set[int]]:
+        """A batch's encoded spans and the positions not yet written."""
+        with self._lock:
+            row = self._db.execute("SELECT data FROM batches WHERE id = ?", (batch,)).fetchone()
+            positions = {p for (p,) in self._db.execute("SELECT pos FROM spans WHERE batch = ?", (batch,))}
+        return (bytes(row[0]) if row else b""), positions
+
+    def retire(self, refs: Iterable[SpanRef], run: tuple[str, str] | None = None) -> None:
+        """These spans are in MLflow: forget them (and, with ``run=(trace, run_id)``, journal it done)."""
+        refs = list(refs)
+        with self._lock, self._tx():
+            if run is not None:
+                self._set_run(*run, DONE)
+            self._retire(refs)
+
+    def _retire(self, refs: list[SpanRef]) -> None:
+        self._db.executemany("DELETE FROM spans WHERE batch = ? AND pos = ?", refs)
+        for batch, _ in refs:
+            entry = self._left.get(batch)
+            if entry is None:
+                continue
+            entry[0] -= 1
+            if entry[0] <= 0:
+                self._db.execute("DELETE FROM batches WHERE id = ?", (batch,))
+                self.bytes -= entry[1]
+                del self._left[batch]
+
+    # --- the run journal --------------------------------------------------------------------
+    def journal_run(self, trace: str, run_id: str | None, state: str) -> None:
+        with self._lock, self._tx():
+            self._set_run(trace, run_id, state)
+
+    def _set_run(self, trace: str, run_id: str | None, state: str) -> None:
+        self._db.execute("INSERT OR REPLACE INTO runs (trace, run_id, state, updated) VALUES (?, ?, ?, ?)",
+                         (trace, run_id, state, time.time()))  # fmt: skip
+
+    def run_of(self, trace: str) -> tuple[str | None, str] | None:
+        """(run id, state) journaled for ``trace``, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT run_id, state FROM runs WHERE trace = ?", (trace,)).fetchone()
+        return None if row is None else (row[0], row[1])
+
+    def prune_runs(self, keep: int = REMEMBERED_RUNS) -> None:
+        with self._lock, self._tx():
+            self._db.execute("DELETE FROM runs WHERE state = ? AND trace NOT IN (SELECT trace FROM runs WHERE state = ? "
+                             "ORDER BY updated DESC LIMIT ?)", (DONE, DONE, keep))  # fmt: skip
+
+    # --- windows ------------------------------------------------------------------------------
+    def add_record(self, window: str, window_data: dict[str, Any], index: int, record: dict[str, Any],
+                   refs: Iterable[SpanRef]) -> None:  # fmt: skip
+        """A request joins a window: its record is kept, its spans are no longer needed."""
+        with self._lock, self._tx():
+            self._db.execute("INSERT OR IGNORE INTO windows (id, data) VALUES (?, ?)", (window, json.dumps(window_data)))
+            self._db.execute("INSERT OR REPLACE INTO records (window, idx, data) VALUES (?, ?, ?)",
+                             (window, index, json.dumps(record)))  # fmt: skip
+            self._retire(list(refs))
+
+    def window_progress(self, window: str, run_id: str | None, state: str, synced: int | None = None) -> None:
+        with self._lock, self._tx():
+            self._db.execute("UPDATE windows SET run_id = ?, state = ? WHERE id = ?", (run_id, state, window))
+            if synced is not None:
+                self._db.execute("UPDATE windows SET synced = ? WHERE id = ?", (synced, window))
+
+    def drop_window(self, window: str) -> None:
+        """The window's closing write is done: forget it and its records."""
+        with self._lock, self._tx():
+            self._db.execute("DELETE FROM records WHERE window = ?", (window,))
+            self._db.execute("DELETE FROM windows WHERE id = ?", (window,))
+
+    def windows(self) -> list[dict[str, Any]]:
+        """Every window kept, with ``records`` (in order), ``run_id``, ``state`` and ``synced``."""
+        with self._lock:
+            rows = self._db.execute("SELECT id, data, run_id, state, synced FROM windows").fetchall()
+            out = []
+            for window, data, run_id, state, synced in rows:
+                records = [json.loads(r) for (r,) in self._db.execute(
+                    "SELECT data FROM records WHERE window = ? ORDER BY idx", (window,))]  # fmt: skip
+                out.append({"id": window, **json.loads(data), "run_id": run_id, "state": state, "synced": synced,
+                            "records": records})  # fmt: skip
+        return out
+
+    def window_count(self) -> int:
+        with self._lock:
+            return int(self._db.execute("SELECT count(*) FROM windows").fetchone()[0])
+
+    # --- taking over another file ---------------------------------------------------------------
+    def merge(self, other: Path, source: str) -> bool:
+        """Move everything of a dead process's spool file into this one, once (False: merged before)."""
+        with self._lock:
+            if self._db.execute("SELECT 1 FROM merged WHERE source = ?", (source,)).fetchone():
+                return False
+            self._db.execute("ATTACH DATABASE ? AS other", (str(other),))
+            try:
+                self._db.executescript(_SCHEMA.replace("EXISTS ", "EXISTS other."))
+                with self._tx():
+                    offset = int(self._db.execute("SELECT coalesce(max(id), 0) FROM main.batches").fetchone()[0])
+                    self._db.execute("INSERT INTO main.batches SELECT id + ?, data, bytes FROM other.batches", (offset,))
+                    self._db.execute("INSERT INTO main.spans SELECT batch + ?, pos, trace FROM other.spans", (offset,))
+                    self._db.execute("INSERT OR IGNORE INTO main.runs SELECT * FROM other.runs")
+                    self._db.execute("INSERT OR IGNORE INTO main.windows SELECT * FROM other.windows")
+                    self._db.execute("INSERT OR IGNORE INTO main.records SELECT * FROM other.records")
+                    self._db.execute("INSERT OR IGNORE INTO main.merged SELECT * FROM other.merged")
+                    self._db.execute("INSERT INTO main.merged (source) VALUES (?)", (source,))
+            finally:
+                self._db.execute("DETACH DATABASE other")
+            self._count_batches()
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def _tx(self) -> _Transaction:
+        return _Transaction(self._db)
+
+
+class _Transaction:
+    def __init__(self, db: sqlite3.Connection) -> None:
+        self._db = db
+
+    def __enter__(self) -> None:
+        self._db.execute("BEGIN IMMEDIATE")
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")

@@ -1,0 +1,145 @@
+"""Where spool files live, who owns each, and taking over the files of dead processes.
+
+Each live process owns one file, ``spool-<id>.db``, and holds an exclusive ``flock`` on
+``spool-<id>.lock`` for its whole life; the kernel drops the lock when the process dies, however it
+dies (SIGKILL and the OOM killer included). Any process on the same folder (gunicorn workers, receiver
+replicas, the next start, ``otel-mlflow drain``) may then take the lock and merge the dead file into
+its own. Usage::
+
+    folder = spool_folder(config)                 # OTEL_MLFLOW_SPOOL_DIR, or the default below
+    owned = OwnedSpool.create(folder)             # this process's file
+    owned.take_over_dead()                        # merge files whose owner is gone; returns how many
+
+Default folder, one per tracking store and experiment (a spool replays into the store it came from):
+beside a sqlite store's file (``<db folder>/.otel-mlflow-spool/<key>``), else
+``$XDG_CACHE_HOME/otel-mlflow/spool/<key>`` (``~/.cache`` when unset).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import logging
+import os
+import uuid
+from pathlib import Path
+
+from otel_mlflow.config import Config
+from otel_mlflow.export.spool import SpoolFile
+
+_logger = logging.getLogger(__name__)
+DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
+"""MLflow 3's own default when ``MLFLOW_TRACKING_URI`` is unset."""
+SPOOL_FOLDER_NAME = ".otel-mlflow-spool"
+_PREFIX, _DB, _LOCK = "spool-", ".db", ".lock"
+
+
+def spool_folder(config: Config) -> Path:
+    """The folder of the spool for ``config``'s tracking store and experiment."""
+    uri = config.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    if config.spool_dir:
+        return Path(config.spool_dir).expanduser()
+    key = hashlib.sha256(f"{uri}\0{config.experiment_name}".encode()).hexdigest()[:16]
+    if uri.startswith("sqlite:///"):
+        database = Path(uri[len("sqlite:///") :].split("?")[0])
+        return database.resolve().parent / SPOOL_FOLDER_NAME / key
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "otel-mlflow" / "spool" / key
+
+
+def spooled_spans(folder: str | Path) -> int:
+    """Spans waiting in every spool file of ``folder`` (files of live processes included)."""
+    import sqlite3
+
+    total = 0
+    for db in Path(folder).glob(f"{_PREFIX}*{_DB}"):
+        try:
+            conn = sqlite3.connect(f"file:{db}?mode=rw", uri=True)  # never creates a file that just went
+        except sqlite3.Error:
+            continue
+        try:
+            total += int(conn.execute("SELECT count(*) FROM spans").fetchone()[0])
+        except sqlite3.Error:
+            pass  # a file being created or removed right now
+        finally:
+            conn.close()
+    return total
+
+
+class OwnedSpool:
+    """This process's spool file and the lock that says it is alive."""
+
+    def __init__(self, folder: Path, name: str, lock_fd: int, spool: SpoolFile) -> None:
+        self.folder, self.name, self._lock_fd, self.spool = folder, name, lock_fd, spool
+
+    @classmethod
+    def create(cls, folder: Path) -> OwnedSpool:
+        """A new file in ``folder`` (made, owner-only, when missing). Raises OSError or sqlite3.Error."""
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        name = f"{_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        fd = os.open(folder / f"{name}{_LOCK}", os.O_CREAT | os.O_RDWR, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            spool = SpoolFile(folder / f"{name}{_DB}")
+        except BaseException:
+            os.close(fd)
+            raise
+        return cls(folder, name, fd, spool)
+
+    def take_over_dead(self) -> int:
+        """Merge every file of this folder whose owner is dead into ours; returns how many."""
+        taken = 0
+        for db in sorted(self.folder.glob(f"{_PREFIX}*{_DB}")):
+            name = db.name[: -len(_DB)]
+            if name == self.name:
+                continue
+            fd = _lock_if_dead(self.folder / f"{name}{_LOCK}")
+            if fd is None:
+                continue
+            try:
+                if db.exists():  # another process may have merged it while we waited for the lock
+                    self.spool.merge(db, name)
+                    taken += 1
+                    _remove(db, name, self.folder)
+            except Exception:  # noqa: BLE001 - a damaged file must not stop this process's own spool
+                _logger.exception("otel-mlflow could not take over the spool file %s; it is left in place", db)
+            finally:
+                os.close(fd)
+        return taken
+
+    def close(self, remove_if_empty: bool = True) -> None:
+        """Close the file; an empty one is removed. The lock goes last, so no one merges a half-closed file."""
+        empty = self.spool.span_count == 0 and self.spool.window_count() == 0
+        self.spool.close()
+        if remove_if_empty and empty:
+            _remove(self.folder / f"{self.name}{_DB}", self.name, self.folder)
+        os.close(self._lock_fd)
+
+    def abandon_in_child(self) -> None:
+        """After fork: the parent owns this file and lock. Close nothing the parent still uses."""
+        os.close(self._lock_fd)  # our copy only: the parent's lock stays
+
+
+def _lock_if_dead(lock_path: Path) -> int | None:
+    try:
+        fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
+    except OSError:
+        return None
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        os.close(fd)
+        return None  # its owner is alive
+    return fd
+
+
+def _remove(db: Path, name: str, folder: Path) -> None:
+    for suffix in ("-wal", "-shm", ""):
+        try:
+            os.unlink(f"{db}{suffix}")
+        except FileNotFoundError:
+            pass
+    try:
+        os.unlink(folder / f"{name}{_LOCK}")
+    except FileNotFoundError:
+        pass
