@@ -20,7 +20,7 @@ demo: install
 	$(PY) examples/demo.py
 
 test: install
-	$(PY) -m pytest
+	$(PY) -m pytest -n 2
 
 bench: install
 	$(PY) bench/run.py

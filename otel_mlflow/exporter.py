@@ -145,16 +145,18 @@ class MLflowSpanExporter(SpanExporter):
         """
         return self._engine.flush(timeout_millis / 1000)
 
-    def shutdown(self, timeout_millis: float | None = None) -> None:
+    def shutdown(self, *, timeout_seconds: float | None = None) -> None:
         """Write what is left, for as long as MLflow makes progress, then stop. Safe to call twice.
 
-        Waits at most ``timeout_millis``, else ``OTEL_MLFLOW_EXIT_TIMEOUT`` (at most 20 s after SIGTERM).
+        Waits at most ``timeout_seconds``, else ``OTEL_MLFLOW_EXIT_TIMEOUT`` (at most 20 s after SIGTERM).
         With the spool on, what is not written stays on disk for the next start or ``otel-mlflow drain``.
+        (Not ``timeout_millis``: the SDK's BatchSpanProcessor would pass its own 30 s through that name, and
+        a batch script's records are worth the configured wait.)
         """
         if self._shutdown:
             return
         self._shutdown = True
-        budget = self._config.exit_timeout if timeout_millis is None else timeout_millis / 1000
+        budget = self._config.exit_timeout if timeout_seconds is None else timeout_seconds
         if stopping_on_signal():
             budget = min(budget, SIGTERM_EXIT_SECONDS)
         left = self._engine.close(budget)
@@ -209,7 +211,7 @@ def _register_child_exit_flush(exporter: MLflowSpanExporter) -> None:
             provider_flush(int(CHILD_EXIT_FLUSH_SECONDS * 1000))  # the SDK's queue -> export() -> the spool
         live = ref()
         if live is not None:
-            live.shutdown(CHILD_EXIT_FLUSH_SECONDS * 1000)  # write what it can; the rest stays spooled
+            live.shutdown(timeout_seconds=CHILD_EXIT_FLUSH_SECONDS)  # write what it can; the rest stays spooled
 
     util.Finalize(None, flush, exitpriority=100)
 

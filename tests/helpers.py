@@ -55,7 +55,8 @@ class Store:
         exp = client.get_experiment_by_name(experiment)
         if exp is None:
             return []
-        return list(client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"]))
+        return list(client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"],
+                                       max_results=50_000))  # MLflow's default page is 1,000 runs
 
     def artifact_text(self, run: Any, path: str) -> str:
         import mlflow.artifacts

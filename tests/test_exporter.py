@@ -286,4 +286,4 @@ def test_drops_are_reported_as_otel_metrics(recorder: SpanRecorder, store: Store
         }
         assert points == {"received": 5, "dropped_queue_full": 5}
     finally:
-        exporter.shutdown(timeout_millis=1000)
+        exporter.shutdown(timeout_seconds=1)

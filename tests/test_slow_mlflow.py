@@ -92,7 +92,7 @@ def test_slow_mlflow_never_slows_export_and_memory_stays_bounded(tmp_path: Path)
             wait_for(lambda: exporter.stats.spans_written > 0, 60)  # slowly, but it writes
             stats = exporter.stats
         finally:
-            exporter.shutdown(timeout_millis=1000)
+            exporter.shutdown(timeout_seconds=1)
             next(proxy, None)
     export_ms.sort()
     # every MLflow answer takes at least DELAY_SECONDS: an export that waited on MLflow would show it
