@@ -13,18 +13,19 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.persist import serve_request  # noqa: E402
+from bench.persist import prepare_experiment, serve_request  # noqa: E402
 from otel_mlflow import MLflowSpanExporter  # noqa: E402
-from otel_mlflow.config import Config  # noqa: E402
+from otel_mlflow.config import DEFAULT_EXPERIMENT_NAME, Config  # noqa: E402
 from otel_mlflow.pipeline import BATCH_QUEUE_SIZE  # noqa: E402
 
 
 def burst(requests: int = 10_000) -> dict[str, float]:
     """Zero-code settings: the distro's BatchSpanProcessor queue (20,480) and the default run mode."""
     store = Path(tempfile.mkdtemp(prefix="bench-burst-"))
+    uri = f"sqlite:///{store / 'mlflow.db'}"
+    prepare_experiment(uri, DEFAULT_EXPERIMENT_NAME, str(store / "a"))
     exporter = MLflowSpanExporter(config=Config.from_env(
-        env={}, tracking_uri=f"sqlite:///{store / 'mlflow.db'}", artifact_location=str(store / "a")))  # fmt: skip
-    exporter._writer.experiment_id()
+        env={}, tracking_uri=uri, artifact_location=str(store / "a")))  # fmt: skip
     provider = TracerProvider(resource=Resource.create({"service.name": "burst"}))
     provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=BATCH_QUEUE_SIZE))
     tracer = provider.get_tracer("burst")

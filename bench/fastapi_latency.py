@@ -23,7 +23,8 @@ from bench.onthread import DropExporter, generate_answer  # noqa: E402
 from instrumentors.fastapi import FastAPIRequestInstrumentor  # noqa: E402
 from instrumentors.llm_service import LLMServiceInstrumentor  # noqa: E402
 from otel_mlflow import MLflowSpanExporter  # noqa: E402
-from otel_mlflow.config import Config  # noqa: E402
+from bench.persist import prepare_experiment  # noqa: E402
+from otel_mlflow.config import DEFAULT_EXPERIMENT_NAME, Config  # noqa: E402
 
 
 class Ask(BaseModel):
@@ -76,9 +77,10 @@ def _one(name: str, service: Any, count: int) -> float:
     exporter: Any = DropExporter()
     if name == "otel_mlflow":
         store = Path(tempfile.mkdtemp(prefix="bench-fastapi-"))
+        uri = f"sqlite:///{store / 'mlflow.db'}"
+        prepare_experiment(uri, DEFAULT_EXPERIMENT_NAME, str(store / "a"))
         exporter = MLflowSpanExporter(config=Config.from_env(
-            env={}, tracking_uri=f"sqlite:///{store / 'mlflow.db'}", artifact_location=str(store / "a")))  # fmt: skip
-        exporter._writer.experiment_id()
+            env={}, tracking_uri=uri, artifact_location=str(store / "a")))  # fmt: skip
     provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=count * 8))
     llm = LLMServiceInstrumentor()
     if name == "official":

@@ -34,12 +34,22 @@ def serve_request(tracer: Any) -> None:
             chat.set_attribute("gen_ai.usage.output_tokens", 17)
 
 
+def prepare_experiment(uri: str, name: str, artifacts: str | None) -> None:
+    """Create the experiment (and the store's schema) before measuring: not part of any measurement."""
+    from mlflow import MlflowClient
+
+    client = MlflowClient(tracking_uri=uri)
+    if client.get_experiment_by_name(name) is None:
+        client.create_experiment(name, artifact_location=artifacts)
+
+
 def otel_mlflow_rate(uri: str, artifacts: str, mode: str, requests: int, **settings: Any) -> tuple[float, int]:
     """(persisted requests/s, spans lost) for ``requests`` requests through BatchSpanProcessor."""
+    name = f"bench-{mode}-{time.monotonic_ns()}"
+    prepare_experiment(uri, name, artifacts)
     exporter = MLflowSpanExporter(config=Config.from_env(
-        env={}, tracking_uri=uri, artifact_location=artifacts, experiment_name=f"bench-{mode}-{time.monotonic_ns()}",
+        env={}, tracking_uri=uri, artifact_location=artifacts, experiment_name=name,
         run_mode=mode, flush_interval=0.2, max_queue_size=max(20_000, requests * 3), **settings))  # fmt: skip
-    exporter._writer.experiment_id()  # experiment creation is not part of the measurement
     provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
     provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=max(20_480, requests * 3)))
     tracer = provider.get_tracer("bench")

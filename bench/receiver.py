@@ -14,6 +14,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from otel_mlflow import MLflowSpanExporter  # noqa: E402
+from bench.persist import prepare_experiment  # noqa: E402
 from otel_mlflow.config import Config  # noqa: E402
 from otel_mlflow.receiver import Receiver, ReceiverSettings  # noqa: E402
 
@@ -33,11 +34,11 @@ def bench_receiver(workdir: Path, traces: int, llm_call) -> tuple[float, float]:
     """(spans/s accepted by HTTP, spans/s persisted) for ``traces`` two-span traces."""
     store = workdir / f"recv-{time.monotonic_ns()}"
     store.mkdir()
+    uri, name = f"sqlite:///{store / 'mlflow.db'}", f"bench-{time.monotonic_ns()}"
+    prepare_experiment(uri, name, str(store / "a"))
     exporter = MLflowSpanExporter(config=Config.from_env(
-        env={}, tracking_uri=f"sqlite:///{store / 'mlflow.db'}", artifact_location=str(store / "a"),
-        experiment_name=f"bench-{time.monotonic_ns()}", flush_interval=0.05, max_queue_size=traces * 4,
-        run_mode="window"))  # fmt: skip
-    exporter._writer.experiment_id()  # schema creation is not part of the measurement
+        env={}, tracking_uri=uri, artifact_location=str(store / "a"), experiment_name=name, flush_interval=0.05,
+        max_queue_size=traces * 4, run_mode="window"))  # fmt: skip
     receiver = Receiver(ReceiverSettings(port=0), exporter).start()
     bodies = make_bodies(traces, llm_call)
     spans = traces * 2

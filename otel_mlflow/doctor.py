@@ -88,8 +88,8 @@ def _store_check(config: Config) -> Check:
                     raise OSError(f"health check answered {response.status}")
         except (OSError, urllib.error.URLError) as exc:
             return Check("tracking store", False, f"{shown} does not answer ({exc})",
-                         f"start it (`mlflow server --host 127.0.0.1 --port 5000`), check the host and port in "
-                         f"MLFLOW_TRACKING_URI, or unset MLFLOW_TRACKING_URI to use ./mlflow.db")  # fmt: skip
+                         "start it (`mlflow server --host 127.0.0.1 --port 5000`), check the host and port in "
+                         "MLFLOW_TRACKING_URI, or unset MLFLOW_TRACKING_URI to use ./mlflow.db")  # fmt: skip
     try:
         _guarded(lambda: _client(config).search_experiments(max_results=1))
     except Exception as exc:  # noqa: BLE001 - every failure is reported, with the URI

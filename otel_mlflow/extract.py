@@ -88,7 +88,6 @@ def span_facts(span: ReadableSpan) -> SpanFacts:
     """Normalise one finished span. Never raises on odd attribute types."""
     attrs: Mapping[str, Any] = span.attributes or {}
     ctx = span.context
-    parent = span.parent
     status_code = span.status.status_code if span.status is not None else StatusCode.UNSET
     resource_attrs = span.resource.attributes if span.resource is not None else {}
     http_status = _int(_first(attrs, A.HTTP_STATUS_CODE, A.HTTP_STATUS_CODE_OLD))

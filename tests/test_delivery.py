@@ -3,6 +3,7 @@ spool survives trouble with its own folder, and files of dead processes are take
 
 from __future__ import annotations
 
+import logging
 import os
 import signal
 import subprocess
@@ -41,7 +42,10 @@ def test_an_error_injected_in_the_writer_loop_does_not_stop_later_writes(
     assert exporter.export(recorder.take()) is SpanExportResult.SUCCESS
     assert exporter.force_flush(20_000)
     assert failures, "the fault was never hit"
-    assert "injected fault in the writer loop" in caplog.text
+    engine_logger = logging.getLogger("otel_mlflow.export.engine")
+    assert wait_for(lambda: "injected fault in the writer loop" in caplog.text, 5), (
+        f"not logged; logger disabled={engine_logger.disabled} level={engine_logger.getEffectiveLevel()} "
+        f"propagate={engine_logger.propagate}")
     rag_trace(recorder)
     assert exporter.export(recorder.take()) is SpanExportResult.SUCCESS
     assert exporter.force_flush(20_000)

@@ -18,21 +18,19 @@ batch is refused whole and counted.
 from __future__ import annotations
 
 import logging
-import sqlite3
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Sequence
-from typing import TypeVar
 
 from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_mlflow.buffer import SpanGroup, TraceBuffer, span_bytes
-from otel_mlflow.config import ENV_SPOOL_MAX_BYTES, Config
-from otel_mlflow.export.codec import EncodeError, decode_batch, encode_batch
+from otel_mlflow.config import Config
+from otel_mlflow.export.backlog import Backlog, read_batch
+from otel_mlflow.export.guarded import REFUSED, GuardedSpool
 from otel_mlflow.export.restore import restore_windows
 from otel_mlflow.export.routing import trace_job, window_job, windowed
-from otel_mlflow.export.spool import CREATED, CREATING, SpanRef, SpoolFile
+from otel_mlflow.export.spool import CREATED, CREATING, SpoolFile, WindowRecord
 from otel_mlflow.export.spool_dir import OwnedSpool
 from otel_mlflow.export.stats import ExportStats, Warnings
 from otel_mlflow.jobs import Job, Outcome
@@ -44,9 +42,6 @@ from otel_mlflow.window import WindowSet
 _logger = logging.getLogger(__name__)
 TAKE_OVER_EVERY_SECONDS = 5.0
 """How often a live process looks for spool files of dead ones (forked children, crashed replicas)."""
-T = TypeVar("T")
-REFUSED = -1
-"""A batch the spool has no room for: refused whole."""
 
 
 class Ledger:
@@ -56,12 +51,11 @@ class Ledger:
         self.cond = threading.Condition()
         self.stats = ExportStats(telemetry)
         self.warnings = Warnings()
-        self.owned = owned
+        self.disk = GuardedSpool(owned, self.cond, self.stats, on_failure=self._forget_backlog)
         self._buffer = TraceBuffer(config.trace_timeout)
         self._windows = WindowSet(config.window_seconds, config.window_max_requests)
         self._jobs: list[Job] = []
-        self._spilled: deque[int] = deque()
-        self._known_batches: set[int] = set()
+        self._backlog = Backlog()
         self._plan_lock = threading.Lock()
         self._dirty = True
         self._planning = False
@@ -73,52 +67,39 @@ class Ledger:
 
     @property
     def spool(self) -> SpoolFile | None:
-        return self.owned.spool if self.owned is not None else None
+        return self.disk.spool
+
+    @property
+    def owned(self) -> OwnedSpool | None:
+        return self.disk.owned
+
+    def _forget_backlog(self) -> int:
+        return self._backlog.forget()
 
     # --- intake (the BatchSpanProcessor's thread) ---------------------------------------------
     def accept(self, spans: Sequence[ReadableSpan], now: float) -> bool:
         """Take ``spans`` whole or refuse them whole (False, counted); never waits on MLflow."""
         sizes = [span_bytes(s) for s in spans]
-        batch, positions = self._spool_batch(spans)
+        batch, positions = self.disk.append_batch(spans, self.config.spool_max_bytes, self.warnings)
         with self.cond:
             self.stats.add("spans_received", len(spans))
             fits = self._fits(len(spans), sum(sizes))
             if batch == REFUSED or (batch is None and not fits):
                 self.stats.add("spans_dropped_queue_full", len(spans))
                 return False
-            spill = batch is not None and (bool(self._spilled) or not fits)
-            if batch is not None:
-                self._known_batches.add(batch)
-            if spill:
-                self._spilled.append(batch)  # on disk only; read back when memory frees
+            spill = batch is not None and (bool(self._backlog) or not fits)
+            if batch is not None and spill:
+                self._backlog.spill(batch)  # on disk only; read back when memory frees
                 self.stats.add("spans_spilled", len(spans))
             else:
+                if batch is not None:
+                    self._backlog.known(batch)
                 for index, (span, size) in enumerate(zip(spans, sizes)):
                     ref = (batch, positions[index]) if batch is not None else None
                     self._buffer.add(span, now, size, ref)
             self._dirty = True
             self.cond.notify_all()
         return True
-
-    def _spool_batch(self, spans: Sequence[ReadableSpan]) -> tuple[int | None, list[int]]:
-        spool = self.spool
-        if spool is None or not spans:
-            return None, []
-        try:
-            blob, positions = encode_batch(spans)
-        except EncodeError as exc:
-            self.warnings.warn("encode", "otel-mlflow keeps %d span(s) in memory only: they cannot be encoded "
-                               "for the spool (%s)", len(spans), exc)  # fmt: skip
-            return None, []
-        if spool.bytes + len(blob) > self.config.spool_max_bytes:
-            self.warnings.warn("spool_full", "otel-mlflow refused %d span(s): the spool reached %s (%d bytes); "
-                               "is the tracking store reachable?", len(spans), ENV_SPOOL_MAX_BYTES,
-                               self.config.spool_max_bytes)  # fmt: skip
-            return REFUSED, []
-        traces = [f"{s.context.trace_id:032x}" for s in spans]  # encode_batch checked every context
-        rows = sorted(zip(positions, traces))
-        batch = self._spool_call(lambda s: s.append(blob, rows))
-        return batch, positions
 
     def _fits(self, count: int, size: int) -> bool:
         return (self._held() + count <= self.config.max_queue_size
@@ -139,8 +120,11 @@ class Ledger:
             with self.cond:
                 self._dirty = False
                 groups = self._buffer.pop_ready(now, flush_all=closing)
+            records: list[WindowRecord] = []
             for group in groups:
-                self._route(group, now)
+                self._route(group, now, records)
+            if records:
+                self.disk.call(lambda s: s.add_records(records))  # one transaction for the pass
             self._sync_windows(now, closing)
         finally:
             with self.cond:
@@ -149,7 +133,7 @@ class Ledger:
                 self.cond.notify_all()
             self._plan_lock.release()
 
-    def _route(self, group: SpanGroup, now: float) -> None:
+    def _route(self, group: SpanGroup, now: float, records: list[WindowRecord]) -> None:
         try:
             if windowed(group, self.config.run_mode):
                 record = request_record(group.spans, self.options.capture_content)
@@ -159,15 +143,14 @@ class Ledger:
                     window = self._windows.add(record, now)
                     index = len(window.records) - 1
                     self._buffer.mark_written(group.trace_id, None)  # late spans: a run of their own
-                self._spool_call(lambda s: s.add_record(window.id, window.describe(), index, record_to_dict(record),
-                                                        group.refs))  # fmt: skip
+                records.append((window.id, window.describe(), index, record_to_dict(record), group.refs))
                 return
             trace = f"{group.trace_id:032x}"
-            journal = self._spool_call(lambda s: s.run_of(trace)) if group.replayed and not group.run_id else None
+            journal = self.disk.call(lambda s: s.run_of(trace)) if group.replayed and not group.run_id else None
             job = trace_job(group, self.options, journal)
         except Exception:  # noqa: BLE001 - one bad group must not stop the others
             _logger.exception("otel-mlflow could not map %d span(s); they are dropped", len(group.spans))
-            self._spool_call(lambda s: s.retire(group.refs))
+            self.disk.call(lambda s: s.retire(group.refs))
             with self.cond:
                 self.stats.add("spans_dropped_mapping_failed", len(group.spans))
                 self._buffer.mark_written(group.trace_id, None)
@@ -196,51 +179,39 @@ class Ledger:
             self.cond.notify_all()
 
     def _journal(self, trace: str) -> Callable[[str | None], None]:
-        return lambda run_id: self._spool_call(lambda s: s.journal_run(trace, run_id, CREATED if run_id else CREATING))
+        return lambda run_id: self.disk.call(lambda s: s.journal_run(trace, run_id, CREATED if run_id else CREATING))
 
     def _window_journal(self, window: str) -> Callable[[str | None], None]:
-        return lambda run_id: self._spool_call(
+        return lambda run_id: self.disk.call(
             lambda s: s.window_progress(window, run_id, CREATED if run_id else CREATING))
 
     # --- spilled and replayed spans -----------------------------------------------------------
     def _take_over(self, now: float) -> None:
         self._next_take_over = now + TAKE_OVER_EVERY_SECONDS
         owned = self.owned
-        if owned is None or not self._spool_call(lambda s: owned.take_over_dead()):
+        if owned is None or not self.disk.call(lambda s: owned.take_over_dead()):
             return
-        spool = owned.spool
-        new = [b for b in spool.batch_ids() if b not in self._known_batches]
         with self.cond:
-            self._spilled.extend(new)
-            self._known_batches.update(new)
+            self._backlog.adopt(owned.spool.batch_ids())
             self.stats.add("spool_files_taken_over", 1)
-        restore_windows(spool, self._windows, self.cond, now)
+        restore_windows(owned.spool, self._windows, self.cond, now)
 
     def _read_back(self, now: float) -> None:
-        spool = self.spool
-        while spool is not None:
+        while self.spool is not None:
             with self.cond:
-                if not self._spilled or not self._room_to_read_back():
-                    return
-                batch = self._spilled.popleft()
-            loaded = self._spool_call(lambda s: s.load(batch))
+                batch = self._backlog.next() if self._room_to_read_back() else None
+            if batch is None:
+                return
+            loaded = self.disk.call(lambda s: read_batch(s, batch))
             if loaded is None:
                 return
-            blob, present = loaded
-            try:
-                decoded = decode_batch(blob) if blob else []
-            except Exception:  # noqa: BLE001 - a damaged entry must not stop the others
-                _logger.exception("otel-mlflow could not read spool entry %d; its spans are dropped", batch)
-                decoded = []
-            lost = [(batch, p) for p in present if p >= len(decoded) or decoded[p] is None]
+            spans, lost = loaded
             with self.cond:
-                for pos in sorted(present):
-                    span = decoded[pos] if pos < len(decoded) else None
-                    if span is not None:
-                        self._buffer.add(span, now, span_bytes(span), (batch, pos), replayed=True)
+                for span, ref in spans:
+                    self._buffer.add(span, now, span_bytes(span), ref, replayed=True)
                 self.stats.add("spans_dropped_mapping_failed", len(lost))
             if lost:
-                self._spool_call(lambda s: s.retire(lost))
+                self.disk.call(lambda s: s.retire(lost))
 
     # --- writing (writer threads) ------------------------------------------------------------
     def take(self, shard: int, shards: int, now: float) -> Job | None:
@@ -273,11 +244,11 @@ class Ledger:
         if window is not None:
             done = bool(job.plan.end_run) and job.upto == len(window.records)  # the closing write itself
             run_id = job.run_id or window.run_id
-            self._spool_call(lambda s: s.drop_window(window.id) if done
+            self.disk.call(lambda s: s.drop_window(window.id) if done
                              else s.window_progress(window.id, run_id, CREATED if run_id else "", job.upto))  # fmt: skip
         else:
             run = (job.trace, job.run_id) if written and job.trace and job.run_id else None
-            self._spool_call(lambda s: s.retire(job.refs, run=run))
+            self.disk.call(lambda s: s.retire(job.refs, run=run))
         with self.cond:
             self._jobs.remove(job)
             self.stats.add("spans_written" if written else "spans_dropped_write_failed", job.span_count)
@@ -314,7 +285,7 @@ class Ledger:
     # --- state (lock held by the caller) -------------------------------------------------------
     def needs_planning(self) -> bool:
         """New spans came, or spilled ones can be read back now (else planning would spin)."""
-        return self._dirty or (bool(self._spilled) and self._room_to_read_back())
+        return self._dirty or (bool(self._backlog) and self._room_to_read_back())
 
     def _room_to_read_back(self) -> bool:
         """Memory is at most half full; or nothing can progress without reading more (the held spans wait
@@ -331,11 +302,11 @@ class Ledger:
     def settled(self, now: float) -> bool:
         """Nothing ready is left unwritten (traces still waiting for their root do not count)."""
         pending_windows = any(w.pending or w.in_flight for w in self._windows.all())
-        return (not self._planning and not self._jobs and not self._spilled and not pending_windows
+        return (not self._planning and not self._jobs and not self._backlog and not pending_windows
                 and not self._buffer.has_ready(now))  # fmt: skip
 
     def empty(self) -> bool:
-        return not self._planning and not self._jobs and not self._spilled and not len(self._buffer) and not len(self._windows)
+        return not self._planning and not self._jobs and not self._backlog and not len(self._buffer) and not len(self._windows)
 
     def left(self) -> int:
         """Spans (and window requests) not yet in MLflow: the progress display's count."""
@@ -372,31 +343,6 @@ class Ledger:
             if spool is not None:
                 return max(0, self.config.spool_max_bytes - spool.bytes)
             return max(0, self.config.max_queue_bytes - self._held_bytes())
-
-    # --- the spool failing ------------------------------------------------------------------------
-    def _spool_call(self, action: Callable[[SpoolFile], T]) -> T | None:
-        spool = self.spool
-        if spool is None:
-            return None
-        try:
-            return action(spool)
-        except (sqlite3.Error, OSError) as exc:
-            self._spool_failed(exc)
-            return None
-
-    def _spool_failed(self, exc: BaseException) -> None:
-        with self.cond:
-            owned, self.owned = self.owned, None
-            if owned is None:
-                return
-            self.stats.add("spool_errors", 1)
-            spilled = len(self._spilled)
-            self._spilled.clear()
-        _logger.warning("otel-mlflow cannot use its spool in %s (%s): spans are kept in memory only from now on. "
-                        "Set OTEL_MLFLOW_SPOOL_DIR to a writable folder with free space (or OTEL_MLFLOW_SPOOL=off). "
-                        "%d batch(es) already on disk are written by the next start on that folder.",
-                        owned.folder, exc, spilled)  # fmt: skip
-
 
 def shard_of(key: str, shards: int) -> int:
     """The writer thread of a key: all writes of one run go through one thread, in order."""

@@ -44,6 +44,8 @@ CREATE TABLE IF NOT EXISTS merged (source TEXT PRIMARY KEY);
 
 SpanRef = tuple[int, int]
 """(batch id, position in the batch): one span in the spool."""
+WindowRecord = tuple[str, dict[str, Any], int, dict[str, Any], Sequence[SpanRef]]
+"""(window id, window description, index in the window, request record, the request's span refs)."""
 
 
 class SpoolFile:
@@ -139,14 +141,15 @@ class SpoolFile:
                              "ORDER BY updated DESC LIMIT ?)", (DONE, DONE, keep))  # fmt: skip
 
     # --- windows ------------------------------------------------------------------------------
-    def add_record(self, window: str, window_data: dict[str, Any], index: int, record: dict[str, Any],
-                   refs: Iterable[SpanRef]) -> None:  # fmt: skip
-        """A request joins a window: its record is kept, its spans are no longer needed."""
+    def add_records(self, records: Sequence[WindowRecord]) -> None:
+        """Requests join their windows (one transaction for all): records kept, their spans retired."""
         with self._lock, self._tx():
-            self._db.execute("INSERT OR IGNORE INTO windows (id, data) VALUES (?, ?)", (window, json.dumps(window_data)))
-            self._db.execute("INSERT OR REPLACE INTO records (window, idx, data) VALUES (?, ?, ?)",
-                             (window, index, json.dumps(record)))  # fmt: skip
-            self._retire(list(refs))
+            for window, window_data, index, record, refs in records:
+                self._db.execute("INSERT OR IGNORE INTO windows (id, data) VALUES (?, ?)",
+                                 (window, json.dumps(window_data)))  # fmt: skip
+                self._db.execute("INSERT OR REPLACE INTO records (window, idx, data) VALUES (?, ?, ?)",
+                                 (window, index, json.dumps(record)))  # fmt: skip
+                self._retire(list(refs))
 
     def window_progress(self, window: str, run_id: str | None, state: str, synced: int | None = None) -> None:
         with self._lock, self._tx():

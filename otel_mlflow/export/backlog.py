@@ -1,0 +1,75 @@
+"""Spans on disk only: batches spilled past the memory bound, or taken over from dead processes.
+
+Usage (the ledger holds one, under its lock)::
+
+    backlog.spill(batch_id)                 # export(): memory is full, the batch waits on disk
+    backlog.adopt(spool.batch_ids())        # after a take-over: the batches nobody here knew
+    batch = backlog.next()                  # memory has room: read one back
+    spans, lost = read_batch(spool, batch)  # the spans still unwritten, each with its spool ref
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import deque
+from collections.abc import Iterable
+
+from opentelemetry.sdk.trace import ReadableSpan
+
+from otel_mlflow.export.codec import decode_batch
+from otel_mlflow.export.spool import SpanRef, SpoolFile
+
+_logger = logging.getLogger("otel_mlflow.exporter")
+
+
+class Backlog:
+    """Batch ids in first-in, first-out order; once one batch spills, later ones follow it (no overtaking)."""
+
+    def __init__(self) -> None:
+        self._waiting: deque[int] = deque()
+        self._known: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self._waiting)
+
+    def known(self, batch: int) -> None:
+        """A batch held in memory: not to be adopted again after a take-over."""
+        self._known.add(batch)
+
+    def spill(self, batch: int) -> None:
+        self._known.add(batch)
+        self._waiting.append(batch)
+
+    def adopt(self, batch_ids: Iterable[int]) -> int:
+        """Queue the batches not seen before (merged from a dead process's file); returns how many."""
+        new = [b for b in batch_ids if b not in self._known]
+        self._waiting.extend(new)
+        self._known.update(new)
+        return len(new)
+
+    def next(self) -> int | None:
+        return self._waiting.popleft() if self._waiting else None
+
+    def forget(self) -> int:
+        """The spool is gone: these batches stay on disk for the next start. Returns how many."""
+        count = len(self._waiting)
+        self._waiting.clear()
+        return count
+
+
+def read_batch(spool: SpoolFile, batch: int) -> tuple[list[tuple[ReadableSpan, SpanRef]], list[SpanRef]]:
+    """The batch's spans not yet written, with their refs; and the refs of spans that cannot be rebuilt."""
+    blob, present = spool.load(batch)
+    try:
+        decoded = decode_batch(blob) if blob else []
+    except Exception:  # noqa: BLE001 - a damaged entry must not stop the others
+        _logger.exception("otel-mlflow could not read spool entry %d; its spans are dropped", batch)
+        decoded = []
+    spans, lost = [], []
+    for pos in sorted(present):
+        span = decoded[pos] if pos < len(decoded) else None
+        if span is None:
+            lost.append((batch, pos))
+        else:
+            spans.append((span, (batch, pos)))
+    return spans, lost
