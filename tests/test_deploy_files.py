@@ -37,6 +37,15 @@ def k8s(kind: str, name: str) -> dict[str, Any]:
 
 COLLECTOR = load("collector-config.yaml")
 COMPOSE = load("compose.yaml")
+
+
+def service_for(host: str) -> dict[str, Any]:
+    """The one compose service that answers ``host`` (its name or a network alias)."""
+    services = COMPOSE["services"]
+    names = {n: {n, *s.get("networks", {}).get("default", {}).get("aliases", [])} for n, s in services.items()}
+    matches = [services[n] for n, hosts in names.items() if host in hosts]
+    assert len(matches) == 1, f"no single compose service answers {host}"
+    return matches[0]
 ENDPOINTS = {
     "receiver": COLLECTOR["exporters"]["otlphttp/otel-mlflow"]["endpoint"],
     "mlflow": COLLECTOR["exporters"]["otlphttp/mlflow-traces"]["traces_endpoint"],
@@ -73,14 +82,6 @@ def collector_env_vars() -> set[str]:
 
 
 def test_compose_services_answer_the_collectors_endpoints() -> None:
-    services = COMPOSE["services"]
-    names = {n: {n, *s.get("networks", {}).get("default", {}).get("aliases", [])} for n, s in services.items()}
-
-    def service_for(host: str) -> dict[str, Any]:
-        matches = [services[n] for n, hosts in names.items() if host in hosts]
-        assert len(matches) == 1, f"no single compose service answers {host}"
-        return matches[0]
-
     receiver_host, receiver_port = host_port(ENDPOINTS["receiver"])
     receiver = service_for(receiver_host)
     assert receiver["command"][receiver["command"].index("--port") + 1] == str(receiver_port)
@@ -182,3 +183,17 @@ def test_deploy_scripts_use_namespace_llmops(script: str) -> None:
     assert text.startswith("#!/usr/bin/env bash") and "set -euo pipefail" in text
     assert "kubectl port-forward svc/mlflow-service 5000:5000" in text
     assert "NAMESPACE=llmops" in (K8S / "common.sh").read_text()
+
+
+def test_the_receiver_keeps_its_spool_on_a_volume_in_compose_and_kubernetes() -> None:
+    """Acknowledged spans wait in the spool: in a container it must outlive a restart."""
+    receiver_host, _ = host_port(ENDPOINTS["receiver"])
+    service = service_for(receiver_host)
+    spool = service["environment"]["OTEL_MLFLOW_SPOOL_DIR"]
+    volume = next(v for v in service["volumes"] if v.endswith(f":{spool}"))
+    assert volume.split(":", 1)[0] in COMPOSE["volumes"]  # a named volume, not the container's layer
+    pod = k8s("Deployment", receiver_host)["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    mount = next(m for m in container["volumeMounts"] if m["mountPath"] == env["OTEL_MLFLOW_SPOOL_DIR"])
+    assert any(v["name"] == mount["name"] for v in pod["volumes"])
