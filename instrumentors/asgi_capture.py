@@ -26,6 +26,7 @@ from opentelemetry import trace
 
 from otel_mlflow import attributes as A
 from otel_mlflow.config import capture_content_or_off
+from otel_mlflow.sigterm import mark_stopping_on_signal
 from otel_mlflow.tracing import safely
 
 Scope = MutableMapping[str, Any]
@@ -150,10 +151,12 @@ def _flush_before_shutdown_complete(send: Send) -> Send:
     """When the app's lifespan ends, shut the TracerProvider down (flushing every span and closing every
     serving window) before the server is told shutdown is complete. Servers that fork workers
     (gunicorn with UvicornWorker) end them with SIGTERM and its default action, which skips ``atexit``:
-    this is the last moment a worker's spans can be saved."""
+    this is the last moment a worker's spans can be saved. A server stopping keeps the short exit of a
+    SIGTERM (at most 20 s of writing; the rest stays spooled for the next start)."""
 
     async def send_after_flush(message: Message) -> None:
         if message.get("type") == "lifespan.shutdown.complete":
+            mark_stopping_on_signal()
             shutdown = getattr(trace.get_tracer_provider(), "shutdown", None)
             if callable(shutdown):
                 safely("flush spans at shutdown", shutdown)

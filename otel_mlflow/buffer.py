@@ -63,6 +63,8 @@ class _Held:
 class _Pending(_Held):
     first_seen: float = 0.0
     root_seen: bool = False
+    root_at: float = 0.0
+    """When the root arrived: children that end after it (streams, background work) get a grace period."""
 
 
 class TraceBuffer:
@@ -103,16 +105,18 @@ class TraceBuffer:
             pending = self._traces[trace_id] = _Pending(first_seen=now)
         pending.add(span, size, ref, replayed)
         if is_local_root(span):
-            pending.root_seen = True
+            if not pending.root_seen:
+                pending.root_seen, pending.root_at = True, now
 
-    def pop_ready(self, now: float, flush_all: bool = False) -> list[SpanGroup]:
-        """Groups ready to write: traces whose root came (or that timed out), explicit-run spans,
-        and late spans of traces whose run exists. ``flush_all`` also takes traces still waiting."""
+    def pop_ready(self, now: float, flush_all: bool = False, grace: float = 0.0) -> list[SpanGroup]:
+        """Groups ready to write: traces whose root came ``grace`` seconds ago (or that timed out),
+        explicit-run spans, and late spans of traces whose run exists. ``flush_all`` also takes traces
+        still waiting."""
         groups: list[SpanGroup] = []
         for trace_id in list(self._traces):
             pending = self._traces[trace_id]
             timed_out = now - pending.first_seen >= self._timeout
-            if pending.root_seen or timed_out or flush_all:
+            if (pending.root_seen and now - pending.root_at >= grace) or timed_out or flush_all:
                 del self._traces[trace_id]
                 self._remember(trace_id, _PENDING)
                 groups.append(pending.group(trace_id, complete=pending.root_seen))
@@ -132,10 +136,14 @@ class TraceBuffer:
         return groups
 
     def has_ready(self, now: float) -> bool:
-        """Would :meth:`pop_ready` return anything now (flush_all aside)?"""
+        """Would :meth:`pop_ready` return anything now without a grace period (flush_all aside)?"""
         if self._explicit or any(self._written.get(t, "forgotten") for t in self._late):
             return True
         return any(p.root_seen or now - p.first_seen >= self._timeout for p in self._traces.values())
+
+    def next_grace_end(self) -> float | None:
+        """When the earliest trace whose root came leaves its grace period (for the writer's wait)."""
+        return min((p.root_at for p in self._traces.values() if p.root_seen), default=None)
 
     def mark_written(self, trace_id: int, run_id: str | None) -> None:
         """Record the run of a trace, so spans that arrive later join it (``None``: forget it)."""

@@ -23,7 +23,14 @@ from otel_mlflow.config import Config, ConfigError
 from otel_mlflow.export.spool_dir import spooled_spans
 from otel_mlflow.exporter import MLflowSpanExporter
 from otel_mlflow.sigterm import mark_stopping_on_signal
-from otel_mlflow.receiver import DEFAULT_HOST, DEFAULT_MAX_BODY_BYTES, DEFAULT_PORT, Receiver, ReceiverSettings
+from otel_mlflow.receiver import (
+    DEFAULT_HOST,
+    DEFAULT_MAX_BODY_BYTES,
+    DEFAULT_MAX_SPANS,
+    DEFAULT_PORT,
+    Receiver,
+    ReceiverSettings,
+)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -39,6 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     receive.add_argument("--max-body-bytes", type=int,
                          default=_env_int("OTEL_MLFLOW_RECEIVER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
                          help="largest request body, compressed or not (default 16 MiB)")  # fmt: skip
+    receive.add_argument("--max-spans", type=int,
+                         default=_env_int("OTEL_MLFLOW_RECEIVER_MAX_SPANS", DEFAULT_MAX_SPANS),
+                         help="most spans in one request; more is a 413 (default 50,000)")  # fmt: skip
     receive.add_argument("--log-level", default="INFO")
     doctor = commands.add_parser("doctor", help="print the configuration and check the tracking store, "
                                                 "experiment, /v1/traces and the receiver port")  # fmt: skip
@@ -70,7 +80,7 @@ def _receive(args: argparse.Namespace) -> int:
         print(f"otel-mlflow: {exc}", file=sys.stderr)
         return 2
     settings = ReceiverSettings(host=args.host, port=args.port, token=args.token or None,
-                                max_body_bytes=args.max_body_bytes)  # fmt: skip
+                                max_body_bytes=args.max_body_bytes, max_spans=args.max_spans)  # fmt: skip
     try:
         receiver = Receiver(settings, exporter)
     except OSError as exc:

@@ -35,7 +35,8 @@ MESSAGE_CONTENT``
 ``OTEL_MLFLOW_MAX_QUEUE_SIZE``                ``20000``              spans buffered at most
 ``OTEL_MLFLOW_MAX_QUEUE_BYTES``               ``134217728``          memory those spans may hold (est.)
 ``OTEL_MLFLOW_MAX_TEXT_CHARS``                ``1000000``            chars kept per text artifact
-``OTEL_MLFLOW_RETRY_TIMEOUT``                 ``60``                 seconds one write is retried
+``OTEL_MLFLOW_RETRY_TIMEOUT``                 ``60``                 exit gives up once MLflow failed this
+                                                                     long (spool off: a write's retries)
 ``OTEL_MLFLOW_LOG_SPANS``                     ``true``               write ``spans.json`` per run
 ``OTEL_MLFLOW_LINK_TRACES``                   ``false``              also send spans to the server's
                                                                      ``/v1/traces``, linked to the run
@@ -154,7 +155,8 @@ class Config:
             ("exit_timeout", ENV_EXIT_TIMEOUT),
         ):
             value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or not value > 0:
+            number = isinstance(value, (int, float)) and not isinstance(value, bool)
+            if not number or not math.isfinite(value) or not value > 0:
                 raise ConfigError(f"{env}={value!r} must be a finite number greater than 0")
         if self.writers is not None and not (isinstance(self.writers, int) and 1 <= self.writers <= MAX_WRITERS):
             raise ConfigError(f"{ENV_WRITERS}={self.writers!r} must be a whole number from 1 to {MAX_WRITERS}")

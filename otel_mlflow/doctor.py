@@ -5,7 +5,8 @@
 Prints the resolved configuration (credentials masked), then checks, each with the fix when it fails:
 the tracking store answers; the experiment exists (or will be created on the first write); an MLflow
 server accepts OTLP at ``/v1/traces`` (needed for linked traces and the Collector's MLflow exporter);
-the receiver's port is free. Exits 1 when a check fails, 0 otherwise.
+the receiver's port is free; the spool folder can be written, and how many spans wait in it (left by
+stopped or killed processes: ``otel-mlflow drain`` writes them). Exits 1 when a check fails, 0 otherwise.
 """
 
 from __future__ import annotations
@@ -76,6 +77,22 @@ def _checks(config: Config, receiver_port: int) -> Iterator[Check]:
     if url and store.ok:
         yield _traces_check(url, config.tracking_uri or "")
     yield _port_check(receiver_port)
+    if config.spool:
+        yield _spool_check(config)
+
+
+def _spool_check(config: Config) -> Check:
+    """Reads the folder only: doctor never creates a spool (nor anything else) where it runs."""
+    from otel_mlflow.export.spool_dir import spool_folder, spooled_spans
+
+    folder = spool_folder(config)
+    parent = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
+        return Check("spool", False, f"{folder} cannot be made: spans would be kept in memory only",
+                     "set OTEL_MLFLOW_SPOOL_DIR to a writable folder")  # fmt: skip
+    waiting = spooled_spans(folder) if folder.is_dir() else 0
+    detail = f"{folder}: {waiting} span(s) waiting" + (" (write them: otel-mlflow drain)" if waiting else "")
+    return Check("spool", True, detail)
 
 
 def _store_check(config: Config) -> Check:

@@ -13,9 +13,13 @@ Accepts protobuf and JSON bodies, gzip or deflate encoded. Answers, per the OTLP
 A 200 is sent only once every span of the request is in the exporter's durable spool (see
 :mod:`otel_mlflow.exporter`): a request is taken whole or refused whole, never half.
 
+Memory is bounded before decoding: the body size (16 MiB), the spans in one request (413 past
+``OTEL_MLFLOW_RECEIVER_MAX_SPANS``, checked before any span object is built), and at most
+:data:`DECODING_AT_ONCE` requests decoded at a time; what waits for MLflow is on disk (the exporter's spool).
+
 Environment: ``OTEL_MLFLOW_RECEIVER_HOST`` (127.0.0.1), ``OTEL_MLFLOW_RECEIVER_PORT`` (4319),
-``OTEL_MLFLOW_RECEIVER_TOKEN`` (unset: no auth), ``OTEL_MLFLOW_RECEIVER_MAX_BODY_BYTES`` (16 MiB), and
-every exporter setting of :mod:`otel_mlflow.config`.
+``OTEL_MLFLOW_RECEIVER_TOKEN`` (unset: no auth), ``OTEL_MLFLOW_RECEIVER_MAX_BODY_BYTES`` (16 MiB),
+``OTEL_MLFLOW_RECEIVER_MAX_SPANS`` (50,000), and every exporter setting of :mod:`otel_mlflow.config`.
 """
 
 from __future__ import annotations
@@ -37,7 +41,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from otel_mlflow.exporter import MLflowSpanExporter
-from otel_mlflow.otlp_decode import JSON, PROTOBUF, OTLPDecodeError, decode_request
+from otel_mlflow.otlp_decode import JSON, PROTOBUF, OTLPDecodeError, TooManySpans, decode_request
 
 _logger = logging.getLogger(__name__)
 TRACES_PATH = "/v1/traces"
@@ -45,6 +49,9 @@ HEALTH_PATH = "/health"
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4319
 DEFAULT_MAX_BODY_BYTES = 16 << 20
+DEFAULT_MAX_SPANS = 50_000
+DECODING_AT_ONCE = 2
+"""Requests decoded at the same time: each costs up to its body's size several times over while decoding."""
 RETRY_AFTER_SECONDS = 5
 _RPC_INVALID_ARGUMENT, _RPC_UNAVAILABLE, _RPC_UNAUTHENTICATED = 3, 14, 16
 
@@ -55,6 +62,7 @@ class ReceiverSettings:
     port: int = DEFAULT_PORT
     token: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_spans: int = DEFAULT_MAX_SPANS
 
 
 class Receiver:
@@ -65,6 +73,7 @@ class Receiver:
         self.exporter = exporter
         self.stats = {"requests": 0, "accepted_spans": 0, "rejected_spans": 0, "refused_requests": 0}
         self._stats_lock = threading.Lock()
+        self.decoding = threading.BoundedSemaphore(DECODING_AT_ONCE)
         handler = type("Handler", (_Handler,), {"receiver": self})
         self.server = ThreadingHTTPServer((settings.host, settings.port), handler)
         self.server.daemon_threads = True
@@ -127,10 +136,15 @@ class _Handler(BaseHTTPRequestHandler):
         if length is None:
             return
         body = self.rfile.read(length)
+        with receiver.decoding:
+            self._decode_and_export(body, media, reply_as)
+
+    def _decode_and_export(self, body: bytes, media: str, reply_as: str) -> None:
+        receiver = self.receiver
         try:
             body = _decompress(body, self.headers.get("Content-Encoding"), receiver.settings.max_body_bytes)
-            decoded = decode_request(body, media)
-        except _BodyTooLarge as exc:
+            decoded = decode_request(body, media, receiver.settings.max_spans)
+        except (_BodyTooLarge, TooManySpans) as exc:
             self._refuse(413, str(exc), reply_as)
             return
         except _BadEncoding as exc:

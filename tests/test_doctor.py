@@ -63,3 +63,25 @@ def test_real_server_reports_v1_traces(tmp_path: Path) -> None:
         result = doctor({"MLFLOW_TRACKING_URI": url})
     assert result.returncode == 0, result.stdout + result.stderr
     assert f"ok   /v1/traces: {url}/v1/traces accepts OTLP traces" in result.stdout
+
+
+def test_spool_waiting_spans_are_reported_with_the_drain_command(store: Store, tmp_path: Path) -> None:
+    """A process killed with spans in its spool: doctor says how many wait, drain writes them."""
+    env = {"MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ARTIFACT_PATH": str(store.artifacts),
+           "OTEL_MLFLOW_RUN_MODE": "trace"}  # fmt: skip
+    spooler = ("import os, signal\nfrom opentelemetry.sdk.trace import TracerProvider\n"
+               "from opentelemetry.sdk.trace.export import SimpleSpanProcessor\nfrom otel_mlflow import MLflowSpanExporter\n"
+               "e = MLflowSpanExporter(max_queue_size=1)\np = TracerProvider(shutdown_on_exit=False)\n"
+               "p.add_span_processor(SimpleSpanProcessor(e))\n"
+               "[p.get_tracer('t').start_span(f'job {i}').end() for i in range(5)]\n"
+               "os.kill(os.getpid(), signal.SIGKILL)\n")  # fmt: skip
+    killed = subprocess.run([sys.executable, "-c", spooler], env={**os.environ, **env}, cwd=tmp_path, timeout=120)
+    assert killed.returncode == -9
+    report = doctor(env)
+    assert "ok   spool:" in report.stdout and "5 span(s) waiting (write them: otel-mlflow drain)" in report.stdout
+    drained = subprocess.run([str(Path(sys.executable).with_name("otel-mlflow")), "drain"], env={**os.environ, **env},
+                             capture_output=True, text=True, cwd=tmp_path, timeout=300)  # fmt: skip
+    assert drained.returncode == 0, drained.stderr
+    assert "5 span(s) written, 0 left" in drained.stderr
+    assert len(store.runs()) == 5
+    assert "0 span(s) waiting" in doctor(env).stdout

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 import mlflow
@@ -162,3 +163,29 @@ def test_window_request_cap(recorder: SpanRecorder, store: Store, make_exporter:
     exporter.shutdown()
     counts = sorted(r.data.metrics["request_count"] for r in store.runs())
     assert counts == [2, 5, 5]
+
+
+def test_a_child_that_ends_after_its_server_root_joins_the_request(
+    recorder: SpanRecorder, store: Store, make_exporter: Any
+) -> None:
+    """Streamed answers and background work end after the SERVER span; the BatchSpanProcessor exports them
+    in a later batch. Within the grace period they join the request: its tokens count, no extra run."""
+    from opentelemetry import trace
+
+    exporter = make_exporter(run_mode="window")
+    root = recorder.tracer.start_span("POST /ask", kind=SpanKind.SERVER)
+    root.set_attribute(A.PARAM_PREFIX + "k", 2)
+    stream = recorder.tracer.start_span("chat", context=trace.set_span_in_context(root))
+    stream.set_attribute(A.GEN_AI_REQUEST_MODEL, "gpt-4")
+    root.end()
+    exporter.export(recorder.take())  # the root alone, as the SDK's first batch
+    time.sleep(0.5)  # the writer plans many times meanwhile (flush interval 0.05 s)
+    stream.set_attribute(A.GEN_AI_USAGE_INPUT_TOKENS, 11)
+    stream.set_attribute(A.GEN_AI_USAGE_OUTPUT_TOKENS, 22)
+    stream.end()
+    exporter.export(recorder.take())  # the child, a batch later
+    exporter.shutdown()
+    [run] = store.runs()
+    assert run.data.metrics["request_count"] == 1
+    assert run.data.metrics["tokens.total"] == 33  # the late child's tokens are the request's
+    assert run.data.params.get("model") == "gpt-4"

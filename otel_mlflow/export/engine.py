@@ -82,9 +82,9 @@ class Engine:
             if self._stop or ledger.needs_planning():
                 return last_plan
             timeout = self._config.flush_interval
-            next_due = ledger.next_due()
-            if next_due is not None:
-                timeout = min(timeout, max(0.0, next_due - now))
+            for due in (ledger.next_due(), ledger.next_planning()):
+                if due is not None:
+                    timeout = min(timeout, max(0.0, due - now))
             if self._closing:
                 timeout = min(timeout, _CLOSING_POLL_SECONDS)
             ledger.cond.wait(timeout)
@@ -94,25 +94,29 @@ class Engine:
     def flush(self, timeout: float) -> bool:
         """Wait until everything ready is written; False when ``timeout`` passes first."""
         ledger = self._ledger
-        ledger.retry_now()
         deadline = time.monotonic() + timeout
-        with ledger.cond:
-            if ledger.settled(time.monotonic()):
-                return True
-        self.start()
-        with ledger.cond:
-            while not ledger.settled(time.monotonic()):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not self.running:
-                    return False
-                ledger.cond.wait(min(remaining, 0.1))
-        return True
+        ledger.flushing(True)
+        try:
+            with ledger.cond:
+                if ledger.settled(time.monotonic()):
+                    return True
+            self.start()
+            with ledger.cond:
+                while not ledger.settled(time.monotonic()):
+                    remaining = deadline - time.monotonic()
+                    if remaining <= 0 or not self.running:
+                        return False
+                    ledger.cond.wait(min(remaining, 0.1))
+            return True
+        finally:
+            ledger.flushing(False)
 
     def close(self, budget: float) -> int:
         """Write what is left within ``budget`` seconds, then stop the threads; returns spans not written."""
         ledger = self._ledger
         start = time.monotonic()
         deadline = start + budget
+        ledger.flushing(True)  # every waiting retry is due now: MLflow may be back since the last backoff
         with ledger.cond:
             self._closing = True
             if ledger.spool is None:  # nothing durable: give up on a write past the retry timeout

@@ -40,7 +40,12 @@ from otel_mlflow.selftelemetry import SelfTelemetry
 from otel_mlflow.window import WindowSet
 
 _logger = logging.getLogger(__name__)
+LATE_CHILD_GRACE_SECONDS = 5.0
+"""A trace is written this long after its root arrived (the SDK's BatchSpanProcessor exports every 5 s), so
+children that end after their root, as streamed answers and background work do, join it: one record
+with their tokens, not an extra run. ``force_flush`` and exit do not wait for it."""
 TAKE_OVER_EVERY_SECONDS = 5.0
+PRUNE_JOURNAL_EVERY_SECONDS = 60.0
 """How often a live process looks for spool files of dead ones (forked children, crashed replicas)."""
 
 
@@ -59,7 +64,10 @@ class Ledger:
         self._plan_lock = threading.Lock()
         self._dirty = True
         self._planning = False
+        self._flushing = 0
+        """force_flush calls waiting: planning takes finished traces without their grace period."""
         self._next_take_over = 0.0
+        self._next_prune = time.monotonic() + PRUNE_JOURNAL_EVERY_SECONDS
         self._took_over_closing = False
         self.plans = 0
         """Planning passes completed (close waits for one that saw it closing)."""
@@ -119,7 +127,8 @@ class Ledger:
             self._read_back(now)
             with self.cond:
                 self._dirty = False
-                groups = self._buffer.pop_ready(now, flush_all=closing)
+                grace = 0.0 if self._flushing else LATE_CHILD_GRACE_SECONDS
+                groups = self._buffer.pop_ready(now, flush_all=closing, grace=grace)
             records: list[WindowRecord] = []
             for group in groups:
                 self._route(group, now, records)
@@ -188,6 +197,9 @@ class Ledger:
     # --- spilled and replayed spans -----------------------------------------------------------
     def _take_over(self, now: float) -> None:
         self._next_take_over = now + TAKE_OVER_EVERY_SECONDS
+        if now >= self._next_prune:  # the journal remembers the last 10,000 written traces
+            self._next_prune = now + PRUNE_JOURNAL_EVERY_SECONDS
+            self.disk.call(lambda s: s.prune_runs())
         owned = self.owned
         if owned is None or not self.disk.call(lambda s: owned.take_over_dead()):
             return
@@ -274,18 +286,25 @@ class Ledger:
         if job.plan.end_run and window.synced == len(window.records):
             self._windows.finished(window)  # else a later job writes the aggregates and ends the run
 
-    def retry_now(self) -> None:
-        """``force_flush``: every waiting retry is due now."""
+    def flushing(self, started: bool) -> None:
+        """``force_flush`` begins (every waiting retry is due now, no grace periods) or ends."""
         with self.cond:
-            for job in self._jobs:
-                job.next_try = 0.0
-            self._dirty = True
+            self._flushing += 1 if started else -1
+            if started:
+                for job in self._jobs:
+                    job.next_try = 0.0
+                self._dirty = True
             self.cond.notify_all()
 
     # --- state (lock held by the caller) -------------------------------------------------------
     def needs_planning(self) -> bool:
         """New spans came, or spilled ones can be read back now (else planning would spin)."""
         return self._dirty or (bool(self._backlog) and self._room_to_read_back())
+
+    def next_planning(self) -> float | None:
+        """When a trace's grace period ends: planning is due then."""
+        root_at = self._buffer.next_grace_end()
+        return None if root_at is None else root_at + LATE_CHILD_GRACE_SECONDS
 
     def _room_to_read_back(self) -> bool:
         """Memory is at most half full; or nothing can progress without reading more (the held spans wait
