@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import logging
+from collections import Counter
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,10 +14,11 @@ import pytest
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
+from otel_mlflow import attributes as A
 from otel_mlflow.mapping import MappingOptions, plan_run
 from otel_mlflow.otlp_decode import decode_request
 from otel_mlflow.receiver import Receiver, ReceiverSettings
-from tests.helpers import SpanRecorder, Store
+from tests.helpers import SpanRecorder, Store, wait_for
 from tests.otlp_bodies import gzipped, json_body, json_dict, protobuf_body
 from tests.test_mapping import rag_trace
 
@@ -151,20 +153,27 @@ def test_token(recorder: SpanRecorder, start_receiver: Any, caplog: pytest.LogCa
     assert "s3cret-token-value" not in caplog.text
 
 
-def test_full_spool_is_503_with_retry_after_and_keeps_nothing_of_the_request(
+def test_full_spool_is_503_with_retry_after_keeps_nothing_and_the_retry_is_written_once(
     recorder: SpanRecorder, store: Store, start_receiver: Any
 ) -> None:
-    receiver = start_receiver(spool_max_bytes=2000, trace_timeout=600)
-    children = [s for s in rag_spans(recorder) if s.parent is not None]  # they wait for their root
-    assert post(receiver, protobuf_body(children), PB).status_code == 200
-    big = rag_spans(recorder) * 20
-    response = post(receiver, protobuf_body(big), PB)
+    children = [s for s in rag_spans(recorder) if s.parent is not None]  # wait for a root that never comes
+    big = [span for _ in range(20) for span in rag_spans(recorder)]  # 20 complete traces
+    first, second = protobuf_body(children), protobuf_body(big)
+    # room for the big request alone, not beside the first: the same encoder writes the spool
+    receiver = start_receiver(spool_max_bytes=len(second) + len(first) // 2, trace_timeout=1)
+    assert post(receiver, first, PB).status_code == 200
+    response = post(receiver, second, PB)
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"
     assert_up(receiver)
-    assert receiver.exporter.stats.spans_received - receiver.exporter.stats.spans_dropped_queue_full == 1
-    assert receiver.exporter.force_flush(20_000)
-    assert store.runs() == []  # nothing of the refused request was kept (its complete trace is not written)
+    stats = receiver.exporter.stats
+    assert stats.spans_received - stats.spans_dropped_queue_full == len(children)  # none of the refused request
+    # the first trace times out (1 s) and is written as incomplete, which frees its room: the retry fits
+    assert wait_for(lambda: receiver.exporter.stats.spans_written == len(children), 30)
+    assert post(receiver, second, PB).status_code == 200
+    assert receiver.exporter.force_flush(30_000)
+    traces = Counter(r.data.tags[A.TAG_TRACE_ID] for r in store.runs())
+    assert len(traces) == 21 and max(traces.values()) == 1  # the 20 retried traces once each, and the first
 
 
 def test_partial_success_for_spans_with_bad_ids(recorder: SpanRecorder, store: Store, start_receiver: Any) -> None:

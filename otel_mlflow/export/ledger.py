@@ -201,11 +201,12 @@ class Ledger:
             self._next_prune = now + PRUNE_JOURNAL_EVERY_SECONDS
             self.disk.call(lambda s: s.prune_runs())
         owned = self.owned
-        if owned is None or not self.disk.call(lambda s: owned.take_over_dead()):
+        taken = self.disk.call(lambda s: owned.take_over_dead()) if owned is not None else None
+        if owned is None or not taken:
             return
         with self.cond:
             self._backlog.adopt(owned.spool.batch_ids())
-            self.stats.add("spool_files_taken_over", 1)
+            self.stats.add("spool_files_taken_over", taken)
         restore_windows(owned.spool, self._windows, self.cond, now)
 
     def _read_back(self, now: float) -> None:
