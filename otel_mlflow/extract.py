@@ -303,7 +303,7 @@ def _json_any(value: Any) -> Any:
             return json.loads(value)
         except ValueError:
             return value
-    if isinstance(value, tuple):
+    if isinstance(value, (tuple, list)):  # the SDK holds arrays as tuples; decoded or hand-made spans may not
         return [_json_any(v) for v in value]
     return value
 

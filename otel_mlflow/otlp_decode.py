@@ -195,7 +195,7 @@ def _value(value: AnyValue, depth: int) -> Any:
     if kind == "array_value":
         items = [_plain(v, depth + 1) for v in value.array_value.values]
         if all(type(i) is type(items[0]) and isinstance(i, (str, bool, int, float)) for i in items):
-            return items  # an empty array stays an empty array, as the SDK span held it
+            return tuple(items)  # a tuple, as the SDK holds arrays: one mapping whichever way a span came
         return json.dumps(items, default=str)
     if kind == "kvlist_value":
         return json.dumps({kv.key: _plain(kv.value, depth + 1) for kv in value.kvlist_value.values}, default=str)

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
 from otel_mlflow.export.codec import EncodeError, decode_batch, encode_batch
@@ -38,7 +38,7 @@ def test_everything_a_span_carries_comes_back(recorder: SpanRecorder) -> None:
             original.name, original.kind, original.start_time, original.end_time)
         assert back.context.trace_id == original.context.trace_id and back.context.span_id == original.context.span_id
         assert (back.parent.span_id if back.parent else None) == (original.parent.span_id if original.parent else None)
-        assert {k: tuple(v) if isinstance(v, list) else v for k, v in back.attributes.items()} == dict(original.attributes)
+        assert dict(back.attributes) == dict(original.attributes)
         assert back.status.status_code == original.status.status_code
         assert back.status.description == original.status.description
         assert [(e.name, dict(e.attributes)["n"]) for e in back.events] == [(e.name, e.attributes["n"]) for e in original.events]
@@ -59,6 +59,7 @@ def test_a_span_that_ends_before_it_starts_lasts_zero_ms_on_both_paths(recorder:
 
 @settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(root=attributes, child=attributes)
+@example(root={}, child={"gen_ai.request.model": "", "gen_ai.input.messages": ["0E0"]})  # arrays were lists
 def test_hostile_spans_plan_the_same_after_the_spool_or_stay_in_memory(root: dict[str, Any],
                                                                         child: dict[str, Any]) -> None:
     spans = make_spans(SpanRecorder(), "POST /ask", root, child)
