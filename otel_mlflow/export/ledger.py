@@ -28,6 +28,7 @@ from otel_mlflow.buffer import SpanGroup, TraceBuffer, span_bytes
 from otel_mlflow.config import Config
 from otel_mlflow.export.backlog import Backlog, read_batch
 from otel_mlflow.export.guarded import REFUSED, GuardedSpool
+from otel_mlflow.export.jobqueue import JobQueue
 from otel_mlflow.export.restore import restore_windows
 from otel_mlflow.export.routing import trace_job, window_job, windowed
 from otel_mlflow.export.spool import CREATED, CREATING, SpoolFile, WindowRecord
@@ -59,7 +60,7 @@ class Ledger:
         self.disk = GuardedSpool(owned, self.cond, self.stats, on_failure=self._forget_backlog)
         self._buffer = TraceBuffer(config.trace_timeout)
         self._windows = WindowSet(config.window_seconds, config.window_max_requests)
-        self._jobs: list[Job] = []
+        self._jobs = JobQueue()
         self._backlog = Backlog()
         self._plan_lock = threading.Lock()
         self._dirty = True
@@ -184,7 +185,7 @@ class Ledger:
             job.deadline = now + self.config.retry_timeout
         with self.cond:
             self.stats.add("metrics_dropped_non_finite", job.plan.dropped_metrics)
-            self._jobs.append(job)
+            self._jobs.add(job)
             self.cond.notify_all()
 
     def _journal(self, trace: str) -> Callable[[str | None], None]:
@@ -230,22 +231,13 @@ class Ledger:
     def take(self, shard: int, shards: int, now: float) -> Job | None:
         """The next due job of this writer's shard; jobs of one key go one at a time, in order."""
         with self.cond:
-            seen: set[str] = set()
-            for job in self._jobs:
-                if job.key in seen:
-                    continue
-                seen.add(job.key)
-                if job.busy or shard_of(job.key, shards) != shard or job.next_try > now:
-                    continue
-                job.busy = True
-                return job
-        return None
+            return self._jobs.take(shard, shards, now)
 
     def finish(self, job: Job, outcome: Outcome) -> None:
         """Settle one attempt: durable first (spool), then memory and counters."""
         if outcome is Outcome.RETRY:
             with self.cond:
-                job.busy = False
+                self._jobs.release(job)
                 self.stats.add("writes_retried", 1)
             self.warnings.warn("retry", "otel-mlflow write failed, will retry (attempt %d): %s", job.attempts, job.error)
             return
@@ -263,7 +255,7 @@ class Ledger:
             run = (job.trace, job.run_id) if written and job.trace and job.run_id else None
             self.disk.call(lambda s: s.retire(job.refs, run=run))
         with self.cond:
-            self._jobs.remove(job)
+            self._jobs.done(job)
             self.stats.add("spans_written" if written else "spans_dropped_write_failed", job.span_count)
             if written:
                 self.last_success = time.monotonic()
@@ -292,8 +284,7 @@ class Ledger:
         with self.cond:
             self._flushing += 1 if started else -1
             if started:
-                for job in self._jobs:
-                    job.next_try = 0.0
+                self._jobs.due_now()
                 self._dirty = True
             self.cond.notify_all()
 
@@ -317,7 +308,7 @@ class Ledger:
             self._held_bytes() < 2 * self.config.max_queue_bytes)
 
     def next_due(self) -> float | None:
-        return min((j.next_try for j in self._jobs if not j.busy), default=None)
+        return self._jobs.next_due()
 
     def settled(self, now: float) -> bool:
         """Nothing ready is left unwritten (traces still waiting for their root do not count)."""
@@ -326,7 +317,7 @@ class Ledger:
                 and not self._buffer.has_ready(now))  # fmt: skip
 
     def empty(self) -> bool:
-        return not self._planning and not self._jobs and not self._backlog and not len(self._buffer) and not len(self._windows)
+        return not (self._planning or self._jobs or self._backlog or len(self._buffer) or len(self._windows))
 
     def left(self) -> int:
         """Spans (and window requests) not yet in MLflow: the progress display's count."""
@@ -345,11 +336,11 @@ class Ledger:
     def _held(self) -> int:
         """Spans held in memory: buffered, in trace jobs, and in windows' requests not yet written."""
         unsynced = sum(w.pending_spans() for w in self._windows.all())
-        return len(self._buffer) + sum(j.span_count for j in self._jobs if j.window is None) + unsynced
+        return len(self._buffer) + self._jobs.held()[0] + unsynced
 
     def _held_bytes(self) -> int:
         unsynced = sum(r.held_bytes() for w in self._windows.all() for r in w.records[w.synced :])
-        return self._buffer.bytes + sum(j.held_bytes for j in self._jobs if j.window is None) + unsynced
+        return self._buffer.bytes + self._jobs.held()[1] + unsynced
 
     def memory_held(self) -> tuple[int, int]:
         """(spans, estimated bytes) held in memory now; spilled spans wait on disk and are not counted."""
@@ -364,9 +355,5 @@ class Ledger:
                 return max(0, self.config.spool_max_bytes - spool.bytes)
             return max(0, self.config.max_queue_bytes - self._held_bytes())
 
-def shard_of(key: str, shards: int) -> int:
-    """The writer thread of a key: all writes of one run go through one thread, in order."""
-    return 0 if shards <= 1 else hash(key) % shards
 
-
-__all__ = ["Ledger", "shard_of"]
+__all__ = ["Ledger"]
