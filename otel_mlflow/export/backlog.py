@@ -3,7 +3,7 @@
 Usage (the ledger holds one, under its lock)::
 
     backlog.spill(batch_id)                 # export(): memory is full, the batch waits on disk
-    backlog.adopt(spool.batch_ids())        # after a take-over: the batches nobody here knew
+    backlog.adopt(batch_ids)                # after a take-over: the batches the merge brought
     batch = backlog.next()                  # memory has room: read one back
     spans, lost = read_batch(spool, batch)  # the spans still unwritten, each with its spool ref
 """
@@ -27,25 +27,16 @@ class Backlog:
 
     def __init__(self) -> None:
         self._waiting: deque[int] = deque()
-        self._known: set[int] = set()
 
     def __len__(self) -> int:
         return len(self._waiting)
 
-    def known(self, batch: int) -> None:
-        """A batch held in memory: not to be adopted again after a take-over."""
-        self._known.add(batch)
-
     def spill(self, batch: int) -> None:
-        self._known.add(batch)
         self._waiting.append(batch)
 
-    def adopt(self, batch_ids: Iterable[int]) -> int:
-        """Queue the batches not seen before (merged from a dead process's file); returns how many."""
-        new = [b for b in batch_ids if b not in self._known]
-        self._waiting.extend(new)
-        self._known.update(new)
-        return len(new)
+    def adopt(self, batch_ids: Iterable[int]) -> None:
+        """Queue the batches a take-over merged into this process's file."""
+        self._waiting.extend(batch_ids)
 
     def next(self) -> int | None:
         return self._waiting.popleft() if self._waiting else None

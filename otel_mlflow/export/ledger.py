@@ -96,13 +96,10 @@ class Ledger:
             if batch == REFUSED or (batch is None and not fits):
                 self.stats.add("spans_dropped_queue_full", len(spans))
                 return False
-            spill = batch is not None and (bool(self._backlog) or not fits)
-            if batch is not None and spill:
+            if batch is not None and (self._backlog or not fits):
                 self._backlog.spill(batch)  # on disk only; read back when memory frees
                 self.stats.add("spans_spilled", len(spans))
             else:
-                if batch is not None:
-                    self._backlog.known(batch)
                 for index, (span, size) in enumerate(zip(spans, sizes)):
                     ref = (batch, positions[index]) if batch is not None else None
                     self._buffer.add(span, now, size, ref)
@@ -203,11 +200,12 @@ class Ledger:
             self.disk.call(lambda s: s.prune_runs())
         owned = self.owned
         taken = self.disk.call(lambda s: owned.take_over_dead()) if owned is not None else None
-        if owned is None or not taken:
+        if owned is None or not taken or not taken[0]:
             return
+        files, batches = taken
         with self.cond:
-            self._backlog.adopt(owned.spool.batch_ids())
-            self.stats.add("spool_files_taken_over", taken)
+            self._backlog.adopt(batches)
+            self.stats.add("spool_files_taken_over", files)
         restore_windows(owned.spool, self._windows, self.cond, now)
 
     def _read_back(self, now: float) -> None:

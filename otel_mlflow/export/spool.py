@@ -180,16 +180,18 @@ class SpoolFile:
             return int(self._db.execute("SELECT count(*) FROM windows").fetchone()[0])
 
     # --- taking over another file ---------------------------------------------------------------
-    def merge(self, other: Path, source: str) -> bool:
-        """Move everything of a dead process's spool file into this one, once (False: merged before)."""
+    def merge(self, other: Path, source: str) -> list[int]:
+        """Move everything of a dead process's spool file into this one, once; returns the ids its batches
+        got here (none when it was merged before)."""
         with self._lock:
             if self._db.execute("SELECT 1 FROM merged WHERE source = ?", (source,)).fetchone():
-                return False
+                return []
             self._db.execute("ATTACH DATABASE ? AS other", (str(other),))
             try:
                 self._db.executescript(_SCHEMA.replace("EXISTS ", "EXISTS other."))
                 with self._tx():
                     offset = int(self._db.execute("SELECT coalesce(max(id), 0) FROM main.batches").fetchone()[0])
+                    new = [int(b) + offset for (b,) in self._db.execute("SELECT id FROM other.batches ORDER BY id")]
                     self._db.execute("INSERT INTO main.batches SELECT id + ?, data, bytes FROM other.batches", (offset,))
                     self._db.execute("INSERT INTO main.spans SELECT batch + ?, pos, trace FROM other.spans", (offset,))
                     self._db.execute("INSERT OR IGNORE INTO main.runs SELECT * FROM other.runs")
@@ -200,7 +202,7 @@ class SpoolFile:
             finally:
                 self._db.execute("DETACH DATABASE other")
             self._count_batches()
-        return True
+        return new
 
     def close(self) -> None:
         with self._lock:

@@ -8,7 +8,7 @@ its own. Usage::
 
     folder = spool_folder(config)                 # OTEL_MLFLOW_SPOOL_DIR, or the default below
     owned = OwnedSpool.create(folder)             # this process's file
-    owned.take_over_dead()                        # merge files whose owner is gone; returns how many
+    files, batches = owned.take_over_dead()       # merge files whose owner is gone: how many, new batch ids
 
 Default folder, one per tracking store and experiment (a spool replays into the store it came from):
 beside a sqlite store's file (``<db folder>/.otel-mlflow-spool/<key>``), else
@@ -86,9 +86,10 @@ class OwnedSpool:
             raise
         return cls(folder, name, fd, spool)
 
-    def take_over_dead(self) -> int:
-        """Merge every file of this folder whose owner is dead into ours; returns how many."""
-        taken = 0
+    def take_over_dead(self) -> tuple[int, list[int]]:
+        """Merge every file of this folder whose owner is dead into ours; returns how many files, and the
+        ids their batches got in ours."""
+        taken, batches = 0, []
         for db in sorted(self.folder.glob(f"{_PREFIX}*{_DB}")):
             name = db.name[: -len(_DB)]
             if name == self.name:
@@ -98,14 +99,14 @@ class OwnedSpool:
                 continue
             try:
                 if db.exists():  # another process may have merged it while we waited for the lock
-                    self.spool.merge(db, name)
+                    batches += self.spool.merge(db, name)
                     taken += 1
                     _remove(db, name, self.folder)
             except Exception:  # noqa: BLE001 - a damaged file must not stop this process's own spool
                 _logger.exception("otel-mlflow could not take over the spool file %s; it is left in place", db)
             finally:
                 os.close(fd)
-        return taken
+        return taken, batches
 
     def close(self, remove_if_empty: bool = True) -> None:
         """Close the file; an empty one is removed. The lock goes last, so no one merges a half-closed file."""
