@@ -35,10 +35,10 @@ def register_model(
     """Register ``model_uri`` (``runs:/<run_id>/model``, ``models:/...``) as a new version of ``name``."""
     import mlflow
 
-    _client()  # fail fast when the server is down
+    client = _client()  # fails fast when the server is down
     version = mlflow.register_model(model_uri, name, tags=dict(tags) if tags else None)
     if description:
-        version = _client().update_model_version(name, version.version, description=description)
+        version = client.update_model_version(name, version.version, description=description)
     return version
 
 

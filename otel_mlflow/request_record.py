@@ -9,7 +9,7 @@ Usage::
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import dataclass, field, fields
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -97,21 +97,12 @@ _TRANSIENT = ("spans", "spans_bytes")
 
 def record_to_dict(record: RequestRecord) -> dict[str, Any]:
     """The record as plain JSON values, without its spans (what the spool keeps)."""
-    out = asdict(replace_spans(record))
-    for name in _TRANSIENT:
-        out.pop(name, None)
-    return out
+    return {f.name: getattr(record, f.name) for f in fields(RequestRecord) if f.name not in _TRANSIENT}
 
 
 def record_from_dict(data: dict[str, Any]) -> RequestRecord:
     known = {f.name for f in fields(RequestRecord)} - set(_TRANSIENT)
     return RequestRecord(**{k: v for k, v in data.items() if k in known})
-
-
-def replace_spans(record: RequestRecord) -> RequestRecord:
-    """A shallow copy without spans (``asdict`` would deep-copy every span)."""
-    copy = RequestRecord(**{f.name: getattr(record, f.name) for f in fields(RequestRecord) if f.name not in _TRANSIENT})
-    return copy
 
 
 def _total(values: Any) -> float | None:

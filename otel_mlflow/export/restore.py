@@ -29,10 +29,10 @@ def restore_windows(spool: SpoolFile, windows: WindowSet, lock: threading.Condit
         if not row["records"]:
             spool.drop_window(row["id"])
             continue
+        records = [record_from_dict(r) for r in row["records"]]
         params = {str(k): str(v) for k, v in dict(row.get("params") or {}).items()}
-        service = str(row.get("service") or "unknown")
-        window = Window(key=(service, tuple(sorted(params.items()))), service=service, params=params, opened_at=now,
-                        records=[record_from_dict(r) for r in row["records"]], synced=int(row["synced"] or 0),
+        window = Window(key=records[0].window_key, service=str(row.get("service") or records[0].service),
+                        params=params, opened_at=now, records=records, synced=int(row["synced"] or 0),
                         run_id=row["run_id"], id=row["id"], in_doubt=row["state"] == CREATING)  # fmt: skip
         with lock:
             windows.restore(window)
