@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import shutil
+import subprocess
+import sys
 
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,7 +19,8 @@ from opentelemetry.trace import Tracer
 
 from otel_mlflow.testing import free_port, mlflow_server, wait_for
 
-__all__ = ["SpanRecorder", "Store", "free_port", "make_store", "mlflow_server", "spooled_span_count", "wait_for"]
+__all__ = ["SpanRecorder", "Store", "free_port", "make_store", "mlflow_server", "receiver_process",
+           "spooled_span_count", "wait_for"]
 
 
 class SpanRecorder:
@@ -100,3 +104,22 @@ def spooled_span_count(folder: str | Path | None) -> int:
 
     assert folder is not None, "this exporter has no spool"
     return spooled_spans(folder)
+
+
+def receiver_process(env: dict[str, str], cwd: Path, port: int) -> subprocess.Popen[bytes]:
+    """A real ``otel-mlflow receive`` on 127.0.0.1:``port`` with ``env`` added, answering ``/health``;
+    its stderr goes to ``cwd / "receiver.log"``."""
+    import httpx
+
+    log = cwd / "receiver.log"
+    proc = subprocess.Popen([sys.executable, "-m", "otel_mlflow", "receive", "--port", str(port)],
+                            env={**os.environ, **env}, cwd=cwd, stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
+
+    def up() -> bool:
+        try:
+            return httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    assert wait_for(up, 60), log.read_text()[-2000:]
+    return proc

@@ -5,10 +5,8 @@ A real `otel-mlflow receive` process, real OTLP/HTTP protobuf requests, real sig
 
 from __future__ import annotations
 
-import os
 import signal
 import subprocess
-import sys
 import time
 from collections import Counter
 
@@ -16,7 +14,7 @@ import httpx
 import pytest
 
 from otel_mlflow import attributes as A
-from tests.helpers import SpanRecorder, Store, free_port, wait_for
+from tests.helpers import SpanRecorder, Store, free_port, receiver_process, wait_for
 from tests.otlp_bodies import protobuf_body
 
 pytestmark = pytest.mark.subprocess
@@ -24,20 +22,8 @@ PB = {"Content-Type": "application/x-protobuf"}
 
 
 def start(store: Store, port: int) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ARTIFACT_PATH": str(store.artifacts),
-           "OTEL_MLFLOW_RUN_MODE": "trace", "OTEL_MLFLOW_LOG_SPANS": "false"}  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "otel_mlflow", "receive", "--port", str(port)], env=env,
-                            cwd=store.root, stdout=subprocess.DEVNULL, stderr=open(store.root / "receiver.log", "ab"))
-    url = f"http://127.0.0.1:{port}/health"
-
-    def up() -> bool:
-        try:
-            return httpx.get(url, timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    assert wait_for(up, 60), (store.root / "receiver.log").read_text()[-2000:]
-    return proc
+    return receiver_process({"MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ARTIFACT_PATH": str(store.artifacts),
+                             "OTEL_MLFLOW_RUN_MODE": "trace", "OTEL_MLFLOW_LOG_SPANS": "false"}, store.root, port)
 
 
 def send_traces(port: int, traces: int, per_request: int = 50) -> int:

@@ -6,9 +6,7 @@ unreachable, so everything accepted piles up: in memory up to the bound, on disk
 
 from __future__ import annotations
 
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import httpx
@@ -17,7 +15,7 @@ from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
-from tests.helpers import free_port, wait_for
+from tests.helpers import free_port, receiver_process
 
 pytestmark = pytest.mark.subprocess
 PB = {"Content-Type": "application/x-protobuf"}
@@ -33,21 +31,10 @@ def memory_kb(pid: int, field: str) -> int:
 
 def start(tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}", "OTEL_MLFLOW_RUN_MODE": "trace",
+    env = {"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}", "OTEL_MLFLOW_RUN_MODE": "trace",
            "OTEL_MLFLOW_MAX_QUEUE_BYTES": str(MEMORY_BOUND), "OTEL_MLFLOW_SPOOL_DIR": str(tmp_path / "spool"),
            "OTEL_MLFLOW_EXIT_TIMEOUT": "1"}  # fmt: skip
-    proc = subprocess.Popen([sys.executable, "-m", "otel_mlflow", "receive", "--port", str(port)], env=env,
-                            cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-    url = f"http://127.0.0.1:{port}"
-
-    def up() -> bool:
-        try:
-            return httpx.get(f"{url}/health", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    assert wait_for(up, 60)
-    return proc, url
+    return receiver_process(env, tmp_path, port), f"http://127.0.0.1:{port}"
 
 
 def request(spans: int, array_items: int = 0, trace_seed: int = 1) -> bytes:
