@@ -62,9 +62,6 @@ class Window:
     def pending(self) -> int:
         return len(self.records) - self.synced
 
-    def pending_spans(self) -> int:
-        return sum(r.span_count for r in self.records[self.synced :])
-
     @property
     def needs_sync(self) -> bool:
         return not self.in_flight and (self.pending > 0 or self.closed)

@@ -107,9 +107,9 @@ class Ledger:
             self.cond.notify_all()
         return True
 
-    def _fits(self, count: int, size: int) -> bool:
-        return (self._held() + count <= self.config.max_queue_size
-                and self._held_bytes() + size <= self.config.max_queue_bytes)  # fmt: skip
+    def _fits(self, count: int, size: int, held: tuple[int, int] | None = None) -> bool:
+        spans, held_bytes = held if held is not None else self._held()
+        return spans + count <= self.config.max_queue_size and held_bytes + size <= self.config.max_queue_bytes
 
     # --- planning (one writer thread at a time) --------------------------------------------
     def plan(self, now: float, closing: bool) -> None:
@@ -299,11 +299,11 @@ class Ledger:
     def _room_to_read_back(self) -> bool:
         """Memory is at most half full; or nothing can progress without reading more (the held spans wait
         for roots that are on disk) and memory is under twice its bound."""
-        if self._fits(self.config.max_queue_size // 2, self.config.max_queue_bytes // 2):
+        held = self._held()
+        if self._fits(self.config.max_queue_size // 2, self.config.max_queue_bytes // 2, held):
             return True
         stuck = not self._jobs and not self._buffer.has_ready(time.monotonic())
-        return stuck and self._held() < 2 * self.config.max_queue_size and (
-            self._held_bytes() < 2 * self.config.max_queue_bytes)
+        return stuck and held[0] < 2 * self.config.max_queue_size and held[1] < 2 * self.config.max_queue_bytes
 
     def next_due(self) -> float | None:
         return self._jobs.next_due()
@@ -321,29 +321,30 @@ class Ledger:
         """Spans (and window requests) not yet in MLflow: the progress display's count."""
         unsynced = sum(w.pending for w in self._windows.all())
         spool = self.spool
-        return unsynced + (spool.span_count if spool is not None else self._held())
+        return unsynced + (spool.span_count if spool is not None else self._held()[0])
 
     def drop_all(self) -> int:
         """Without a spool, at exit: forget what is left; returns how many spans that was."""
-        lost = self._held()
+        lost = self._held()[0]
         self._jobs.clear()
         self._buffer.pop_ready(time.monotonic(), flush_all=True)
         self._windows = WindowSet(self.config.window_seconds, self.config.window_max_requests)
         return lost
 
-    def _held(self) -> int:
-        """Spans held in memory: buffered, in trace jobs, and in windows' requests not yet written."""
-        unsynced = sum(w.pending_spans() for w in self._windows.all())
-        return len(self._buffer) + self._jobs.held()[0] + unsynced
-
-    def _held_bytes(self) -> int:
-        unsynced = sum(r.held_bytes() for w in self._windows.all() for r in w.records[w.synced :])
-        return self._buffer.bytes + self._jobs.held()[1] + unsynced
+    def _held(self) -> tuple[int, int]:
+        """(spans, estimated bytes) held in memory: buffered, in trace jobs, and in windows' requests not yet
+        written; one pass over each."""
+        spans, held_bytes = self._jobs.held()
+        for window in self._windows.all():
+            for record in window.records[window.synced :]:
+                spans += record.span_count
+                held_bytes += record.held_bytes()
+        return len(self._buffer) + spans, self._buffer.bytes + held_bytes
 
     def memory_held(self) -> tuple[int, int]:
         """(spans, estimated bytes) held in memory now; spilled spans wait on disk and are not counted."""
         with self.cond:
-            return self._held(), self._held_bytes()
+            return self._held()
 
     def room_bytes(self) -> int:
         """Bytes more the exporter takes before refusing: spool disk, or memory without a spool."""
@@ -351,7 +352,7 @@ class Ledger:
             spool = self.spool
             if spool is not None:
                 return max(0, self.config.spool_max_bytes - spool.bytes)
-            return max(0, self.config.max_queue_bytes - self._held_bytes())
+            return max(0, self.config.max_queue_bytes - self._held()[1])
 
 
 __all__ = ["Ledger"]
