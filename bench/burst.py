@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.persist import prepare_experiment, serve_request  # noqa: E402
 from otel_mlflow import MLflowSpanExporter  # noqa: E402
 from otel_mlflow.config import DEFAULT_EXPERIMENT_NAME, Config  # noqa: E402
-from otel_mlflow.pipeline import BATCH_QUEUE_SIZE  # noqa: E402
+from otel_mlflow.wiring import BATCH_QUEUE_SIZE  # noqa: E402
 
 
 def burst(requests: int = 10_000) -> dict[str, float]:

@@ -27,7 +27,7 @@ from opentelemetry import trace
 from otel_mlflow import attributes as A
 from otel_mlflow.config import capture_content_or_off
 from otel_mlflow.sigterm import mark_stopping_on_signal
-from otel_mlflow.tracing import safely
+from otel_mlflow.instrumentation.llm_span import safely
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]

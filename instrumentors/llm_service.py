@@ -15,7 +15,7 @@ Targets are ``module:qualname`` entries (``pkg.mod:func`` or ``pkg.mod:Class.met
 ``functions`` argument or ``OTEL_MLFLOW_LLM_FUNCTIONS`` (comma-separated; default
 ``services.llm_service:generate_answer``). A module not imported yet is patched the moment it is
 imported; one never imported costs nothing; a bad entry is one warning, never a crash.
-Each call becomes a GenAI span (see :mod:`otel_mlflow.tracing`). ``uninstrument()`` restores every original.
+Each call becomes a GenAI span (see :mod:`otel_mlflow.instrumentation.llm_span`). ``uninstrument()`` restores every original.
 
 Environment: ``OTEL_MLFLOW_LLM_FUNCTIONS``, ``OTEL_MLFLOW_LLM_MODEL`` and ``OTEL_MLFLOW_LLM_PROVIDER``
 (model and provider when the call does not tell them), ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``.
@@ -36,7 +36,7 @@ import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from instrumentors._patching import is_ours, mark_ours
-from otel_mlflow.tracing import TraceOptions, make_options, traced_call
+from otel_mlflow.instrumentation.llm_span import TraceOptions, make_options, traced_call
 
 _logger = logging.getLogger(__name__)
 

@@ -21,9 +21,9 @@ from types import FrameType
 
 from otel_mlflow.config import Config, ConfigError
 from otel_mlflow.export.spool_dir import spooled_spans
-from otel_mlflow.exporter import MLflowSpanExporter
+from otel_mlflow.export.exporter import MLflowSpanExporter
 from otel_mlflow.sigterm import mark_stopping_on_signal
-from otel_mlflow.receiver import (
+from otel_mlflow.serve.receiver import (
     DEFAULT_HOST,
     DEFAULT_MAX_BODY_BYTES,
     DEFAULT_MAX_SPANS,

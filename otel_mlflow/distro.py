@@ -31,7 +31,7 @@ from opentelemetry.instrumentation.distro import BaseDistro
 from opentelemetry.sdk.environment_variables import OTEL_BSP_MAX_QUEUE_SIZE
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
 
-from otel_mlflow.runstamp import add_run_stamper
+from otel_mlflow.instrumentation.run_binding import add_run_stamper
 from otel_mlflow.sigterm import install_sigterm_flush
 
 EXPORTER_NAME = "mlflow"
@@ -39,7 +39,7 @@ EXPORTER_NAME = "mlflow"
 
 class MLflowConfigurator(_OTelSDKConfigurator):
     """The SDK's own configurator (reads ``OTEL_*`` variables), registered under otel-mlflow's name;
-    it also stamps spans with the MLflow run active where they start (:mod:`otel_mlflow.runstamp`)."""
+    it also stamps spans with the MLflow run active where they start (:mod:`otel_mlflow.instrumentation.run_binding`)."""
 
     def _configure(self, **kwargs: Any) -> None:
         super()._configure(**kwargs)

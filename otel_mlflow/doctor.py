@@ -22,7 +22,7 @@ from dataclasses import dataclass, fields
 from typing import TextIO
 
 from otel_mlflow.config import Config, ConfigError
-from otel_mlflow.trace_link import EXPERIMENT_HEADER, auth_headers, is_server, server_url, traces_url
+from otel_mlflow.export.mlflow_server import EXPERIMENT_HEADER, auth_headers, is_server, server_url, traces_url
 
 _SECRET_ENV = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "OTEL_MLFLOW_RECEIVER_TOKEN")
 _TIMEOUT = 5.0

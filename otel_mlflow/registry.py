@@ -136,8 +136,8 @@ def _client() -> Any:
     """A client for the helper API's store; an MLflow server that does not answer fails within seconds."""
     from mlflow import MlflowClient
 
-    from otel_mlflow.pipeline import pipeline
-    from otel_mlflow.writer import require_reachable
+    from otel_mlflow.wiring import pipeline
+    from otel_mlflow.export.writer import require_reachable
 
     uri = pipeline().config.tracking_uri
     require_reachable(uri)

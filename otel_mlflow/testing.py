@@ -35,9 +35,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from otel_mlflow.config import Config
-from otel_mlflow.exporter import MLflowSpanExporter
-from otel_mlflow.pipeline import Pipeline, set_pipeline
-from otel_mlflow.runstamp import add_run_stamper
+from otel_mlflow.export.exporter import MLflowSpanExporter
+from otel_mlflow.wiring import Pipeline, set_pipeline
+from otel_mlflow.instrumentation.run_binding import add_run_stamper
 
 
 @dataclass

@@ -61,7 +61,7 @@ def test_helpers_never_wait_on_an_mlflow_server_that_is_down(tmp_path: Path) -> 
     within its stated bound, and @log_training_run fails within seconds with an error naming the fix."""
     script = _helper_script("""
         from otel_mlflow import init_mlflow, log_llm_call, log_prediction, log_training_run
-        from otel_mlflow.pipeline import INIT_CHECK_SECONDS
+        from otel_mlflow.wiring import INIT_CHECK_SECONDS
         started = time.monotonic()
         for i in range(50):
             log_llm_call(model="gpt-4", prompt=f"q{i}", response="a", tokens_used=3)

@@ -281,7 +281,7 @@ def test_drops_are_reported_as_otel_metrics(recorder: SpanRecorder, store: Store
         points = {
             dict(p.attributes)["outcome"]: p.value
             for m in reader.get_metrics_data().resource_metrics[0].scope_metrics[0].metrics
-            if m.name == "otel_mlflow.exporter.spans"
+            if m.name == "otel_mlflow.export.exporter.spans"
             for p in m.data.data_points
         }
         assert points == {"received": 5, "dropped_queue_full": 5}

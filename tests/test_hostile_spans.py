@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from otel_mlflow import attributes as A
-from otel_mlflow.limits import MAX_PARAM_VALUE_CHARS, MAX_TAG_VALUE_CHARS, is_valid_key
-from otel_mlflow.mapping import MappingOptions, plan_run
-from otel_mlflow.request_record import request_record
-from otel_mlflow.window import WindowSet, window_plan
+from otel_mlflow.mapping.limits import MAX_PARAM_VALUE_CHARS, MAX_TAG_VALUE_CHARS, is_valid_key
+from otel_mlflow.mapping.trace_run import MappingOptions, plan_run
+from otel_mlflow.mapping.request_record import request_record
+from otel_mlflow.mapping.window import WindowSet, window_plan
 from tests.helpers import SpanRecorder, Store
 
 texts = st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from(["\ud800", "\udfff", "\x00", "/", ".", ":"]),

@@ -5,7 +5,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from otel_mlflow.limits import (
+from otel_mlflow.mapping.limits import (
     MAX_KEY_CHARS,
     chunk_batch,
     clean_text,

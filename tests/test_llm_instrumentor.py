@@ -18,7 +18,7 @@ from opentelemetry.trace import StatusCode
 
 from instrumentors.llm_service import LLMServiceInstrumentor
 from otel_mlflow import attributes as A
-from otel_mlflow.tracing import llm_span, trace_llm
+from otel_mlflow.instrumentation.llm_span import llm_span, trace_llm
 from tests.helpers import SpanRecorder
 
 SERVICE = textwrap.dedent(

@@ -8,7 +8,7 @@ import pytest
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otel_mlflow import attributes as A
-from otel_mlflow.spanjson import sanitized_span
+from otel_mlflow.mapping.span_json import sanitized_span
 from tests.helpers import SpanRecorder, Store
 
 OPENAI_KEY = "sk-proj-PLANTEDabcdefghijklmnopqrstuvwxyz0123"

@@ -180,7 +180,7 @@ def test_init_mlflow_keeps_the_provider_of_opentelemetry_instrument(tmp_path: Pa
     env.update({"MLFLOW_DISABLE_TELEMETRY": "true", "OTEL_TRACES_EXPORTER": "mlflow",
                 "MLFLOW_EXPERIMENT_NAME": "rag-experiments"})  # fmt: skip
     script = tmp_path / "app.py"
-    script.write_text(INIT_SCRIPT + "\nfrom otel_mlflow.exporter import live_exporters\nprint('exporters', len(live_exporters()))\n")
+    script.write_text(INIT_SCRIPT + "\nfrom otel_mlflow.export.exporter import live_exporters\nprint('exporters', len(live_exporters()))\n")
     instrument = Path(sys.executable).with_name("opentelemetry-instrument")
     result = subprocess.run([str(instrument), sys.executable, str(script)], cwd=tmp_path, env=env,
                             capture_output=True, text=True, timeout=120)  # fmt: skip

@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from otel_mlflow.export.codec import decode_batch
 from otel_mlflow.export.spool import SpanRef, SpoolFile
 
-_logger = logging.getLogger("otel_mlflow.exporter")
+_logger = logging.getLogger("otel_mlflow.export.exporter")
 
 
 class Backlog:

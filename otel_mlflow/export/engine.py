@@ -23,8 +23,8 @@ import time
 from otel_mlflow.config import Config
 from otel_mlflow.export.ledger import Ledger
 from otel_mlflow.export.progress import ProgressLine
-from otel_mlflow.jobs import attempt
-from otel_mlflow.writer import MLflowWriter
+from otel_mlflow.export.jobs import attempt
+from otel_mlflow.export.writer import MLflowWriter
 
 _logger = logging.getLogger(__name__)
 _ERROR_PAUSE_SECONDS = 0.5

@@ -26,7 +26,7 @@ from otel_mlflow.export.spool import SpoolFile
 from otel_mlflow.export.spool_dir import OwnedSpool
 from otel_mlflow.export.stats import ExportStats, Warnings
 
-_logger = logging.getLogger("otel_mlflow.exporter")
+_logger = logging.getLogger("otel_mlflow.export.exporter")
 T = TypeVar("T")
 REFUSED = -1
 """The batch id :meth:`GuardedSpool.append_batch` gives a batch the spool has no room for: refused whole."""

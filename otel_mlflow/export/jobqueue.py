@@ -11,7 +11,7 @@ thread (``shard_of``), so a run's creation comes before its writes and a window'
 
 from __future__ import annotations
 
-from otel_mlflow.jobs import Job
+from otel_mlflow.export.jobs import Job
 
 
 def shard_of(key: str, shards: int) -> int:

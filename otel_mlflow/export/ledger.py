@@ -24,7 +24,7 @@ from collections.abc import Callable, Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from otel_mlflow.buffer import SpanGroup, TraceBuffer, span_bytes
+from otel_mlflow.export.trace_buffer import SpanGroup, TraceBuffer, span_bytes
 from otel_mlflow.config import Config
 from otel_mlflow.export.backlog import Backlog, read_batch
 from otel_mlflow.export.guarded import REFUSED, GuardedSpool
@@ -34,11 +34,11 @@ from otel_mlflow.export.routing import trace_job, window_job, windowed
 from otel_mlflow.export.spool import CREATED, CREATING, SpoolFile, WindowRecord
 from otel_mlflow.export.spool_dir import OwnedSpool
 from otel_mlflow.export.stats import ExportStats, Warnings
-from otel_mlflow.jobs import Job, Outcome
-from otel_mlflow.mapping import MappingOptions
-from otel_mlflow.request_record import record_to_dict, request_record
-from otel_mlflow.selftelemetry import SelfTelemetry
-from otel_mlflow.window import WindowSet
+from otel_mlflow.export.jobs import Job, Outcome
+from otel_mlflow.mapping.trace_run import MappingOptions
+from otel_mlflow.mapping.request_record import record_to_dict, request_record
+from otel_mlflow.export.selftelemetry import SelfTelemetry
+from otel_mlflow.mapping.window import WindowSet
 
 _logger = logging.getLogger(__name__)
 LATE_CHILD_GRACE_SECONDS = 5.0

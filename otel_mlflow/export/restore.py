@@ -14,8 +14,8 @@ from __future__ import annotations
 import threading
 
 from otel_mlflow.export.spool import CREATING, SpoolFile
-from otel_mlflow.request_record import record_from_dict
-from otel_mlflow.window import Window, WindowSet
+from otel_mlflow.mapping.request_record import record_from_dict
+from otel_mlflow.mapping.window import Window, WindowSet
 
 
 def restore_windows(spool: SpoolFile, windows: WindowSet, lock: threading.Condition, now: float) -> int:

@@ -14,13 +14,13 @@ every mode. Usage::
 from __future__ import annotations
 
 from otel_mlflow import attributes as A
-from otel_mlflow.buffer import SpanGroup
+from otel_mlflow.export.trace_buffer import SpanGroup
 from otel_mlflow.export.spool import CREATED, CREATING, DONE
-from otel_mlflow.extract import is_local_root
-from otel_mlflow.jobs import Job
-from otel_mlflow.mapping import MappingOptions, plan_run
-from otel_mlflow.window import Window, window_plan
-from otel_mlflow.writer import WriteState
+from otel_mlflow.mapping.span_facts import is_local_root
+from otel_mlflow.export.jobs import Job
+from otel_mlflow.mapping.trace_run import MappingOptions, plan_run
+from otel_mlflow.mapping.window import Window, window_plan
+from otel_mlflow.export.writer import WriteState
 
 
 def windowed(group: SpanGroup, run_mode: str) -> bool:

@@ -3,7 +3,7 @@
 Usage::
 
     stats = ExportStats(telemetry)
-    stats.add("spans_written", 12)      # also feeds the counter otel_mlflow.exporter.spans{outcome}
+    stats.add("spans_written", 12)      # also feeds the counter otel_mlflow.export.exporter.spans{outcome}
     snapshot = stats.copy()
 """
 
@@ -14,9 +14,9 @@ import time
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from otel_mlflow.selftelemetry import SelfTelemetry
+from otel_mlflow.export.selftelemetry import SelfTelemetry
 
-_logger = logging.getLogger("otel_mlflow.exporter")
+_logger = logging.getLogger("otel_mlflow.export.exporter")
 WARN_EVERY_SECONDS = 60.0
 
 

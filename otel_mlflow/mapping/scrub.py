@@ -2,7 +2,7 @@
 
 Usage::
 
-    from otel_mlflow.redact import is_secret_key, redact_text
+    from otel_mlflow.mapping.scrub import is_secret_key, redact_text
 
     is_secret_key("http.request.header.authorization")  # True
     redact_text("key sk-abcdefghijklmnopqrstuv")         # "key [REDACTED]"

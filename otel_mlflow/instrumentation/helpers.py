@@ -34,9 +34,9 @@ from opentelemetry.trace import SpanKind
 
 from otel_mlflow import attributes as A
 from otel_mlflow.config import capture_content_or_off
-from otel_mlflow.llm_call import messages_json
-from otel_mlflow.pipeline import pipeline, require_experiment
-from otel_mlflow.runstamp import bound_run
+from otel_mlflow.instrumentation.genai_attributes import messages_json
+from otel_mlflow.wiring import pipeline, require_experiment
+from otel_mlflow.instrumentation.run_binding import bound_run
 
 F = TypeVar("F", bound=Callable[..., Any])
 

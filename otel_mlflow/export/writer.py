@@ -20,10 +20,10 @@ from typing import TYPE_CHECKING, Any
 
 from otel_mlflow import attributes as A
 from otel_mlflow.config import Config
-from otel_mlflow.limits import MAX_PARAMS_TAGS_PER_BATCH, chunk_batch
-from otel_mlflow.mapping import RunPlan
-from otel_mlflow.spanjson import sanitized_span
-from otel_mlflow.trace_link import LinkRefused, is_server, send_trace, server_url
+from otel_mlflow.mapping.limits import MAX_PARAMS_TAGS_PER_BATCH, chunk_batch
+from otel_mlflow.mapping.trace_run import RunPlan
+from otel_mlflow.mapping.span_json import sanitized_span
+from otel_mlflow.export.mlflow_server import LinkRefused, is_server, send_trace, server_url
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient

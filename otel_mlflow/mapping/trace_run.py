@@ -2,12 +2,12 @@
 
 Usage::
 
-    from otel_mlflow.mapping import MappingOptions, plan_run
+    from otel_mlflow.mapping.trace_run import MappingOptions, plan_run
 
     plan = plan_run(spans_of_one_trace, MappingOptions())
     plan.params, plan.metrics, plan.tags, plan.artifacts
 
-Every key and value in a plan already fits MLflow's limits (see :mod:`otel_mlflow.limits`):
+Every key and value in a plan already fits MLflow's limits (see :mod:`otel_mlflow.mapping.limits`):
 keys are sanitised, over-long params and tags are cut and their full text moved to an artifact,
 NaN/inf metrics are dropped and counted, and a param never gets two values.
 """
@@ -20,11 +20,11 @@ from collections.abc import Iterable, Sequence
 from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_mlflow import attributes as A
-from otel_mlflow.extract import SpanFacts, span_facts
-from otel_mlflow.limits import clean_text
-from otel_mlflow.plan_builder import MappingOptions, Metric, PlanBuilder, RunPlan
-from otel_mlflow.redact import redact_text
-from otel_mlflow.spanjson import spans_to_list
+from otel_mlflow.mapping.span_facts import SpanFacts, span_facts
+from otel_mlflow.mapping.limits import clean_text
+from otel_mlflow.mapping.run_plan import MappingOptions, Metric, PlanBuilder, RunPlan
+from otel_mlflow.mapping.scrub import redact_text
+from otel_mlflow.mapping.span_json import spans_to_list
 
 METRIC_LATENCY = "latency_ms"
 METRIC_LLM_LATENCY = "llm.latency_ms"

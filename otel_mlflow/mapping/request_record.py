@@ -14,8 +14,8 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from otel_mlflow.extract import span_facts
-from otel_mlflow.mapping import find_root
+from otel_mlflow.mapping.span_facts import span_facts
+from otel_mlflow.mapping.trace_run import find_root
 
 TABLE_TEXT_CHARS = 2000
 """Question and answer text kept per request in the predictions table."""

@@ -38,16 +38,16 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Tracer
 
 from otel_mlflow.config import ENV_ARTIFACT_PATH, Config
-from otel_mlflow.exporter import MLflowSpanExporter, live_exporters
-from otel_mlflow.runstamp import add_run_stamper
+from otel_mlflow.export.exporter import MLflowSpanExporter, live_exporters
+from otel_mlflow.instrumentation.run_binding import add_run_stamper
 from otel_mlflow.sigterm import install_sigterm_flush
-from otel_mlflow.writer import MLflowUnavailable, require_reachable
+from otel_mlflow.export.writer import MLflowUnavailable, require_reachable
 
 _logger = logging.getLogger(__name__)
 DEFAULT_ARTIFACT_DIR = "mlflow_artifacts"
 BATCH_QUEUE_SIZE = 20_480
 """Spans the BatchSpanProcessor holds (the SDK's 2,048 drops part of a burst of requests)."""
-TRACER_NAME = "otel_mlflow.tracking"
+TRACER_NAME = "otel_mlflow.instrumentation.helpers"
 INIT_CHECK_SECONDS = 10.0
 """How long ``init_mlflow()`` waits for a local store to open; a server gets its 2 s health check."""
 
@@ -123,7 +123,7 @@ def pipeline() -> Pipeline:
 def resolve_experiment(pipe: Pipeline, wait: float) -> str | None:
     """Point MLflow at the pipeline's store and experiment (created when missing); the experiment id, or
     None when the store does not answer within ``wait`` seconds (the work goes on in the background).
-    Raises :class:`~otel_mlflow.writer.MLflowUnavailable` only from :func:`require_experiment`."""
+    Raises :class:`~otel_mlflow.export.writer.MLflowUnavailable` only from :func:`require_experiment`."""
     if pipe.experiment_id is not None:
         return pipe.experiment_id
     try:
@@ -150,7 +150,7 @@ def resolve_experiment(pipe: Pipeline, wait: float) -> str | None:
 
 def require_experiment(pipe: Pipeline) -> str:
     """The experiment id for a helper that must talk to MLflow (``@log_training_run``): fails within a
-    few seconds with :class:`~otel_mlflow.writer.MLflowUnavailable` when the server is down."""
+    few seconds with :class:`~otel_mlflow.export.writer.MLflowUnavailable` when the server is down."""
     if pipe.experiment_id is None:
         require_reachable(pipe.config.tracking_uri)
         pipe.experiment_id = _set_mlflow(pipe.config)

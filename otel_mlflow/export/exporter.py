@@ -45,10 +45,10 @@ from otel_mlflow.export.engine import Engine
 from otel_mlflow.export.ledger import Ledger
 from otel_mlflow.export.spool_dir import OwnedSpool, spool_folder
 from otel_mlflow.export.stats import ExportStats
-from otel_mlflow.mapping import MappingOptions
-from otel_mlflow.selftelemetry import SelfTelemetry
+from otel_mlflow.mapping.trace_run import MappingOptions
+from otel_mlflow.export.selftelemetry import SelfTelemetry
 from otel_mlflow.sigterm import stopping_on_signal
-from otel_mlflow.writer import bound_mlflow_http_retries
+from otel_mlflow.export.writer import bound_mlflow_http_retries
 
 _logger = logging.getLogger(__name__)
 _LIVE: weakref.WeakSet[MLflowSpanExporter] = weakref.WeakSet()

@@ -11,7 +11,7 @@ Accepts protobuf and JSON bodies, gzip or deflate encoded. Answers, per the OTLP
 411 without Content-Length; 413 past the body limit; 415 for another content type or encoding;
 503 with ``Retry-After`` when the exporter's spool is full, so the Collector retries instead of dropping.
 A 200 is sent only once every span of the request is in the exporter's durable spool (see
-:mod:`otel_mlflow.exporter`): a request is taken whole or refused whole, never half.
+:mod:`otel_mlflow.export.exporter`): a request is taken whole or refused whole, never half.
 
 Memory is bounded before decoding: the body size (16 MiB), the spans in one request (413 past
 ``OTEL_MLFLOW_RECEIVER_MAX_SPANS``, checked before any span object is built), and at most
@@ -40,8 +40,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from otel_mlflow.exporter import MLflowSpanExporter
-from otel_mlflow.otlp_decode import JSON, PROTOBUF, OTLPDecodeError, TooManySpans, decode_request
+from otel_mlflow.export.exporter import MLflowSpanExporter
+from otel_mlflow.serve.otlp_request import JSON, PROTOBUF, OTLPDecodeError, TooManySpans, decode_request
 
 _logger = logging.getLogger(__name__)
 TRACES_PATH = "/v1/traces"

@@ -3,7 +3,7 @@
 Limits are those of MLflow 3.x (``mlflow.utils.validation``), copied here so that importing
 otel-mlflow never imports mlflow. Usage::
 
-    from otel_mlflow.limits import sanitize_key, chunk_batch
+    from otel_mlflow.mapping.limits import sanitize_key, chunk_batch
 
     sanitize_key("gen_ai.usage.input_tokens")  # unchanged
     sanitize_key("prompt (v2)?")               # "prompt _v2__"

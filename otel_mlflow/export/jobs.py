@@ -16,9 +16,9 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_mlflow import attributes as A
 from otel_mlflow.export.spool import SpanRef
-from otel_mlflow.mapping import RunPlan
-from otel_mlflow.window import Window
-from otel_mlflow.writer import MLflowWriter, PermanentWriteError, WriteState, run_is_missing
+from otel_mlflow.mapping.trace_run import RunPlan
+from otel_mlflow.mapping.window import Window
+from otel_mlflow.export.writer import MLflowWriter, PermanentWriteError, WriteState, run_is_missing
 
 MAX_BACKOFF_SECONDS = 30.0
 

@@ -12,8 +12,8 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_mlflow import attributes as A
-from otel_mlflow.limits import clean_text
-from otel_mlflow.redact import is_secret_key, redact_text
+from otel_mlflow.mapping.limits import clean_text
+from otel_mlflow.mapping.scrub import is_secret_key, redact_text
 
 _CONTENT_KEYS = frozenset(
     {

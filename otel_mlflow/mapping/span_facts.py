@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_mlflow import attributes as A
-from otel_mlflow.limits import finite_number
+from otel_mlflow.mapping.limits import finite_number
 
 _LLM_MARKERS = (
     A.GEN_AI_OPERATION_NAME,

@@ -19,7 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_mlflow import attributes as A
 from otel_mlflow.export.spool import SpanRef
-from otel_mlflow.extract import is_local_root
+from otel_mlflow.mapping.span_facts import is_local_root
 
 _PENDING = ""  # a trace whose run is being created: late spans wait for its id
 _REMEMBERED_TRACES = 10_000

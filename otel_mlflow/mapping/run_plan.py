@@ -1,6 +1,6 @@
 """Planned MLflow writes, and the builder that keeps every key and value within MLflow's limits.
 
-Pure: no I/O. :mod:`otel_mlflow.mapping` (one run per trace) and :mod:`otel_mlflow.window` (one run per
+Pure: no I/O. :mod:`otel_mlflow.mapping.trace_run` (one run per trace) and :mod:`otel_mlflow.mapping.window` (one run per
 serving window) both plan through :class:`PlanBuilder`, so both enforce the same limits the same way::
 
     builder = PlanBuilder(RunPlan(trace_id="..."), MappingOptions())
@@ -15,14 +15,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from otel_mlflow import attributes as A
-from otel_mlflow.limits import (
+from otel_mlflow.mapping.limits import (
     MAX_PARAM_VALUE_CHARS,
     MAX_TAG_VALUE_CHARS,
     clean_text,
     finite_number,
     sanitize_key,
 )
-from otel_mlflow.redact import is_secret_key, redact_text
+from otel_mlflow.mapping.scrub import is_secret_key, redact_text
 
 ARTIFACT_OVERFLOW_DIR = "overflow"
 TRUNCATION_MARK = "\n[... truncated by otel-mlflow: {n} more characters]"

@@ -26,8 +26,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from otel_mlflow import attributes as A
-from otel_mlflow.plan_builder import MappingOptions, PlanBuilder, RunPlan
-from otel_mlflow.request_record import RequestRecord
+from otel_mlflow.mapping.run_plan import MappingOptions, PlanBuilder, RunPlan
+from otel_mlflow.mapping.request_record import RequestRecord
 
 PREDICTIONS_TABLE = "predictions.json"
 LOGGED_ARTIFACTS_TAG = "mlflow.loggedArtifacts"  # MLflow's own tag: makes the UI show the table

@@ -1,6 +1,6 @@
 """Spans around LLM calls by hand: the ``@trace_llm`` decorator and the ``llm_span`` context manager.
 
-They write the same attributes as ``LLMServiceInstrumentor`` (see :mod:`otel_mlflow.llm_call`)::
+They write the same attributes as ``LLMServiceInstrumentor`` (see :mod:`otel_mlflow.instrumentation.genai_attributes`)::
 
     from otel_mlflow import llm_span, trace_llm
 
@@ -32,7 +32,7 @@ from opentelemetry import context, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
 
 from otel_mlflow.config import capture_content_or_off
-from otel_mlflow.llm_call import CallInfo, call_info, chunk_text, request_attributes, response_attributes
+from otel_mlflow.instrumentation.genai_attributes import CallInfo, call_info, chunk_text, request_attributes, response_attributes
 
 _logger = logging.getLogger(__name__)
 _WARN_EVERY_SECONDS = 60.0

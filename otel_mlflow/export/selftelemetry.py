@@ -1,6 +1,6 @@
 """The exporter's own counters as OpenTelemetry metrics, for whoever collects the app's metrics.
 
-``otel_mlflow.exporter.spans`` (a counter) with the attribute ``outcome``: ``written``,
+``otel_mlflow.export.exporter.spans`` (a counter) with the attribute ``outcome``: ``written``,
 ``dropped_queue_full``, ``dropped_write_failed``, ``dropped_mapping_failed``, ``received``.
 With no MeterProvider configured (the distro's default ``OTEL_METRICS_EXPORTER=none``), it costs nothing.
 """
@@ -12,7 +12,7 @@ from typing import Any
 from opentelemetry import metrics
 
 METER_NAME = "otel_mlflow"
-SPANS_COUNTER = "otel_mlflow.exporter.spans"
+SPANS_COUNTER = "otel_mlflow.export.exporter.spans"
 
 
 class SelfTelemetry:
