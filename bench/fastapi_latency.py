@@ -24,7 +24,9 @@ from instrumentors.fastapi import FastAPIRequestInstrumentor  # noqa: E402
 from instrumentors.llm_service import LLMServiceInstrumentor  # noqa: E402
 from otel_mlflow import MLflowSpanExporter  # noqa: E402
 from bench.persist import prepare_experiment  # noqa: E402
-from otel_mlflow.config import DEFAULT_EXPERIMENT_NAME, Config  # noqa: E402
+from otel_mlflow.config import DEFAULT_EXPERIMENT_NAME, CaptureOptions, Config  # noqa: E402
+
+CAPTURE = CaptureOptions(param_fields=("k",))  # as the example app runs: question, k and answer
 
 
 class Ask(BaseModel):
@@ -87,7 +89,7 @@ def _one(name: str, service: Any, count: int) -> float:
         FastAPIInstrumentor.instrument_app(app, tracer_provider=provider)
     else:
         llm.instrument(functions=["bench_fastapi_service:generate_answer"], tracer_provider=provider)
-        FastAPIRequestInstrumentor.instrument_app(app, tracer_provider=provider)
+        FastAPIRequestInstrumentor.instrument_app(app, capture_options=CAPTURE, tracer_provider=provider)
     try:
         return asyncio.run(_requests(app, count))
     finally:

@@ -101,6 +101,7 @@ def demo_env() -> dict[str, str]:
     env.setdefault("OTEL_SERVICE_NAME", "rag-api")
     env.setdefault("OTEL_TRACES_EXPORTER", "mlflow")
     env.setdefault("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", "health")  # no run for health checks
+    env.setdefault("OTEL_MLFLOW_PARAM_FIELDS", "k")  # the example's request field: runs per k
     for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
         env.pop(key, None)  # the demo runs offline with the demo model
     return env

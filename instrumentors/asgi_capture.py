@@ -5,7 +5,7 @@ writes (never changing it), and sets on the current span:
 
 - ``otel_mlflow.question``: the request body field named by ``OTEL_MLFLOW_QUESTION_FIELDS`` (default
   ``question``), when content capture is on;
-- ``otel_mlflow.param.<field>``: request fields named by ``OTEL_MLFLOW_PARAM_FIELDS`` (default ``k``);
+- ``otel_mlflow.param.<field>``: request fields named by ``OTEL_MLFLOW_PARAM_FIELDS`` (none unless named, e.g. ``k``);
 - ``otel_mlflow.answer``: the response body field named by ``OTEL_MLFLOW_ANSWER_FIELDS`` (default
   ``answer``), when content capture is on.
 
@@ -17,7 +17,6 @@ shutdown is complete: forked workers (gunicorn + UvicornWorker) end without runn
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,9 +24,9 @@ from typing import Any
 from opentelemetry import trace
 
 from otel_mlflow import attributes as A
-from otel_mlflow.config import capture_content_or_off
-from otel_mlflow.sigterm import mark_stopping_on_signal
+from otel_mlflow.config import CaptureOptions
 from otel_mlflow.instrumentation.llm_span import safely
+from otel_mlflow.instrumentation.stopping import flush_before_stop
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -35,33 +34,8 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
-ENV_QUESTION_FIELDS = "OTEL_MLFLOW_QUESTION_FIELDS"
-ENV_ANSWER_FIELDS = "OTEL_MLFLOW_ANSWER_FIELDS"
-ENV_PARAM_FIELDS = "OTEL_MLFLOW_PARAM_FIELDS"
 MAX_BODY_BYTES = 1 << 20
 _SCOPE_MARK = "otel_mlflow.captured"
-
-
-@dataclass(frozen=True)
-class CaptureOptions:
-    question_fields: Sequence[str] = ("question",)
-    answer_fields: Sequence[str] = ("answer",)
-    param_fields: Sequence[str] = ("k",)
-    capture_content: bool = True
-
-    @classmethod
-    def from_env(cls) -> CaptureOptions:
-        def names(var: str, default: Sequence[str]) -> Sequence[str]:
-            raw = os.environ.get(var)
-            return default if raw is None else tuple(n.strip() for n in raw.split(",") if n.strip())
-
-        capture = capture_content_or_off()
-        return cls(
-            question_fields=names(ENV_QUESTION_FIELDS, cls.question_fields),
-            answer_fields=names(ENV_ANSWER_FIELDS, cls.answer_fields),
-            param_fields=names(ENV_PARAM_FIELDS, cls.param_fields),
-            capture_content=capture,
-        )
 
 
 @dataclass
@@ -156,10 +130,7 @@ def _flush_before_shutdown_complete(send: Send) -> Send:
 
     async def send_after_flush(message: Message) -> None:
         if message.get("type") == "lifespan.shutdown.complete":
-            mark_stopping_on_signal()
-            shutdown = getattr(trace.get_tracer_provider(), "shutdown", None)
-            if callable(shutdown):
-                safely("flush spans at shutdown", shutdown)
+            flush_before_stop()
         await send(message)
 
     return send_after_flush

@@ -3,7 +3,7 @@
 The HTTP server spans themselves come from the official ``opentelemetry-instrumentation-fastapi``
 (installed with otel-mlflow; under ``opentelemetry-instrument`` it runs as the ``fastapi`` entry
 point). This instrumentor adds :class:`~instrumentors.asgi_capture.RequestCaptureMiddleware`, which puts
-the request's question, its ``k`` and the answer on the server span, so each request's run carries them.
+the request's question, the body fields named as params and the answer on the server span, so each request's run carries them.
 
 Zero-code: the entry point ``otel_mlflow_fastapi`` patches every FastAPI app (disable it with
 ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=otel_mlflow_fastapi``). In code, one call does both parts and
@@ -26,7 +26,8 @@ import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from instrumentors._patching import is_ours, mark_ours
-from instrumentors.asgi_capture import CaptureOptions, RequestCaptureMiddleware
+from instrumentors.asgi_capture import RequestCaptureMiddleware
+from otel_mlflow.config import CaptureOptions
 
 _instruments = ("fastapi >= 0.92",)
 

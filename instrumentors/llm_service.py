@@ -13,7 +13,7 @@ In code (before the app imports its service, or the app keeps the unpatched func
 
 Targets are ``module:qualname`` entries (``pkg.mod:func`` or ``pkg.mod:Class.method``), from the
 ``functions`` argument or ``OTEL_MLFLOW_LLM_FUNCTIONS`` (comma-separated; default
-``services.llm_service:generate_answer``). A module not imported yet is patched the moment it is
+``services.llm_service:generate_answer``, the old helper guide's convention). A module not imported yet is patched the moment it is
 imported; one never imported costs nothing; a bad entry is one warning, never a crash.
 Each call becomes a GenAI span (see :mod:`otel_mlflow.instrumentation.llm_span`). ``uninstrument()`` restores every original.
 
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import inspect
 import logging
-import os
 import sys
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -36,14 +35,11 @@ import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
 from instrumentors._patching import is_ours, mark_ours
+from otel_mlflow.config import ENV_LLM_FUNCTIONS, LLMServiceSettings
 from otel_mlflow.instrumentation.llm_span import TraceOptions, make_options, traced_call
 
 _logger = logging.getLogger(__name__)
 
-ENV_FUNCTIONS = "OTEL_MLFLOW_LLM_FUNCTIONS"
-ENV_MODEL = "OTEL_MLFLOW_LLM_MODEL"
-ENV_PROVIDER = "OTEL_MLFLOW_LLM_PROVIDER"
-DEFAULT_FUNCTIONS = ("services.llm_service:generate_answer",)
 
 
 @dataclass(frozen=True)
@@ -75,7 +71,7 @@ def parse_targets(entries: Collection[str]) -> list[Target]:
         try:
             targets.append(Target.parse(entry))
         except ValueError as exc:
-            _logger.warning("otel-mlflow: %s in %s; it is skipped", exc, ENV_FUNCTIONS)
+            _logger.warning("otel-mlflow: %s in %s; it is skipped", exc, ENV_LLM_FUNCTIONS)
     return targets
 
 
@@ -86,15 +82,15 @@ class LLMServiceInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         return ()
 
     def _instrument(self, **kwargs: Any) -> None:
+        settings = LLMServiceSettings.from_env()
         entries = kwargs.get("functions")
         if entries is None:
-            raw = os.environ.get(ENV_FUNCTIONS, "")
-            entries = raw.split(",") if raw.strip() else DEFAULT_FUNCTIONS
+            entries = settings.functions
         self._options = make_options(
             kwargs.get("tracer_provider"),
             kwargs.get("capture_content"),
-            model=kwargs.get("model") or os.environ.get(ENV_MODEL) or None,
-            provider=kwargs.get("provider") or os.environ.get(ENV_PROVIDER) or None,
+            model=kwargs.get("model") or settings.model,
+            provider=kwargs.get("provider") or settings.provider,
         )
         self._active = True
         self._patched: list[tuple[Any, str]] = []
@@ -123,7 +119,7 @@ class LLMServiceInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             original = inspect.getattr_static(owner, name)
         except AttributeError:
             _logger.warning("otel-mlflow: %s has no %s; %s entry %s is skipped", target.module, target.qualname,
-                            ENV_FUNCTIONS, target)  # fmt: skip
+                            ENV_LLM_FUNCTIONS, target)  # fmt: skip
             return
         if is_ours(original):
             return  # never wrap twice

@@ -12,53 +12,50 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import signal
 import sys
 import threading
 from collections.abc import Sequence
 from types import FrameType
 
-from otel_mlflow.config import Config, ConfigError
+from otel_mlflow.config import (
+    ENV_RECEIVER_HOST,
+    ENV_RECEIVER_MAX_BODY_BYTES,
+    ENV_RECEIVER_MAX_SPANS,
+    ENV_RECEIVER_PORT,
+    ENV_RECEIVER_TOKEN,
+    ENV_SPOOL_DIR,
+    Config,
+    ConfigError,
+    ReceiverSettings,
+)
 from otel_mlflow.export.spool_dir import spooled_spans
 from otel_mlflow.export.exporter import MLflowSpanExporter
 from otel_mlflow.sigterm import mark_stopping_on_signal
-from otel_mlflow.serve.receiver import (
-    DEFAULT_HOST,
-    DEFAULT_MAX_BODY_BYTES,
-    DEFAULT_MAX_SPANS,
-    DEFAULT_PORT,
-    Receiver,
-    ReceiverSettings,
-)
+from otel_mlflow.serve.receiver import Receiver
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="otel-mlflow", description="OpenTelemetry spans into MLflow")
     commands = parser.add_subparsers(dest="command", required=True)
     receive = commands.add_parser("receive", help="OTLP/HTTP receiver (POST /v1/traces) writing to MLflow")
-    receive.add_argument("--host", default=os.environ.get("OTEL_MLFLOW_RECEIVER_HOST", DEFAULT_HOST),
-                         help="address to bind (default 127.0.0.1; OTEL_MLFLOW_RECEIVER_HOST)")
-    receive.add_argument("--port", type=int, default=_env_int("OTEL_MLFLOW_RECEIVER_PORT", DEFAULT_PORT),
-                         help="port (default 4319; OTEL_MLFLOW_RECEIVER_PORT)")
-    receive.add_argument("--token", default=os.environ.get("OTEL_MLFLOW_RECEIVER_TOKEN"),
-                         help="require 'Authorization: Bearer <token>' (OTEL_MLFLOW_RECEIVER_TOKEN)")
+    receive.add_argument("--host", help=f"address to bind (default 127.0.0.1; {ENV_RECEIVER_HOST})")
+    receive.add_argument("--port", type=int, help=f"port (default 4319; {ENV_RECEIVER_PORT})")
+    receive.add_argument("--token", help=f"require 'Authorization: Bearer <token>' ({ENV_RECEIVER_TOKEN})")
     receive.add_argument("--max-body-bytes", type=int,
-                         default=_env_int("OTEL_MLFLOW_RECEIVER_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
-                         help="largest request body, compressed or not (default 16 MiB)")  # fmt: skip
+                         help=f"largest request body, compressed or not (default 16 MiB; {ENV_RECEIVER_MAX_BODY_BYTES})")
     receive.add_argument("--max-spans", type=int,
-                         default=_env_int("OTEL_MLFLOW_RECEIVER_MAX_SPANS", DEFAULT_MAX_SPANS),
-                         help="most spans in one request; more is a 413 (default 50,000)")  # fmt: skip
+                         help=f"most spans in one request; more is a 413 (default 50,000; {ENV_RECEIVER_MAX_SPANS})")
     receive.add_argument("--log-level", default="INFO")
     doctor = commands.add_parser("doctor", help="print the configuration and check the tracking store, "
                                                 "experiment, /v1/traces and the receiver port")  # fmt: skip
-    doctor.add_argument("--receiver-port", type=int, default=_env_int("OTEL_MLFLOW_RECEIVER_PORT", DEFAULT_PORT))
+    doctor.add_argument("--receiver-port", type=int, help=f"the receiver's port to check (default 4319; {ENV_RECEIVER_PORT})")
     doctor.add_argument("--log-level", default="WARNING")
     drain = commands.add_parser("drain", help="write what a spool folder holds (left by stopped or killed "
                                               "processes) to MLflow, with progress, then exit")  # fmt: skip
     drain.add_argument("--spool-dir", default=None,
                        help="the spool folder (default: the one of MLFLOW_TRACKING_URI and MLFLOW_EXPERIMENT_NAME; "
-                            "OTEL_MLFLOW_SPOOL_DIR)")  # fmt: skip
+                            f"{ENV_SPOOL_DIR})")  # fmt: skip
     drain.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -69,22 +66,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "doctor":
         from otel_mlflow.doctor import run
 
-        return run(receiver_port=args.receiver_port)
+        try:
+            port = ReceiverSettings.from_env(port=args.receiver_port).port
+        except ConfigError as exc:
+            print(f"otel-mlflow: {exc}", file=sys.stderr)
+            return 2
+        return run(receiver_port=port)
     return 2  # pragma: no cover - argparse requires a command
 
 
 def _receive(args: argparse.Namespace) -> int:
     try:
+        settings = ReceiverSettings.from_env(host=args.host, port=args.port, token=args.token or None,
+                                             max_body_bytes=args.max_body_bytes, max_spans=args.max_spans)
         exporter = MLflowSpanExporter(config=Config.from_env())
     except ConfigError as exc:
         print(f"otel-mlflow: {exc}", file=sys.stderr)
         return 2
-    settings = ReceiverSettings(host=args.host, port=args.port, token=args.token or None,
-                                max_body_bytes=args.max_body_bytes, max_spans=args.max_spans)  # fmt: skip
     try:
         receiver = Receiver(settings, exporter)
     except OSError as exc:
-        print(f"otel-mlflow: cannot listen on {args.host}:{args.port}: {exc}; "
+        print(f"otel-mlflow: cannot listen on {settings.host}:{settings.port}: {exc}; "
               "choose another --port or stop what uses it", file=sys.stderr)  # fmt: skip
         return 1
 
@@ -127,16 +129,6 @@ def _drain(spool_dir: str | None) -> int:
     left = spooled_spans(folder)
     print(f"otel-mlflow: {stats.spans_written} span(s) written, {left} left in {folder}", file=sys.stderr)
     return 0 if left == 0 else 1
-
-
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name)
-    if not raw:
-        return default
-    try:
-        return int(raw)
-    except ValueError:
-        raise SystemExit(f"otel-mlflow: {name}={raw!r} is not a whole number") from None
 
 
 if __name__ == "__main__":

@@ -39,6 +39,8 @@ from opentelemetry.trace import Tracer
 
 from otel_mlflow.config import ENV_ARTIFACT_PATH, Config
 from otel_mlflow.export.exporter import MLflowSpanExporter, live_exporters
+from otel_mlflow.instrumentation.backend import register_backend
+from otel_mlflow.instrumentation.llm_span import TRACER_NAME
 from otel_mlflow.instrumentation.run_binding import add_run_stamper
 from otel_mlflow.sigterm import install_sigterm_flush
 from otel_mlflow.export.writer import MLflowUnavailable, require_reachable
@@ -47,7 +49,6 @@ _logger = logging.getLogger(__name__)
 DEFAULT_ARTIFACT_DIR = "mlflow_artifacts"
 BATCH_QUEUE_SIZE = 20_480
 """Spans the BatchSpanProcessor holds (the SDK's 2,048 drops part of a burst of requests)."""
-TRACER_NAME = "otel_mlflow.instrumentation.helpers"
 INIT_CHECK_SECONDS = 10.0
 """How long ``init_mlflow()`` waits for a local store to open; a server gets its 2 s health check."""
 
@@ -64,6 +65,10 @@ class Pipeline:
     @property
     def tracer(self) -> Tracer:
         return trace.get_tracer(TRACER_NAME, tracer_provider=self.provider)
+
+    def require_experiment(self) -> str:
+        """See :func:`require_experiment`."""
+        return require_experiment(self)
 
     def flush(self, timeout_seconds: float = 30.0) -> bool:
         """Hand every finished span to the exporters and wait until MLflow has them."""
@@ -225,3 +230,6 @@ def _warn_if_different(current: Pipeline, config: Config) -> None:
             current.config.experiment_name,
             current.config.tracking_uri or "MLflow's default",
         )
+
+
+register_backend(pipeline)

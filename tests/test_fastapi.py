@@ -28,6 +28,7 @@ def rag_app(recorder: SpanRecorder, monkeypatch: pytest.MonkeyPatch) -> Iterator
     monkeypatch.syspath_prepend(str(RAG_APP))
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    monkeypatch.setenv("OTEL_MLFLOW_PARAM_FIELDS", "k")  # the example's own setting (demo, compose, README)
     llm = LLMServiceInstrumentor()
     llm.instrument(functions=["services.llm_service:generate_answer"], tracer_provider=recorder.provider)
     from api_gateway.main import app
@@ -117,3 +118,14 @@ def test_failed_llm_call_gives_a_failed_run(rag_app: Any, recorder: SpanRecorder
     assert run.info.status == "FAILED"
     assert run.data.tags["http.response.status_code"] == "502"
     assert run.data.metrics["error_count"] == 2  # the server span and the LLM call
+
+
+def test_no_request_field_is_a_param_unless_named(rag_app: Any, recorder: SpanRecorder,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """The library's default names no param field: ``k`` belongs to the example, which sets it itself."""
+    monkeypatch.delenv("OTEL_MLFLOW_PARAM_FIELDS")
+    FastAPIRequestInstrumentor.instrument_app(rag_app, tracer_provider=recorder.provider)
+    assert post(rag_app, "/ask", json={"question": "What is RAG?", "k": 2}).status_code == 200
+    [server] = server_spans(recorder)
+    assert server.attributes[A.QUESTION] == "What is RAG?"
+    assert not [key for key in server.attributes if key.startswith(A.PARAM_PREFIX)]

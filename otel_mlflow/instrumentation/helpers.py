@@ -35,7 +35,7 @@ from opentelemetry.trace import SpanKind
 from otel_mlflow import attributes as A
 from otel_mlflow.config import capture_content_or_off
 from otel_mlflow.instrumentation.genai_attributes import messages_json
-from otel_mlflow.wiring import pipeline, require_experiment
+from otel_mlflow.instrumentation.backend import backend
 from otel_mlflow.instrumentation.run_binding import bound_run
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -153,15 +153,15 @@ class _training_run:  # noqa: N801 - used as a context manager
     def __enter__(self) -> None:
         import mlflow
 
-        pipe = pipeline()
-        experiment_id = require_experiment(pipe)  # a server that is down fails here, within seconds
+        helper_backend = backend()
+        experiment_id = helper_backend.require_experiment()  # a server that is down fails here, within seconds
         self._run = mlflow.start_run(run_name=self.run_name, tags=self.tags or None,
                                      experiment_id=experiment_id)  # fmt: skip
         if self.params:
             mlflow.log_params(self.params)
         self._bound = bound_run(self._run.info.run_id)
         self._bound.__enter__()
-        self._span = pipe.tracer.start_span(f"training-run {self.run_name}")
+        self._span = helper_backend.tracer.start_span(f"training-run {self.run_name}")
         self._span.set_attribute(A.RUN_ID, self._run.info.run_id)
         self._scope = _use(self._span)
         self._scope.__enter__()
@@ -190,7 +190,7 @@ def _record(name: str, attrs: Mapping[str, Any], *, kind: SpanKind = SpanKind.IN
     """One span, started and ended now (or lasting ``duration_ns`` up to now)."""
     end = time.time_ns()
     start = end - duration_ns if duration_ns is not None else None
-    span = pipeline().tracer.start_span(name, kind=kind, attributes=dict(attrs), start_time=start)
+    span = backend().tracer.start_span(name, kind=kind, attributes=dict(attrs), start_time=start)
     span.end(end_time=end)
 
 

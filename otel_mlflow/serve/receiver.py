@@ -29,7 +29,6 @@ import json
 import logging
 import threading
 import zlib
-from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
@@ -40,29 +39,17 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.sdk.trace.export import SpanExportResult
 
+from otel_mlflow.config import ReceiverSettings
 from otel_mlflow.export.exporter import MLflowSpanExporter
 from otel_mlflow.serve.otlp_request import JSON, PROTOBUF, OTLPDecodeError, TooManySpans, decode_request
 
 _logger = logging.getLogger(__name__)
 TRACES_PATH = "/v1/traces"
 HEALTH_PATH = "/health"
-DEFAULT_HOST = "127.0.0.1"
-DEFAULT_PORT = 4319
-DEFAULT_MAX_BODY_BYTES = 16 << 20
-DEFAULT_MAX_SPANS = 50_000
 DECODING_AT_ONCE = 2
 """Requests decoded at the same time: each costs up to its body's size several times over while decoding."""
 RETRY_AFTER_SECONDS = 5
 _RPC_INVALID_ARGUMENT, _RPC_UNAVAILABLE, _RPC_UNAUTHENTICATED = 3, 14, 16
-
-
-@dataclass(frozen=True)
-class ReceiverSettings:
-    host: str = DEFAULT_HOST
-    port: int = DEFAULT_PORT
-    token: str | None = None
-    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
-    max_spans: int = DEFAULT_MAX_SPANS
 
 
 class Receiver:

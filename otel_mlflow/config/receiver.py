@@ -1,0 +1,66 @@
+"""The receiver's settings (``otel-mlflow receive``): a flag, then its environment variable, then the default.
+
+Usage::
+
+    from otel_mlflow.config import ReceiverSettings
+
+    settings = ReceiverSettings.from_env(port=args.port)   # None means "not given"
+
+A bad value raises :class:`~otel_mlflow.config.ConfigError` naming the flag's variable and the fix.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from otel_mlflow.config import parse
+from otel_mlflow.config.errors import ConfigError
+from otel_mlflow.config.names import (
+    ENV_RECEIVER_HOST,
+    ENV_RECEIVER_MAX_BODY_BYTES,
+    ENV_RECEIVER_MAX_SPANS,
+    ENV_RECEIVER_PORT,
+    ENV_RECEIVER_TOKEN,
+)
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 4319
+DEFAULT_MAX_BODY_BYTES = 16 << 20
+DEFAULT_MAX_SPANS = 50_000
+
+
+@dataclass(frozen=True)
+class ReceiverSettings:
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    token: str | None = None
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    max_spans: int = DEFAULT_MAX_SPANS
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.port <= 65535:
+            raise ConfigError(f"{ENV_RECEIVER_PORT}={self.port} (--port) is not a port; use 1 to 65535 (0: any free)")
+        for value, env in ((self.max_body_bytes, ENV_RECEIVER_MAX_BODY_BYTES), (self.max_spans, ENV_RECEIVER_MAX_SPANS)):
+            if value <= 0:
+                raise ConfigError(f"{env}={value} must be a whole number greater than 0")
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **given: Any) -> ReceiverSettings:
+        """``given`` (flags; None means not given) first, then ``env`` (default ``os.environ``), then defaults."""
+        source = os.environ if env is None else env
+        values: dict[str, Any] = {}
+        for name, var, read in (
+            ("host", ENV_RECEIVER_HOST, parse.text),
+            ("port", ENV_RECEIVER_PORT, parse.whole),
+            ("token", ENV_RECEIVER_TOKEN, parse.text),
+            ("max_body_bytes", ENV_RECEIVER_MAX_BODY_BYTES, parse.whole),
+            ("max_spans", ENV_RECEIVER_MAX_SPANS, parse.whole),
+        ):
+            if given.get(name) is not None:
+                values[name] = given[name]
+            elif (source.get(var) or "").strip():
+                values[name] = read(var, source[var].strip())
+        return cls(**values)
