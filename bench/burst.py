@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.persist import prepare_experiment, serve_request  # noqa: E402
 from otel_mlflow import MLflowSpanExporter  # noqa: E402
 from otel_mlflow.config import DEFAULT_EXPERIMENT_NAME, Config  # noqa: E402
-from otel_mlflow.wiring import BATCH_QUEUE_SIZE  # noqa: E402
+from otel_mlflow.config import BSP_MAX_QUEUE_SIZE  # noqa: E402
 
 
 def burst(requests: int = 10_000) -> dict[str, float]:
@@ -27,7 +27,7 @@ def burst(requests: int = 10_000) -> dict[str, float]:
     exporter = MLflowSpanExporter(config=Config.from_env(
         env={}, tracking_uri=uri, artifact_location=str(store / "a")))  # fmt: skip
     provider = TracerProvider(resource=Resource.create({"service.name": "burst"}))
-    provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=BATCH_QUEUE_SIZE))
+    provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=BSP_MAX_QUEUE_SIZE))
     tracer = provider.get_tracer("burst")
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()

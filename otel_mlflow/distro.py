@@ -31,6 +31,7 @@ from opentelemetry.instrumentation.distro import BaseDistro
 from opentelemetry.sdk.environment_variables import OTEL_BSP_MAX_QUEUE_SIZE
 from opentelemetry.sdk._configuration import _OTelSDKConfigurator
 
+from otel_mlflow.config import BSP_MAX_QUEUE_SIZE
 from otel_mlflow.instrumentation.run_binding import add_run_stamper
 from otel_mlflow.sigterm import install_sigterm_flush
 
@@ -53,6 +54,5 @@ class MLflowDistro(BaseDistro):
         os.environ.setdefault(OTEL_TRACES_EXPORTER, EXPORTER_NAME)
         os.environ.setdefault(OTEL_METRICS_EXPORTER, "none")
         os.environ.setdefault(OTEL_LOGS_EXPORTER, "none")
-        # the SDK's 2,048 drops part of a burst of requests; 20,480 spans of a few KB each stay bounded
-        os.environ.setdefault(OTEL_BSP_MAX_QUEUE_SIZE, "20480")
+        os.environ.setdefault(OTEL_BSP_MAX_QUEUE_SIZE, str(BSP_MAX_QUEUE_SIZE))
         install_sigterm_flush()

@@ -22,7 +22,14 @@ from dataclasses import dataclass, fields
 from typing import TextIO
 
 from otel_mlflow.config import Config, ConfigError
-from otel_mlflow.export.mlflow_server import EXPERIMENT_HEADER, auth_headers, is_server, server_url, traces_url
+from otel_mlflow.export.mlflow_server import (
+    EXPERIMENT_HEADER,
+    auth_headers,
+    healthy,
+    is_server,
+    make_client,
+    traces_url,
+)
 
 _SECRET_ENV = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "OTEL_MLFLOW_RECEIVER_TOKEN")
 _TIMEOUT = 5.0
@@ -98,15 +105,10 @@ def _spool_check(config: Config) -> Check:
 def _store_check(config: Config) -> Check:
     uri = config.tracking_uri or "sqlite:///mlflow.db"
     shown = mask_uri(uri)
-    if is_server(uri):
-        try:
-            with urllib.request.urlopen(server_url(uri, "/health"), timeout=_TIMEOUT) as response:  # noqa: S310
-                if response.status != 200:
-                    raise OSError(f"health check answered {response.status}")
-        except (OSError, urllib.error.URLError) as exc:
-            return Check("tracking store", False, f"{shown} does not answer ({exc})",
-                         "start it (`mlflow server --host 127.0.0.1 --port 5000`), check the host and port in "
-                         "MLFLOW_TRACKING_URI, or unset MLFLOW_TRACKING_URI to use ./mlflow.db")  # fmt: skip
+    if is_server(uri) and not healthy(uri, _TIMEOUT):
+        return Check("tracking store", False, f"{shown} does not answer GET /health with 200",
+                     "start it (`mlflow server --host 127.0.0.1 --port 5000`), check the host and port in "
+                     "MLFLOW_TRACKING_URI, or unset MLFLOW_TRACKING_URI to use ./mlflow.db")  # fmt: skip
     try:
         _guarded(lambda: _client(config).search_experiments(max_results=1))
     except Exception as exc:  # noqa: BLE001 - every failure is reported, with the URI
@@ -162,9 +164,7 @@ def _port_check(port: int) -> Check:
 
 
 def _client(config: Config) -> object:
-    from mlflow import MlflowClient
-
-    return MlflowClient(tracking_uri=config.tracking_uri)
+    return make_client(config.tracking_uri)
 
 
 def _guarded(call: Callable[[], object]) -> object:

@@ -134,11 +134,9 @@ def _quote(name: str) -> str:
 
 def _client() -> Any:
     """A client for the helper API's store; an MLflow server that does not answer fails within seconds."""
-    from mlflow import MlflowClient
-
+    from otel_mlflow.export.mlflow_server import make_client, require_reachable
     from otel_mlflow.wiring import pipeline
-    from otel_mlflow.export.writer import require_reachable
 
     uri = pipeline().config.tracking_uri
     require_reachable(uri)
-    return MlflowClient(tracking_uri=uri)
+    return make_client(uri)

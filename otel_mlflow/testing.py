@@ -36,6 +36,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from otel_mlflow.config import Config
 from otel_mlflow.export.exporter import MLflowSpanExporter
+from otel_mlflow.export.mlflow_server import get_or_create_experiment, healthy, make_client
 from otel_mlflow.wiring import Pipeline, set_pipeline
 from otel_mlflow.instrumentation.run_binding import add_run_stamper
 
@@ -82,8 +83,7 @@ def otel_mlflow_capture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
     config = Config.from_env(flush_interval=0.05)
     previous_uri = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(uri)
-    client = mlflow.MlflowClient(tracking_uri=uri)
-    experiment_id = client.create_experiment(config.experiment_name, artifact_location=str(store / "artifacts"))
+    experiment_id = get_or_create_experiment(make_client(uri), config.experiment_name, str(store / "artifacts"))
     mlflow.set_experiment(experiment_id=experiment_id)
 
     memory = InMemorySpanExporter()
@@ -127,8 +127,6 @@ def mlflow_server(root: Path, timeout: float = 60.0, extra_args: Sequence[str] =
     """Start a real ``mlflow server`` on 127.0.0.1 with a sqlite backend; yield its URL; stop it.
 
     ``extra_args`` go on its command line (``["--app-name", "basic-auth"]``), ``env`` into its environment."""
-    import urllib.request
-
     port = free_port()
     root.mkdir(parents=True, exist_ok=True)
     log = open(root / "server.log", "wb")
@@ -144,15 +142,8 @@ def mlflow_server(root: Path, timeout: float = 60.0, extra_args: Sequence[str] =
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
 
-    def up() -> bool:
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=1) as r:
-                return bool(r.status == 200)
-        except OSError:
-            return False
-
     try:
-        if not wait_for(up, timeout, 0.25):
+        if not wait_for(lambda: healthy(url, 1.0), timeout, 0.25):
             raise RuntimeError(f"mlflow server did not start in {timeout}s: {(root / 'server.log').read_text()[-2000:]}")
         yield url
     finally:

@@ -37,18 +37,16 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Tracer
 
-from otel_mlflow.config import ENV_ARTIFACT_PATH, Config
+from otel_mlflow.config import BSP_MAX_QUEUE_SIZE, ENV_ARTIFACT_PATH, ENV_TRACKING_URI, Config, is_server_uri
 from otel_mlflow.export.exporter import MLflowSpanExporter, live_exporters
 from otel_mlflow.instrumentation.backend import register_backend
 from otel_mlflow.instrumentation.llm_span import TRACER_NAME
 from otel_mlflow.instrumentation.run_binding import add_run_stamper
 from otel_mlflow.sigterm import install_sigterm_flush
-from otel_mlflow.export.writer import MLflowUnavailable, require_reachable
+from otel_mlflow.export.mlflow_server import MLflowUnavailable, get_or_create_experiment, make_client, require_reachable
 
 _logger = logging.getLogger(__name__)
 DEFAULT_ARTIFACT_DIR = "mlflow_artifacts"
-BATCH_QUEUE_SIZE = 20_480
-"""Spans the BatchSpanProcessor holds (the SDK's 2,048 drops part of a burst of requests)."""
 INIT_CHECK_SECONDS = 10.0
 """How long ``init_mlflow()`` waits for a local store to open; a server gets its 2 s health check."""
 
@@ -128,7 +126,7 @@ def pipeline() -> Pipeline:
 def resolve_experiment(pipe: Pipeline, wait: float) -> str | None:
     """Point MLflow at the pipeline's store and experiment (created when missing); the experiment id, or
     None when the store does not answer within ``wait`` seconds (the work goes on in the background).
-    Raises :class:`~otel_mlflow.export.writer.MLflowUnavailable` only from :func:`require_experiment`."""
+    Raises :class:`~otel_mlflow.export.mlflow_server.MLflowUnavailable` only from :func:`require_experiment`."""
     if pipe.experiment_id is not None:
         return pipe.experiment_id
     try:
@@ -155,7 +153,7 @@ def resolve_experiment(pipe: Pipeline, wait: float) -> str | None:
 
 def require_experiment(pipe: Pipeline) -> str:
     """The experiment id for a helper that must talk to MLflow (``@log_training_run``): fails within a
-    few seconds with :class:`~otel_mlflow.export.writer.MLflowUnavailable` when the server is down."""
+    few seconds with :class:`~otel_mlflow.export.mlflow_server.MLflowUnavailable` when the server is down."""
     if pipe.experiment_id is None:
         require_reachable(pipe.config.tracking_uri)
         pipe.experiment_id = _set_mlflow(pipe.config)
@@ -180,8 +178,8 @@ def _artifact_location(given: str | None, tracking_uri: str | None) -> str | Non
         return given
     if os.environ.get(ENV_ARTIFACT_PATH):
         return None  # Config reads it
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI", "")
-    if uri.startswith(("http://", "https://", "databricks")):
+    uri = tracking_uri or os.environ.get(ENV_TRACKING_URI, "")
+    if is_server_uri(uri) or uri.startswith("databricks"):
         return None  # a server decides where artifacts live
     return str(Path(DEFAULT_ARTIFACT_DIR).resolve())
 
@@ -191,14 +189,10 @@ def _set_mlflow(config: Config) -> str:
 
     if config.tracking_uri:
         mlflow.set_tracking_uri(config.tracking_uri)
-    client = mlflow.MlflowClient(tracking_uri=config.tracking_uri)
-    experiment = client.get_experiment_by_name(config.experiment_name)
-    if experiment is None:
-        experiment_id = client.create_experiment(config.experiment_name, artifact_location=config.artifact_location)
-    else:
-        experiment_id = experiment.experiment_id
+    experiment_id = get_or_create_experiment(make_client(config.tracking_uri), config.experiment_name,
+                                             config.artifact_location)  # fmt: skip
     mlflow.set_experiment(experiment_id=experiment_id)
-    return str(experiment_id)
+    return experiment_id
 
 
 def _make_pipeline(config: Config, experiment_id: str | None, add_exporter: bool) -> Pipeline:
@@ -207,12 +201,12 @@ def _make_pipeline(config: Config, experiment_id: str | None, add_exporter: bool
     if not hasattr(provider, "add_span_processor"):  # no SDK provider yet: install ours
         provider = TracerProvider()
         exporter = MLflowSpanExporter(config=config)
-        provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=BATCH_QUEUE_SIZE))
+        provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=BSP_MAX_QUEUE_SIZE))
         trace.set_tracer_provider(provider)
         install_sigterm_flush()
     elif add_exporter and not live_exporters():
         exporter = MLflowSpanExporter(config=config)
-        provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=BATCH_QUEUE_SIZE))
+        provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=BSP_MAX_QUEUE_SIZE))
     elif not live_exporters():
         _logger.warning(
             "otel-mlflow: the app's TracerProvider has no MLflow exporter, so helper calls will not reach "

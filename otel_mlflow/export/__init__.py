@@ -7,7 +7,7 @@ Modules:
   file locks and taking over the files of dead processes
 - :mod:`~otel_mlflow.export.ledger`: the one owner of what is pending (buffer, windows, jobs, spool refs);
   :mod:`~otel_mlflow.export.guarded` (its way to the spool), :mod:`~otel_mlflow.export.backlog` (spans on
-  disk only), :mod:`~otel_mlflow.export.restore` (a dead process's windows)
+  disk only), :mod:`~otel_mlflow.export.replay` (dead processes' files taken over, spilled spans read back), :mod:`~otel_mlflow.export.memory` (the memory bound)
 - :mod:`~otel_mlflow.export.routing`: a group of spans -> a write job or a window's request
 - :mod:`~otel_mlflow.export.engine`: writer threads, flush, exit that waits while MLflow progresses
 

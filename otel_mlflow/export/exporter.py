@@ -48,7 +48,7 @@ from otel_mlflow.export.stats import ExportStats
 from otel_mlflow.mapping.trace_run import MappingOptions
 from otel_mlflow.export.selftelemetry import SelfTelemetry
 from otel_mlflow.sigterm import stopping_on_signal
-from otel_mlflow.export.writer import bound_mlflow_http_retries
+from otel_mlflow.export.mlflow_server import bound_mlflow_http_retries
 
 _logger = logging.getLogger(__name__)
 _LIVE: weakref.WeakSet[MLflowSpanExporter] = weakref.WeakSet()

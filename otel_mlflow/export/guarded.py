@@ -22,7 +22,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_mlflow.config import ENV_SPOOL_DIR, ENV_SPOOL_MAX_BYTES
 from otel_mlflow.export.codec import EncodeError, encode_batch
-from otel_mlflow.export.spool import SpoolFile
+from otel_mlflow.export.spool import CREATED, CREATING, SpoolFile
 from otel_mlflow.export.spool_dir import OwnedSpool
 from otel_mlflow.export.stats import ExportStats, Warnings
 
@@ -87,3 +87,17 @@ class GuardedSpool:
                         "Set %s to a writable folder with free space (or OTEL_MLFLOW_SPOOL=off). %d batch(es) "
                         "already on disk are written by the next start on that folder.",
                         owned.folder, exc, ENV_SPOOL_DIR, on_disk)  # fmt: skip
+
+    # --- the journal around create_run, and settling a write -------------------------------------
+    def run_journal(self, trace: str) -> Callable[[str | None], None]:
+        """For ``WriteState.on_create``: ``creating`` just before a trace's run is created, its id just after."""
+        return lambda run_id: self.call(lambda s: s.journal_run(trace, run_id, CREATED if run_id else CREATING))
+
+    def window_journal(self, window: str) -> Callable[[str | None], None]:
+        """The same for a serving window's run."""
+        return lambda run_id: self.call(lambda s: s.window_progress(window, run_id, CREATED if run_id else CREATING))
+
+    def settle_window(self, window: str, run_id: str | None, upto: int, closed: bool) -> None:
+        """A window's write landed up to record ``upto``: its closing write drops it from the spool."""
+        self.call(lambda s: s.drop_window(window) if closed
+                  else s.window_progress(window, run_id, CREATED if run_id else "", upto))  # fmt: skip

@@ -18,7 +18,8 @@ from otel_mlflow import attributes as A
 from otel_mlflow.export.spool import SpanRef
 from otel_mlflow.mapping.trace_run import RunPlan
 from otel_mlflow.mapping.window import Window
-from otel_mlflow.export.writer import MLflowWriter, PermanentWriteError, WriteState, run_is_missing
+from otel_mlflow.export.mlflow_server import PermanentWriteError, run_is_missing
+from otel_mlflow.export.writer import MLflowWriter, WriteState
 
 MAX_BACKOFF_SECONDS = 30.0
 

@@ -20,18 +20,18 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_mlflow.export.trace_buffer import SpanGroup, TraceBuffer, span_bytes
 from otel_mlflow.config import Config
-from otel_mlflow.export.backlog import Backlog, read_batch
+from otel_mlflow.export.backlog import Backlog
 from otel_mlflow.export.guarded import REFUSED, GuardedSpool
 from otel_mlflow.export.jobqueue import JobQueue
-from otel_mlflow.export.restore import restore_windows
 from otel_mlflow.export.routing import trace_job, window_job, windowed
-from otel_mlflow.export.spool import CREATED, CREATING, SpoolFile, WindowRecord
+from otel_mlflow.export import memory, replay
+from otel_mlflow.export.spool import SpoolFile, WindowRecord
 from otel_mlflow.export.spool_dir import OwnedSpool
 from otel_mlflow.export.stats import ExportStats, Warnings
 from otel_mlflow.export.jobs import Job, Outcome
@@ -57,7 +57,7 @@ class Ledger:
         self.cond = threading.Condition()
         self.stats = ExportStats(telemetry)
         self.warnings = Warnings()
-        self.disk = GuardedSpool(owned, self.cond, self.stats, on_failure=self._forget_backlog)
+        self.disk = GuardedSpool(owned, self.cond, self.stats, on_failure=lambda: self._backlog.forget())
         self._buffer = TraceBuffer(config.trace_timeout)
         self._windows = WindowSet(config.window_seconds, config.window_max_requests)
         self._jobs = JobQueue()
@@ -82,9 +82,6 @@ class Ledger:
     def owned(self) -> OwnedSpool | None:
         return self.disk.owned
 
-    def _forget_backlog(self) -> int:
-        return self._backlog.forget()
-
     # --- intake (the BatchSpanProcessor's thread) ---------------------------------------------
     def accept(self, spans: Sequence[ReadableSpan], now: float) -> bool:
         """Take ``spans`` whole or refuse them whole (False, counted); never waits on MLflow."""
@@ -92,7 +89,7 @@ class Ledger:
         batch, positions = self.disk.append_batch(spans, self.config.spool_max_bytes, self.warnings)
         with self.cond:
             self.stats.add("spans_received", len(spans))
-            fits = self._fits(len(spans), sum(sizes))
+            fits = memory.fits(self.config, self._held(), len(spans), sum(sizes))
             if batch == REFUSED or (batch is None and not fits):
                 self.stats.add("spans_dropped_queue_full", len(spans))
                 return False
@@ -106,10 +103,6 @@ class Ledger:
             self._dirty = True
             self.cond.notify_all()
         return True
-
-    def _fits(self, count: int, size: int, held: tuple[int, int] | None = None) -> bool:
-        spans, held_bytes = held if held is not None else self._held()
-        return spans + count <= self.config.max_queue_size and held_bytes + size <= self.config.max_queue_bytes
 
     # --- planning (one writer thread at a time) --------------------------------------------
     def plan(self, now: float, closing: bool) -> None:
@@ -163,7 +156,7 @@ class Ledger:
                 self._buffer.mark_written(group.trace_id, None)
             return
         if job.trace is not None:
-            job.state.on_create = self._journal(job.trace)
+            job.state.on_create = self.disk.run_journal(job.trace)
         self._add_job(job, now)
 
     def _sync_windows(self, now: float, closing: bool) -> None:
@@ -174,7 +167,7 @@ class Ledger:
                 window.in_flight = True
         for window in due:
             job = window_job(window, self.options)
-            job.state.on_create = self._window_journal(window.id)
+            job.state.on_create = self.disk.window_journal(window.id)
             self._add_job(job, now)
 
     def _add_job(self, job: Job, now: float) -> None:
@@ -185,45 +178,17 @@ class Ledger:
             self._jobs.add(job)
             self.cond.notify_all()
 
-    def _journal(self, trace: str) -> Callable[[str | None], None]:
-        return lambda run_id: self.disk.call(lambda s: s.journal_run(trace, run_id, CREATED if run_id else CREATING))
-
-    def _window_journal(self, window: str) -> Callable[[str | None], None]:
-        return lambda run_id: self.disk.call(
-            lambda s: s.window_progress(window, run_id, CREATED if run_id else CREATING))
-
     # --- spilled and replayed spans -----------------------------------------------------------
     def _take_over(self, now: float) -> None:
         self._next_take_over = now + TAKE_OVER_EVERY_SECONDS
         if now >= self._next_prune:  # the journal remembers the last 10,000 written traces
             self._next_prune = now + PRUNE_JOURNAL_EVERY_SECONDS
             self.disk.call(lambda s: s.prune_runs())
-        owned = self.owned
-        taken = self.disk.call(lambda s: owned.take_over_dead()) if owned is not None else None
-        if owned is None or not taken or not taken[0]:
-            return
-        files, batches = taken
-        with self.cond:
-            self._backlog.adopt(batches)
-            self.stats.add("spool_files_taken_over", files)
-        restore_windows(owned.spool, self._windows, self.cond, now)
+        if self.owned is not None:
+            replay.take_over(self.owned, self.disk, self._backlog, self._windows, self.stats, self.cond, now)
 
     def _read_back(self, now: float) -> None:
-        while self.spool is not None:
-            with self.cond:
-                batch = self._backlog.next() if self._room_to_read_back() else None
-            if batch is None:
-                return
-            loaded = self.disk.call(lambda s: read_batch(s, batch))
-            if loaded is None:
-                return
-            spans, lost = loaded
-            with self.cond:
-                for span, ref in spans:
-                    self._buffer.add(span, now, span_bytes(span), ref, replayed=True)
-                self.stats.add("spans_dropped_mapping_failed", len(lost))
-            if lost:
-                self.disk.call(lambda s: s.retire(lost))
+        replay.read_back(self.disk, self._backlog, self._buffer, self.stats, self.cond, self._room_to_read_back, now)
 
     # --- writing (writer threads) ------------------------------------------------------------
     def take(self, shard: int, shards: int, now: float) -> Job | None:
@@ -245,10 +210,8 @@ class Ledger:
                                "until OTEL_MLFLOW_RETRY_TIMEOUT: %s", job.span_count, job.error)  # fmt: skip
         window = job.window
         if window is not None:
-            done = bool(job.plan.end_run) and job.upto == len(window.records)  # the closing write itself
-            run_id = job.run_id or window.run_id
-            self.disk.call(lambda s: s.drop_window(window.id) if done
-                             else s.window_progress(window.id, run_id, CREATED if run_id else "", job.upto))  # fmt: skip
+            closed = bool(job.plan.end_run) and job.upto == len(window.records)  # the closing write itself
+            self.disk.settle_window(window.id, job.run_id or window.run_id, job.upto, closed)
         else:
             run = (job.trace, job.run_id) if written and job.trace and job.run_id else None
             self.disk.call(lambda s: s.retire(job.refs, run=run))
@@ -260,22 +223,11 @@ class Ledger:
                 if job.plan.run_id is None and not job.state.in_doubt:
                     self.stats.add("runs_created", 1)
             if window is not None:
-                self._window_settled(job, written)
+                if window.settle(job.upto, job.run_id, written, closing_write=bool(job.plan.end_run)):
+                    self._windows.finished(window)  # else a later job writes the aggregates and ends the run
             elif job.trace is not None:
                 self._buffer.mark_written(int(job.trace, 16), job.run_id if written else None)
             self.cond.notify_all()
-
-    def _window_settled(self, job: Job, written: bool) -> None:
-        window = job.window
-        assert window is not None
-        for record in window.records[window.synced : job.upto]:
-            record.spans, record.spans_bytes = (), 0  # linked now (or given up): free them
-        if written:
-            window.run_id = job.run_id
-            window.in_doubt = False
-        window.synced, window.in_flight = job.upto, False
-        if job.plan.end_run and window.synced == len(window.records):
-            self._windows.finished(window)  # else a later job writes the aggregates and ends the run
 
     def flushing(self, started: bool) -> None:
         """``force_flush`` begins (every waiting retry is due now, no grace periods) or ends."""
@@ -297,13 +249,8 @@ class Ledger:
         return None if root_at is None else root_at + LATE_CHILD_GRACE_SECONDS
 
     def _room_to_read_back(self) -> bool:
-        """Memory is at most half full; or nothing can progress without reading more (the held spans wait
-        for roots that are on disk) and memory is under twice its bound."""
-        held = self._held()
-        if self._fits(self.config.max_queue_size // 2, self.config.max_queue_bytes // 2, held):
-            return True
         stuck = not self._jobs and not self._buffer.has_ready(time.monotonic())
-        return stuck and held[0] < 2 * self.config.max_queue_size and held[1] < 2 * self.config.max_queue_bytes
+        return memory.room_to_read_back(self.config, self._held(), stuck)
 
     def next_due(self) -> float | None:
         return self._jobs.next_due()
@@ -331,17 +278,10 @@ class Ledger:
         self._windows = WindowSet(self.config.window_seconds, self.config.window_max_requests)
         return lost
 
-    def _held(self) -> tuple[int, int]:
-        """(spans, estimated bytes) held in memory: buffered, in trace jobs, and in windows' requests not yet
-        written; one pass over each."""
-        spans, held_bytes = self._jobs.held()
-        for window in self._windows.all():
-            for record in window.records[window.synced :]:
-                spans += record.span_count
-                held_bytes += record.held_bytes()
-        return len(self._buffer) + spans, self._buffer.bytes + held_bytes
+    def _held(self) -> memory.Held:
+        return memory.held(self._buffer, self._jobs, self._windows)
 
-    def memory_held(self) -> tuple[int, int]:
+    def memory_held(self) -> memory.Held:
         """(spans, estimated bytes) held in memory now; spilled spans wait on disk and are not counted."""
         with self.cond:
             return self._held()
@@ -354,5 +294,3 @@ class Ledger:
                 return max(0, self.config.spool_max_bytes - spool.bytes)
             return max(0, self.config.max_queue_bytes - self._held()[1])
 
-
-__all__ = ["Ledger"]

@@ -1,10 +1,18 @@
-"""Send a run's spans to the MLflow server's own OTLP endpoint, so the run's page lists its traces.
+"""Everything about reaching MLflow, in one place: clients, ``/health``, experiments, errors, ``/v1/traces``.
+
+Used by the writer, ``init_mlflow``, the doctor, the model registry helpers and the pytest plugin::
+
+    from otel_mlflow.export import mlflow_server as server
+
+    server.require_reachable(uri)                  # MLflowUnavailable within 2 s when a server is down
+    client = server.make_client(uri)               # MlflowClient (mlflow imported here, on first use)
+    experiment_id = server.get_or_create_experiment(client, "rag", artifact_location=None)
+    server.send_trace(uri, spans, experiment_id, run_id)   # OTLP to the server, linked to the run
 
 MLflow servers (3.6+, SQL backend store) ingest OTLP at ``POST /v1/traces`` with the header
-``x-mlflow-experiment-id``, and link the traces to a run given ``x-mlflow-run-id``. With
-``OTEL_MLFLOW_LINK_TRACES=true`` and an ``http(s)://`` tracking URI, the writer does that after it writes
-each run. Credentials follow MLflow's own variables: ``MLFLOW_TRACKING_TOKEN`` (bearer) or
-``MLFLOW_TRACKING_USERNAME``/``MLFLOW_TRACKING_PASSWORD`` (basic).
+``x-mlflow-experiment-id``, and link the traces to a run given ``x-mlflow-run-id``. Credentials follow
+MLflow's own variables: ``MLFLOW_TRACKING_TOKEN`` (bearer) or ``MLFLOW_TRACKING_USERNAME``/``PASSWORD``
+(basic), or the URI's ``user:password@``.
 """
 
 from __future__ import annotations
@@ -15,13 +23,39 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 
+from otel_mlflow.config import ENV_EXPERIMENT_NAME, ENV_TRACKING_URI, is_server_uri
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+
 EXPERIMENT_HEADER = "x-mlflow-experiment-id"
 RUN_HEADER = "x-mlflow-run-id"
 TRACES_PATH = "/v1/traces"
+HEALTH_PATH = "/health"
+PROBE_TIMEOUT = 2.0
+SUPPRESS_URL_PRINTING = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
+MLFLOW_HTTP_BOUNDS = {
+    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
+    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
+    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
+}
+"""MLflow's own HTTP retries (defaults: 7 retries, factor 2: minutes inside one call), bounded so that
+``OTEL_MLFLOW_RETRY_TIMEOUT`` and our backoff decide. Set only when unset; MLflow reads them process-wide,
+so they bound the app's own mlflow calls to a server too."""
+
+
+class MLflowUnavailable(ConnectionError):
+    """The MLflow server did not answer its health check; the write is retried later."""
+
+
+class PermanentWriteError(Exception):
+    """MLflow refused the write for a reason a retry cannot fix (bad request, missing run, deleted experiment)."""
 
 
 class LinkRefused(Exception):
@@ -29,7 +63,7 @@ class LinkRefused(Exception):
 
 
 def is_server(tracking_uri: str | None) -> bool:
-    return bool(tracking_uri) and str(tracking_uri).startswith(("http://", "https://"))
+    return is_server_uri(tracking_uri)
 
 
 def server_url(tracking_uri: str, path: str = "") -> str:
@@ -44,6 +78,80 @@ def traces_url(tracking_uri: str | None) -> str | None:
     if not tracking_uri or not is_server(tracking_uri):
         return None
     return server_url(tracking_uri, TRACES_PATH)
+
+
+def healthy(url: str, timeout: float) -> bool:
+    """True when ``url`` (a server's base URL) answers ``GET /health`` with 200 within ``timeout`` seconds."""
+    try:
+        with urllib.request.urlopen(server_url(url, HEALTH_PATH), timeout=timeout) as response:  # noqa: S310
+            return bool(response.status == 200)
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def require_reachable(tracking_uri: str | None, timeout: float = PROBE_TIMEOUT) -> None:
+    """Raise :class:`MLflowUnavailable` within ``timeout`` seconds when an MLflow server does not answer
+    ``/health``; a local store (sqlite, files) always passes."""
+    uri = tracking_uri or os.environ.get(ENV_TRACKING_URI) or ""
+    if is_server(uri) and not healthy(uri, timeout):
+        raise MLflowUnavailable(f"MLflow server at {server_url(uri)} is not reachable or not healthy; start it, "
+                                f"or set {ENV_TRACKING_URI} to a server that is up")  # fmt: skip
+
+
+def bound_mlflow_http_retries(tracking_uri: str | None) -> None:
+    """Set :data:`MLFLOW_HTTP_BOUNDS` (each only when unset) when writing to an MLflow server."""
+    if is_server(tracking_uri or os.environ.get(ENV_TRACKING_URI)):
+        for name, value in MLFLOW_HTTP_BOUNDS.items():
+            os.environ.setdefault(name, value)
+
+
+def make_client(tracking_uri: str | None) -> MlflowClient:
+    """An ``MlflowClient`` for ``tracking_uri`` (None: MLflow's default). Against a server, ending a run no
+    longer prints its URL to stdout (noise once per trace; the user's own setting wins)."""
+    from mlflow import MlflowClient
+
+    if is_server(tracking_uri):
+        os.environ.setdefault(SUPPRESS_URL_PRINTING, "true")
+    return MlflowClient(tracking_uri=tracking_uri)
+
+
+def get_or_create_experiment(client: Any, name: str, artifact_location: str | None) -> str:
+    """The id of experiment ``name``, created (at ``artifact_location``) when missing, also when another
+    process creates it at the same moment; :class:`PermanentWriteError` when it is deleted."""
+    experiment = client.get_experiment_by_name(name)
+    if experiment is not None:
+        if experiment.lifecycle_stage == "deleted":
+            raise PermanentWriteError(
+                f"MLflow experiment {name!r} is deleted; restore it or set {ENV_EXPERIMENT_NAME} to another name"
+            )
+        return str(experiment.experiment_id)
+    try:
+        return str(client.create_experiment(name, artifact_location=artifact_location))
+    except Exception:
+        experiment = client.get_experiment_by_name(name)  # another process created it meanwhile
+        if experiment is None:
+            raise
+        return str(experiment.experiment_id)
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """True for MLflow errors that a retry cannot fix (4xx-class), False for transient ones."""
+    if isinstance(exc, PermanentWriteError):
+        return True
+    get_status = getattr(exc, "get_http_status_code", None)
+    if get_status is None:
+        return False
+    try:
+        status = int(get_status())
+    except Exception:  # noqa: BLE001 - an odd exception type is treated as transient
+        return False
+    return 400 <= status < 500 and status not in (408, 429)
+
+
+def run_is_missing(exc: BaseException) -> bool:
+    """True when MLflow said the run does not exist (a stale ``otel_mlflow.run_id``)."""
+    cause: Any = exc.__cause__ or exc
+    return getattr(cause, "error_code", None) == "RESOURCE_DOES_NOT_EXIST"
 
 
 def auth_headers(tracking_uri: str | None = None) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""The only module that talks to MLflow: writes one :class:`RunPlan` with as few calls as possible.
+"""Writes one :class:`RunPlan` to MLflow with as few calls as possible (how to reach MLflow, its errors and
+experiments: :mod:`~otel_mlflow.export.mlflow_server`).
 
 A write is resumable: :class:`WriteState` records what already landed (run created, batches
 logged, artifacts uploaded, run ended), so a retry after a failure never creates a second run
@@ -11,19 +12,18 @@ import logging
 import os
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from otel_mlflow import attributes as A
 from otel_mlflow.config import Config
 from otel_mlflow.mapping.limits import MAX_PARAMS_TAGS_PER_BATCH, chunk_batch
 from otel_mlflow.mapping.trace_run import RunPlan
 from otel_mlflow.mapping.span_json import sanitized_span
-from otel_mlflow.export.mlflow_server import LinkRefused, is_server, send_trace, server_url
+from otel_mlflow.export import mlflow_server as server
+from otel_mlflow.export.mlflow_server import LinkRefused, PermanentWriteError, is_permanent, is_server, send_trace
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -31,19 +31,7 @@ if TYPE_CHECKING:
 
 _logger = logging.getLogger(__name__)
 _KNOWN_RUNS = 10_000
-
-
-SUPPRESS_URL_PRINTING = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
-_PROBE_TIMEOUT = 2.0
 _PROBE_CACHE_SECONDS = 5.0
-
-
-class MLflowUnavailable(ConnectionError):
-    """The MLflow server did not answer its health check; the write is retried later."""
-
-
-class PermanentWriteError(Exception):
-    """MLflow refused the write for a reason a retry cannot fix (bad request, missing run)."""
 
 
 @dataclass
@@ -234,93 +222,18 @@ class MLflowWriter:
         return memory
 
     def _resolve_experiment(self) -> str:
-        client = self._client()
-        name = self._config.experiment_name
-        experiment = client.get_experiment_by_name(name)
-        if experiment is not None:
-            if experiment.lifecycle_stage == "deleted":
-                raise PermanentWriteError(
-                    f"MLflow experiment {name!r} is deleted; restore it or set MLFLOW_EXPERIMENT_NAME to another name"
-                )
-            return str(experiment.experiment_id)
-        try:
-            return str(client.create_experiment(name, artifact_location=self._config.artifact_location))
-        except Exception:
-            experiment = client.get_experiment_by_name(name)  # another process created it meanwhile
-            if experiment is None:
-                raise
-            return str(experiment.experiment_id)
+        return server.get_or_create_experiment(self._client(), self._config.experiment_name,
+                                               self._config.artifact_location)  # fmt: skip
 
     def _check_server(self) -> None:
         """Fail fast when an MLflow server is down, instead of waiting through MLflow's own
         request retries (minutes with the defaults); our caller retries with its own backoff."""
         if time.monotonic() < self._healthy_until:
             return
-        require_reachable(self._config.tracking_uri)
+        server.require_reachable(self._config.tracking_uri)
         self._healthy_until = time.monotonic() + _PROBE_CACHE_SECONDS
 
     def _client(self) -> MlflowClient:
         if self._client_obj is None:
-            from mlflow import MlflowClient
-
-            if is_server(self._config.tracking_uri):
-                # Ending a run on a server prints its URL to stdout (and costs a GET): once per trace
-                # that is noise in the app's output. The user's own setting wins.
-                os.environ.setdefault(SUPPRESS_URL_PRINTING, "true")
-
-            self._client_obj = MlflowClient(tracking_uri=self._config.tracking_uri)
+            self._client_obj = server.make_client(self._config.tracking_uri)
         return self._client_obj
-
-
-MLFLOW_HTTP_BOUNDS = {
-    "MLFLOW_HTTP_REQUEST_MAX_RETRIES": "3",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1",
-    "MLFLOW_HTTP_REQUEST_BACKOFF_JITTER": "0.5",
-    "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
-}
-"""MLflow's own HTTP retries (defaults: 7 retries, factor 2: minutes inside one call), bounded so that
-``OTEL_MLFLOW_RETRY_TIMEOUT`` and our backoff decide. Set only when unset; MLflow reads them process-wide,
-so they bound the app's own mlflow calls to a server too."""
-
-
-def bound_mlflow_http_retries(tracking_uri: str | None) -> None:
-    """Set :data:`MLFLOW_HTTP_BOUNDS` (each only when unset) when writing to an MLflow server."""
-    if is_server(tracking_uri or os.environ.get("MLFLOW_TRACKING_URI")):
-        for name, value in MLFLOW_HTTP_BOUNDS.items():
-            os.environ.setdefault(name, value)
-
-
-def require_reachable(tracking_uri: str | None, timeout: float = _PROBE_TIMEOUT) -> None:
-    """Raise :class:`MLflowUnavailable` within ``timeout`` seconds when an MLflow server does not answer
-    ``/health``; a local store (sqlite, files) always passes."""
-    uri = tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or ""
-    if not is_server(uri):
-        return
-    try:
-        with urllib.request.urlopen(server_url(uri, "/health"), timeout=timeout) as response:  # noqa: S310
-            healthy = response.status == 200
-    except (OSError, urllib.error.URLError) as exc:
-        raise MLflowUnavailable(f"MLflow server at {server_url(uri)} is not reachable ({exc}); start it, or set "
-                                "MLFLOW_TRACKING_URI to a server that is up") from exc  # fmt: skip
-    if not healthy:
-        raise MLflowUnavailable(f"MLflow server at {server_url(uri)} answered its health check with an error")
-
-
-def is_permanent(exc: BaseException) -> bool:
-    """True for MLflow errors that a retry cannot fix (4xx-class), False for transient ones."""
-    if isinstance(exc, PermanentWriteError):
-        return True
-    get_status = getattr(exc, "get_http_status_code", None)
-    if get_status is None:
-        return False
-    try:
-        status = int(get_status())
-    except Exception:  # noqa: BLE001 - an odd exception type is treated as transient
-        return False
-    return 400 <= status < 500 and status not in (408, 429)
-
-
-def run_is_missing(exc: BaseException) -> bool:
-    """True when MLflow said the run does not exist (a stale ``otel_mlflow.run_id``)."""
-    cause: Any = exc.__cause__ or exc
-    return getattr(cause, "error_code", None) == "RESOURCE_DOES_NOT_EXIST"

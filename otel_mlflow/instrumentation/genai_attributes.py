@@ -55,8 +55,8 @@ def call_info(func: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[s
     info = CallInfo(operation=given.get("operation") or DEFAULT_OPERATION)
     info.question = _text_arg(arg, _QUESTION_NAMES) or (args[0] if args and isinstance(args[0], str) else None)
     info.context = _text_arg(arg, _CONTEXT_NAMES)
-    info.model = given.get("model") or _str(arg("model"))
-    info.provider = given.get("provider") or _str(arg("provider"))
+    info.model = given.get("model") or _nonempty_str(arg("model"))
+    info.provider = given.get("provider") or _nonempty_str(arg("provider"))
     info.temperature = _number(arg("temperature"))
     max_tokens = _number(arg("max_tokens"))
     info.max_tokens = int(max_tokens) if max_tokens is not None else None
@@ -122,12 +122,12 @@ def response_attributes(result: Any, info: CallInfo, capture_content: bool) -> d
     """Attributes read from the call's result: usage (or an estimate), model, text, finish reasons."""
     attrs: dict[str, Any] = {}
     text = response_text(result)
-    model = _str(_field(result, "model"))
+    model = _nonempty_str(_field(result, "model"))
     if model:
         attrs[A.GEN_AI_RESPONSE_MODEL] = model
         if not info.model:
             attrs[A.GEN_AI_REQUEST_MODEL] = model
-    response_id = _str(_field(result, "id"))
+    response_id = _nonempty_str(_field(result, "id"))
     if response_id:
         attrs[A.GEN_AI_RESPONSE_ID] = response_id
     reasons = finish_reasons(result)
@@ -243,7 +243,7 @@ def _text_arg(arg: Callable[[str], Any], names: tuple[str, ...]) -> str | None:
     return None
 
 
-def _str(value: Any) -> str | None:
+def _nonempty_str(value: Any) -> str | None:
     return value if isinstance(value, str) and value else None
 
 

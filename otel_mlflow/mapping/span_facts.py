@@ -20,6 +20,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_mlflow import attributes as A
 from otel_mlflow.mapping.limits import finite_number
+from otel_mlflow.mapping.values import as_int, as_text, first_of, join_text, json_object, json_value
 
 _LLM_MARKERS = (
     A.GEN_AI_OPERATION_NAME,
@@ -90,7 +91,7 @@ def span_facts(span: ReadableSpan) -> SpanFacts:
     ctx = span.context
     status_code = span.status.status_code if span.status is not None else StatusCode.UNSET
     resource_attrs = span.resource.attributes if span.resource is not None else {}
-    http_status = _int(_first(attrs, A.HTTP_STATUS_CODE, A.HTTP_STATUS_CODE_OLD))
+    http_status = as_int(first_of(attrs, A.HTTP_STATUS_CODE, A.HTTP_STATUS_CODE_OLD))
     facts = SpanFacts(
         name=str(span.name),
         trace_id=format(ctx.trace_id, "032x") if ctx is not None else "0" * 32,
@@ -102,13 +103,13 @@ def span_facts(span: ReadableSpan) -> SpanFacts:
         or (span.kind == SpanKind.SERVER and http_status is not None and http_status >= 500),
         status=status_code.name,
         kind=span.kind.name if span.kind is not None else "INTERNAL",
-        service_name=_str(resource_attrs.get(A.SERVICE_NAME)),
-        run_id=_str(attrs.get(A.RUN_ID)),
-        http_method=_str(_first(attrs, A.HTTP_METHOD, A.HTTP_METHOD_OLD)),
-        http_route=_str(attrs.get(A.HTTP_ROUTE)),
+        service_name=as_text(resource_attrs.get(A.SERVICE_NAME)),
+        run_id=as_text(attrs.get(A.RUN_ID)),
+        http_method=as_text(first_of(attrs, A.HTTP_METHOD, A.HTTP_METHOD_OLD)),
+        http_route=as_text(attrs.get(A.HTTP_ROUTE)),
         http_status=http_status,
-        question=_str(attrs.get(A.QUESTION)),
-        answer=_str(attrs.get(A.ANSWER)),
+        question=as_text(attrs.get(A.QUESTION)),
+        answer=as_text(attrs.get(A.ANSWER)),
     )
     _read_user_entries(attrs, facts)
     facts.is_llm = any(key in attrs for key in _LLM_MARKERS) or attrs.get(A.OI_SPAN_KIND) == "LLM"
@@ -135,14 +136,14 @@ def _read_user_entries(attrs: Mapping[str, Any], facts: SpanFacts) -> None:
 
 
 def _read_llm(span: ReadableSpan, attrs: Mapping[str, Any], facts: SpanFacts) -> None:
-    invocation = _json_obj(attrs.get(A.OI_INVOCATION_PARAMETERS))
-    facts.model = _str(_first(attrs, A.GEN_AI_REQUEST_MODEL, A.OI_MODEL_NAME)) or _str(
+    invocation = json_object(attrs.get(A.OI_INVOCATION_PARAMETERS))
+    facts.model = as_text(first_of(attrs, A.GEN_AI_REQUEST_MODEL, A.OI_MODEL_NAME)) or as_text(
         invocation.get("model")
     )
-    facts.response_model = _str(attrs.get(A.GEN_AI_RESPONSE_MODEL))
+    facts.response_model = as_text(attrs.get(A.GEN_AI_RESPONSE_MODEL))
     facts.model = facts.model or facts.response_model
-    facts.provider = _str(_first(attrs, A.GEN_AI_PROVIDER_NAME, A.GEN_AI_SYSTEM, A.OI_PROVIDER, A.OI_SYSTEM))
-    facts.operation = _str(_first(attrs, A.GEN_AI_OPERATION_NAME, A.TL_REQUEST_TYPE))
+    facts.provider = as_text(first_of(attrs, A.GEN_AI_PROVIDER_NAME, A.GEN_AI_SYSTEM, A.OI_PROVIDER, A.OI_SYSTEM))
+    facts.operation = as_text(first_of(attrs, A.GEN_AI_OPERATION_NAME, A.TL_REQUEST_TYPE))
     for param, key in (
         ("temperature", A.GEN_AI_REQUEST_TEMPERATURE),
         ("top_p", A.GEN_AI_REQUEST_TOP_P),
@@ -154,12 +155,12 @@ def _read_llm(span: ReadableSpan, attrs: Mapping[str, Any], facts: SpanFacts) ->
         if value is not None and not isinstance(value, (dict, list)):
             facts.request_params[param] = value
     facts.input_tokens = finite_number(
-        _first(attrs, A.GEN_AI_USAGE_INPUT_TOKENS, A.GEN_AI_USAGE_PROMPT_TOKENS, A.OI_TOKEN_PROMPT)
+        first_of(attrs, A.GEN_AI_USAGE_INPUT_TOKENS, A.GEN_AI_USAGE_PROMPT_TOKENS, A.OI_TOKEN_PROMPT)
     )
     facts.output_tokens = finite_number(
-        _first(attrs, A.GEN_AI_USAGE_OUTPUT_TOKENS, A.GEN_AI_USAGE_COMPLETION_TOKENS, A.OI_TOKEN_COMPLETION)
+        first_of(attrs, A.GEN_AI_USAGE_OUTPUT_TOKENS, A.GEN_AI_USAGE_COMPLETION_TOKENS, A.OI_TOKEN_COMPLETION)
     )
-    facts.total_tokens = finite_number(_first(attrs, A.TOTAL_TOKENS, A.OI_TOKEN_TOTAL, A.TL_USAGE_TOTAL_TOKENS))
+    facts.total_tokens = finite_number(first_of(attrs, A.TOTAL_TOKENS, A.OI_TOKEN_TOTAL, A.TL_USAGE_TOTAL_TOKENS))
     if facts.total_tokens is None and facts.input_tokens is not None and facts.output_tokens is not None:
         facts.total_tokens = facts.input_tokens + facts.output_tokens
     facts.tokens_estimated = bool(attrs.get(A.TOKENS_ESTIMATED, False))
@@ -177,11 +178,11 @@ def _prompt_text(span: ReadableSpan, attrs: Mapping[str, Any]) -> str | None:
         parts.append(system)
     messages = (
         _messages_text(attrs.get(A.GEN_AI_INPUT_MESSAGES))
-        or _str(attrs.get(A.GEN_AI_PROMPT))
+        or as_text(attrs.get(A.GEN_AI_PROMPT))
         or _event_text(span, A.EVENT_GEN_AI_CONTENT_PROMPT, A.GEN_AI_PROMPT)
         or _indexed_text(attrs, A.OI_INPUT_MESSAGES_PREFIX, A.OI_MESSAGE_CONTENT_SUFFIX, ".message.role")
         or _indexed_text(attrs, A.TL_PROMPT_PREFIX, A.TL_CONTENT_SUFFIX, ".role")
-        or _str(_first(attrs, A.OI_INPUT_VALUE, A.TL_ENTITY_INPUT))
+        or as_text(first_of(attrs, A.OI_INPUT_VALUE, A.TL_ENTITY_INPUT))
     )
     if messages:
         parts.append(messages)
@@ -191,24 +192,24 @@ def _prompt_text(span: ReadableSpan, attrs: Mapping[str, Any]) -> str | None:
 def _response_text(span: ReadableSpan, attrs: Mapping[str, Any]) -> str | None:
     return (
         _messages_text(attrs.get(A.GEN_AI_OUTPUT_MESSAGES))
-        or _str(attrs.get(A.GEN_AI_COMPLETION))
+        or as_text(attrs.get(A.GEN_AI_COMPLETION))
         or _event_text(span, A.EVENT_GEN_AI_CONTENT_COMPLETION, A.GEN_AI_COMPLETION)
         or _indexed_text(attrs, A.OI_OUTPUT_MESSAGES_PREFIX, A.OI_MESSAGE_CONTENT_SUFFIX, ".message.role")
         or _indexed_text(attrs, A.TL_COMPLETION_PREFIX, A.TL_CONTENT_SUFFIX, ".role")
-        or _str(_first(attrs, A.OI_OUTPUT_VALUE, A.TL_ENTITY_OUTPUT))
+        or as_text(first_of(attrs, A.OI_OUTPUT_VALUE, A.TL_ENTITY_OUTPUT))
     )
 
 
 def _context_text(attrs: Mapping[str, Any]) -> str | None:
     own = attrs.get(A.CONTEXT)
     if own is not None:
-        return _join(own)
+        return join_text(own)
     docs = attrs.get(A.GEN_AI_RETRIEVAL_DOCUMENTS)
     if docs is not None:
-        parsed = _json_any(docs)
+        parsed = json_value(docs)
         if isinstance(parsed, list):
             return "\n\n".join(_doc_text(d) for d in parsed) or None
-        return _str(docs)
+        return as_text(docs)
     return _indexed_text(attrs, A.OI_RETRIEVAL_DOCUMENTS_PREFIX, A.OI_DOCUMENT_CONTENT_SUFFIX, None)
 
 
@@ -222,11 +223,11 @@ def _messages_text(value: Any, default_role: str | None = None) -> str | None:
     """Render GenAI messages (JSON string or list) as ``role: text`` lines."""
     if value is None:
         return None
-    parsed = _json_any(value)
+    parsed = json_value(value)
     if isinstance(parsed, dict):
         parsed = [parsed]
     if not isinstance(parsed, list):
-        return _str(value)
+        return as_text(value)
     lines = []
     for message in parsed:
         if not isinstance(message, dict):
@@ -255,7 +256,7 @@ def _message_content(message: dict[str, Any]) -> str:
 def _event_text(span: ReadableSpan, event_name: str, key: str) -> str | None:
     for event in span.events or ():
         if event.name == event_name and event.attributes:
-            return _str(event.attributes.get(key))
+            return as_text(event.attributes.get(key))
     return None
 
 
@@ -268,46 +269,3 @@ def _indexed_text(attrs: Mapping[str, Any], prefix: str, suffix: str, role_suffi
                 role = attrs.get(f"{prefix}{index}{role_suffix}") if role_suffix else None
                 found[int(index)] = f"{role}: {value}" if role else str(value)
     return "\n".join(found[i] for i in sorted(found)) or None
-
-
-def _first(attrs: Mapping[str, Any], *keys: str) -> Any:
-    for key in keys:
-        value = attrs.get(key)
-        if value is not None:
-            return value
-    return None
-
-
-def _str(value: Any) -> str | None:
-    if value is None:
-        return None
-    if isinstance(value, (list, tuple)):
-        return _join(value)
-    return str(value)
-
-
-def _join(value: Any) -> str:
-    return "\n\n".join(map(str, value)) if isinstance(value, (list, tuple)) else str(value)
-
-
-def _int(value: Any) -> int | None:
-    number = finite_number(value)
-    if number is None and isinstance(value, str) and value.strip().isdigit():
-        return int(value)
-    return int(number) if number is not None else None
-
-
-def _json_any(value: Any) -> Any:
-    if isinstance(value, str):
-        try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    if isinstance(value, (tuple, list)):  # the SDK holds arrays as tuples; decoded or hand-made spans may not
-        return [_json_any(v) for v in value]
-    return value
-
-
-def _json_obj(value: Any) -> dict[str, Any]:
-    parsed = _json_any(value)
-    return parsed if isinstance(parsed, dict) else {}

@@ -66,6 +66,16 @@ class Window:
     def needs_sync(self) -> bool:
         return not self.in_flight and (self.pending > 0 or self.closed)
 
+    def settle(self, upto: int, run_id: str | None, written: bool, closing_write: bool) -> bool:
+        """A write of the records up to ``upto`` landed (``written``) or was given up: their spans are
+        freed (linked by now), the window advances. True when it was the closing write of every record."""
+        for record in self.records[self.synced : upto]:
+            record.spans, record.spans_bytes = (), 0
+        if written:
+            self.run_id, self.in_doubt = run_id, False
+        self.synced, self.in_flight = upto, False
+        return closing_write and self.synced == len(self.records)
+
 
 class WindowSet:
     """The open and closing windows of this process."""
