@@ -7,10 +7,11 @@ the request's question, the body fields named as params and the answer on the se
 
 Zero-code: the entry point ``otel_mlflow_fastapi`` patches every FastAPI app (disable it with
 ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=otel_mlflow_fastapi``). In code, one call does both parts and
-never adds anything twice, even under ``opentelemetry-instrument``::
+never adds anything twice, even under ``opentelemetry-instrument``; ``uninstrument_app`` undoes it::
 
     from instrumentors.fastapi import FastAPIRequestInstrumentor
     FastAPIRequestInstrumentor.instrument_app(app)
+    FastAPIRequestInstrumentor.uninstrument_app(app)
 
 Environment: ``OTEL_MLFLOW_QUESTION_FIELDS``, ``OTEL_MLFLOW_ANSWER_FIELDS``, ``OTEL_MLFLOW_PARAM_FIELDS``,
 ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``.
@@ -19,17 +20,22 @@ Environment: ``OTEL_MLFLOW_QUESTION_FIELDS``, ``OTEL_MLFLOW_ANSWER_FIELDS``, ``O
 from __future__ import annotations
 
 import inspect
+import weakref
 from collections.abc import Collection
 from typing import Any
 
-import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from instrumentors._patching import is_ours, mark_ours
+from instrumentors._patching import is_ours, unwrap, wrap
 from instrumentors.asgi_capture import RequestCaptureMiddleware
 from otel_mlflow.config import CaptureOptions
+from otel_mlflow.instrumentation.otel_private import fastapi_app_instrumented
 
 _instruments = ("fastapi >= 0.92",)
+
+
+_left_alone: weakref.WeakSet[Any] = weakref.WeakSet()
+"""Apps given to ``uninstrument_app``: the class-wide patch adds no capture to them any more."""
 
 
 class FastAPIRequestInstrumentor(BaseInstrumentor):  # type: ignore[misc]
@@ -44,18 +50,17 @@ class FastAPIRequestInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         options = kwargs.get("capture_options") or CaptureOptions.from_env()
 
         def build_middleware_stack(wrapped: Any, instance: Any, args: Any, kw: Any) -> Any:
-            add_capture(instance, options)  # as the outermost user middleware, inside Starlette's own
+            if instance not in _left_alone:
+                add_capture(instance, options)  # as the outermost user middleware, inside Starlette's own
             return wrapped(*args, **kw)
 
         if not is_ours(inspect.getattr_static(applications.FastAPI, "build_middleware_stack")):
-            wrapt.wrap_function_wrapper(applications.FastAPI, "build_middleware_stack", mark_ours(build_middleware_stack))
+            wrap(applications.FastAPI, "build_middleware_stack", build_middleware_stack)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         from fastapi import applications
 
-        current = inspect.getattr_static(applications.FastAPI, "build_middleware_stack")
-        if is_ours(current):
-            applications.FastAPI.build_middleware_stack = current.__wrapped__
+        unwrap(applications.FastAPI, "build_middleware_stack")
 
     @staticmethod
     def instrument_app(app: Any, capture_options: CaptureOptions | None = None, **official_kwargs: Any) -> None:
@@ -65,15 +70,32 @@ class FastAPIRequestInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         """
         from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
 
-        if not getattr(app, "_is_instrumented_by_opentelemetry", False):
+        _left_alone.discard(app)
+        if not fastapi_app_instrumented(app):
             FastAPIInstrumentor.instrument_app(app, **official_kwargs)
-        add_capture(app, capture_options)
+        if add_capture(app, capture_options) and app.middleware_stack is not None:
+            app.middleware_stack = None  # built already (instrumented before): Starlette rebuilds it with ours
+
+    @staticmethod
+    def uninstrument_app(app: Any) -> None:
+        """Undo :meth:`instrument_app`: no capture, no official spans; the app serves on untouched, also
+        under ``opentelemetry-instrument`` (the class-wide patch leaves this app alone from now on)."""
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        _left_alone.add(app)
+        app.user_middleware[:] = [m for m in app.user_middleware if m.cls is not RequestCaptureMiddleware]
+        if fastapi_app_instrumented(app):
+            FastAPIInstrumentor.uninstrument_app(app)  # rebuilds the middleware stack
+        else:
+            app.middleware_stack = None  # Starlette rebuilds it on the next request
 
 
-def add_capture(app: Any, options: CaptureOptions | None) -> None:
-    """Add the capture middleware to ``app.user_middleware`` once (before the app starts serving)."""
+def add_capture(app: Any, options: CaptureOptions | None) -> bool:
+    """Add the capture middleware to ``app.user_middleware`` once (before the app starts serving); True when
+    it was added now."""
     from starlette.middleware import Middleware
 
-    if not any(m.cls is RequestCaptureMiddleware for m in app.user_middleware):
-        app.user_middleware.insert(0, Middleware(RequestCaptureMiddleware, options=options))
-
+    if any(m.cls is RequestCaptureMiddleware for m in app.user_middleware):
+        return False
+    app.user_middleware.insert(0, Middleware(RequestCaptureMiddleware, options=options))
+    return True

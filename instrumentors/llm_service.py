@@ -34,7 +34,7 @@ from typing import Any
 import wrapt
 from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type: ignore[attr-defined]
 
-from instrumentors._patching import is_ours, mark_ours
+from instrumentors._patching import is_ours, unwrap, wrap
 from otel_mlflow.config import ENV_LLM_FUNCTIONS, LLMServiceSettings
 from otel_mlflow.instrumentation.llm_span import TraceOptions, make_options, traced_call
 
@@ -103,9 +103,7 @@ class LLMServiceInstrumentor(BaseInstrumentor):  # type: ignore[misc]
     def _uninstrument(self, **kwargs: Any) -> None:
         self._active = False  # hooks of modules imported later do nothing now
         for owner, name in reversed(self._patched):
-            current = inspect.getattr_static(owner, name, None)  # unbound: classes hold the wrapper itself
-            if is_ours(current):
-                setattr(owner, name, current.__wrapped__)
+            unwrap(owner, name)
         self._patched.clear()
 
     def _patch(self, target: Target, module: ModuleType) -> None:
@@ -124,7 +122,7 @@ class LLMServiceInstrumentor(BaseInstrumentor):  # type: ignore[misc]
         if is_ours(original):
             return  # never wrap twice
         options = self._options
-        wrapt.wrap_function_wrapper(owner, name, _make_wrapper(options))
+        wrap(owner, name, _make_wrapper(options))
         self._patched.append((owner, name))
         _logger.debug("otel-mlflow instrumented %s", target)
 
@@ -133,5 +131,5 @@ def _make_wrapper(options: TraceOptions) -> Any:
     def wrapper(wrapped: Any, instance: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         return traced_call(wrapped, args, kwargs, options)
 
-    return mark_ours(wrapper)
+    return wrapper
 

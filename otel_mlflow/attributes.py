@@ -9,8 +9,9 @@ from __future__ import annotations
 
 from typing import Final
 
+from opentelemetry.semconv.attributes import http_attributes, service_attributes
+
 # --- otel-mlflow's own keys -------------------------------------------------------------
-PREFIX: Final = "otel_mlflow."
 RUN_ID: Final = "otel_mlflow.run_id"
 """Stamped on a span when an MLflow run is active on the caller's thread: the span goes to that run."""
 PARAM_PREFIX: Final = "otel_mlflow.param."
@@ -41,10 +42,36 @@ TAG_WRITE_KEY: Final = "otel_mlflow.write_key"
 """Names the one run a trace or serving window becomes: after a crash, looked up before creating it again."""
 TAG_MISSING_RUN: Final = "otel_mlflow.missing_run_id"
 TAG_PARAM_CONFLICT_PREFIX: Final = "otel_mlflow.param_conflict."
-TAG_SERVICE_NAME: Final = "service.name"
+TAG_RUN_MODE: Final = "otel_mlflow.run_mode"
+TAG_WINDOW_START: Final = "otel_mlflow.window_start"
+TAG_WINDOW_END: Final = "otel_mlflow.window_end"
+TAG_LOGGED_ARTIFACTS: Final = "mlflow.loggedArtifacts"
+"""MLflow's own tag: lists a run's table artifacts, so its UI shows them as tables."""
 
-# --- OTel resource -------------------------------------------------------------------------
-SERVICE_NAME: Final = "service.name"
+# MLflow metric names otel-mlflow writes: a run per trace, and a serving window's steps and aggregates.
+METRIC_LATENCY: Final = "latency_ms"
+METRIC_LLM_LATENCY: Final = "llm.latency_ms"
+METRIC_INPUT_TOTAL: Final = "tokens.input_total"
+METRIC_OUTPUT_TOTAL: Final = "tokens.output_total"
+METRIC_TOTAL_TOKENS: Final = "tokens.total"
+METRIC_LLM_CALLS: Final = "llm_calls"
+METRIC_SPANS: Final = "span_count"
+METRIC_ERRORS: Final = "error_count"
+METRIC_LATENCY_P50: Final = "latency_ms.p50"
+METRIC_LATENCY_P95: Final = "latency_ms.p95"
+METRIC_LATENCY_P99: Final = "latency_ms.p99"
+METRIC_REQUESTS: Final = "request_count"
+METRIC_ERROR_RATE: Final = "error_rate"
+METRIC_TOKENS_PER_SECOND: Final = "tokens_per_second"
+# (token counts per call and per request use the GenAI names: gen_ai.usage.input_tokens / output_tokens)
+
+# Artifacts otel-mlflow writes.
+ARTIFACT_SPANS: Final = "spans.json"
+ARTIFACT_PREDICTIONS: Final = "predictions.json"
+
+# --- OTel resource (stable semantic conventions) -------------------------------------------
+SERVICE_NAME: Final = service_attributes.SERVICE_NAME
+TAG_SERVICE_NAME: Final = SERVICE_NAME
 
 # --- OTel GenAI semantic conventions (current) ---------------------------------------------
 GEN_AI_OPERATION_NAME: Final = "gen_ai.operation.name"
@@ -102,12 +129,10 @@ TL_ENTITY_OUTPUT: Final = "traceloop.entity.output"
 
 # --- HTTP, old and stable conventions -------------------------------------------------------
 HTTP_METHOD_OLD: Final = "http.method"
-HTTP_METHOD: Final = "http.request.method"
+HTTP_METHOD: Final = http_attributes.HTTP_REQUEST_METHOD
 HTTP_STATUS_CODE_OLD: Final = "http.status_code"
-HTTP_STATUS_CODE: Final = "http.response.status_code"
-HTTP_ROUTE: Final = "http.route"
-HTTP_TARGET_OLD: Final = "http.target"
-URL_PATH: Final = "url.path"
+HTTP_STATUS_CODE: Final = http_attributes.HTTP_RESPONSE_STATUS_CODE
+HTTP_ROUTE: Final = http_attributes.HTTP_ROUTE
 
 # --- Secrets: attribute keys whose values are never written ---------------------------------
 SECRET_KEY_WORDS: Final = frozenset(

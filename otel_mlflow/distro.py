@@ -21,7 +21,6 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from opentelemetry import trace
 from opentelemetry.environment_variables import (
     OTEL_LOGS_EXPORTER,
     OTEL_METRICS_EXPORTER,
@@ -29,26 +28,24 @@ from opentelemetry.environment_variables import (
 )
 from opentelemetry.instrumentation.distro import BaseDistro
 from opentelemetry.sdk.environment_variables import OTEL_BSP_MAX_QUEUE_SIZE
-from opentelemetry.sdk._configuration import _OTelSDKConfigurator
 
 from otel_mlflow.config import BSP_MAX_QUEUE_SIZE
-from otel_mlflow.instrumentation.run_binding import add_run_stamper
+from otel_mlflow.instrumentation.otel_private import SDKConfigurator
 from otel_mlflow.sigterm import install_sigterm_flush
 
 EXPORTER_NAME = "mlflow"
 
 
-class MLflowConfigurator(_OTelSDKConfigurator):
-    """The SDK's own configurator (reads ``OTEL_*`` variables), registered under otel-mlflow's name;
-    it also stamps spans with the MLflow run active where they start (:mod:`otel_mlflow.instrumentation.run_binding`)."""
-
-    def _configure(self, **kwargs: Any) -> None:
-        super()._configure(**kwargs)
-        add_run_stamper(trace.get_tracer_provider())
+class MLflowConfigurator(SDKConfigurator):  # type: ignore[misc]
+    """The SDK's own configurator (reads ``OTEL_*`` variables), registered under otel-mlflow's name: the
+    SDK registers none, and ``opentelemetry-instrument`` needs one (see
+    :mod:`otel_mlflow.instrumentation.otel_private`). Spans are stamped with the MLflow run active where they
+    start by the ``otel_mlflow_runs`` instrumentor, which runs after this."""
 
 
 class MLflowDistro(BaseDistro):
-    """Sets otel-mlflow's defaults before the SDK is configured."""
+    """Sets otel-mlflow's defaults before the SDK is configured (``_configure`` is the hook BaseDistro asks
+    its subclasses to implement)."""
 
     def _configure(self, **kwargs: Any) -> None:
         os.environ.setdefault(OTEL_TRACES_EXPORTER, EXPORTER_NAME)

@@ -72,3 +72,30 @@ def test_bad_setting_is_reported_by_name(tmp_path: Path, store: Store) -> None:
     assert "OTEL_MLFLOW_RUN_MODE='hourly' is not a run mode" in result.stderr
     assert result.returncode == 0 and "provider:" in result.stdout  # the app itself still runs
     assert store.runs() == []
+
+
+def test_spans_inside_an_mlflow_run_land_in_it_zero_code(tmp_path: Path, store: Store) -> None:
+    """The ``otel_mlflow_runs`` instrumentor stamps the active run's id on spans (no private SDK hook)."""
+    script = tmp_path / "run_app.py"
+    script.write_text(textwrap.dedent(
+        """
+        import mlflow
+        from opentelemetry import trace
+
+        mlflow.set_experiment("llmops-rag")
+        with mlflow.start_run(run_name="my-training") as run:
+            with trace.get_tracer("t").start_as_current_span("chat gpt-4") as span:
+                span.set_attribute("gen_ai.request.model", "gpt-4")
+                span.set_attribute("gen_ai.usage.input_tokens", 7)
+        print("run:", run.info.run_id)
+        """))  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MLFLOW_"))}
+    env.update({"MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ARTIFACT_PATH": str(store.artifacts)})
+    instrument = Path(sys.executable).with_name("opentelemetry-instrument")
+    result = subprocess.run([str(instrument), sys.executable, str(script)], env=env, capture_output=True, text=True,
+                            timeout=120, cwd=tmp_path)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    [run] = store.runs()  # the span went into the user's run: no run of its own
+    assert "run: " + run.info.run_id in result.stdout
+    assert run.info.run_name == "my-training"
+    assert run.data.metrics["gen_ai.usage.input_tokens"] == 7

@@ -129,3 +129,23 @@ def test_no_request_field_is_a_param_unless_named(rag_app: Any, recorder: SpanRe
     [server] = server_spans(recorder)
     assert server.attributes[A.QUESTION] == "What is RAG?"
     assert not [key for key in server.attributes if key.startswith(A.PARAM_PREFIX)]
+
+
+def test_uninstrument_app_undoes_instrument_app_even_under_the_class_wide_patch(rag_app: Any,
+                                                                                recorder: SpanRecorder) -> None:  # fmt: skip
+    everywhere = FastAPIRequestInstrumentor()
+    everywhere.instrument()  # as opentelemetry-instrument does: every app gets the capture middleware
+    try:
+        FastAPIRequestInstrumentor.instrument_app(rag_app, tracer_provider=recorder.provider)
+        assert post(rag_app, "/ask", json={"question": "What is RAG?", "k": 2}).status_code == 200
+        assert len(server_spans(recorder)) == 1
+        FastAPIRequestInstrumentor.uninstrument_app(rag_app)
+        assert post(rag_app, "/ask", json={"question": "What is RAG?", "k": 2}).status_code == 200
+        assert len(server_spans(recorder)) == 1  # no new server span
+        assert not any(m.cls is RequestCaptureMiddleware for m in rag_app.user_middleware)
+        FastAPIRequestInstrumentor.instrument_app(rag_app, tracer_provider=recorder.provider)  # and back again
+        assert post(rag_app, "/ask", json={"question": "What is MLflow?", "k": 1}).status_code == 200
+        [_, again] = server_spans(recorder)
+        assert again.attributes[A.QUESTION] == "What is MLflow?"
+    finally:
+        everywhere.uninstrument()

@@ -24,7 +24,8 @@ from otel_mlflow.config import ENV_SPOOL_DIR, ENV_SPOOL_MAX_BYTES
 from otel_mlflow.export.codec import EncodeError, encode_batch
 from otel_mlflow.export.spool import CREATED, CREATING, SpoolFile
 from otel_mlflow.export.spool_dir import OwnedSpool
-from otel_mlflow.export.stats import ExportStats, Warnings
+from otel_mlflow.export.stats import ExportStats
+from otel_mlflow.ratelimit import RateLimitedLog
 
 _logger = logging.getLogger("otel_mlflow.export.exporter")
 T = TypeVar("T")
@@ -46,7 +47,7 @@ class GuardedSpool:
         owned = self.owned
         return owned.spool if owned is not None else None
 
-    def append_batch(self, spans: Sequence[ReadableSpan], max_bytes: int, warnings: Warnings) -> tuple[int | None, list[int]]:
+    def append_batch(self, spans: Sequence[ReadableSpan], max_bytes: int, warnings: RateLimitedLog) -> tuple[int | None, list[int]]:
         """Spool ``spans`` in one transaction: (batch id, each span's position in it); (None, []) when they
         stay in memory only (no spool, or spans the encoder refuses); (REFUSED, []) past ``max_bytes``."""
         spool = self.spool

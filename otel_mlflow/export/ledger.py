@@ -33,7 +33,8 @@ from otel_mlflow.export.routing import trace_job, window_job, windowed
 from otel_mlflow.export import memory, replay
 from otel_mlflow.export.spool import SpoolFile, WindowRecord
 from otel_mlflow.export.spool_dir import OwnedSpool
-from otel_mlflow.export.stats import ExportStats, Warnings
+from otel_mlflow.export.stats import ExportStats
+from otel_mlflow.ratelimit import RateLimitedLog
 from otel_mlflow.export.jobs import Job, Outcome
 from otel_mlflow.mapping.trace_run import MappingOptions
 from otel_mlflow.mapping.request_record import record_to_dict, request_record
@@ -56,7 +57,7 @@ class Ledger:
         self.config, self.options = config, options
         self.cond = threading.Condition()
         self.stats = ExportStats(telemetry)
-        self.warnings = Warnings()
+        self.warnings = RateLimitedLog(logging.getLogger("otel_mlflow.export.exporter"))
         self.disk = GuardedSpool(owned, self.cond, self.stats, on_failure=lambda: self._backlog.forget())
         self._buffer = TraceBuffer(config.trace_timeout)
         self._windows = WindowSet(config.window_seconds, config.window_max_requests)

@@ -1,4 +1,4 @@
-"""The exporter's counters and its rate-limited warnings.
+"""The exporter's counters.
 
 Usage::
 
@@ -9,15 +9,10 @@ Usage::
 
 from __future__ import annotations
 
-import logging
-import time
 from dataclasses import dataclass, field, fields
-from typing import Any
 
 from otel_mlflow.export.selftelemetry import SelfTelemetry
 
-_logger = logging.getLogger("otel_mlflow.export.exporter")
-WARN_EVERY_SECONDS = 60.0
 
 
 @dataclass
@@ -48,18 +43,3 @@ class ExportStats:
 
     def copy(self) -> ExportStats:
         return ExportStats(None, **{f.name: getattr(self, f.name) for f in fields(self) if f.name != "telemetry"})
-
-
-class Warnings:
-    """At most one warning per kind per minute: a store that stays down must not flood the app's log."""
-
-    def __init__(self, every: float = WARN_EVERY_SECONDS) -> None:
-        self._every = every
-        self._at: dict[str, float] = {}
-
-    def warn(self, kind: str, message: str, *args: Any) -> None:
-        now = time.monotonic()
-        last = self._at.get(kind)
-        if last is None or now - last >= self._every:
-            self._at[kind] = now
-            _logger.warning(message, *args)

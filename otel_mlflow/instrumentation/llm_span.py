@@ -22,7 +22,6 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
-import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -32,11 +31,11 @@ from opentelemetry import context, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
 
 from otel_mlflow.config import capture_content_or_off
+from otel_mlflow.ratelimit import RateLimitedLog
 from otel_mlflow.instrumentation.genai_attributes import CallInfo, call_info, chunk_text, request_attributes, response_attributes
 
 _logger = logging.getLogger(__name__)
-_WARN_EVERY_SECONDS = 60.0
-_last_warning = 0.0
+_warnings = RateLimitedLog(_logger)
 F = TypeVar("F", bound=Callable[..., Any])
 TRACER_NAME = "otel_mlflow"
 
@@ -66,14 +65,10 @@ def make_options(
 
 def safely(what: str, fn: Callable[..., Any], *args: Any) -> Any:
     """Run otel-mlflow's own code; a bug there is logged (rate-limited), never raised into the app."""
-    global _last_warning
     try:
         return fn(*args)
     except Exception:  # noqa: BLE001 - instrumentation must never break the instrumented call
-        now = time.monotonic()
-        if now - _last_warning >= _WARN_EVERY_SECONDS:
-            _last_warning = now
-            _logger.warning("otel-mlflow could not %s; the call itself is unaffected", what, exc_info=True)
+        _warnings.warn("own-code", "otel-mlflow could not %s; the call itself is unaffected", what, exc_info=True)
         return None
 
 

@@ -23,6 +23,8 @@ from otel_mlflow.attributes import RUN_ID
 
 _current_run: contextvars.ContextVar[str | None] = contextvars.ContextVar("otel_mlflow_run_id", default=None)
 _stamped_providers: weakref.WeakSet[object] = weakref.WeakSet()
+_stamping = True
+"""Off after ``MLflowRunInstrumentor().uninstrument()`` (an SDK provider cannot drop a span processor)."""
 _context_bound: dict[str, int] = {}
 """Runs bound with :func:`bound_run` (how many bindings each): only their own context stamps them."""
 
@@ -65,7 +67,7 @@ class RunIdStamper(SpanProcessor):
     """Span processor: sets ``otel_mlflow.run_id`` at span start when a run is active (see module doc)."""
 
     def on_start(self, span: Span, parent_context: Context | None = None) -> None:
-        if span.attributes and RUN_ID in span.attributes:
+        if not _stamping or (span.attributes and RUN_ID in span.attributes):
             return
         run_id = active_run_id()
         if run_id:
@@ -79,6 +81,12 @@ class RunIdStamper(SpanProcessor):
 
     def force_flush(self, timeout_millis: int = 30000) -> bool:
         return True
+
+
+def set_stamping(on: bool) -> None:
+    """Switch every :class:`RunIdStamper` on or off."""
+    global _stamping
+    _stamping = on
 
 
 def add_run_stamper(provider: object) -> bool:

@@ -24,19 +24,16 @@ TABLE_TEXT_CHARS = 2000
 @dataclass
 class RequestRecord:
     trace_id: str
-    name: str
     service: str
     start_ns: int
     end_ns: int
     failed: bool
-    is_server: bool
     params: dict[str, str] = field(default_factory=dict)
     input_tokens: float | None = None
     output_tokens: float | None = None
     question: str | None = None
     answer: str | None = None
     feedback: str | None = None
-    status_code: int | None = None
     span_count: int = 0
     spans: Sequence[ReadableSpan] = ()
     """Kept only until written, and only when runs are linked to MLflow traces."""
@@ -64,13 +61,10 @@ def request_record(spans: Sequence[ReadableSpan], capture_content: bool = True) 
     llm = [f for f in facts if f.is_llm]
     record = RequestRecord(
         trace_id=root.trace_id,
-        name=root.name,
         service=root.service_name or next((f.service_name for f in facts if f.service_name), None) or "unknown",
         start_ns=root.start_ns,
         end_ns=root.end_ns,
         failed=root.is_error or any(f.is_error for f in llm),
-        is_server=root.kind == "SERVER",
-        status_code=next((f.http_status for f in [root, *facts] if f.http_status is not None), None),
         span_count=len(facts),
     )
     for call in llm:

@@ -26,19 +26,6 @@ from otel_mlflow.mapping.run_plan import MappingOptions, Metric, PlanBuilder, Ru
 from otel_mlflow.mapping.scrub import redact_text
 from otel_mlflow.mapping.span_json import spans_to_list
 
-METRIC_LATENCY = "latency_ms"
-METRIC_LLM_LATENCY = "llm.latency_ms"
-METRIC_INPUT_TOKENS = A.GEN_AI_USAGE_INPUT_TOKENS
-METRIC_OUTPUT_TOKENS = A.GEN_AI_USAGE_OUTPUT_TOKENS
-METRIC_INPUT_TOTAL = "tokens.input_total"
-METRIC_OUTPUT_TOTAL = "tokens.output_total"
-METRIC_TOTAL_TOKENS = "tokens.total"
-METRIC_LLM_CALLS = "llm_calls"
-METRIC_SPANS = "span_count"
-METRIC_ERRORS = "error_count"
-
-ARTIFACT_SPANS = "spans.json"
-
 
 def find_root(facts: Sequence[SpanFacts]) -> SpanFacts:
     """The local root of a group, or its earliest span when the root is not there."""
@@ -78,7 +65,7 @@ def plan_run(
     for f in facts:
         builder.user_entries(f)
     if options.log_spans:
-        builder.artifact(ARTIFACT_SPANS, json.dumps(spans_to_list(span_list, options.capture_content, options.redact_patterns), indent=1))
+        builder.artifact(A.ARTIFACT_SPANS, json.dumps(spans_to_list(span_list, options.capture_content, options.redact_patterns), indent=1))
     builder.finish()
     return plan
 
@@ -128,9 +115,9 @@ class _TracePlanBuilder(PlanBuilder):
         if call.tokens_estimated:
             self.tag(A.TOKENS_ESTIMATED, "true")
         ts = call.end_ns // 1_000_000
-        self.metric(METRIC_LLM_LATENCY, call.duration_ms, ts, step)
-        self.metric(METRIC_INPUT_TOKENS, call.input_tokens, ts, step)
-        self.metric(METRIC_OUTPUT_TOKENS, call.output_tokens, ts, step)
+        self.metric(A.METRIC_LLM_LATENCY, call.duration_ms, ts, step)
+        self.metric(A.GEN_AI_USAGE_INPUT_TOKENS, call.input_tokens, ts, step)
+        self.metric(A.GEN_AI_USAGE_OUTPUT_TOKENS, call.output_tokens, ts, step)
         if self.options.capture_content:
             folder = "" if count == 1 else f"llm_calls/{step:03d}/"
             for name, text in (("prompt", call.prompt), ("response", call.response), ("context", call.context)):
@@ -139,17 +126,17 @@ class _TracePlanBuilder(PlanBuilder):
 
     def totals(self, root: SpanFacts, facts: Sequence[SpanFacts], llm_calls: Sequence[SpanFacts]) -> None:
         ts = max(f.end_ns for f in facts) // 1_000_000
-        self.metric(METRIC_LATENCY, root.duration_ms, root.end_ns // 1_000_000, 0)
-        self.metric(METRIC_SPANS, len(facts), ts, 0)
+        self.metric(A.METRIC_LATENCY, root.duration_ms, root.end_ns // 1_000_000, 0)
+        self.metric(A.METRIC_SPANS, len(facts), ts, 0)
         # failed operations: the request (root) itself and its LLM calls, not every span that saw the error
         errors = int(root.is_error) + sum(1 for c in llm_calls if c.is_error and c is not root)
-        self.metric(METRIC_ERRORS, errors, ts, 0)
+        self.metric(A.METRIC_ERRORS, errors, ts, 0)
         if llm_calls:
-            self.metric(METRIC_LLM_CALLS, len(llm_calls), ts, 0)
+            self.metric(A.METRIC_LLM_CALLS, len(llm_calls), ts, 0)
             for key, values in (
-                (METRIC_INPUT_TOTAL, [c.input_tokens for c in llm_calls]),
-                (METRIC_OUTPUT_TOTAL, [c.output_tokens for c in llm_calls]),
-                (METRIC_TOTAL_TOKENS, [c.total_tokens for c in llm_calls]),
+                (A.METRIC_INPUT_TOTAL, [c.input_tokens for c in llm_calls]),
+                (A.METRIC_OUTPUT_TOTAL, [c.output_tokens for c in llm_calls]),
+                (A.METRIC_TOTAL_TOKENS, [c.total_tokens for c in llm_calls]),
             ):
                 known = [v for v in values if v is not None]
                 if known:

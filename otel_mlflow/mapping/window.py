@@ -29,11 +29,6 @@ from otel_mlflow import attributes as A
 from otel_mlflow.mapping.run_plan import MappingOptions, PlanBuilder, RunPlan
 from otel_mlflow.mapping.request_record import RequestRecord
 
-PREDICTIONS_TABLE = "predictions.json"
-LOGGED_ARTIFACTS_TAG = "mlflow.loggedArtifacts"  # MLflow's own tag: makes the UI show the table
-TAG_RUN_MODE = "otel_mlflow.run_mode"
-TAG_WINDOW_START = "otel_mlflow.window_start"
-TAG_WINDOW_END = "otel_mlflow.window_end"
 TABLE_COLUMNS = ("timestamp", "question", "answer", "latency_ms", "input_tokens", "output_tokens", "status",
                  "feedback", "trace_id")  # fmt: skip
 
@@ -151,11 +146,11 @@ def window_plan(window: Window, options: MappingOptions) -> tuple[RunPlan, int]:
         for key, value in window.params.items():
             builder.param(key, value)
         builder.tag(A.TAG_SERVICE_NAME, window.service)
-        builder.tag(TAG_RUN_MODE, "window")
-        builder.tag(TAG_WINDOW_START, _iso(first.start_ns))
+        builder.tag(A.TAG_RUN_MODE, "window")
+        builder.tag(A.TAG_WINDOW_START, _iso(first.start_ns))
     for index, record in enumerate(new, start=window.synced):
         ts = record.end_ns // 1_000_000
-        builder.metric("latency_ms", record.latency_ms, ts, index, absolute=True)
+        builder.metric(A.METRIC_LATENCY, record.latency_ms, ts, index, absolute=True)
         builder.metric(A.GEN_AI_USAGE_INPUT_TOKENS, record.input_tokens, ts, index, absolute=True)
         builder.metric(A.GEN_AI_USAGE_OUTPUT_TOKENS, record.output_tokens, ts, index, absolute=True)
     if new:
@@ -174,26 +169,26 @@ def _aggregates(builder: PlanBuilder, records: Sequence[RequestRecord], end_ms: 
     output_total = sum(r.output_tokens or 0 for r in records)
     span_s = max(1e-9, (max(r.end_ns for r in records) - min(r.start_ns for r in records)) / 1e9)
     for key, value in (
-        ("latency_ms.p50", percentile(latencies, 50)),
-        ("latency_ms.p95", percentile(latencies, 95)),
-        ("latency_ms.p99", percentile(latencies, 99)),
-        ("request_count", len(records)),
-        ("error_count", errors),
-        ("error_rate", errors / len(records)),
-        ("tokens.input_total", input_total),
-        ("tokens.output_total", output_total),
-        ("tokens.total", input_total + output_total),
-        ("tokens_per_second", (input_total + output_total) / span_s),
+        (A.METRIC_LATENCY_P50, percentile(latencies, 50)),
+        (A.METRIC_LATENCY_P95, percentile(latencies, 95)),
+        (A.METRIC_LATENCY_P99, percentile(latencies, 99)),
+        (A.METRIC_REQUESTS, len(records)),
+        (A.METRIC_ERRORS, errors),
+        (A.METRIC_ERROR_RATE, errors / len(records)),
+        (A.METRIC_INPUT_TOTAL, input_total),
+        (A.METRIC_OUTPUT_TOTAL, output_total),
+        (A.METRIC_TOTAL_TOKENS, input_total + output_total),
+        (A.METRIC_TOKENS_PER_SECOND, (input_total + output_total) / span_s),
     ):
         builder.metric(key, value, end_ms, 0, absolute=True)
-    builder.tag(TAG_WINDOW_END, _iso(max(r.end_ns for r in records)))
+    builder.tag(A.TAG_WINDOW_END, _iso(max(r.end_ns for r in records)))
     rows = [[_iso(r.end_ns), r.question, r.answer, round(r.latency_ms, 3), r.input_tokens, r.output_tokens,
              "error" if r.failed else "ok", r.feedback, r.trace_id] for r in records]  # fmt: skip
     if not builder.options.capture_content:
         for row in rows:
             row[1] = row[2] = None
-    builder.artifact(PREDICTIONS_TABLE, json.dumps({"columns": list(TABLE_COLUMNS), "data": rows}, ensure_ascii=False))
-    builder.tag(LOGGED_ARTIFACTS_TAG, json.dumps([{"path": PREDICTIONS_TABLE, "type": "table"}]))
+    builder.artifact(A.ARTIFACT_PREDICTIONS, json.dumps({"columns": list(TABLE_COLUMNS), "data": rows}, ensure_ascii=False))
+    builder.tag(A.TAG_LOGGED_ARTIFACTS, json.dumps([{"path": A.ARTIFACT_PREDICTIONS, "type": "table"}]))
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:
