@@ -21,7 +21,14 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, fields
 from typing import TextIO
 
-from otel_mlflow.config import Config, ConfigError
+from otel_mlflow.config import (
+    DEFAULT_TRACKING_URI,
+    ENV_RECEIVER_TOKEN,
+    ENV_TRACKING_PASSWORD,
+    ENV_TRACKING_TOKEN,
+    Config,
+    ConfigError,
+)
 from otel_mlflow.export.mlflow_server import (
     EXPERIMENT_HEADER,
     auth_headers,
@@ -31,7 +38,7 @@ from otel_mlflow.export.mlflow_server import (
     traces_url,
 )
 
-_SECRET_ENV = ("MLFLOW_TRACKING_PASSWORD", "MLFLOW_TRACKING_TOKEN", "OTEL_MLFLOW_RECEIVER_TOKEN")
+_SECRET_ENV = (ENV_TRACKING_PASSWORD, ENV_TRACKING_TOKEN, ENV_RECEIVER_TOKEN)
 _TIMEOUT = 5.0
 
 
@@ -103,7 +110,7 @@ def _spool_check(config: Config) -> Check:
 
 
 def _store_check(config: Config) -> Check:
-    uri = config.tracking_uri or "sqlite:///mlflow.db"
+    uri = config.tracking_uri or DEFAULT_TRACKING_URI
     shown = mask_uri(uri)
     if is_server(uri) and not healthy(uri, _TIMEOUT):
         return Check("tracking store", False, f"{shown} does not answer GET /health with 200",

@@ -100,3 +100,27 @@ def test_writers_default_to_four_for_a_server_and_one_for_sqlite() -> None:
     assert Config.from_env(env={"MLFLOW_TRACKING_URI": "sqlite:///x.db"}).writer_count == 1
     assert Config.from_env(env={}).writer_count == 1
     assert Config.from_env(env={"OTEL_MLFLOW_WRITERS": "2"}).writer_count == 2
+
+
+def test_every_variable_is_in_the_one_settings_table() -> None:
+    import otel_mlflow.config as config
+    from otel_mlflow.config import names
+
+    table = config.__doc__ or ""
+    variables = {v for k, v in vars(names).items() if k.startswith("ENV_")}
+    assert len(variables) > 30
+    missing = {v for v in variables if v not in table and "..._" + v.rsplit("_", 1)[-1] not in table}
+    assert not missing, f"add to the table in otel_mlflow/config/__init__.py: {sorted(missing)}"
+
+
+def test_receiver_settings_refuse_a_bad_port_or_bound_by_name() -> None:
+    from otel_mlflow.config import ReceiverSettings
+
+    with pytest.raises(ConfigError, match="OTEL_MLFLOW_RECEIVER_PORT=70000"):
+        ReceiverSettings.from_env({}, port=70000)
+    with pytest.raises(ConfigError, match="OTEL_MLFLOW_RECEIVER_MAX_BODY_BYTES=-1"):
+        ReceiverSettings.from_env({"OTEL_MLFLOW_RECEIVER_MAX_BODY_BYTES": "-1"})
+    with pytest.raises(ConfigError, match="OTEL_MLFLOW_RECEIVER_MAX_SPANS='many' is not a whole number"):
+        ReceiverSettings.from_env({"OTEL_MLFLOW_RECEIVER_MAX_SPANS": "many"})
+    assert ReceiverSettings.from_env({"OTEL_MLFLOW_RECEIVER_PORT": "4400"}, port=None).port == 4400
+    assert ReceiverSettings.from_env({"OTEL_MLFLOW_RECEIVER_PORT": "4400"}, port=4500).port == 4500  # the flag wins

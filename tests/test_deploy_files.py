@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from otel_mlflow.serve.receiver import DEFAULT_PORT, TRACES_PATH
+from otel_mlflow.config.receiver import DEFAULT_PORT
+from otel_mlflow.serve.receiver import TRACES_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
 K8S = ROOT / "deploy" / "k8s"

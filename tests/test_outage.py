@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from otel_mlflow.export.mlflow_server import healthy
 from otel_mlflow.testing import free_port, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
@@ -32,16 +33,6 @@ def start_server(root: Path, port: int) -> subprocess.Popen[bytes]:
     )  # fmt: skip
 
 
-def healthy(url: str) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(f"{url}/health", timeout=1) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
 def timed_ask(url: str, i: int) -> tuple[int, float]:
     started = time.perf_counter()
     status, _ = demo.ask(url, {"question": f"question {i}", "k": 2})
@@ -54,7 +45,7 @@ def test_mlflow_outage_loses_nothing_and_never_slows_requests(tmp_path: Path) ->
     server_port, app_port = free_port(), free_port()
     mlflow_url, app_url = f"http://127.0.0.1:{server_port}", f"http://127.0.0.1:{app_port}"
     server = start_server(tmp_path, server_port)
-    assert wait_for(lambda: healthy(mlflow_url), 60, 0.25), (tmp_path / "server.log").read_text()[-2000:]
+    assert wait_for(lambda: healthy(mlflow_url, 1.0), 60, 0.25), (tmp_path / "server.log").read_text()[-2000:]
     env = demo.demo_env()
     env.pop("MLFLOW_ARTIFACT_PATH", None)  # the server keeps the artifacts
     env.update({"MLFLOW_TRACKING_URI": mlflow_url, "OTEL_MLFLOW_FLUSH_INTERVAL": "0.2",
@@ -74,7 +65,7 @@ def test_mlflow_outage_loses_nothing_and_never_slows_requests(tmp_path: Path) ->
             sent += 1
             time.sleep(0.05)
         server = start_server(tmp_path, server_port)
-        assert wait_for(lambda: healthy(mlflow_url), 60, 0.25)
+        assert wait_for(lambda: healthy(mlflow_url, 1.0), 60, 0.25)
         after = [timed_ask(app_url, sent + i) for i in range(20)]
         sent += 20
     finally:

@@ -20,6 +20,8 @@ variable                                      default                meaning
 ``MLFLOW_EXPERIMENT_NAME``                    ``llmops-rag``         experiment of the runs
 ``MLFLOW_ARTIFACT_PATH``                      MLflow's default       artifact location of an
                                                                      experiment otel-mlflow creates
+``MLFLOW_TRACKING_TOKEN``, ``..._USERNAME``,  unset                  MLflow's own credentials for a
+``..._PASSWORD``                                                     server (also ``/v1/traces``)
 ``OTEL_MLFLOW_RUN_MODE``                      ``auto``               ``trace``: a run per trace;
                                                                      ``window``: a run per service and
                                                                      configuration per window;
@@ -28,8 +30,7 @@ variable                                      default                meaning
                                                                      masked everywhere before writing
 ``OTEL_MLFLOW_WINDOW_SECONDS``                ``60``                 length of a serving window
 ``OTEL_MLFLOW_WINDOW_MAX_REQUESTS``           ``10000``              requests that close a window early
-``OTEL_INSTRUMENTATION_GENAI_CAPTURE_         ``true``               write prompt/response text
-MESSAGE_CONTENT``
+``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``: ``true``: write prompt/response text
 ``OTEL_MLFLOW_TRACE_TIMEOUT``                 ``30``                 seconds to wait for a root span
 ``OTEL_MLFLOW_FLUSH_INTERVAL``                ``1.0``                seconds between writes
 ``OTEL_MLFLOW_MAX_QUEUE_SIZE``                ``20000``              spans buffered at most

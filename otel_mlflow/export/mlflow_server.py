@@ -28,7 +28,14 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 
-from otel_mlflow.config import ENV_EXPERIMENT_NAME, ENV_TRACKING_URI, is_server_uri
+from otel_mlflow.config import (
+    ENV_EXPERIMENT_NAME,
+    ENV_TRACKING_PASSWORD,
+    ENV_TRACKING_TOKEN,
+    ENV_TRACKING_URI,
+    ENV_TRACKING_USERNAME,
+    is_server_uri,
+)
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -161,10 +168,10 @@ def auth_headers(tracking_uri: str | None = None) -> dict[str, str]:
         if parts.username and parts.password:
             pair = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password)}"
             return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
-    token = os.environ.get("MLFLOW_TRACKING_TOKEN")
+    token = os.environ.get(ENV_TRACKING_TOKEN)
     if token:
         return {"Authorization": f"Bearer {token}"}
-    user, password = os.environ.get("MLFLOW_TRACKING_USERNAME"), os.environ.get("MLFLOW_TRACKING_PASSWORD")
+    user, password = os.environ.get(ENV_TRACKING_USERNAME), os.environ.get(ENV_TRACKING_PASSWORD)
     if user and password:
         return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
     return {}

@@ -24,11 +24,10 @@ import os
 import uuid
 from pathlib import Path
 
-from otel_mlflow.config import Config
+from otel_mlflow.config import DEFAULT_TRACKING_URI, ENV_TRACKING_URI, Config
 from otel_mlflow.export.spool import SpoolFile
 
 _logger = logging.getLogger(__name__)
-DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 """MLflow 3's own default when ``MLFLOW_TRACKING_URI`` is unset."""
 SPOOL_FOLDER_NAME = ".otel-mlflow-spool"
 _PREFIX, _DB, _LOCK = "spool-", ".db", ".lock"
@@ -36,7 +35,7 @@ _PREFIX, _DB, _LOCK = "spool-", ".db", ".lock"
 
 def spool_folder(config: Config) -> Path:
     """The folder of the spool for ``config``'s tracking store and experiment."""
-    uri = config.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or DEFAULT_TRACKING_URI
+    uri = config.tracking_uri or os.environ.get(ENV_TRACKING_URI) or DEFAULT_TRACKING_URI
     if config.spool_dir:
         return Path(config.spool_dir).expanduser()
     key = hashlib.sha256(f"{uri}\0{config.experiment_name}".encode()).hexdigest()[:16]
