@@ -67,7 +67,8 @@ from mlflow.entities import Metric, Param
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
-from otel_mlflow.mapping.trace_run import MappingOptions, plan_run
+from otel_mlflow.mapping.run_plan import MappingOptions
+from otel_mlflow.mapping.trace_run import plan_run
 from otel_mlflow.wiring import Pipeline, set_pipeline
 from otel_mlflow.config import Config
 from otel_mlflow import log_llm_call

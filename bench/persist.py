@@ -91,7 +91,8 @@ def one_run_per_call_floor(uri: str, artifacts: str, requests: int) -> float:
     from opentelemetry.sdk.trace.export import SimpleSpanProcessor
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
-    from otel_mlflow.mapping.trace_run import MappingOptions, plan_run
+    from otel_mlflow.mapping.run_plan import MappingOptions
+    from otel_mlflow.mapping.trace_run import plan_run
 
     memory = InMemorySpanExporter()
     provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))

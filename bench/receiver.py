@@ -16,7 +16,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from otel_mlflow import MLflowSpanExporter  # noqa: E402
 from bench.persist import prepare_experiment  # noqa: E402
 from otel_mlflow.config import Config  # noqa: E402
-from otel_mlflow.serve.receiver import Receiver, ReceiverSettings  # noqa: E402
+from otel_mlflow.config import ReceiverSettings
+from otel_mlflow.serve.receiver import Receiver  # noqa: E402
 
 
 def make_bodies(traces: int, llm_call, per_body: int = 256) -> list[bytes]:  # type: ignore[no-untyped-def]

@@ -21,7 +21,8 @@ on its writer thread when it first writes. Environment variables: see :mod:`otel
 from __future__ import annotations
 
 from otel_mlflow.config import Config, ConfigError
-from otel_mlflow.export.exporter import ExportStats, MLflowSpanExporter
+from otel_mlflow.export.exporter import MLflowSpanExporter
+from otel_mlflow.export.stats import ExportStats
 from otel_mlflow.wiring import flush, init_mlflow
 from otel_mlflow.registry import ModelNotFoundError, get_latest_model, register_model, transition_model_to_stage
 from otel_mlflow.instrumentation.llm_span import LLMCall, llm_span, trace_llm

@@ -28,12 +28,12 @@ from otel_mlflow.config import (
     ENV_TRACKING_TOKEN,
     Config,
     ConfigError,
+    is_server_uri,
 )
 from otel_mlflow.export.mlflow_server import (
     EXPERIMENT_HEADER,
     auth_headers,
     healthy,
-    is_server,
     make_client,
     traces_url,
 )
@@ -112,7 +112,7 @@ def _spool_check(config: Config) -> Check:
 def _store_check(config: Config) -> Check:
     uri = config.tracking_uri or DEFAULT_TRACKING_URI
     shown = mask_uri(uri)
-    if is_server(uri) and not healthy(uri, _TIMEOUT):
+    if is_server_uri(uri) and not healthy(uri, _TIMEOUT):
         return Check("tracking store", False, f"{shown} does not answer GET /health with 200",
                      "start it (`mlflow server --host 127.0.0.1 --port 5000`), check the host and port in "
                      "MLFLOW_TRACKING_URI, or unset MLFLOW_TRACKING_URI to use ./mlflow.db")  # fmt: skip

@@ -14,7 +14,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from otel_mlflow import attributes as A
-from otel_mlflow.serve.receiver import Receiver, ReceiverSettings
+from otel_mlflow.config import ReceiverSettings
+from otel_mlflow.serve.receiver import Receiver
 from tests.helpers import Store, free_port, wait_for
 
 pytestmark = pytest.mark.subprocess

@@ -16,7 +16,8 @@ from instrumentors.asgi_capture import RequestCaptureMiddleware
 from instrumentors.fastapi import FastAPIRequestInstrumentor
 from instrumentors.llm_service import LLMServiceInstrumentor
 from otel_mlflow import attributes as A
-from otel_mlflow.mapping.trace_run import MappingOptions, plan_run
+from otel_mlflow.mapping.run_plan import MappingOptions
+from otel_mlflow.mapping.trace_run import plan_run
 from tests.helpers import SpanRecorder, Store
 
 RAG_APP = Path(__file__).resolve().parents[1] / "examples" / "rag_app"

@@ -13,7 +13,8 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 
 from otel_mlflow import attributes as A
 from otel_mlflow.mapping.limits import MAX_PARAM_VALUE_CHARS, MAX_TAG_VALUE_CHARS, is_valid_key
-from otel_mlflow.mapping.trace_run import MappingOptions, plan_run
+from otel_mlflow.mapping.run_plan import MappingOptions
+from otel_mlflow.mapping.trace_run import plan_run
 from otel_mlflow.mapping.request_record import request_record
 from otel_mlflow.mapping.window import WindowSet, window_plan
 from tests.helpers import SpanRecorder, Store

@@ -9,7 +9,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otel_mlflow import attributes as A
 from otel_mlflow.mapping.limits import is_valid_key
-from otel_mlflow.mapping.trace_run import MappingOptions, RunPlan, plan_run
+from otel_mlflow.mapping.run_plan import MappingOptions, RunPlan
+from otel_mlflow.mapping.trace_run import plan_run
 from tests.helpers import SpanRecorder
 
 OPTIONS = MappingOptions()

@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from otel_mlflow.mapping.trace_run import MappingOptions, plan_run
+from otel_mlflow.mapping.run_plan import MappingOptions
+from otel_mlflow.mapping.trace_run import plan_run
 from tests.helpers import SpanRecorder, Store
 
 openai = pytest.importorskip("openai", reason="the dev extra installs openai")

@@ -15,9 +15,11 @@ from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from otel_mlflow import attributes as A
-from otel_mlflow.mapping.trace_run import MappingOptions, plan_run
+from otel_mlflow.mapping.run_plan import MappingOptions
+from otel_mlflow.mapping.trace_run import plan_run
 from otel_mlflow.serve.otlp_request import decode_request
-from otel_mlflow.serve.receiver import Receiver, ReceiverSettings
+from otel_mlflow.config import ReceiverSettings
+from otel_mlflow.serve.receiver import Receiver
 from tests.helpers import SpanRecorder, Store, wait_for
 from tests.otlp_bodies import gzipped, json_body, json_dict, protobuf_body
 from tests.test_mapping import rag_trace

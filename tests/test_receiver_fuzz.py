@@ -11,7 +11,8 @@ from typing import Any
 import httpx
 import pytest
 
-from otel_mlflow.serve.receiver import Receiver, ReceiverSettings
+from otel_mlflow.config import ReceiverSettings
+from otel_mlflow.serve.receiver import Receiver
 from tests.helpers import SpanRecorder
 from tests.otlp_bodies import json_body, protobuf_body
 from tests.test_mapping import rag_trace

@@ -12,7 +12,8 @@ from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 from otel_mlflow.export.codec import EncodeError, decode_batch, encode_batch
 from otel_mlflow.export.spool import CREATED, CREATING, DONE, SpoolFile
 from otel_mlflow.export.spool_dir import OwnedSpool
-from otel_mlflow.mapping.trace_run import MappingOptions, plan_run
+from otel_mlflow.mapping.run_plan import MappingOptions
+from otel_mlflow.mapping.trace_run import plan_run
 from tests.helpers import SpanRecorder
 from tests.test_hostile_spans import attributes, make_spans
 from tests.test_mapping import rag_trace

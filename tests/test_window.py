@@ -11,7 +11,7 @@ import pytest
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otel_mlflow import attributes as A
-from otel_mlflow.mapping.trace_run import MappingOptions
+from otel_mlflow.mapping.run_plan import MappingOptions
 from otel_mlflow.mapping.request_record import request_record
 from otel_mlflow.mapping.window import WindowSet, percentile, window_plan
 from tests.helpers import SpanRecorder, Store

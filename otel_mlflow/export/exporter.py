@@ -45,7 +45,7 @@ from otel_mlflow.export.engine import Engine
 from otel_mlflow.export.ledger import Ledger
 from otel_mlflow.export.spool_dir import OwnedSpool, spool_folder
 from otel_mlflow.export.stats import ExportStats
-from otel_mlflow.mapping.trace_run import MappingOptions
+from otel_mlflow.mapping.run_plan import MappingOptions
 from otel_mlflow.export.selftelemetry import SelfTelemetry
 from otel_mlflow.sigterm import stopping_on_signal
 from otel_mlflow.export.mlflow_server import bound_mlflow_http_retries

@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_mlflow import attributes as A
 from otel_mlflow.export.spool import SpanRef
-from otel_mlflow.mapping.trace_run import RunPlan
+from otel_mlflow.mapping.run_plan import RunPlan
 from otel_mlflow.mapping.window import Window
 from otel_mlflow.export.mlflow_server import PermanentWriteError, run_is_missing
 from otel_mlflow.export.writer import MLflowWriter, WriteState

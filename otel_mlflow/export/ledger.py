@@ -36,7 +36,7 @@ from otel_mlflow.export.spool_dir import OwnedSpool
 from otel_mlflow.export.stats import ExportStats
 from otel_mlflow.ratelimit import RateLimitedLog
 from otel_mlflow.export.jobs import Job, Outcome
-from otel_mlflow.mapping.trace_run import MappingOptions
+from otel_mlflow.mapping.run_plan import MappingOptions
 from otel_mlflow.mapping.request_record import record_to_dict, request_record
 from otel_mlflow.export.selftelemetry import SelfTelemetry
 from otel_mlflow.mapping.window import WindowSet

@@ -69,10 +69,6 @@ class LinkRefused(Exception):
     """The server answered with a 4xx/501: it cannot take OTLP traces (a retry will not help)."""
 
 
-def is_server(tracking_uri: str | None) -> bool:
-    return is_server_uri(tracking_uri)
-
-
 def server_url(tracking_uri: str, path: str = "") -> str:
     """``tracking_uri`` without ``user:password@`` (urllib cannot use it), plus ``path``."""
     parts = urllib.parse.urlsplit(tracking_uri)
@@ -82,7 +78,7 @@ def server_url(tracking_uri: str, path: str = "") -> str:
 
 def traces_url(tracking_uri: str | None) -> str | None:
     """The server's OTLP traces URL, or None when the tracking URI is not an MLflow server."""
-    if not tracking_uri or not is_server(tracking_uri):
+    if not tracking_uri or not is_server_uri(tracking_uri):
         return None
     return server_url(tracking_uri, TRACES_PATH)
 
@@ -100,14 +96,14 @@ def require_reachable(tracking_uri: str | None, timeout: float = PROBE_TIMEOUT) 
     """Raise :class:`MLflowUnavailable` within ``timeout`` seconds when an MLflow server does not answer
     ``/health``; a local store (sqlite, files) always passes."""
     uri = tracking_uri or os.environ.get(ENV_TRACKING_URI) or ""
-    if is_server(uri) and not healthy(uri, timeout):
+    if is_server_uri(uri) and not healthy(uri, timeout):
         raise MLflowUnavailable(f"MLflow server at {server_url(uri)} is not reachable or not healthy; start it, "
                                 f"or set {ENV_TRACKING_URI} to a server that is up")  # fmt: skip
 
 
 def bound_mlflow_http_retries(tracking_uri: str | None) -> None:
     """Set :data:`MLFLOW_HTTP_BOUNDS` (each only when unset) when writing to an MLflow server."""
-    if is_server(tracking_uri or os.environ.get(ENV_TRACKING_URI)):
+    if is_server_uri(tracking_uri or os.environ.get(ENV_TRACKING_URI)):
         for name, value in MLFLOW_HTTP_BOUNDS.items():
             os.environ.setdefault(name, value)
 
@@ -117,7 +113,7 @@ def make_client(tracking_uri: str | None) -> MlflowClient:
     longer prints its URL to stdout (noise once per trace; the user's own setting wins)."""
     from mlflow import MlflowClient
 
-    if is_server(tracking_uri):
+    if is_server_uri(tracking_uri):
         os.environ.setdefault(SUPPRESS_URL_PRINTING, "true")
     return MlflowClient(tracking_uri=tracking_uri)
 

@@ -18,7 +18,8 @@ from otel_mlflow.export.trace_buffer import SpanGroup
 from otel_mlflow.export.spool import CREATED, CREATING, DONE
 from otel_mlflow.mapping.span_facts import is_local_root
 from otel_mlflow.export.jobs import Job
-from otel_mlflow.mapping.trace_run import MappingOptions, plan_run
+from otel_mlflow.mapping.run_plan import MappingOptions
+from otel_mlflow.mapping.trace_run import plan_run
 from otel_mlflow.mapping.window import Window, window_plan
 from otel_mlflow.export.writer import WriteState
 

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from otel_mlflow import attributes as A
-from otel_mlflow.config import Config
+from otel_mlflow.config import Config, is_server_uri
 from otel_mlflow.mapping.limits import MAX_PARAMS_TAGS_PER_BATCH, chunk_batch
-from otel_mlflow.mapping.trace_run import RunPlan
+from otel_mlflow.mapping.run_plan import RunPlan
 from otel_mlflow.mapping.span_json import sanitized_span
 from otel_mlflow.export import mlflow_server as server
-from otel_mlflow.export.mlflow_server import LinkRefused, PermanentWriteError, is_permanent, is_server, send_trace
+from otel_mlflow.export.mlflow_server import LinkRefused, PermanentWriteError, is_permanent, send_trace
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -66,7 +66,7 @@ class MLflowWriter:
         self._experiment_id: str | None = None
         self._runs: OrderedDict[str, _RunMemory] = OrderedDict()
         self._healthy_until = 0.0
-        self._link = bool(config.link_traces and is_server(config.tracking_uri))
+        self._link = bool(config.link_traces and is_server_uri(config.tracking_uri))
         self._link_refused = False
 
     # --- public -------------------------------------------------------------------------

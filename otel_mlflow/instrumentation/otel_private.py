@@ -16,10 +16,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from opentelemetry.sdk._configuration import _OTelSDKConfigurator
-
-SDKConfigurator = _OTelSDKConfigurator
 FASTAPI_INSTRUMENTED_FLAG = "_is_instrumented_by_opentelemetry"
+
+
+def __getattr__(name: str) -> Any:
+    """``SDKConfigurator``, imported on first use: the SDK's configuration module is heavy, and the FastAPI
+    instrumentor, which imports this module too, does not need it."""
+    if name == "SDKConfigurator":
+        from opentelemetry.sdk._configuration import _OTelSDKConfigurator
+
+        return _OTelSDKConfigurator
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def fastapi_app_instrumented(app: Any) -> bool:

@@ -2,7 +2,8 @@
 
 Usage::
 
-    from otel_mlflow.mapping.trace_run import MappingOptions, plan_run
+    from otel_mlflow.mapping.run_plan import MappingOptions
+    from otel_mlflow.mapping.trace_run import plan_run
 
     plan = plan_run(spans_of_one_trace, MappingOptions())
     plan.params, plan.metrics, plan.tags, plan.artifacts
