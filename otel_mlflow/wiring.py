@@ -1,4 +1,7 @@
-"""``init_mlflow``: one call that points MLflow and OpenTelemetry at the same place.
+"""The wiring: where instrumentation meets export. ``init_mlflow`` and the process's span pipeline.
+
+``init_mlflow`` is one call that points MLflow and OpenTelemetry at the same place. This module also
+registers the helper API's backend (:mod:`otel_mlflow.instrumentation.backend`): the pipeline below.
 
 Usage::
 
