@@ -62,6 +62,8 @@ class Pipeline:
     config: Config
     experiment_id: str | None = None
     exporter: MLflowSpanExporter | None = None
+    resolving: threading.Event | None = None
+    """Set once the background lookup of the experiment ends; a second ``init_mlflow()`` waits on the same one."""
 
     @property
     def tracer(self) -> Tracer:
@@ -137,7 +139,9 @@ def resolve_experiment(pipe: Pipeline, wait: float) -> str | None:
     except MLflowUnavailable as exc:
         _logger.warning("otel-mlflow: %s; spans are kept until it answers", exc)
         return None
-    done = threading.Event()
+    with _lock:
+        done, start = (pipe.resolving, False) if pipe.resolving is not None else (threading.Event(), True)
+        pipe.resolving = done
 
     def resolve() -> None:
         try:
@@ -145,9 +149,12 @@ def resolve_experiment(pipe: Pipeline, wait: float) -> str | None:
         except Exception as exc:  # noqa: BLE001 - reported below; the writer retries on its own
             _logger.warning("otel-mlflow could not open experiment %r: %s", pipe.config.experiment_name, exc)
         finally:
+            with _lock:
+                pipe.resolving = None
             done.set()
 
-    threading.Thread(target=resolve, name="otel-mlflow-init", daemon=True).start()
+    if start:  # one lookup at a time: a slow first open of a sqlite store is not raced by a second
+        threading.Thread(target=resolve, name="otel-mlflow-init", daemon=True).start()
     if not done.wait(wait):
         _logger.warning("otel-mlflow: the tracking store did not answer within %.0f s; init_mlflow() goes on "
                         "and the writer resolves experiment %r when it does", wait, pipe.config.experiment_name)

@@ -151,12 +151,14 @@ INIT_SCRIPT = textwrap.dedent(
 
     first = init_mlflow(experiment_name="rag-experiments")
     second = init_mlflow(experiment_name="rag-experiments")
-    assert first == second, (first, second)
+    # "" when the store's first open (schema creation) outlasts init's 10 s on a loaded machine: the
+    # second call waits on the same lookup, never a second one
+    assert second and first in ("", second), (first, second)
     provider = trace.get_tracer_provider()
     log_llm_call(model="gpt-4", prompt="What is RAG?", response="RAG...", tokens_used=256, temperature=0.7)
     assert flush(60)
     import mlflow
-    print("provider", type(provider).__name__, "experiment", mlflow.get_experiment(first).name)
+    print("provider", type(provider).__name__, "experiment", mlflow.get_experiment(second).name)
     """
 )
 
