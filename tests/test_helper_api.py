@@ -77,6 +77,24 @@ def test_non_numeric_metric_is_a_clear_error(otel_mlflow_capture: Capture, bad: 
     assert otel_mlflow_capture.spans() == []  # nothing half-recorded
 
 
+def test_numbers_as_mlflow_takes_them(otel_mlflow_capture: Capture) -> None:
+    """numpy scalars, Decimal and Fraction are numbers (MLflow's own log_metric takes them); issue 13."""
+    import decimal
+    import fractions
+
+    import numpy as np
+
+    log_evaluation_metrics({"f32": np.float32(0.5), "i64": np.int64(7), "dec": decimal.Decimal("0.25"),
+                            "frac": fractions.Fraction(3, 4)})  # fmt: skip
+    log_prediction(question="q", answer="a", latency_ms=np.int64(12), score=np.float64(0.9))
+    runs = otel_mlflow_capture.runs()
+    metrics = {k: v for run in runs for k, v in run.data.metrics.items()}
+    assert {k: metrics[k] for k in ("f32", "i64", "dec", "frac")} == {"f32": 0.5, "i64": 7, "dec": 0.25, "frac": 0.75}
+    assert metrics["prediction_latency_ms"] == 12 and metrics["score"] == 0.9
+    with pytest.raises(ValueError, match="metric 'flag' must be a number"):
+        log_evaluation_metrics({"flag": np.bool_(True)})
+
+
 def test_nan_metric_is_dropped_and_counted(otel_mlflow_capture: Capture) -> None:
     log_evaluation_metrics({"rouge_1": float("nan"), "bleu": 0.5})
     [run] = otel_mlflow_capture.runs()

@@ -25,7 +25,9 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import decimal
 import math
+import numbers
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, TypeVar
@@ -194,8 +196,14 @@ def _record(name: str, attrs: Mapping[str, Any], *, kind: SpanKind = SpanKind.IN
     span.end(end_time=end)
 
 
+def _is_number(value: Any) -> bool:
+    """A real number as MLflow takes it: int, float, numpy scalars, Decimal, Fraction; never a bool (numpy's
+    bool is no ``numbers.Real`` either)."""
+    return isinstance(value, (numbers.Real, decimal.Decimal)) and not isinstance(value, bool)
+
+
 def _metric_value(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
+    if not _is_number(value):
         raise ValueError(
             f"metric {key!r} must be a number, got {type(value).__name__} {value!r}; "
             "log text with log_prediction() or as a tag"
@@ -207,7 +215,7 @@ def _extra(extra: Mapping[str, Any], other_prefix: str) -> dict[str, Any]:
     """Numbers (not bools) become metrics; strings, bools and others become ``other_prefix`` entries."""
     out: dict[str, Any] = {}
     for key, value in extra.items():
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if _is_number(value):
             out[A.METRIC_PREFIX + key] = float(value)
         elif isinstance(value, (str, bool)):
             out[other_prefix + key] = value
