@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from otel_mlflow import attributes as A
+from otel_mlflow.mapping.json_fit import fit_json
 from otel_mlflow.mapping.limits import (
     MAX_PARAM_VALUE_CHARS,
     MAX_TAG_VALUE_CHARS,
@@ -107,12 +108,21 @@ class PlanBuilder:
         self.plan.metrics.append(Metric(self._key(key), number, int(timestamp_ms), int(step), absolute))
 
     def artifact(self, path: str, text: str) -> None:
-        text = redact_text(clean_text(text), self.options.redact_patterns)
+        text = self._clean(text)
         limit = self.options.max_text_chars
         if len(text) > limit:
             text = text[:limit] + TRUNCATION_MARK.format(n=len(text) - limit)
             self.plan.truncated_texts += 1
         self.plan.artifacts[self.prefix + path] = text
+
+    def json_artifact(self, path: str, data: Any, indent: int | None = None) -> None:
+        """A JSON artifact that stays valid JSON within ``max_text_chars``: long strings are cut inside it."""
+        text, cut = fit_json(data, self.options.max_text_chars, self._clean, indent)
+        self.plan.truncated_texts += int(cut)
+        self.plan.artifacts[self.prefix + path] = text
+
+    def _clean(self, text: str) -> str:
+        return redact_text(clean_text(text), self.options.redact_patterns)
 
     def finish(self) -> None:
         if self.plan.dropped_metrics:

@@ -15,7 +15,6 @@ NaN/inf metrics are dropped and counted, and a param never gets two values.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable, Sequence
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -66,7 +65,7 @@ def plan_run(
     for f in facts:
         builder.user_entries(f)
     if options.log_spans:
-        builder.artifact(A.ARTIFACT_SPANS, json.dumps(spans_to_list(span_list, options.capture_content, options.redact_patterns), indent=1))
+        builder.json_artifact(A.ARTIFACT_SPANS, spans_to_list(span_list, options.capture_content, options.redact_patterns), indent=1)
     builder.finish()
     return plan
 

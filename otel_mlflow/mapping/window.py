@@ -187,7 +187,7 @@ def _aggregates(builder: PlanBuilder, records: Sequence[RequestRecord], end_ms: 
     if not builder.options.capture_content:
         for row in rows:
             row[1] = row[2] = None
-    builder.artifact(A.ARTIFACT_PREDICTIONS, json.dumps({"columns": list(TABLE_COLUMNS), "data": rows}, ensure_ascii=False))
+    builder.json_artifact(A.ARTIFACT_PREDICTIONS, {"columns": list(TABLE_COLUMNS), "data": rows})
     builder.tag(A.TAG_LOGGED_ARTIFACTS, json.dumps([{"path": A.ARTIFACT_PREDICTIONS, "type": "table"}]))
 
 
