@@ -48,13 +48,19 @@ def install_sigterm_flush() -> bool:
     return True
 
 
+def shut_down_provider_to_stop() -> None:
+    """The process stops: keep the short exit budget of a SIGTERM and shut the global TracerProvider down
+    (flushing every processor and exporter, closing serving windows). Raises what the shutdown raises."""
+    mark_stopping_on_signal()
+    shutdown = getattr(trace.get_tracer_provider(), "shutdown", None)
+    if callable(shutdown):
+        shutdown()
+
+
 def _flush_then_exit(signum: int, frame: FrameType | None) -> None:
     signal.signal(signum, signal.SIG_DFL)
-    mark_stopping_on_signal()
     try:
-        shutdown = getattr(trace.get_tracer_provider(), "shutdown", None)
-        if callable(shutdown):
-            shutdown()
+        shut_down_provider_to_stop()
     except Exception:  # noqa: BLE001 - the process must still stop
         _logger.exception("otel-mlflow could not flush spans on SIGTERM")
     os.kill(os.getpid(), signum)

@@ -18,7 +18,7 @@ import os
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
-from typing import Any, TypeVar
+from typing import Any
 
 from otel_mlflow.config import parse
 from otel_mlflow.config.errors import ConfigError
@@ -52,7 +52,6 @@ MAX_WRITERS = 64
 RUN_MODES = ("trace", "window", "auto")
 
 
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -134,15 +133,9 @@ class Config:
                 f"unknown otel-mlflow setting(s): {', '.join(sorted(unknown))}; "
                 f"known settings: {', '.join(sorted(known))}"
             )
-        given = {k: v for k, v in overrides.items() if v is not None}
 
-        def pick(name: str, env_name: str, parse: Callable[[str, str], T]) -> T | None:
-            if name in given:
-                return given[name]  # type: ignore[no-any-return]
-            raw = source.get(env_name)
-            if raw is None or raw.strip() == "":
-                return None
-            return parse(env_name, raw.strip())
+        def pick(name: str, var: str, read: Callable[[str, str], Any]) -> Any:
+            return parse.pick(overrides, source, name, var, read)
 
         values: dict[str, Any] = {
             "tracking_uri": pick("tracking_uri", ENV_TRACKING_URI, parse.text),

@@ -51,16 +51,14 @@ class ReceiverSettings:
     def from_env(cls, env: Mapping[str, str] | None = None, **given: Any) -> ReceiverSettings:
         """``given`` (flags; None means not given) first, then ``env`` (default ``os.environ``), then defaults."""
         source = os.environ if env is None else env
-        values: dict[str, Any] = {}
-        for name, var, read in (
-            ("host", ENV_RECEIVER_HOST, parse.text),
-            ("port", ENV_RECEIVER_PORT, parse.whole),
-            ("token", ENV_RECEIVER_TOKEN, parse.text),
-            ("max_body_bytes", ENV_RECEIVER_MAX_BODY_BYTES, parse.whole),
-            ("max_spans", ENV_RECEIVER_MAX_SPANS, parse.whole),
-        ):
-            if given.get(name) is not None:
-                values[name] = given[name]
-            elif (source.get(var) or "").strip():
-                values[name] = read(var, source[var].strip())
-        return cls(**values)
+        values = {
+            name: parse.pick(given, source, name, var, read)
+            for name, var, read in (
+                ("host", ENV_RECEIVER_HOST, parse.text),
+                ("port", ENV_RECEIVER_PORT, parse.whole),
+                ("token", ENV_RECEIVER_TOKEN, parse.text),
+                ("max_body_bytes", ENV_RECEIVER_MAX_BODY_BYTES, parse.whole),
+                ("max_spans", ENV_RECEIVER_MAX_SPANS, parse.whole),
+            )
+        }
+        return cls(**{k: v for k, v in values.items() if v is not None})

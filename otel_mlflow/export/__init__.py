@@ -22,3 +22,6 @@ Modules:
 The states a span, a trace's run, a serving window and a spool file go through: ``DESIGN.md`` at the
 repository's root.
 """
+
+LOGGER_NAME = "otel_mlflow.export.exporter"
+"""The engine's modules log under the exporter's name: one logger for users to configure."""

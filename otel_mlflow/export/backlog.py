@@ -16,10 +16,11 @@ from collections.abc import Iterable
 
 from opentelemetry.sdk.trace import ReadableSpan
 
+from otel_mlflow.export import LOGGER_NAME
 from otel_mlflow.export.codec import decode_batch
 from otel_mlflow.export.spool import SpanRef, SpoolFile
 
-_logger = logging.getLogger("otel_mlflow.export.exporter")
+_logger = logging.getLogger(LOGGER_NAME)
 
 
 class Backlog:

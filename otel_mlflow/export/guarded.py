@@ -21,13 +21,14 @@ from typing import TypeVar
 from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_mlflow.config import ENV_SPOOL_DIR, ENV_SPOOL_MAX_BYTES
+from otel_mlflow.export import LOGGER_NAME
 from otel_mlflow.export.codec import EncodeError, encode_batch
 from otel_mlflow.export.spool import CREATED, CREATING, SpoolFile
 from otel_mlflow.export.spool_dir import OwnedSpool
 from otel_mlflow.export.stats import ExportStats
 from otel_mlflow.ratelimit import RateLimitedLog
 
-_logger = logging.getLogger("otel_mlflow.export.exporter")
+_logger = logging.getLogger(LOGGER_NAME)
 T = TypeVar("T")
 REFUSED = -1
 """The batch id :meth:`GuardedSpool.append_batch` gives a batch the spool has no room for: refused whole."""

@@ -30,7 +30,7 @@ from otel_mlflow.export.backlog import Backlog
 from otel_mlflow.export.guarded import REFUSED, GuardedSpool
 from otel_mlflow.export.jobqueue import JobQueue
 from otel_mlflow.export.routing import trace_job, window_job, windowed
-from otel_mlflow.export import memory, replay
+from otel_mlflow.export import LOGGER_NAME, memory, replay
 from otel_mlflow.export.spool import SpoolFile, WindowRecord
 from otel_mlflow.export.spool_dir import OwnedSpool
 from otel_mlflow.export.stats import ExportStats
@@ -47,8 +47,9 @@ LATE_CHILD_GRACE_SECONDS = 5.0
 children that end after their root, as streamed answers and background work do, join it: one record
 with their tokens, not an extra run. ``force_flush`` and exit do not wait for it."""
 TAKE_OVER_EVERY_SECONDS = 5.0
-PRUNE_JOURNAL_EVERY_SECONDS = 60.0
 """How often a live process looks for spool files of dead ones (forked children, crashed replicas)."""
+PRUNE_JOURNAL_EVERY_SECONDS = 60.0
+"""How often the runs journal forgets written traces beyond the last 10,000."""
 
 
 class Ledger:
@@ -57,7 +58,7 @@ class Ledger:
         self.config, self.options = config, options
         self.cond = threading.Condition()
         self.stats = ExportStats(telemetry)
-        self.warnings = RateLimitedLog(logging.getLogger("otel_mlflow.export.exporter"))
+        self.warnings = RateLimitedLog(logging.getLogger(LOGGER_NAME))
         self.disk = GuardedSpool(owned, self.cond, self.stats, on_failure=lambda: self._backlog.forget())
         self._buffer = TraceBuffer(config.trace_timeout)
         self._windows = WindowSet(config.window_seconds, config.window_max_requests)

@@ -10,16 +10,11 @@ which skips ``atexit``. Usage::
 
 from __future__ import annotations
 
-from opentelemetry import trace
-
 from otel_mlflow.instrumentation.llm_span import safely
-from otel_mlflow.sigterm import mark_stopping_on_signal
+from otel_mlflow.sigterm import shut_down_provider_to_stop
 
 
 def flush_before_stop() -> None:
     """Shut the global TracerProvider down (flushing every processor and exporter, closing serving windows);
     what is not written within the SIGTERM budget stays spooled for the next start. Never raises."""
-    mark_stopping_on_signal()
-    shutdown = getattr(trace.get_tracer_provider(), "shutdown", None)
-    if callable(shutdown):
-        safely("flush spans at shutdown", shutdown)
+    safely("flush spans at shutdown", shut_down_provider_to_stop)
