@@ -24,7 +24,6 @@ Environment: ``OTEL_MLFLOW_LLM_FUNCTIONS``, ``OTEL_MLFLOW_LLM_MODEL`` and ``OTEL
 from __future__ import annotations
 
 import inspect
-import logging
 import sys
 from collections.abc import Collection
 from dataclasses import dataclass
@@ -37,8 +36,9 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from instrumentors._patching import is_ours, unwrap, wrap
 from otel_mlflow.config import ENV_LLM_FUNCTIONS, LLMServiceSettings
 from otel_mlflow.instrumentation.llm_span import TraceOptions, make_options, traced_call
+from otel_mlflow.scrub import get_logger
 
-_logger = logging.getLogger(__name__)
+_logger = get_logger(__name__)
 
 
 

@@ -134,27 +134,4 @@ HTTP_STATUS_CODE_OLD: Final = "http.status_code"
 HTTP_STATUS_CODE: Final = http_attributes.HTTP_RESPONSE_STATUS_CODE
 HTTP_ROUTE: Final = http_attributes.HTTP_ROUTE
 
-# --- Secrets: attribute keys whose values are never written ---------------------------------
-SECRET_KEY_WORDS: Final = frozenset(
-    {
-        "authorization",
-        "proxy-authorization",
-        "api_key",
-        "api-key",
-        "apikey",
-        "x-api-key",
-        "cookie",
-        "set-cookie",
-        "password",
-        "passwd",
-        "secret",
-        "client_secret",
-        "token",
-        "access_token",
-        "refresh_token",
-        "bearer",
-    }
-)
-"""A key is secret when its last ``.``-separated segment is one of these (case-insensitive), or
-ends with ``_token``/``-token``/``_secret``/``_password``/``_key`` of an API key. Token *counts*
-(``input_tokens``) are not secrets."""
+# Secret keys and values: otel_mlflow.scrub (one set of rules for every way out).

@@ -33,6 +33,7 @@ from otel_mlflow.export.spool_dir import spooled_spans
 from otel_mlflow.export.exporter import MLflowSpanExporter
 from otel_mlflow.sigterm import mark_stopping_on_signal
 from otel_mlflow.serve.receiver import Receiver
+from otel_mlflow.scrub import get_logger
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -97,7 +98,7 @@ def _receive(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    logging.getLogger("otel_mlflow").info(
+    get_logger("otel_mlflow").info(
         "otel-mlflow receiving OTLP/HTTP on %s%s (auth: %s), writing to %s experiment %r",
         receiver.url, "/v1/traces", "bearer token" if settings.token else "none",
         exporter.config.tracking_uri or "MLflow's default store", exporter.config.experiment_name,
@@ -106,7 +107,7 @@ def _receive(args: argparse.Namespace) -> int:
     receiver.server.server_close()
     exporter.shutdown()
     stats = exporter.stats
-    logging.getLogger("otel_mlflow").info("stopped: %d spans written, %d dropped", stats.spans_written,
+    get_logger("otel_mlflow").info("stopped: %d spans written, %d dropped", stats.spans_written,
                                           stats.spans_dropped_write_failed + stats.spans_dropped_queue_full)
     return 0
 

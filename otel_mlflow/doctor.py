@@ -12,7 +12,6 @@ stopped or killed processes: ``otel-mlflow drain`` writes them). Exits 1 when a 
 from __future__ import annotations
 
 import os
-import re
 import socket
 import sys
 import urllib.error
@@ -30,6 +29,7 @@ from otel_mlflow.config import (
     ConfigError,
     is_server_uri,
 )
+from otel_mlflow.scrub import default_scrubber
 from otel_mlflow.export.mlflow_server import (
     EXPERIMENT_HEADER,
     auth_headers,
@@ -51,12 +51,26 @@ class Check:
 
 
 def mask_uri(uri: str) -> str:
-    """``http://user:pass@host`` -> ``http://user:***@host``."""
-    return re.sub(r"(://[^:/@]+):[^@/]+@", r"\1:***@", uri)
+    """``http://user:p@ss@host/?token=t`` -> ``http://user:[redacted]@host/?token=[redacted]``."""
+    return default_scrubber().text(uri)
+
+
+class _ScrubbedOut:
+    """Every line the report prints passes the scrubber (details quote URIs and error messages)."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def write(self, text: str) -> int:
+        return self._out.write(default_scrubber().text(text))
+
+    def flush(self) -> None:
+        self._out.flush()
 
 
 def run(out: TextIO = sys.stdout, receiver_port: int = 4319) -> int:
     """Print the report to ``out``; return the exit status."""
+    out = _ScrubbedOut(out)  # type: ignore[assignment]
     try:
         config = Config.from_env()
     except ConfigError as exc:

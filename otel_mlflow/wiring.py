@@ -28,7 +28,6 @@ returns ``""`` instead of the experiment id; spans still go to the experiment, w
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from dataclasses import dataclass
@@ -47,8 +46,9 @@ from otel_mlflow.instrumentation.llm_span import TRACER_NAME
 from otel_mlflow.instrumentation.run_binding import add_run_stamper
 from otel_mlflow.sigterm import install_sigterm_flush
 from otel_mlflow.export.mlflow_server import MLflowUnavailable, get_or_create_experiment, make_client, require_reachable
+from otel_mlflow.scrub import get_logger
 
-_logger = logging.getLogger(__name__)
+_logger = get_logger(__name__)
 DEFAULT_ARTIFACT_DIR = "mlflow_artifacts"
 INIT_CHECK_SECONDS = 10.0
 """How long ``init_mlflow()`` waits for a local store to open; a server gets its 2 s health check."""

@@ -29,12 +29,14 @@ def test_good_sqlite_store(store: Store) -> None:
 
 
 def test_unreachable_server_names_the_uri_and_the_fix() -> None:
-    uri = f"http://admin:hunter2@127.0.0.1:{free_port()}"
+    # a password holding "@" (masked past its first @, not to it) and a token in the query string
+    uri = f"http://admin:hun@ter2@127.0.0.1:{free_port()}/?token=QUERYSECRET"
     result = doctor({"MLFLOW_TRACKING_URI": uri, "MLFLOW_TRACKING_TOKEN": "tok-secret"})
     assert result.returncode == 1
-    assert "FAIL tracking store: http://admin:***@127.0.0.1" in result.stdout
+    assert "FAIL tracking store: http://admin:[redacted]@127.0.0.1" in result.stdout
     assert "fix: start it (`mlflow server" in result.stdout
-    assert "hunter2" not in result.stdout and "tok-secret" not in result.stdout
+    for secret in ("hun@", "ter2", "QUERYSECRET", "tok-secret"):
+        assert secret not in result.stdout + result.stderr, secret
     assert "MLFLOW_TRACKING_TOKEN      *** (set)" in result.stdout or "MLFLOW_TRACKING_TOKEN" in result.stdout
 
 

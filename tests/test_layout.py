@@ -1,7 +1,8 @@
 """The package's folders follow the data and its imports go one way (DESIGN.md, issue 12).
 
-    instrumentors -> instrumentation -> (attributes, config, ratelimit, sigterm)
-    serve -> export -> mapping -> (attributes, config); export may use ratelimit and sigterm too
+    instrumentors -> instrumentation -> (attributes, config, ratelimit, sigterm, scrub)
+    serve -> export -> mapping -> (attributes, config, scrub); export may use ratelimit and sigterm too
+    scrub -> config (the one set of secret rules, used by every way out)
     the top level (wiring, cli, doctor, registry, distro, testing) may join them
 
 Checked on the source with :mod:`ast`, imports inside functions included.
@@ -15,17 +16,22 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LEAVES = ("otel_mlflow.attributes", "otel_mlflow.config", "otel_mlflow.ratelimit", "otel_mlflow.sigterm")
+LEAVES = ("otel_mlflow.attributes", "otel_mlflow.config", "otel_mlflow.ratelimit", "otel_mlflow.sigterm", "otel_mlflow.scrub",
+          "otel_mlflow.mlflow_limits")
 ALLOWED = {
-    "otel_mlflow.mapping": ("otel_mlflow.attributes", "otel_mlflow.config", "otel_mlflow.mapping"),
+    "otel_mlflow.mapping": ("otel_mlflow.attributes", "otel_mlflow.config", "otel_mlflow.scrub", "otel_mlflow.mlflow_limits",
+                            "otel_mlflow.mapping"),
     "otel_mlflow.instrumentation": (*LEAVES, "otel_mlflow.instrumentation"),
     "otel_mlflow.export": (*LEAVES, "otel_mlflow.mapping", "otel_mlflow.export"),
     "otel_mlflow.serve": (*LEAVES, "otel_mlflow.mapping", "otel_mlflow.export", "otel_mlflow.serve"),
-    "instrumentors": ("instrumentors", "otel_mlflow.instrumentation", "otel_mlflow.config", "otel_mlflow.attributes"),
+    "instrumentors": ("instrumentors", "otel_mlflow.instrumentation", "otel_mlflow.config", "otel_mlflow.attributes",
+                      "otel_mlflow.scrub"),
     "otel_mlflow.attributes": (),
     "otel_mlflow.config": ("otel_mlflow.config",),
+    "otel_mlflow.scrub": ("otel_mlflow.config", "otel_mlflow.scrub"),
     "otel_mlflow.sigterm": (),
     "otel_mlflow.ratelimit": (),
+    "otel_mlflow.mlflow_limits": (),
 }
 NO_IO_IN_MAPPING = ("mlflow", "sqlite3", "urllib", "http", "socket", "requests", "httpx", "subprocess", "grpc")
 MAX_MODULE_LINES = 300

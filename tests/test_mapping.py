@@ -256,8 +256,8 @@ def test_secrets_are_never_planned(recorder: SpanRecorder) -> None:
     everything = json.dumps([plan.params, plan.tags, plan.artifacts])
     assert "sk-abcdefghijklmnopqrstuvwx" not in everything
     assert "abcdefghijklmnop" not in everything
-    assert "api_key" not in plan.params
-    assert "[REDACTED]" in plan.artifacts["prompt.txt"]
+    assert plan.params["api_key"] == "sk-...[redacted]"  # the name stays, the value keeps only its kind
+    assert "my key is sk-...[redacted]" in plan.artifacts["prompt.txt"]
 
 
 def test_explicit_run_plan_has_no_run_fields(recorder: SpanRecorder) -> None:

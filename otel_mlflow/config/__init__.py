@@ -28,6 +28,9 @@ variable                                      default                meaning
                                                                      ``auto``: window for server requests
 ``OTEL_MLFLOW_REDACT_PATTERNS``               unset                  comma-separated regular expressions
                                                                      masked everywhere before writing
+``OTEL_MLFLOW_REDACT_KEYS``                   unset                  extra secret words of keys (``ssn``)
+``OTEL_MLFLOW_REDACT_ALLOW_KEYS``             unset                  globs of keys never masked (false
+                                                                     positives of the built-in rules)
 ``OTEL_MLFLOW_WINDOW_SECONDS``                ``60``                 length of a serving window
 ``OTEL_MLFLOW_WINDOW_MAX_REQUESTS``           ``10000``              requests that close a window early
 ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``: ``true``: write prompt/response text
@@ -66,7 +69,7 @@ variable                                      default                meaning
 ``OTEL_MLFLOW_RECEIVER_MAX_SPANS``            ``50000``              most spans in one request
 ============================================  =====================  ==============================
 
-Parts: :mod:`.exporter` (:class:`Config`), :mod:`.capture` (the instrumentors), :mod:`.receiver`;
+Parts: :mod:`.exporter` (:class:`Config`), :mod:`.capture` (the instrumentors), :mod:`.receiver`, :mod:`.scrub`;
 variable names in :mod:`.names`. Every number must be finite and greater than 0 (``inf`` is refused: it would stop the writer).
 """
 
@@ -82,6 +85,7 @@ from otel_mlflow.config.errors import ConfigError
 from otel_mlflow.config.exporter import Config, is_server_uri
 from otel_mlflow.config.names import *  # noqa: F403 - every variable name, from one place
 from otel_mlflow.config.receiver import ReceiverSettings
+from otel_mlflow.config.scrub import ScrubSettings
 
 __all__ = [
     "CaptureOptions",
@@ -89,6 +93,7 @@ __all__ = [
     "ConfigError",
     "LLMServiceSettings",
     "ReceiverSettings",
+    "ScrubSettings",
     "capture_content_from_env",
     "capture_content_or_off",
     "is_server_uri",

@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import math
 import os
-import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
 
 from otel_mlflow.config import parse
 from otel_mlflow.config.errors import ConfigError
+from otel_mlflow.config.scrub import ScrubSettings
 from otel_mlflow.config.names import (
     DEFAULT_EXPERIMENT_NAME,
     ENV_ARTIFACT_PATH,
@@ -34,6 +34,8 @@ from otel_mlflow.config.names import (
     ENV_MAX_QUEUE_BYTES,
     ENV_MAX_QUEUE_SIZE,
     ENV_MAX_TEXT_CHARS,
+    ENV_REDACT_ALLOW_KEYS,
+    ENV_REDACT_KEYS,
     ENV_REDACT_PATTERNS,
     ENV_RETRY_TIMEOUT,
     ENV_RUN_MODE,
@@ -72,6 +74,8 @@ class Config:
     log_spans: bool = True
     link_traces: bool = False
     redact_patterns: tuple[str, ...] = ()
+    redact_keys: tuple[str, ...] = ()
+    redact_allow_keys: tuple[str, ...] = ()
     window_seconds: float = 60.0
     window_max_requests: int = 10_000
     spool: bool = True
@@ -86,11 +90,7 @@ class Config:
             raise ConfigError(
                 f"{ENV_RUN_MODE}={self.run_mode!r} is not a run mode; use one of {', '.join(RUN_MODES)}"
             )
-        for pattern in self.redact_patterns:
-            try:
-                re.compile(pattern)
-            except re.error as exc:
-                raise ConfigError(f"{ENV_REDACT_PATTERNS}: {pattern!r} is not a regular expression ({exc})") from None
+        _ = self.scrub  # - checks the patterns and words now, naming the variable
         if not self.experiment_name.strip():
             raise ConfigError(f"{ENV_EXPERIMENT_NAME} is empty; set it to an experiment name")
         for name, env in (
@@ -111,6 +111,11 @@ class Config:
                 raise ConfigError(f"{env}={value!r} must be a finite number greater than 0")
         if self.writers is not None and not (isinstance(self.writers, int) and 1 <= self.writers <= MAX_WRITERS):
             raise ConfigError(f"{ENV_WRITERS}={self.writers!r} must be a whole number from 1 to {MAX_WRITERS}")
+
+    @property
+    def scrub(self) -> ScrubSettings:
+        """The user's scrubbing rules (``OTEL_MLFLOW_REDACT_*``), checked."""
+        return ScrubSettings(tuple(self.redact_patterns), tuple(self.redact_keys), tuple(self.redact_allow_keys))
 
     @property
     def writer_count(self) -> int:
@@ -151,7 +156,9 @@ class Config:
             "retry_timeout": pick("retry_timeout", ENV_RETRY_TIMEOUT, parse.seconds),
             "log_spans": pick("log_spans", ENV_LOG_SPANS, parse.boolean),
             "link_traces": pick("link_traces", ENV_LINK_TRACES, parse.boolean),
-            "redact_patterns": pick("redact_patterns", ENV_REDACT_PATTERNS, parse.names),
+            "redact_patterns": pick("redact_patterns", ENV_REDACT_PATTERNS, parse.patterns),
+            "redact_keys": pick("redact_keys", ENV_REDACT_KEYS, parse.names),
+            "redact_allow_keys": pick("redact_allow_keys", ENV_REDACT_ALLOW_KEYS, parse.names),
             "window_seconds": pick("window_seconds", ENV_WINDOW_SECONDS, parse.seconds),
             "window_max_requests": pick("window_max_requests", ENV_WINDOW_MAX_REQUESTS, parse.whole),
             "spool": pick("spool", ENV_SPOOL, parse.boolean),

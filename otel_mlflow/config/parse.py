@@ -30,6 +30,30 @@ def names(_name: str, raw: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in raw.split(",") if p.strip())
 
 
+def patterns(_name: str, raw: str) -> tuple[str, ...]:
+    """Comma-separated regular expressions; a comma inside ``{m,n}`` or ``[...]`` belongs to its pattern."""
+    out: list[str] = []
+    current: list[str] = []
+    depth = 0
+    escaped = False
+    for char in raw:
+        if escaped:
+            escaped = False
+        elif char == "\\":
+            escaped = True
+        elif char in "{[":
+            depth += 1
+        elif char in "}]" and depth:
+            depth -= 1
+        elif char == "," and not depth:
+            out.append("".join(current))
+            current = []
+            continue
+        current.append(char)
+    out.append("".join(current))
+    return tuple(p.strip() for p in out if p.strip())
+
+
 def text(_name: str, raw: str) -> str:
     return raw
 

@@ -10,7 +10,6 @@ Usage (the ledger holds one, under its lock)::
 
 from __future__ import annotations
 
-import logging
 from collections import deque
 from collections.abc import Iterable
 
@@ -19,8 +18,9 @@ from opentelemetry.sdk.trace import ReadableSpan
 from otel_mlflow.export import LOGGER_NAME
 from otel_mlflow.export.codec import decode_batch
 from otel_mlflow.export.spool import SpanRef, SpoolFile
+from otel_mlflow.scrub import get_logger
 
-_logger = logging.getLogger(LOGGER_NAME)
+_logger = get_logger(LOGGER_NAME)
 
 
 class Backlog:

@@ -16,7 +16,6 @@ when everything is written, when MLflow has been failing for ``OTEL_MLFLOW_RETRY
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 
@@ -25,8 +24,9 @@ from otel_mlflow.export.ledger import Ledger
 from otel_mlflow.export.progress import ProgressLine
 from otel_mlflow.export.jobs import attempt
 from otel_mlflow.export.writer import MLflowWriter
+from otel_mlflow.scrub import get_logger
 
-_logger = logging.getLogger(__name__)
+_logger = get_logger(__name__)
 _ERROR_PAUSE_SECONDS = 0.5
 _CLOSING_POLL_SECONDS = 0.2
 _JOIN_SECONDS = 2.0

@@ -29,7 +29,6 @@ refused whole and counted (:attr:`MLflowSpanExporter.stats`). Settings: see :mod
 
 from __future__ import annotations
 
-import logging
 import os
 import sqlite3
 import time
@@ -46,11 +45,13 @@ from otel_mlflow.export.ledger import Ledger
 from otel_mlflow.export.spool_dir import OwnedSpool, spool_folder
 from otel_mlflow.export.stats import ExportStats
 from otel_mlflow.mapping.run_plan import MappingOptions
+from otel_mlflow.scrub import Scrubber
 from otel_mlflow.export.selftelemetry import SelfTelemetry
 from otel_mlflow.sigterm import stopping_on_signal
 from otel_mlflow.export.mlflow_server import bound_mlflow_http_retries
+from otel_mlflow.scrub import get_logger
 
-_logger = logging.getLogger(__name__)
+_logger = get_logger(__name__)
 _LIVE: weakref.WeakSet[MLflowSpanExporter] = weakref.WeakSet()
 _ABANDONED: list[Any] = []
 """A forked child keeps its parent's spool objects here, unclosed: closing them would touch the parent's file."""
@@ -73,7 +74,7 @@ class MLflowSpanExporter(SpanExporter):
             capture_content=self._config.capture_content,
             max_text_chars=self._config.max_text_chars,
             log_spans=self._config.log_spans,
-            redact_patterns=self._config.redact_patterns,
+            scrubber=Scrubber(self._config.scrub),
         )
         self._shutdown = False
         bound_mlflow_http_retries(self._config.tracking_uri)

@@ -12,7 +12,6 @@ next start on that folder.
 
 from __future__ import annotations
 
-import logging
 import sqlite3
 import threading
 from collections.abc import Callable, Sequence
@@ -27,8 +26,9 @@ from otel_mlflow.export.spool import CREATED, CREATING, SpoolFile
 from otel_mlflow.export.spool_dir import OwnedSpool
 from otel_mlflow.export.stats import ExportStats
 from otel_mlflow.ratelimit import RateLimitedLog
+from otel_mlflow.scrub import get_logger
 
-_logger = logging.getLogger(LOGGER_NAME)
+_logger = get_logger(LOGGER_NAME)
 T = TypeVar("T")
 REFUSED = -1
 """The batch id :meth:`GuardedSpool.append_batch` gives a batch the spool has no room for: refused whole."""

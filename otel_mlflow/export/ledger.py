@@ -17,7 +17,6 @@ batch is refused whole and counted.
 
 from __future__ import annotations
 
-import logging
 import threading
 import time
 from collections.abc import Sequence
@@ -40,8 +39,9 @@ from otel_mlflow.mapping.run_plan import MappingOptions
 from otel_mlflow.mapping.request_record import record_to_dict, request_record
 from otel_mlflow.export.selftelemetry import SelfTelemetry
 from otel_mlflow.mapping.window import WindowSet
+from otel_mlflow.scrub import get_logger
 
-_logger = logging.getLogger(__name__)
+_logger = get_logger(__name__)
 LATE_CHILD_GRACE_SECONDS = 5.0
 """A trace is written this long after its root arrived (the SDK's BatchSpanProcessor exports every 5 s), so
 children that end after their root, as streamed answers and background work do, join it: one record
@@ -58,7 +58,7 @@ class Ledger:
         self.config, self.options = config, options
         self.cond = threading.Condition()
         self.stats = ExportStats(telemetry)
-        self.warnings = RateLimitedLog(logging.getLogger(LOGGER_NAME))
+        self.warnings = RateLimitedLog(get_logger(LOGGER_NAME))
         self.disk = GuardedSpool(owned, self.cond, self.stats, on_failure=lambda: self._backlog.forget())
         self._buffer = TraceBuffer(config.trace_timeout)
         self._windows = WindowSet(config.window_seconds, config.window_max_requests)

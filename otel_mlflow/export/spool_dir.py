@@ -19,15 +19,15 @@ from __future__ import annotations
 
 import fcntl
 import hashlib
-import logging
 import os
 import uuid
 from pathlib import Path
 
 from otel_mlflow.config import DEFAULT_TRACKING_URI, ENV_TRACKING_URI, Config
 from otel_mlflow.export.spool import SpoolFile
+from otel_mlflow.scrub import get_logger
 
-_logger = logging.getLogger(__name__)
+_logger = get_logger(__name__)
 """MLflow 3's own default when ``MLFLOW_TRACKING_URI`` is unset."""
 SPOOL_FOLDER_NAME = ".otel-mlflow-spool"
 _PREFIX, _DB, _LOCK = "spool-", ".db", ".lock"

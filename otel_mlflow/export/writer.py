@@ -8,7 +8,6 @@ or logs a batch twice. ``mlflow`` is imported on first use, never at import time
 
 from __future__ import annotations
 
-import logging
 import os
 import tempfile
 import time
@@ -22,14 +21,16 @@ from otel_mlflow.config import Config, is_server_uri
 from otel_mlflow.mapping.limits import MAX_PARAMS_TAGS_PER_BATCH, chunk_batch
 from otel_mlflow.mapping.run_plan import RunPlan
 from otel_mlflow.mapping.span_json import sanitized_span
+from otel_mlflow.scrub import Scrubber
 from otel_mlflow.export import mlflow_server as server
 from otel_mlflow.export.mlflow_server import LinkRefused, PermanentWriteError, is_permanent, send_trace
+from otel_mlflow.scrub import get_logger
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
     from opentelemetry.sdk.trace import ReadableSpan
 
-_logger = logging.getLogger(__name__)
+_logger = get_logger(__name__)
 _KNOWN_RUNS = 10_000
 _PROBE_CACHE_SECONDS = 5.0
 
@@ -62,6 +63,7 @@ class MLflowWriter:
 
     def __init__(self, config: Config) -> None:
         self._config = config
+        self._scrubber = Scrubber(config.scrub)
         self._client_obj: MlflowClient | None = None
         self._experiment_id: str | None = None
         self._runs: OrderedDict[str, _RunMemory] = OrderedDict()
@@ -138,7 +140,7 @@ class MLflowWriter:
         if self._link_refused or not memory.experiment_id or not self._config.tracking_uri:
             return
         try:
-            clean = [sanitized_span(s, self._config.capture_content, self._config.redact_patterns) for s in spans]
+            clean = [sanitized_span(s, self._config.capture_content, self._scrubber) for s in spans]
             send_trace(self._config.tracking_uri, clean, memory.experiment_id, run_id)
         except LinkRefused as exc:
             self._link_refused = True

@@ -39,6 +39,8 @@ from otel_mlflow.config import capture_content_or_off
 from otel_mlflow.instrumentation.genai_attributes import messages_json
 from otel_mlflow.instrumentation.backend import backend
 from otel_mlflow.instrumentation.run_binding import bound_run
+from otel_mlflow.mlflow_limits import MAX_KEY_CHARS, MAX_PARAM_VALUE_CHARS, MAX_TAG_VALUE_CHARS, is_valid_key
+from otel_mlflow.scrub import default_scrubber
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -147,22 +149,34 @@ def log_training_run(
 
 
 class _training_run:  # noqa: N801 - used as a context manager
-    """An MLflow run, bound to the current context, with a root span for the function."""
+    """An MLflow run, bound to the current context, with a root span for the function.
+
+    Its name, params and tags are scrubbed like everything the exporter writes and checked against MLflow's
+    rules before the run starts; inside another MLflow run it nests; any error ends it FAILED.
+    """
 
     def __init__(self, run_name: str, params: Mapping[str, Any] | None, tags: Mapping[str, str] | None) -> None:
-        self.run_name, self.params, self.tags = run_name, dict(params or {}), dict(tags or {})
+        scrub = default_scrubber()
+        self.run_name = scrub.text(str(run_name))
+        self.params = _checked("params", params, MAX_PARAM_VALUE_CHARS)
+        self.tags = _checked("tags", tags, MAX_TAG_VALUE_CHARS)
 
     def __enter__(self) -> None:
         import mlflow
 
         helper_backend = backend()
         experiment_id = helper_backend.require_experiment()  # a server that is down fails here, within seconds
-        self._run = mlflow.start_run(run_name=self.run_name, tags=self.tags or None,
-                                     experiment_id=experiment_id)  # fmt: skip
-        if self.params:
-            mlflow.log_params(self.params)
-        self._bound = bound_run(self._run.info.run_id)
-        self._bound.__enter__()
+        nested = mlflow.active_run() is not None
+        self._run = mlflow.start_run(run_name=self.run_name, tags=self.tags or None, experiment_id=experiment_id,
+                                     nested=nested)  # fmt: skip
+        try:
+            if self.params:
+                mlflow.log_params(self.params)
+            self._bound = bound_run(self._run.info.run_id)
+            self._bound.__enter__()
+        except BaseException:
+            mlflow.end_run("FAILED")
+            raise
         self._span = helper_backend.tracer.start_span(f"training-run {self.run_name}")
         self._span.set_attribute(A.RUN_ID, self._run.info.run_id)
         self._scope = _use(self._span)
@@ -172,13 +186,41 @@ class _training_run:  # noqa: N801 - used as a context manager
         import mlflow
         from opentelemetry.trace import Status, StatusCode
 
-        if exc is not None:
-            self._span.record_exception(exc)
-            self._span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
-        self._scope.__exit__(exc_type, exc, tb)
-        self._span.end()
-        self._bound.__exit__(exc_type, exc, tb)
-        mlflow.end_run("FAILED" if exc is not None else "FINISHED")
+        try:
+            if exc is not None:
+                self._span.record_exception(exc)
+                self._span.set_status(Status(StatusCode.ERROR, f"{type(exc).__name__}: {exc}"))
+            self._scope.__exit__(exc_type, exc, tb)
+            self._span.end()
+            self._bound.__exit__(exc_type, exc, tb)
+        finally:
+            active = mlflow.active_run()
+            if active is not None and active.info.run_id == self._run.info.run_id:
+                mlflow.end_run("FAILED" if exc is not None else "FINISHED")
+
+
+def _checked(kind: str, entries: Mapping[str, Any] | None, max_chars: int) -> dict[str, str]:
+    """``entries`` scrubbed and as MLflow will take them, or a ValueError naming the entry, before any run starts."""
+    if entries is None:
+        return {}
+    if not isinstance(entries, Mapping):
+        raise TypeError(f"log_training_run({kind}=...) takes a dict of name -> value, not {type(entries).__name__}")
+    scrub = default_scrubber()
+    out: dict[str, str] = {}
+    for key, value in entries.items():
+        if not isinstance(key, str) or not is_valid_key(key):
+            raise ValueError(
+                f"log_training_run: {kind} name {key!r} is not one MLflow accepts; use at most {MAX_KEY_CHARS} "
+                "letters, digits and _ - . space / : (no leading /, no ..)"
+            )
+        text = str(scrub.value(key, value))
+        if len(text) > max_chars:
+            raise ValueError(
+                f"log_training_run: {kind} {key!r} is {len(text)} characters, over MLflow's {max_chars}; "
+                "log long text with mlflow.log_text() inside the run instead"
+            )
+        out[key] = text
+    return out
 
 
 def _use(span: Any) -> Any:

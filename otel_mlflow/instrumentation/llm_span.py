@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import functools
 import inspect
-import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -33,8 +32,9 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, Trac
 from otel_mlflow.config import capture_content_or_off
 from otel_mlflow.ratelimit import RateLimitedLog
 from otel_mlflow.instrumentation.genai_attributes import CallInfo, call_info, chunk_text, request_attributes, response_attributes
+from otel_mlflow.scrub import get_logger
 
-_logger = logging.getLogger(__name__)
+_logger = get_logger(__name__)
 _warnings = RateLimitedLog(_logger)
 F = TypeVar("F", bound=Callable[..., Any])
 TRACER_NAME = "otel_mlflow"

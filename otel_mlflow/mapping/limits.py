@@ -1,7 +1,6 @@
-"""MLflow's write limits, and pure functions that make any key or value fit them.
+"""Pure functions that make any key or value fit MLflow's write limits (:mod:`otel_mlflow.mlflow_limits`).
 
-Limits are those of MLflow 3.x (``mlflow.utils.validation``), copied here so that importing
-otel-mlflow never imports mlflow. Usage::
+Usage::
 
     from otel_mlflow.mapping.limits import sanitize_key, chunk_batch
 
@@ -14,29 +13,22 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import posixpath
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
-MAX_METRICS_PER_BATCH = 1000
-MAX_PARAMS_TAGS_PER_BATCH = 100
-MAX_ENTITIES_PER_BATCH = 1000
-MAX_BATCH_REQUEST_BYTES = 900_000  # MLflow refuses 1e6; keep a margin for JSON framing
-MAX_PARAM_VALUE_CHARS = 6000
-MAX_TAG_VALUE_CHARS = 8000
-MAX_KEY_CHARS = 250
+from otel_mlflow.mlflow_limits import (  # noqa: F401 - the limits, re-exported beside the functions that fit them
+    MAX_BATCH_REQUEST_BYTES,
+    MAX_ENTITIES_PER_BATCH,
+    MAX_KEY_CHARS,
+    MAX_METRICS_PER_BATCH,
+    MAX_PARAM_VALUE_CHARS,
+    MAX_PARAMS_TAGS_PER_BATCH,
+    MAX_TAG_VALUE_CHARS,
+    is_valid_key,
+)
 
-_VALID_KEY = re.compile(r"^[/\w.\- :]*$")
 _INVALID_CHAR = re.compile(r"[^/\w.\- :]")
-
-
-def is_valid_key(key: str) -> bool:
-    """True when MLflow accepts ``key`` as a param, metric or tag name."""
-    if not key or len(key) > MAX_KEY_CHARS or not _VALID_KEY.match(key):
-        return False
-    norm = posixpath.normpath(key)
-    return norm == key and norm != "." and not norm.startswith("..") and not norm.startswith("/")
 
 
 def sanitize_key(key: str) -> str:

@@ -23,7 +23,7 @@ from otel_mlflow.mapping.limits import (
     finite_number,
     sanitize_key,
 )
-from otel_mlflow.mapping.scrub import is_secret_key, redact_text
+from otel_mlflow.scrub import Scrubber
 
 ARTIFACT_OVERFLOW_DIR = "overflow"
 TRUNCATION_MARK = "\n[... truncated by otel-mlflow: {n} more characters]"
@@ -36,7 +36,8 @@ class MappingOptions:
     capture_content: bool = True
     max_text_chars: int = 1_000_000
     log_spans: bool = True
-    redact_patterns: tuple[str, ...] = ()
+    scrubber: Scrubber = field(default_factory=Scrubber, compare=False)
+    """The rules that keep secrets out of every key, value and artifact (``OTEL_MLFLOW_REDACT_*``)."""
 
 
 @dataclass
@@ -82,10 +83,11 @@ class PlanBuilder:
         self.prefix = artifact_prefix
 
     def param(self, key: str, value: Any) -> None:
-        if value is None or is_secret_key(key):
+        if value is None:
             return
+        text = _to_text(self.options.scrubber.value(key, value))
         key = self._key(key)
-        text = self._fit(key, _to_text(value), MAX_PARAM_VALUE_CHARS, "params")
+        text = self._fit(key, text, MAX_PARAM_VALUE_CHARS, "params")
         existing = self.plan.params.get(key)
         if existing is None:
             self.plan.params[key] = text
@@ -93,10 +95,11 @@ class PlanBuilder:
             self.tag(A.TAG_PARAM_CONFLICT_PREFIX + key, text)
 
     def tag(self, key: str, value: Any) -> None:
-        if value is None or is_secret_key(key):
+        if value is None:
             return
+        text = _to_text(self.options.scrubber.value(key, value))
         key = self._key(key)
-        self.plan.tags[key] = self._fit(key, _to_text(value), MAX_TAG_VALUE_CHARS, "tags")
+        self.plan.tags[key] = self._fit(key, text, MAX_TAG_VALUE_CHARS, "tags")
 
     def metric(self, key: str, value: Any, timestamp_ms: int, step: int, absolute: bool = False) -> None:
         if value is None:
@@ -115,14 +118,15 @@ class PlanBuilder:
             self.plan.truncated_texts += 1
         self.plan.artifacts[self.prefix + path] = text
 
-    def json_artifact(self, path: str, data: Any, indent: int | None = None) -> None:
-        """A JSON artifact that stays valid JSON within ``max_text_chars``: long strings are cut inside it."""
-        text, cut = fit_json(data, self.options.max_text_chars, self._clean, indent)
+    def json_artifact(self, path: str, data: Any, indent: int | None = None, scrubbed: bool = False) -> None:
+        """A JSON artifact that stays valid JSON within ``max_text_chars``: long strings are cut inside it.
+        ``scrubbed``: every string of ``data`` went through the scrubber already (spans.json)."""
+        text, cut = fit_json(data, self.options.max_text_chars, clean_text if scrubbed else self._clean, indent)
         self.plan.truncated_texts += int(cut)
         self.plan.artifacts[self.prefix + path] = text
 
     def _clean(self, text: str) -> str:
-        return redact_text(clean_text(text), self.options.redact_patterns)
+        return self.options.scrubber.text(clean_text(text))
 
     def finish(self) -> None:
         if self.plan.dropped_metrics:
@@ -132,11 +136,10 @@ class PlanBuilder:
 
     def _key(self, key: str) -> str:
         """A valid MLflow key with no secret in it (a key is a name an attacker may choose too)."""
-        return sanitize_key(redact_text(key, self.options.redact_patterns))
+        return sanitize_key(self.options.scrubber.key(key))
 
     def _fit(self, key: str, text: str, limit: int, kind: str) -> str:
-        """Cut ``text`` to ``limit`` chars; the full text goes to an overflow artifact."""
-        text = redact_text(text, self.options.redact_patterns)
+        """Cut ``text`` (scrubbed already) to ``limit`` chars; the full text goes to an overflow artifact."""
         if len(text) <= limit:
             return text
         path = f"{ARTIFACT_OVERFLOW_DIR}/{kind}/{key}.txt"

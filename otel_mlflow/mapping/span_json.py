@@ -1,11 +1,12 @@
 """Finished spans as plain JSON-ready dicts, for the ``spans.json`` artifact of a run.
 
-Secret attributes are dropped and secret-looking text is masked; with content capture off, the
+Secrets are masked (:mod:`otel_mlflow.scrub`); with content capture off, the
 attributes that carry prompt or response text are left out.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import Any
 
@@ -13,7 +14,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_mlflow import attributes as A
 from otel_mlflow.mapping.limits import clean_text
-from otel_mlflow.mapping.scrub import is_secret_key, redact_text
+from otel_mlflow.scrub import Scrubber
 
 _CONTENT_KEYS = frozenset(
     {
@@ -47,80 +48,97 @@ def is_content_key(key: str) -> bool:
     return key in _CONTENT_KEYS or key.startswith(_CONTENT_PREFIXES)
 
 
-def clean_attributes(attrs: Mapping[str, Any] | None, capture_content: bool,
-                     patterns: tuple[str, ...] = ()) -> dict[str, Any]:  # fmt: skip
-    """Attributes safe to write: no secrets, no content unless captured, valid UTF-8 text."""
+def clean_attributes(attrs: Mapping[str, Any] | None, capture_content: bool, scrub: Scrubber) -> dict[str, Any]:
+    """Attributes safe to write: secrets masked, no content unless captured, valid UTF-8 text, JSON numbers."""
     out: dict[str, Any] = {}
     for key, value in (attrs or {}).items():
-        if is_secret_key(key) or (not capture_content and is_content_key(key)):
+        key = str(key)
+        if not capture_content and is_content_key(key):
             continue
-        out[redact_text(clean_text(str(key)), patterns)] = _clean_value(value, patterns)
+        out[scrub.key(clean_text(key))] = _json_ready(scrub.value(key, _utf8(value)))
     return out
 
 
-def _clean_value(value: Any, patterns: tuple[str, ...]) -> Any:
+def _utf8(value: Any) -> Any:
     if isinstance(value, str):
-        return redact_text(clean_text(value), patterns)
+        return clean_text(value)
     if isinstance(value, (list, tuple)):
-        return [_clean_value(v, patterns) for v in value]
-    if isinstance(value, float) and value != value:  # NaN is not JSON
-        return "NaN"
-    if isinstance(value, float) and value in (float("inf"), float("-inf")):
+        return [_utf8(v) for v in value]
+    return value
+
+
+def _json_ready(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_json_ready(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):  # NaN and inf are not JSON
         return str(value)
     return value
 
 
-def span_to_dict(span: ReadableSpan, capture_content: bool, patterns: tuple[str, ...] = ()) -> dict[str, Any]:
+def _text(value: Any, scrub: Scrubber) -> str:
+    return scrub.text(clean_text(str(value)))
+
+
+def span_to_dict(span: ReadableSpan, capture_content: bool, scrub: Scrubber) -> dict[str, Any]:
     """One span as a JSON-ready dict (ids in hex, times in ns since the epoch)."""
     ctx = span.context
     parent = span.parent
+    status = span.status
     return {
-        "name": redact_text(clean_text(str(span.name)), patterns),
+        "name": _text(span.name, scrub),
         "trace_id": format(ctx.trace_id, "032x") if ctx else None,
         "span_id": format(ctx.span_id, "016x") if ctx else None,
         "parent_span_id": format(parent.span_id, "016x") if parent else None,
         "kind": span.kind.name if span.kind is not None else None,
         "start_time_ns": span.start_time,
         "end_time_ns": span.end_time,
-        "status": span.status.status_code.name if span.status is not None else None,
-        "status_description": redact_text(clean_text(span.status.description or ""), patterns) or None
-        if span.status is not None
-        else None,
-        "attributes": clean_attributes(span.attributes, capture_content, patterns),
+        "status": status.status_code.name if status is not None else None,
+        "status_description": (_text(status.description, scrub) or None) if status is not None and status.description else None,
+        "attributes": clean_attributes(span.attributes, capture_content, scrub),
         "events": [
-            {
-                "name": redact_text(clean_text(str(e.name)), patterns),
-                "timestamp_ns": e.timestamp,
-                "attributes": clean_attributes(e.attributes, capture_content, patterns),
-            }
+            {"name": _text(e.name, scrub), "timestamp_ns": e.timestamp,
+             "attributes": clean_attributes(e.attributes, capture_content, scrub)}
             for e in span.events or ()
         ],
-        "resource": clean_attributes(span.resource.attributes if span.resource else None, True, patterns),
-    }
+        "links": [
+            {"trace_id": format(link.context.trace_id, "032x"), "span_id": format(link.context.span_id, "016x"),
+             "attributes": clean_attributes(link.attributes, capture_content, scrub)}
+            for link in span.links or ()
+        ],
+        "resource": clean_attributes(span.resource.attributes if span.resource else None, True, scrub),
+    }  # fmt: skip
 
 
-def sanitized_span(span: ReadableSpan, capture_content: bool, patterns: tuple[str, ...] = ()) -> ReadableSpan:
-    """A copy of ``span`` safe to send elsewhere (MLflow's /v1/traces): the same cleaning as spans.json."""
+def sanitized_span(span: ReadableSpan, capture_content: bool, scrub: Scrubber) -> ReadableSpan:
+    """A copy of ``span`` safe to send elsewhere (MLflow's /v1/traces): the same cleaning as spans.json, on
+    its name, attributes, status message, events, links and resource."""
+    from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import Event
+    from opentelemetry.trace import Link, Status
 
+    status = span.status
+    if status is not None and status.description:
+        status = Status(status.status_code, _text(status.description, scrub))
+    resource = span.resource
+    if resource is not None:
+        resource = Resource(clean_attributes(resource.attributes, True, scrub), resource.schema_url)
     return ReadableSpan(
-        name=redact_text(clean_text(str(span.name)), patterns),
+        name=_text(span.name, scrub),
         context=span.context,
         parent=span.parent,
-        resource=span.resource,
-        attributes=clean_attributes(span.attributes, capture_content, patterns),
-        events=[Event(redact_text(clean_text(str(e.name)), patterns),
-                      clean_attributes(e.attributes, capture_content, patterns), e.timestamp) for e in span.events],
-        links=span.links,
+        resource=resource,
+        attributes=clean_attributes(span.attributes, capture_content, scrub),
+        events=[Event(_text(e.name, scrub), clean_attributes(e.attributes, capture_content, scrub), e.timestamp)
+                for e in span.events],
+        links=[Link(link.context, clean_attributes(link.attributes, capture_content, scrub)) for link in span.links],
         kind=span.kind,
-        status=span.status,
+        status=status,
         start_time=span.start_time,
         end_time=span.end_time,
         instrumentation_scope=span.instrumentation_scope,
     )  # fmt: skip
 
 
-def spans_to_list(spans: Iterable[ReadableSpan], capture_content: bool,
-                  patterns: tuple[str, ...] = ()) -> list[dict[str, Any]]:  # fmt: skip
+def spans_to_list(spans: Iterable[ReadableSpan], capture_content: bool, scrub: Scrubber) -> list[dict[str, Any]]:
     """Spans as dicts, ordered by start time."""
-    return [span_to_dict(s, capture_content, patterns) for s in sorted(spans, key=lambda s: s.start_time or 0)]
+    return [span_to_dict(s, capture_content, scrub) for s in sorted(spans, key=lambda s: s.start_time or 0)]

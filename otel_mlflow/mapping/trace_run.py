@@ -23,7 +23,6 @@ from otel_mlflow import attributes as A
 from otel_mlflow.mapping.span_facts import SpanFacts, span_facts
 from otel_mlflow.mapping.limits import clean_text
 from otel_mlflow.mapping.run_plan import MappingOptions, Metric, PlanBuilder, RunPlan
-from otel_mlflow.mapping.scrub import redact_text
 from otel_mlflow.mapping.span_json import spans_to_list
 
 
@@ -56,7 +55,7 @@ def plan_run(
     plan.end_ms = max(f.end_ns for f in facts) // 1_000_000
     plan.failed = root.is_error
     if run_id is None:
-        plan.run_name = redact_text(clean_text(root.name), options.redact_patterns)[:200] or "trace"
+        plan.run_name = options.scrubber.text(clean_text(root.name))[:200] or "trace"
     builder.root_entries(root, facts)
     llm_calls = [f for f in facts if f.is_llm]
     for step, call in enumerate(llm_calls):
@@ -65,7 +64,8 @@ def plan_run(
     for f in facts:
         builder.user_entries(f)
     if options.log_spans:
-        builder.json_artifact(A.ARTIFACT_SPANS, spans_to_list(span_list, options.capture_content, options.redact_patterns), indent=1)
+        spans = spans_to_list(span_list, options.capture_content, options.scrubber)
+        builder.json_artifact(A.ARTIFACT_SPANS, spans, indent=1, scrubbed=True)
     builder.finish()
     return plan
 

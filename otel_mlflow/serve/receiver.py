@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hmac
 import json
-import logging
 import threading
 import zlib
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -42,8 +41,9 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from otel_mlflow.config import ReceiverSettings
 from otel_mlflow.export.exporter import MLflowSpanExporter
 from otel_mlflow.serve.otlp_request import JSON, PROTOBUF, OTLPDecodeError, TooManySpans, decode_request
+from otel_mlflow.scrub import get_logger
 
-_logger = logging.getLogger(__name__)
+_logger = get_logger(__name__)
 TRACES_PATH = "/v1/traces"
 HEALTH_PATH = "/health"
 DECODING_AT_ONCE = 2
