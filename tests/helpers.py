@@ -26,9 +26,9 @@ __all__ = ["SpanRecorder", "Store", "free_port", "make_store", "mlflow_server", 
 class SpanRecorder:
     """A private TracerProvider whose finished spans are kept in memory (never the global one)."""
 
-    def __init__(self, service_name: str = "test-service") -> None:
+    def __init__(self, service_name: str = "test-service", resource: dict[str, Any] | None = None) -> None:
         self.memory = InMemorySpanExporter()
-        self.provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+        self.provider = TracerProvider(resource=Resource.create({"service.name": service_name, **(resource or {})}))
         self.provider.add_span_processor(SimpleSpanProcessor(self.memory))
         self.tracer: Tracer = self.provider.get_tracer("tests")
 

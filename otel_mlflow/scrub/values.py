@@ -43,10 +43,13 @@ _SCHEME_PREFIX = re.compile(rf"(?:{_SCHEMES})\s+")
 _PROVIDER_PREFIX = re.compile(rf"(?:sk-(?:proj-|ant-(?:api\d\d-)?|svcacct-|admin-)|{_PROVIDER})(?=[A-Za-z0-9_\-]{{16}})")
 _VALUE = re.compile(
     r'"(?:[^"\\\n]|\\.){0,8192}"'
+    r"|(?P<escaped>\\+[\"'])(?:(?!(?P=escaped)).){0,8192}(?P=escaped)"  # quoted inside a JSON string: \"...\"
     r"|'[^'\n]{0,8192}'"
-    rf"|(?:(?:{_SCHEMES})\s+)?(?:[^\s&,;'\"<>(){{}}\[\]]|\[redacted\]){{1,8192}}"
+    rf"|(?:(?:{_SCHEMES})\s+)?(?:[^\s&,;'\"<>(){{}}\[\]\\]|\[redacted\]){{1,8192}}"  # stops at \n in JSON text
 )
 _SEPARATOR = re.compile(r"[:=]")
+_START = r"(?:(?<![A-Za-z0-9])|(?<=\\[nrt]))"
+"""Where a credential may begin: not inside a word, or right after an escaped line break of JSON text."""
 _NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
 _MAX_NAME = 128
 
@@ -70,14 +73,15 @@ _SHAPES: tuple[tuple[tuple[str, ...], re.Pattern[str], Callable[[re.Match[str]],
      re.compile(r"(-----BEGIN[A-Z ]{0,40}PRIVATE KEY-----)[\s\S]*?(?:-----END[A-Z ]{0,40}PRIVATE KEY-----|\Z)"),
      lambda m: f"{m.group(1)}{REDACTED}"),
     (("://",),
-     re.compile(r"(?<![A-Za-z0-9+.\-])([A-Za-z][A-Za-z0-9+.\-]{0,30}://[^\s/:@?#]{0,256}:)[^\s/?#]{1,1024}@"),
+     re.compile(r"(?:(?<![A-Za-z0-9+.\-])|(?<=\\[nrt]))"
+                r"([A-Za-z][A-Za-z0-9+.\-]{0,30}://[^\s/:@?#]{0,256}:)[^\s/?#]{1,1024}@"),
      lambda m: f"{m.group(1)}{REDACTED}@"),
-    (("eyJ",), re.compile(r"(?<![\w\-])(eyJ)[\w\-]{8,}\.eyJ[\w\-]{4,}\.[\w\-]*"), lambda m: f"{m.group(1)}...{REDACTED}"),
-    (_PROVIDER_LITERALS, re.compile(rf"(?<![A-Za-z0-9])({_PROVIDER})[A-Za-z0-9_\-]{{16,}}"), _provider),
+    (("eyJ",), re.compile(rf"{_START}(eyJ)[\w\-]{{8,}}\.eyJ[\w\-]{{4,}}\.[\w\-]*"), lambda m: f"{m.group(1)}...{REDACTED}"),
+    (_PROVIDER_LITERALS, re.compile(rf"{_START}({_PROVIDER})[A-Za-z0-9_\-]{{16,}}"), _provider),
     (("Bearer", "bearer"),
-     re.compile(r"\b([Bb]earer)\s+(?=[A-Za-z0-9_\-.=~+/:]*[0-9_\-.=+/])[A-Za-z0-9_\-.=~+/:]{8,}"),
+     re.compile(_START + r"([Bb]earer)\s+(?=[A-Za-z0-9_\-.=~+/:]*[0-9_\-.=+/])[A-Za-z0-9_\-.=~+/:]{8,}"),
      lambda m: f"{m.group(1)} {REDACTED}"),
-    (("Basic",), re.compile(r"\b(Basic)\s+([A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])"), _basic),
+    (("Basic",), re.compile(_START + r"(Basic)\s+([A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])"), _basic),
 )  # fmt: skip
 
 
@@ -126,7 +130,7 @@ def _scrub_pairs(text: str) -> str:
         if value is None:
             continue
         raw = value.group(0)
-        quote = raw[0] if raw[0] in "'\"" else ""
+        quote = value.group("escaped") or (raw[0] if raw[0] in "'\"" else "")
         pieces.append(text[done:start])
         pieces.append(f"{quote}{REDACTED}{quote}" if quote else mask_whole(raw))
         done = value.end()
@@ -143,7 +147,11 @@ def _name_before(text: str, at: int) -> str:
         end -= 1
     if end > 0 and text[end - 1] in "'\"":
         end -= 1
+        while end > 0 and text[end - 1] == "\\":  # an escaped quote: \"name\": inside a JSON string
+            end -= 1
     start = end
     while start > 0 and end - start < _MAX_NAME and text[start - 1] in _NAME_CHARS:
         start -= 1
+    if start > 0 and text[start - 1] == "\\" and text[start : start + 1] in ("n", "r", "t"):
+        start += 1  # "\npassword=" in JSON text: the name is "password"
     return text[start:end]
