@@ -49,7 +49,7 @@ def service_for(host: str) -> dict[str, Any]:
     return matches[0]
 ENDPOINTS = {
     "receiver": COLLECTOR["exporters"]["otlphttp/otel-mlflow"]["endpoint"],
-    "mlflow": COLLECTOR["exporters"]["otlphttp/mlflow-traces"]["traces_endpoint"],
+    "mlflow": COMPOSE["services"]["otel-mlflow-receiver"]["environment"]["MLFLOW_TRACKING_URI"],
 }
 
 
@@ -71,11 +71,17 @@ def test_collector_pipeline_is_complete() -> None:
     assert pipeline["processors"][-1] == "batch"
 
 
-def test_collector_exports_to_the_receiver_and_to_mlflow_traces() -> None:
+def test_traces_reach_mlflow_only_through_the_receiver_which_links_them() -> None:
+    """No Collector exporter sends the app's raw spans to MLflow: the receiver scrubs and links them."""
     assert host_port(ENDPOINTS["receiver"])[1] == DEFAULT_PORT  # otlphttp appends /v1/traces
-    assert TRACES_PATH == "/v1/traces" and urlsplit(ENDPOINTS["mlflow"]).path == "/v1/traces"
-    assert "x-mlflow-experiment-id" in COLLECTOR["exporters"]["otlphttp/mlflow-traces"]["headers"]
+    assert TRACES_PATH == "/v1/traces"
+    assert list(COLLECTOR["exporters"]) == ["otlphttp/otel-mlflow"]
+    assert COLLECTOR["service"]["pipelines"]["traces"]["exporters"] == ["otlphttp/otel-mlflow"]
     assert COLLECTOR["exporters"]["otlphttp/otel-mlflow"]["compression"] == "gzip"
+    assert "mlflow-service" not in (ROOT / "collector-config.yaml").read_text()
+    assert COMPOSE["services"]["otel-mlflow-receiver"]["environment"]["OTEL_MLFLOW_LINK_TRACES"] == "true"
+    receiver = k8s("Deployment", "otel-mlflow-receiver")["spec"]["template"]["spec"]["containers"][0]
+    assert container_env(receiver)["OTEL_MLFLOW_LINK_TRACES"]["value"] == "true"
 
 
 def collector_env_vars() -> set[str]:
@@ -115,7 +121,7 @@ def test_compose_binds_loopback_and_holds_no_secrets() -> None:
         for key, value in (env.items() if isinstance(env, dict) else []):
             if any(word in key for word in ("PASSWORD", "TOKEN", "SECRET")):
                 assert str(value).startswith("${"), f"{name}.{key} must come from .env, not the file"
-    for key in ("POSTGRES_PASSWORD", "MLFLOW_EXPERIMENT_ID", "OTEL_MLFLOW_RECEIVER_TOKEN"):
+    for key in ("POSTGRES_PASSWORD", "OTEL_MLFLOW_RECEIVER_TOKEN"):
         assert re.search(rf"^{key}=", (ROOT / ".env.example").read_text(), re.M), key
 
 
