@@ -3,11 +3,13 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from otel_mlflow import MLflowSpanExporter
-from otel_mlflow.config import Config
+from otel_mlflow.config import Config, ReceiverSettings
+from otel_mlflow.serve.receiver import Receiver
 from tests.helpers import SpanRecorder, Store, make_store
 
 
@@ -60,3 +62,20 @@ def make_exporter(store: Store) -> Iterator[object]:
     yield factory
     for exporter in made:
         exporter.shutdown()
+
+
+@pytest.fixture
+def start_receiver(make_exporter: Any) -> Iterator[Any]:
+    """Start in-process receivers on a free loopback port, each with its own exporter; stopped after the test."""
+    started: list[Receiver] = []
+
+    def start(token: str | None = None, max_body_bytes: int = 1 << 20, **exporter_settings: Any) -> Receiver:
+        exporter = make_exporter(**exporter_settings)
+        receiver = Receiver(ReceiverSettings(host="127.0.0.1", port=0, token=token, max_body_bytes=max_body_bytes),
+                            exporter).start()  # fmt: skip
+        started.append(receiver)
+        return receiver
+
+    yield start
+    for receiver in started:
+        receiver.stop()

@@ -6,7 +6,6 @@ import gzip
 import json
 import logging
 from collections import Counter
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -18,7 +17,6 @@ from otel_mlflow import attributes as A
 from otel_mlflow.mapping.run_plan import MappingOptions
 from otel_mlflow.mapping.trace_run import plan_run
 from otel_mlflow.serve.otlp_request import decode_request
-from otel_mlflow.config import ReceiverSettings
 from otel_mlflow.serve.receiver import Receiver
 from tests.helpers import SpanRecorder, Store, wait_for
 from tests.otlp_bodies import gzipped, json_body, json_dict, protobuf_body
@@ -26,22 +24,6 @@ from tests.test_mapping import rag_trace
 
 PB = {"Content-Type": "application/x-protobuf"}
 JS = {"Content-Type": "application/json"}
-
-
-@pytest.fixture
-def start_receiver(make_exporter: Any) -> Iterator[Any]:
-    started: list[Receiver] = []
-
-    def start(token: str | None = None, max_body_bytes: int = 1 << 20, **exporter_settings: Any) -> Receiver:
-        exporter = make_exporter(**exporter_settings)
-        receiver = Receiver(ReceiverSettings(host="127.0.0.1", port=0, token=token, max_body_bytes=max_body_bytes),
-                            exporter).start()  # fmt: skip
-        started.append(receiver)
-        return receiver
-
-    yield start
-    for receiver in started:
-        receiver.stop()
 
 
 def post(receiver: Receiver, body: bytes, headers: dict[str, str]) -> httpx.Response:

@@ -53,9 +53,10 @@ def test_a_span_that_ends_before_it_starts_lasts_zero_ms_on_both_paths(recorder:
     span.end(end_time=1_000_000_000)
     [original] = recorder.take()
     [back] = round_trip([original])
-    assert back.end_time == back.start_time
+    assert (back.start_time, back.end_time) == (2_000_000_000, 1_000_000_000)  # the spool keeps what was sent
     in_process, spooled = plan_run([original], MappingOptions()), plan_run([back], MappingOptions())
     assert in_process.metrics == spooled.metrics and in_process.end_ms == spooled.end_ms == 2000
+    assert in_process.tags["otel_mlflow.spans_ending_before_start"] == spooled.tags["otel_mlflow.spans_ending_before_start"] == "1"
 
 
 @settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])

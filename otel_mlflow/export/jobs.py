@@ -67,18 +67,27 @@ def attempt(job: Job, writer: MLflowWriter, closing_deadline: float | None) -> O
         if job.plan.run_id is not None and job.plan.end_run is None and run_is_missing(exc):
             retarget_to_new_run(job)
             return Outcome.RETRY
-        return Outcome.DROPPED
+        return _given_up(job, writer)
     except Exception as exc:  # noqa: BLE001 - anything else is transient: retry with backoff
         job.error = exc
         now = time.monotonic()
         deadlines = [d for d in (job.deadline, closing_deadline) if d is not None]
         if deadlines and now >= min(deadlines):
-            return Outcome.DROPPED
+            return _given_up(job, writer)
         job.attempts += 1
         job.next_try = now + backoff(job.attempts)
         return Outcome.RETRY
     job.error = None
     return Outcome.WRITTEN
+
+
+def _given_up(job: Job, writer: MLflowWriter) -> Outcome:
+    """The job is dropped; a run it created and was to end is ended FAILED with the reason, not left RUNNING."""
+    plan, state = job.plan, job.state
+    should_end = plan.end_run if plan.end_run is not None else plan.run_id is None
+    if state.run_id is not None and should_end and not state.ended:
+        writer.close_failed(state.run_id, f"{type(job.error).__name__}: {job.error}")
+    return Outcome.DROPPED
 
 
 def retarget_to_new_run(job: Job) -> None:

@@ -9,10 +9,7 @@ the serving windows, and the write jobs; writer threads ask it for work and tell
     job = ledger.take(shard, shards, now)
     ledger.finish(job, attempt(job, writer, None))   # retire from the spool, journal, count
 
-Memory holds at most ``OTEL_MLFLOW_MAX_QUEUE_SIZE`` spans / ``OTEL_MLFLOW_MAX_QUEUE_BYTES``; with the
-spool on, spans past that bound stay on disk only ("spilled") and are read back as memory frees, so a
-burst is bounded by ``OTEL_MLFLOW_SPOOL_MAX_BYTES`` of disk instead. Without a spool, past the bound a
-batch is refused whole and counted.
+The memory bound and spilling to disk: :mod:`.memory`; late children of served requests: :mod:`.late_window`.
 """
 
 from __future__ import annotations
@@ -35,6 +32,7 @@ from otel_mlflow.export.spool_dir import OwnedSpool
 from otel_mlflow.export.stats import ExportStats
 from otel_mlflow.ratelimit import RateLimitedLog
 from otel_mlflow.export.jobs import Job, Outcome
+from otel_mlflow.export.late_window import is_window_marker, join_late, window_marker
 from otel_mlflow.mapping.run_plan import MappingOptions
 from otel_mlflow.mapping.request_record import record_to_dict, request_record
 from otel_mlflow.export.selftelemetry import SelfTelemetry
@@ -67,13 +65,11 @@ class Ledger:
         self._plan_lock = threading.Lock()
         self._dirty = True
         self._planning = False
-        self._flushing = 0
-        """force_flush calls waiting: planning takes finished traces without their grace period."""
+        self._flushing = 0  # force_flush calls waiting: planning takes finished traces without their grace period
         self._next_take_over = 0.0
         self._next_prune = time.monotonic() + PRUNE_JOURNAL_EVERY_SECONDS
         self._took_over_closing = False
-        self.plans = 0
-        """Planning passes completed (close waits for one that saw it closing)."""
+        self.plans = 0  # planning passes completed (close waits for one that saw it closing)
         self.last_success = time.monotonic()
 
     @property
@@ -84,7 +80,6 @@ class Ledger:
     def owned(self) -> OwnedSpool | None:
         return self.disk.owned
 
-    # --- intake (the BatchSpanProcessor's thread) ---------------------------------------------
     def accept(self, spans: Sequence[ReadableSpan], now: float) -> bool:
         """Take ``spans`` whole or refuse them whole (False, counted); never waits on MLflow."""
         sizes = [span_bytes(s) for s in spans]
@@ -106,7 +101,6 @@ class Ledger:
             self.cond.notify_all()
         return True
 
-    # --- planning (one writer thread at a time) --------------------------------------------
     def plan(self, now: float, closing: bool) -> None:
         """Turn what is ready into jobs: finished traces, window updates, spilled spans read back."""
         if not self._plan_lock.acquire(blocking=False):
@@ -137,6 +131,11 @@ class Ledger:
 
     def _route(self, group: SpanGroup, now: float, records: list[WindowRecord]) -> None:
         try:
+            if is_window_marker(group.run_id):  # children of a filed request, ended after its grace period
+                with self.cond:
+                    joined = join_late(self._windows, group, records)
+                    self.stats.add("spans_joined_late", len(group.spans) * joined)
+                return None if joined else self._drop(group, "spans_dropped_late", "ended after their window closed")
             if windowed(group, self.config.run_mode):
                 record = request_record(group.spans, self.options.capture_content)
                 if self.config.link_traces:
@@ -144,7 +143,7 @@ class Ledger:
                 with self.cond:
                     window = self._windows.add(record, now)
                     index = len(window.records) - 1
-                    self._buffer.mark_written(group.trace_id, None)  # late spans: a run of their own
+                    self._buffer.mark_written(group.trace_id, window_marker(window.id, index))  # late spans join
                 records.append((window.id, window.describe(), index, record_to_dict(record), group.refs))
                 return
             trace = f"{group.trace_id:032x}"
@@ -152,14 +151,19 @@ class Ledger:
             job = trace_job(group, self.options, journal)
         except Exception:  # noqa: BLE001 - one bad group must not stop the others
             _logger.exception("otel-mlflow could not map %d span(s); they are dropped", len(group.spans))
-            self.disk.call(lambda s: s.retire(group.refs))
-            with self.cond:
-                self.stats.add("spans_dropped_mapping_failed", len(group.spans))
-                self._buffer.mark_written(group.trace_id, None)
+            self._drop(group, "spans_dropped_mapping_failed", None)
             return
         if job.trace is not None:
             job.state.on_create = self.disk.run_journal(job.trace)
         self._add_job(job, now)
+
+    def _drop(self, group: SpanGroup, stat: str, why: str | None) -> None:
+        self.disk.call(lambda s: s.retire(group.refs))
+        with self.cond:
+            self.stats.add(stat, len(group.spans))
+            self._buffer.mark_written(group.trace_id, None)
+        if why:
+            self.warnings.warn("late", "otel-mlflow dropped %d span(s) that %s", len(group.spans), why)
 
     def _sync_windows(self, now: float, closing: bool) -> None:
         with self.cond:
@@ -180,7 +184,6 @@ class Ledger:
             self._jobs.add(job)
             self.cond.notify_all()
 
-    # --- spilled and replayed spans -----------------------------------------------------------
     def _take_over(self, now: float) -> None:
         self._next_take_over = now + TAKE_OVER_EVERY_SECONDS
         if now >= self._next_prune:  # the journal remembers the last 10,000 written traces
@@ -192,7 +195,6 @@ class Ledger:
     def _read_back(self, now: float) -> None:
         replay.read_back(self.disk, self._backlog, self._buffer, self.stats, self.cond, self._room_to_read_back, now)
 
-    # --- writing (writer threads) ------------------------------------------------------------
     def take(self, shard: int, shards: int, now: float) -> Job | None:
         """The next due job of this writer's shard; jobs of one key go one at a time, in order."""
         with self.cond:

@@ -5,7 +5,8 @@ Usage::
     for span_or_error in convert_each(request):   # an ExportTraceServiceRequest
         ...                                        # a ReadableSpan, or the ValueError that refused it
 
-Ids must have their OTLP sizes and not be all zeros; a span that ends before it starts lasts 0 ms;
+Ids must have their OTLP sizes and not be all zeros; times stay as sent (the mapping clamps a span that ends
+before it starts to 0 ms and tags the run, the same for every path);
 arrays become tuples (as the SDK holds them); nested values become JSON text.
 """
 
@@ -52,7 +53,7 @@ def _span(span: Any, resource: Resource, scope: InstrumentationScope) -> Readabl
         remote = bool(span.flags & _PARENT_HAS_IS_REMOTE) and bool(span.flags & _PARENT_IS_REMOTE)
         parent = SpanContext(trace_id, _id(span.parent_span_id, 8, "parent_span_id"), is_remote=remote)
     start = int(span.start_time_unix_nano)
-    end = max(start, int(span.end_time_unix_nano))  # a span that ends before it starts lasts 0 ms, on every path
+    end = int(span.end_time_unix_nano)  # kept as sent: the mapping clamps a backwards span and tags it, on every path
     return ReadableSpan(
         name=span.name or "unnamed",
         context=SpanContext(trace_id, span_id, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED)),

@@ -27,6 +27,10 @@ class ExportStats:
     spans_dropped_queue_full: int = 0
     spans_dropped_write_failed: int = 0
     spans_dropped_mapping_failed: int = 0
+    spans_dropped_late: int = 0
+    """Spans of a served request that ended after its window's closing write (no run to join; never an extra run)."""
+    spans_joined_late: int = 0
+    """Spans of a served request that ended after its record was made and joined it (tokens, errors)."""
     runs_created: int = 0
     writes_retried: int = 0
     metrics_dropped_non_finite: int = 0

@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING
 
 from otel_mlflow import attributes as A
 from otel_mlflow.config import Config, is_server_uri
-from otel_mlflow.mapping.limits import MAX_PARAMS_TAGS_PER_BATCH, chunk_batch
+from otel_mlflow.mapping.limits import MAX_PARAMS_TAGS_PER_BATCH, MAX_TAG_VALUE_CHARS, chunk_batch
 from otel_mlflow.mapping.run_plan import RunPlan
 from otel_mlflow.mapping.span_json import sanitized_span
 from otel_mlflow.scrub import Scrubber
@@ -84,6 +84,16 @@ class MLflowWriter:
             if is_permanent(exc):
                 raise PermanentWriteError(str(exc)) from exc
             raise
+
+    def close_failed(self, run_id: str, reason: str) -> None:
+        """Best effort once a write was given up: the run gets the reason (tag ``otel_mlflow.write_error``)
+        and ends FAILED; MLflow still down means it stays as it is (nothing more can be done)."""
+        try:
+            client = self._client()
+            client.set_tag(run_id, A.TAG_WRITE_ERROR, self._scrubber.text(reason)[:MAX_TAG_VALUE_CHARS])
+            client.set_terminated(run_id, "FAILED")
+        except Exception as exc:  # noqa: BLE001 - reported, never raised: the job is dropped either way
+            _logger.warning("run %s could not be ended FAILED after a write was given up: %s", run_id, exc)
 
     def experiment_id(self) -> str:
         """Id of the configured experiment, created (with ``MLFLOW_ARTIFACT_PATH``) when missing."""

@@ -35,6 +35,12 @@ class RequestRecord:
     answer: str | None = None
     feedback: str | None = None
     span_count: int = 0
+    dropped_tokens: int = 0
+    """Unusable token counts on its spans (negative, non-finite, not numbers)."""
+    backwards_spans: int = 0
+    """Its spans that ended before they started (taken as 0 ms)."""
+    late_spans: int = 0
+    """Its spans that ended after the record was made (streamed answers, background work) and joined it."""
     spans: Sequence[ReadableSpan] = ()
     """Kept only until written, and only when runs are linked to MLflow traces."""
     spans_bytes: int = 0
@@ -66,6 +72,8 @@ def request_record(spans: Sequence[ReadableSpan], capture_content: bool = True) 
         end_ns=root.end_ns,
         failed=root.is_error or any(f.is_error for f in llm),
         span_count=len(facts),
+        dropped_tokens=sum(f.dropped_tokens for f in facts),
+        backwards_spans=sum(f.ends_before_start for f in facts),
     )
     for call in llm:
         for key, value in (("model", call.model), ("provider", call.provider), *call.request_params.items()):
@@ -84,6 +92,22 @@ def request_record(spans: Sequence[ReadableSpan], capture_content: bool = True) 
         record.answer = _cut(next((f.answer for f in facts if f.answer), None)
                              or next((c.response for c in llm if c.response), None))  # fmt: skip
     return record
+
+
+def add_late_spans(record: RequestRecord, spans: Sequence[ReadableSpan]) -> None:
+    """Spans of the request that arrived after its record was made join it: their tokens add to its totals,
+    an error among their LLM calls fails it, and they are counted (``late_spans``)."""
+    facts = [span_facts(s) for s in spans]
+    llm = [f for f in facts if f.is_llm]
+    for name, extra in (("input_tokens", _total(c.input_tokens for c in llm)),
+                        ("output_tokens", _total(c.output_tokens for c in llm))):  # fmt: skip
+        if extra is not None:
+            setattr(record, name, (getattr(record, name) or 0) + extra)
+    record.failed = record.failed or any(f.is_error for f in llm)
+    record.dropped_tokens += sum(f.dropped_tokens for f in facts)
+    record.backwards_spans += sum(f.ends_before_start for f in facts)
+    record.span_count += len(facts)
+    record.late_spans += len(facts)
 
 
 _TRANSIENT = ("spans", "spans_bytes")

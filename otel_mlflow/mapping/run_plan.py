@@ -10,6 +10,7 @@ serving window) both plan through :class:`PlanBuilder`, so both enforce the same
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -71,6 +72,8 @@ class RunPlan:
     identity: tuple[str, str] | None = None
     """(tag, value) naming this run alone, set at creation: how a replay finds a run a crash hid."""
     dropped_metrics: int = 0
+    dropped_tokens: int = 0
+    backwards_spans: int = 0
     truncated_texts: int = 0
 
 
@@ -131,6 +134,10 @@ class PlanBuilder:
     def finish(self) -> None:
         if self.plan.dropped_metrics:
             self.tag(A.TAG_DROPPED_METRICS, str(self.plan.dropped_metrics))
+        for tag, count in ((A.TAG_DROPPED_TOKENS, self.plan.dropped_tokens),
+                           (A.TAG_BACKWARDS_SPANS, self.plan.backwards_spans)):  # fmt: skip
+            if count:
+                self.tag(tag, str(count))
         if self.plan.truncated_texts:
             self.tag(A.TAG_TRUNCATED, str(self.plan.truncated_texts))
 
@@ -142,10 +149,19 @@ class PlanBuilder:
         """Cut ``text`` (scrubbed already) to ``limit`` chars; the full text goes to an overflow artifact."""
         if len(text) <= limit:
             return text
-        path = f"{ARTIFACT_OVERFLOW_DIR}/{kind}/{key}.txt"
+        path = f"{ARTIFACT_OVERFLOW_DIR}/{kind}/{overflow_name(key)}.txt"
         self.artifact(path, text)
         note = f"... [full value in artifact {self.prefix}{path}]"
         return text[: limit - len(note)] + note
+
+
+def overflow_name(key: str) -> str:
+    """A file name for ``key``'s full value that no other key's can collide with: MLflow keys may hold ``/``,
+    and ``a`` and ``a.txt/b`` would need ``a.txt`` as a file and as a folder. A key with ``/`` is flattened
+    and given a short hash of itself, the same every time."""
+    if "/" not in key:
+        return key
+    return key.replace("/", "_") + "-" + hashlib.sha1(key.encode("utf-8", "surrogatepass")).hexdigest()[:8]
 
 
 def _to_text(value: Any) -> str:

@@ -20,7 +20,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_mlflow import attributes as A
 from otel_mlflow.mapping.limits import finite_number
-from otel_mlflow.mapping.values import as_int, as_text, first_of, join_text, json_object, json_value
+from otel_mlflow.mapping.values import as_int, as_text, first_of, join_text, json_object, json_value, token_count
 
 _LLM_MARKERS = (
     A.GEN_AI_OPERATION_NAME,
@@ -61,6 +61,10 @@ class SpanFacts:
     output_tokens: float | None = None
     total_tokens: float | None = None
     tokens_estimated: bool = False
+    dropped_tokens: int = 0
+    ends_before_start: bool = False
+    """Its end time was before its start time (clock skew between hosts, a bad clock): clamped to 0 ms."""
+    """Token counts present but unusable (negative, NaN, infinite, not a number): dropped and counted."""
     finish_reasons: str | None = None
     prompt: str | None = None
     response: str | None = None
@@ -98,6 +102,7 @@ def span_facts(span: ReadableSpan) -> SpanFacts:
         span_id=format(ctx.span_id, "016x") if ctx is not None else "0" * 16,
         start_ns=int(span.start_time or 0),
         end_ns=max(int(span.end_time or span.start_time or 0), int(span.start_time or 0)),
+        ends_before_start=int(span.end_time or 0) < int(span.start_time or 0) and span.end_time is not None,
         is_local_root=is_local_root(span),
         is_error=status_code == StatusCode.ERROR
         or (span.kind == SpanKind.SERVER and http_status is not None and http_status >= 500),
@@ -154,13 +159,13 @@ def _read_llm(span: ReadableSpan, attrs: Mapping[str, Any], facts: SpanFacts) ->
         value = attrs.get(key, invocation.get(param))
         if value is not None and not isinstance(value, (dict, list)):
             facts.request_params[param] = value
-    facts.input_tokens = finite_number(
-        first_of(attrs, A.GEN_AI_USAGE_INPUT_TOKENS, A.GEN_AI_USAGE_PROMPT_TOKENS, A.OI_TOKEN_PROMPT)
-    )
-    facts.output_tokens = finite_number(
-        first_of(attrs, A.GEN_AI_USAGE_OUTPUT_TOKENS, A.GEN_AI_USAGE_COMPLETION_TOKENS, A.OI_TOKEN_COMPLETION)
-    )
-    facts.total_tokens = finite_number(first_of(attrs, A.TOTAL_TOKENS, A.OI_TOKEN_TOTAL, A.TL_USAGE_TOTAL_TOKENS))
+    counts = [token_count(first_of(attrs, *keys)) for keys in (
+        (A.GEN_AI_USAGE_INPUT_TOKENS, A.GEN_AI_USAGE_PROMPT_TOKENS, A.OI_TOKEN_PROMPT),
+        (A.GEN_AI_USAGE_OUTPUT_TOKENS, A.GEN_AI_USAGE_COMPLETION_TOKENS, A.OI_TOKEN_COMPLETION),
+        (A.TOTAL_TOKENS, A.OI_TOKEN_TOTAL, A.TL_USAGE_TOTAL_TOKENS),
+    )]  # fmt: skip
+    (facts.input_tokens, _), (facts.output_tokens, _), (facts.total_tokens, _) = counts
+    facts.dropped_tokens = sum(bad for _, bad in counts)
     if facts.total_tokens is None and facts.input_tokens is not None and facts.output_tokens is not None:
         facts.total_tokens = facts.input_tokens + facts.output_tokens
     facts.tokens_estimated = bool(attrs.get(A.TOKENS_ESTIMATED, False))

@@ -134,7 +134,7 @@ def sanitized_span(span: ReadableSpan, capture_content: bool, scrub: Scrubber) -
         kind=span.kind,
         status=status,
         start_time=span.start_time,
-        end_time=span.end_time,
+        end_time=max(span.end_time, span.start_time) if span.end_time and span.start_time else span.end_time,
         instrumentation_scope=span.instrumentation_scope,
     )  # fmt: skip
 

@@ -66,6 +66,8 @@ def plan_run(
     if options.log_spans:
         spans = spans_to_list(span_list, options.capture_content, options.scrubber)
         builder.json_artifact(A.ARTIFACT_SPANS, spans, indent=1, scrubbed=True)
+    plan.dropped_tokens = sum(f.dropped_tokens for f in facts)
+    plan.backwards_spans = sum(f.ends_before_start for f in facts)
     builder.finish()
     return plan
 

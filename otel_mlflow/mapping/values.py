@@ -1,6 +1,7 @@
 """Attribute values read leniently, whatever shape a convention or a hand-made span gives them. Pure.
 
-``as_text`` joins arrays; ``as_int`` takes numbers and digit strings; ``json_value`` parses JSON text
+``as_text`` joins arrays; ``as_int`` takes numbers and digit strings; ``token_count`` numbers and numeric
+strings, never negative or non-finite ones; ``json_value`` parses JSON text
 (arrays item by item: the SDK holds arrays as tuples, decoded or hand-made spans may not).
 """
 
@@ -38,6 +39,22 @@ def as_int(value: Any) -> int | None:
     if number is None and isinstance(value, str) and value.strip().isdigit():
         return int(value)
     return int(number) if number is not None else None
+
+
+def token_count(value: Any) -> tuple[float | None, bool]:
+    """A token count and whether a value was there but unusable: numbers and numeric strings (``"120"``) are
+    counts; negative, NaN, infinite and other values are not (``(None, True)``: dropped, to be counted)."""
+    if value is None:
+        return None, False
+    if isinstance(value, str):
+        try:
+            value = float(value.strip())
+        except ValueError:
+            return None, True
+    number = finite_number(value)
+    if number is None or number < 0:
+        return None, True
+    return number, False
 
 
 def json_value(value: Any) -> Any:

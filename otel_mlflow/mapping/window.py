@@ -120,6 +120,14 @@ class WindowSet:
         if window in self._closing:
             self._closing.remove(window)
 
+    def joinable(self, window_id: str) -> Window | None:
+        """The window ``window_id`` while a late span can still join one of its records: kept in memory and
+        its closing write not planned yet (the aggregates are computed when it is)."""
+        for window in self.all():
+            if window.id == window_id:
+                return None if window.closed and window.in_flight else window
+        return None
+
     def all(self) -> list[Window]:
         return [*self._closing, *self._open.values()]
 
@@ -158,6 +166,11 @@ def window_plan(window: Window, options: MappingOptions) -> tuple[RunPlan, int]:
     plan.end_ms = max(r.end_ns for r in window.records[:upto]) // 1_000_000
     if window.closed:
         _aggregates(builder, window.records[:upto], plan.end_ms)
+    plan.dropped_tokens = sum(r.dropped_tokens for r in window.records[:upto])  # the window's whole count so far
+    plan.backwards_spans = sum(r.backwards_spans for r in window.records[:upto])
+    late = sum(r.late_spans for r in window.records[:upto])
+    if late:
+        builder.tag(A.TAG_LATE_SPANS, str(late))
     builder.finish()
     return plan, upto
 
