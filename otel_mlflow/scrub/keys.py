@@ -88,6 +88,7 @@ def is_secret_key(key: str, extra: frozenset[str] = frozenset(), allowed: tuple[
     return has_secret_words(key_words(key), extra)
 
 
+@functools.lru_cache(maxsize=4096)
 def is_allowed_key(key: str, allowed: tuple[str, ...] = ()) -> bool:
     """True when ``key`` matches a glob of :data:`DEFAULT_ALLOWED_KEYS` or of ``allowed``."""
     return any(fnmatch.fnmatchcase(key, glob) for glob in (*DEFAULT_ALLOWED_KEYS, *allowed))

@@ -85,13 +85,20 @@ _SHAPES: tuple[tuple[tuple[str, ...], re.Pattern[str], Callable[[re.Match[str]],
 )  # fmt: skip
 
 
+_TRIGGER = re.compile("|".join(re.escape(literal) for literals, _, _ in _SHAPES for literal in literals))
+_SHORT = 2048
+"""Up to this length one regular-expression search for every literal is cheaper than a substring search per
+literal; past it, substring searches (C speed, no backtracking) are."""
+
+
 def scrub_text(text: str) -> str:
     """``text`` with every credential of a known shape masked (see the module's docstring)."""
     if len(text) < 6:
         return text
-    for literals, pattern, replace in _SHAPES:
-        if any(literal in text for literal in literals):
-            text = pattern.sub(replace, text)
+    if len(text) > _SHORT or _TRIGGER.search(text):  # short texts: one search finds whether any shape may be there
+        for literals, pattern, replace in _SHAPES:
+            if any(literal in text for literal in literals):
+                text = pattern.sub(replace, text)
     return _scrub_pairs(text) if ("=" in text or ":" in text) else text
 
 
