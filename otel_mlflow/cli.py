@@ -1,6 +1,6 @@
 """The ``otel-mlflow`` command (also ``python -m otel_mlflow``).
 
-    otel-mlflow receive [--host 127.0.0.1] [--port 4319] [--token T] [--max-body-bytes N]
+    otel-mlflow receive [--host 127.0.0.1] [--port 4319] [--grpc-port 4320] [--token T] [--max-body-bytes N]
     otel-mlflow doctor [--receiver-port 4319]
     otel-mlflow drain [--spool-dir DIR]
 
@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from types import FrameType
 
 from otel_mlflow.config import (
+    ENV_RECEIVER_GRPC_PORT,
     ENV_RECEIVER_HOST,
     ENV_RECEIVER_MAX_BODY_BYTES,
     ENV_RECEIVER_MAX_SPANS,
@@ -32,16 +33,18 @@ from otel_mlflow.config import (
 from otel_mlflow.export.spool_dir import spooled_spans
 from otel_mlflow.export.exporter import MLflowSpanExporter
 from otel_mlflow.sigterm import mark_stopping_on_signal
-from otel_mlflow.serve.receiver import Receiver
+from otel_mlflow.serve.receiver import TRACES_PATH, Receiver
 from otel_mlflow.scrub import get_logger
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="otel-mlflow", description="OpenTelemetry spans into MLflow")
     commands = parser.add_subparsers(dest="command", required=True)
-    receive = commands.add_parser("receive", help="OTLP/HTTP receiver (POST /v1/traces) writing to MLflow")
+    receive = commands.add_parser("receive", help="OTLP receiver (HTTP POST /v1/traces, and gRPC) writing to MLflow")
     receive.add_argument("--host", help=f"address to bind (default 127.0.0.1; {ENV_RECEIVER_HOST})")
-    receive.add_argument("--port", type=int, help=f"port (default 4319; {ENV_RECEIVER_PORT})")
+    receive.add_argument("--port", type=int, help=f"OTLP/HTTP port (default 4319; {ENV_RECEIVER_PORT})")
+    receive.add_argument("--grpc-port", type=int,
+                         help=f"OTLP/gRPC port (default 4320, 0: off; {ENV_RECEIVER_GRPC_PORT})")
     receive.add_argument("--token", help=f"require 'Authorization: Bearer <token>' ({ENV_RECEIVER_TOKEN})")
     receive.add_argument("--max-body-bytes", type=int,
                          help=f"largest request body, compressed or not (default 16 MiB; {ENV_RECEIVER_MAX_BODY_BYTES})")
@@ -77,18 +80,22 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _receive(args: argparse.Namespace) -> int:
+    from otel_mlflow.serve.grpc_receiver import GrpcReceiver  # grpcio: only this command needs it
+
     try:
-        settings = ReceiverSettings.from_env(host=args.host, port=args.port, token=args.token or None,
-                                             max_body_bytes=args.max_body_bytes, max_spans=args.max_spans)
+        settings = ReceiverSettings.from_env(host=args.host, port=args.port, grpc_port=args.grpc_port,
+                                             token=args.token or None, max_body_bytes=args.max_body_bytes,
+                                             max_spans=args.max_spans)  # fmt: skip
         exporter = MLflowSpanExporter(config=Config.from_env())
     except ConfigError as exc:
         print(f"otel-mlflow: {exc}", file=sys.stderr)
         return 2
     try:
         receiver = Receiver(settings, exporter)
+        grpc_receiver = GrpcReceiver(receiver.intake).start() if settings.grpc_port else None
     except OSError as exc:
-        print(f"otel-mlflow: cannot listen on {settings.host}:{settings.port}: {exc}; "
-              "choose another --port or stop what uses it", file=sys.stderr)  # fmt: skip
+        print(f"otel-mlflow: cannot listen on {settings.host}: {exc}; choose another --port / --grpc-port "
+              "or stop what uses it", file=sys.stderr)  # fmt: skip
         return 1
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -98,17 +105,23 @@ def _receive(args: argparse.Namespace) -> int:
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
-    get_logger("otel_mlflow").info(
-        "otel-mlflow receiving OTLP/HTTP on %s%s (auth: %s), writing to %s experiment %r",
-        receiver.url, "/v1/traces", "bearer token" if settings.token else "none",
-        exporter.config.tracking_uri or "MLflow's default store", exporter.config.experiment_name,
-    )  # fmt: skip
+    log = get_logger("otel_mlflow")
+    log.info("otel-mlflow receiving OTLP/HTTP on %s%s%s (auth: %s), writing to %s experiment %r",
+             receiver.url, TRACES_PATH, f" and OTLP/gRPC on {grpc_receiver.endpoint}" if grpc_receiver else "",
+             "bearer token" if settings.token else "none",
+             exporter.config.tracking_uri or "MLflow's default store", exporter.config.experiment_name)  # fmt: skip
+    if not settings.token and settings.host not in ("127.0.0.1", "localhost", "::1"):
+        log.warning("otel-mlflow receiver listens on %s without a token: anyone who reaches it can write to "
+                    "MLflow. Set one: --token \"$(openssl rand -hex 16)\" (or %s), and the same bearer token in "
+                    "the senders' headers", settings.host, ENV_RECEIVER_TOKEN)  # fmt: skip
     receiver.serve_forever()
     receiver.server.server_close()
+    if grpc_receiver is not None:
+        grpc_receiver.stop()
     exporter.shutdown()
     stats = exporter.stats
-    get_logger("otel_mlflow").info("stopped: %d spans written, %d dropped", stats.spans_written,
-                                          stats.spans_dropped_write_failed + stats.spans_dropped_queue_full)
+    log.info("stopped: %d spans written, %d dropped", stats.spans_written,
+             stats.spans_dropped_write_failed + stats.spans_dropped_queue_full)
     return 0
 
 

@@ -106,13 +106,14 @@ def spooled_span_count(folder: str | Path | None) -> int:
     return spooled_spans(folder)
 
 
-def receiver_process(env: dict[str, str], cwd: Path, port: int) -> subprocess.Popen[bytes]:
-    """A real ``otel-mlflow receive`` on 127.0.0.1:``port`` with ``env`` added, answering ``/health``;
-    its stderr goes to ``cwd / "receiver.log"``."""
+def receiver_process(env: dict[str, str], cwd: Path, port: int, grpc_port: int = 0) -> subprocess.Popen[bytes]:
+    """A real ``otel-mlflow receive`` on 127.0.0.1:``port`` (OTLP/gRPC on ``grpc_port``, 0: off) with ``env``
+    added, answering ``/health``; its stderr goes to ``cwd / "receiver.log"``."""
     import httpx
 
     log = cwd / "receiver.log"
-    proc = subprocess.Popen([sys.executable, "-m", "otel_mlflow", "receive", "--port", str(port)],
+    proc = subprocess.Popen([sys.executable, "-m", "otel_mlflow", "receive", "--port", str(port),
+                             "--grpc-port", str(grpc_port)],
                             env={**os.environ, **env}, cwd=cwd, stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
 
     def up() -> bool:

@@ -12,7 +12,7 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from otel_mlflow.config.receiver import DEFAULT_PORT
+from otel_mlflow.config.receiver import DEFAULT_GRPC_PORT, DEFAULT_PORT
 from otel_mlflow.serve.receiver import TRACES_PATH
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -204,3 +204,17 @@ def test_the_receiver_keeps_its_spool_on_a_volume_in_compose_and_kubernetes() ->
     env = {e["name"]: e.get("value") for e in container["env"]}
     mount = next(m for m in container["volumeMounts"] if m["mountPath"] == env["OTEL_MLFLOW_SPOOL_DIR"])
     assert any(v["name"] == mount["name"] for v in pod["volumes"])
+
+
+def test_the_receivers_grpc_port_agrees_everywhere() -> None:
+    """OTLP/gRPC (4320 by default, beside a Collector's 4317): compose, k8s and the image name the same port."""
+    compose = COMPOSE["services"]["otel-mlflow-receiver"]["command"]
+    assert compose[compose.index("--grpc-port") + 1] == str(DEFAULT_GRPC_PORT)
+    container = k8s("Deployment", "otel-mlflow-receiver")["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"][container["command"].index("--grpc-port") + 1] == str(DEFAULT_GRPC_PORT)
+    assert {"containerPort": DEFAULT_GRPC_PORT, "name": "otlp-grpc"} in container["ports"]
+    ports = {p["name"]: p for p in k8s("Service", "otel-mlflow-receiver")["spec"]["ports"]}
+    assert ports["otlp-grpc"]["port"] == ports["otlp-grpc"]["targetPort"] == DEFAULT_GRPC_PORT
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    assert f"OTEL_MLFLOW_RECEIVER_GRPC_PORT={DEFAULT_GRPC_PORT}" in dockerfile
+    assert re.search(rf"^EXPOSE .*\b{DEFAULT_GRPC_PORT}\b", dockerfile, re.M)

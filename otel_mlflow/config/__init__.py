@@ -63,7 +63,9 @@ variable                                      default                meaning
 ``OTEL_MLFLOW_PARAM_FIELDS``                  unset                  request body fields written as run
                                                                      params (e.g. ``k,temperature``)
 ``OTEL_MLFLOW_RECEIVER_HOST``                 ``127.0.0.1``          receiver address (``--host``)
-``OTEL_MLFLOW_RECEIVER_PORT``                 ``4319``               receiver port (``--port``)
+``OTEL_MLFLOW_RECEIVER_PORT``                 ``4319``               receiver's OTLP/HTTP port (``--port``)
+``OTEL_MLFLOW_RECEIVER_GRPC_PORT``            ``4320``               receiver's OTLP/gRPC port
+                                                                     (``--grpc-port``; 0: off)
 ``OTEL_MLFLOW_RECEIVER_TOKEN``                unset (no auth)        bearer token clients must send
 ``OTEL_MLFLOW_RECEIVER_MAX_BODY_BYTES``       ``16777216``           largest request body
 ``OTEL_MLFLOW_RECEIVER_MAX_SPANS``            ``50000``              most spans in one request

@@ -19,6 +19,7 @@ from typing import Any
 from otel_mlflow.config import parse
 from otel_mlflow.config.errors import ConfigError
 from otel_mlflow.config.names import (
+    ENV_RECEIVER_GRPC_PORT,
     ENV_RECEIVER_HOST,
     ENV_RECEIVER_MAX_BODY_BYTES,
     ENV_RECEIVER_MAX_SPANS,
@@ -28,6 +29,8 @@ from otel_mlflow.config.names import (
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 4319
+DEFAULT_GRPC_PORT = 4320
+"""OTLP/gRPC beside OTLP/HTTP's 4319: neither clashes with a Collector's 4317/4318 on the same host."""
 DEFAULT_MAX_BODY_BYTES = 16 << 20
 DEFAULT_MAX_SPANS = 50_000
 
@@ -36,6 +39,8 @@ DEFAULT_MAX_SPANS = 50_000
 class ReceiverSettings:
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
+    grpc_port: int = DEFAULT_GRPC_PORT
+    """0 turns OTLP/gRPC off."""
     token: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_spans: int = DEFAULT_MAX_SPANS
@@ -43,6 +48,9 @@ class ReceiverSettings:
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
             raise ConfigError(f"{ENV_RECEIVER_PORT}={self.port} (--port) is not a port; use 1 to 65535 (0: any free)")
+        if not 0 <= self.grpc_port <= 65535:
+            raise ConfigError(f"{ENV_RECEIVER_GRPC_PORT}={self.grpc_port} (--grpc-port) is not a port; use 1 to 65535 "
+                              "(0: no OTLP/gRPC)")  # fmt: skip
         for value, env in ((self.max_body_bytes, ENV_RECEIVER_MAX_BODY_BYTES), (self.max_spans, ENV_RECEIVER_MAX_SPANS)):
             if value <= 0:
                 raise ConfigError(f"{env}={value} must be a whole number greater than 0")
@@ -56,6 +64,7 @@ class ReceiverSettings:
             for name, var, read in (
                 ("host", ENV_RECEIVER_HOST, parse.text),
                 ("port", ENV_RECEIVER_PORT, parse.whole),
+                ("grpc_port", ENV_RECEIVER_GRPC_PORT, parse.whole),
                 ("token", ENV_RECEIVER_TOKEN, parse.text),
                 ("max_body_bytes", ENV_RECEIVER_MAX_BODY_BYTES, parse.whole),
                 ("max_spans", ENV_RECEIVER_MAX_SPANS, parse.whole),

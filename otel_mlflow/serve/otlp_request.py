@@ -1,4 +1,4 @@
-"""Decode OTLP/HTTP trace requests (protobuf or JSON) into SDK ``ReadableSpan`` objects.
+"""Decode OTLP trace requests (HTTP protobuf or JSON bodies, or gRPC messages) into SDK ``ReadableSpan`` objects.
 
 The receiver hands the result to the same ``MLflowSpanExporter`` the in-process path uses, so one
 mapping serves both. Usage::
@@ -60,6 +60,11 @@ def decode_request(body: bytes, content_type: str, max_spans: int | None = None)
         request = _parse_json(body)
     else:
         raise OTLPDecodeError(f"content type {content_type!r} is not {PROTOBUF} or {JSON}")
+    return decode_message(request, max_spans)
+
+
+def decode_message(request: ExportTraceServiceRequest, max_spans: int | None = None) -> Decoded:
+    """Convert a parsed request (OTLP/gRPC hands one over) the same way; :class:`TooManySpans` as above."""
     if max_spans is not None:
         count = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
         if count > max_spans:

@@ -15,7 +15,8 @@ A 200 is sent only once every span of the request is in the exporter's durable s
 
 Memory is bounded before decoding: the body size (16 MiB), the spans in one request (413 past
 ``OTEL_MLFLOW_RECEIVER_MAX_SPANS``, checked before any span object is built), and at most
-:data:`DECODING_AT_ONCE` requests decoded at a time; what waits for MLflow is on disk (the exporter's spool).
+:data:`~otel_mlflow.serve.intake.DECODING_AT_ONCE` requests decoded at a time, over HTTP and gRPC together
+(:mod:`.intake`, shared with :mod:`.grpc_receiver`); what waits for MLflow is on disk (the exporter's spool).
 
 Environment: ``OTEL_MLFLOW_RECEIVER_HOST`` (127.0.0.1), ``OTEL_MLFLOW_RECEIVER_PORT`` (4319),
 ``OTEL_MLFLOW_RECEIVER_TOKEN`` (unset: no auth), ``OTEL_MLFLOW_RECEIVER_MAX_BODY_BYTES`` (16 MiB),
@@ -24,7 +25,6 @@ Environment: ``OTEL_MLFLOW_RECEIVER_HOST`` (127.0.0.1), ``OTEL_MLFLOW_RECEIVER_P
 
 from __future__ import annotations
 
-import hmac
 import json
 import threading
 import zlib
@@ -36,19 +36,15 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTracePartialSuccess,
     ExportTraceServiceResponse,
 )
-from opentelemetry.sdk.trace.export import SpanExportResult
-
 from otel_mlflow.config import ReceiverSettings
 from otel_mlflow.export.exporter import MLflowSpanExporter
-from otel_mlflow.serve.otlp_request import JSON, PROTOBUF, OTLPDecodeError, TooManySpans, decode_request
+from otel_mlflow.serve.intake import FULL, RETRY_AFTER_SECONDS, TOO_LARGE, Intake, Refused
+from otel_mlflow.serve.otlp_request import JSON, PROTOBUF, OTLPDecodeError, decode_request
 from otel_mlflow.scrub import get_logger
 
 _logger = get_logger(__name__)
 TRACES_PATH = "/v1/traces"
 HEALTH_PATH = "/health"
-DECODING_AT_ONCE = 2
-"""Requests decoded at the same time: each costs up to its body's size several times over while decoding."""
-RETRY_AFTER_SECONDS = 5
 _RPC_INVALID_ARGUMENT, _RPC_UNAVAILABLE, _RPC_UNAUTHENTICATED = 3, 14, 16
 
 
@@ -58,9 +54,7 @@ class Receiver:
     def __init__(self, settings: ReceiverSettings, exporter: MLflowSpanExporter) -> None:
         self.settings = settings
         self.exporter = exporter
-        self.stats = {"requests": 0, "accepted_spans": 0, "rejected_spans": 0, "refused_requests": 0}
-        self._stats_lock = threading.Lock()
-        self.decoding = threading.BoundedSemaphore(DECODING_AT_ONCE)
+        self.intake = Intake(exporter, settings)
         handler = type("Handler", (_Handler,), {"receiver": self})
         self.server = ThreadingHTTPServer((settings.host, settings.port), handler)
         self.server.daemon_threads = True
@@ -86,9 +80,10 @@ class Receiver:
         if flush:
             self.exporter.shutdown()
 
-    def count(self, key: str, n: int = 1) -> None:
-        with self._stats_lock:
-            self.stats[key] += n
+    @property
+    def stats(self) -> dict[str, int]:
+        """Requests, accepted and rejected spans, refused requests (every transport of this intake)."""
+        return self.intake.stats
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -105,14 +100,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(200, "application/json", json.dumps(body).encode())
 
     def do_POST(self) -> None:  # noqa: N802
-        receiver = self.receiver
-        receiver.count("requests")
+        intake = self.receiver.intake
+        intake.count("requests")
         if self.path.split("?")[0] != TRACES_PATH:
             self._drain_and_refuse(404, "only POST /v1/traces is served here")
             return
         media = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
         reply_as = media if media in (PROTOBUF, JSON) else JSON
-        if not self._authorized():
+        if not intake.authorized(self.headers.get("Authorization")):
             self._drain_and_refuse(401, "missing or wrong bearer token", reply_as, _RPC_UNAUTHENTICATED,
                                    {"WWW-Authenticate": "Bearer"})  # fmt: skip
             return
@@ -123,41 +118,24 @@ class _Handler(BaseHTTPRequestHandler):
         if length is None:
             return
         body = self.rfile.read(length)
-        with receiver.decoding:
-            self._decode_and_export(body, media, reply_as)
-
-    def _decode_and_export(self, body: bytes, media: str, reply_as: str) -> None:
-        receiver = self.receiver
+        encoding = self.headers.get("Content-Encoding")
         try:
-            body = _decompress(body, self.headers.get("Content-Encoding"), receiver.settings.max_body_bytes)
-            decoded = decode_request(body, media, receiver.settings.max_spans)
-        except (_BodyTooLarge, TooManySpans) as exc:
+            decoded = intake.take(lambda: decode_request(_decompress(body, encoding, intake.settings.max_body_bytes),
+                                                         media, intake.settings.max_spans))  # fmt: skip
+        except _BodyTooLarge as exc:
             self._refuse(413, str(exc), reply_as)
-            return
         except _BadEncoding as exc:
             self._refuse(415, str(exc), reply_as)
-            return
-        except OTLPDecodeError as exc:
-            self._refuse(400, str(exc), reply_as)
-            return
-        # export() spools the request's spans in one transaction, or refuses them all: a 200 means on disk
-        if decoded.spans and receiver.exporter.export(decoded.spans) is not SpanExportResult.SUCCESS:
-            self._refuse(503, "the MLflow writer's spool is full; retry later", reply_as, _RPC_UNAVAILABLE,
-                         {"Retry-After": str(RETRY_AFTER_SECONDS)})  # fmt: skip
-            return
-        receiver.count("accepted_spans", len(decoded.spans))
-        receiver.count("rejected_spans", decoded.rejected)
-        self._accept(decoded.rejected, "; ".join(decoded.errors), reply_as)
+        except Refused as refused:  # counted and logged by the intake
+            if refused.kind == FULL:
+                self._send_refusal(503, str(refused), reply_as, _RPC_UNAVAILABLE,
+                                   {"Retry-After": str(RETRY_AFTER_SECONDS)})  # fmt: skip
+            else:
+                self._send_refusal(413 if refused.kind == TOO_LARGE else 400, str(refused), reply_as)
+        else:
+            self._accept(decoded.rejected, "; ".join(decoded.errors), reply_as)
 
     # --- helpers ------------------------------------------------------------------------------
-    def _authorized(self) -> bool:
-        token = self.receiver.settings.token
-        if not token:
-            return True
-        given = self.headers.get("Authorization") or ""
-        scheme, _, value = given.partition(" ")
-        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), token.encode())
-
     def _length(self) -> int | None:
         raw = self.headers.get("Content-Length")
         if raw is None or not raw.strip().isdigit():
@@ -193,8 +171,12 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _refuse(self, code: int, message: str, reply_as: str = JSON, rpc_code: int = _RPC_INVALID_ARGUMENT,
                 headers: dict[str, str] | None = None, close: bool = False) -> None:  # fmt: skip
-        self.receiver.count("refused_requests")
-        _logger.info("otel-mlflow receiver answered %d: %s", code, message)
+        """A refusal decided here (before the intake): counted and logged, then answered."""
+        self.receiver.intake.refuse(str(code), message)
+        self._send_refusal(code, message, reply_as, rpc_code, headers, close)
+
+    def _send_refusal(self, code: int, message: str, reply_as: str = JSON, rpc_code: int = _RPC_INVALID_ARGUMENT,
+                      headers: dict[str, str] | None = None, close: bool = False) -> None:  # fmt: skip
         if reply_as == PROTOBUF:
             body = status_pb2.Status(code=rpc_code, message=message).SerializeToString()
         else:
