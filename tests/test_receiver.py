@@ -101,7 +101,7 @@ def test_truncated_protobuf_is_400_with_a_reason(recorder: SpanRecorder, start_r
 def test_malformed_json_is_400(start_receiver: Any) -> None:
     receiver = start_receiver()
     for body in (b"", b"{not json", b"[1, 2]", json.dumps({"resourceSpans": "nope"}).encode(),
-                 json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": "zz"}]}]}]}).encode()):
+                 json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [{"name": 5}]}]}]}).encode()):
         response = post(receiver, body, JS)
         assert response.status_code == 400, body
         assert response.json()["message"]
@@ -178,3 +178,22 @@ def test_unknown_path_and_health(start_receiver: Any) -> None:
     assert httpx.post(f"{receiver.url}/v1/metrics", content=b"x", headers=PB).status_code == 404
     health = httpx.get(f"{receiver.url}/health").json()
     assert health["status"] == "ok" and health["room"] > 0
+
+
+def test_json_spans_with_ids_that_are_not_hex_are_refused_alone(recorder: SpanRecorder, store: Store,
+                                                                 start_receiver: Any) -> None:  # fmt: skip
+    """A Collector does not retry a 400: one bad id must not lose the request's good spans (partial success)."""
+    receiver = start_receiver()
+    data = json_dict(rag_spans(recorder))
+    spans = data["resourceSpans"][0]["scopeSpans"][0]["spans"]
+    good = len(spans)
+    spans.append(dict(spans[0], traceId="zz" * 16))
+    spans.append(dict(spans[0], spanId="0102030405060709", parentSpanId="not-hex!"))  # not a root either
+    response = post(receiver, json.dumps(data).encode(), JS)
+    assert response.status_code == 200
+    partial = response.json()["partialSuccess"]
+    assert partial["rejectedSpans"] == "2" and "traceId 'zzzz" in partial["errorMessage"]
+    assert "parentSpanId 'not-hex!' is not hex" in partial["errorMessage"]
+    assert receiver.exporter.force_flush(20_000)
+    [run] = store.runs()
+    assert run.data.metrics["span_count"] == good

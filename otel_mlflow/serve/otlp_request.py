@@ -28,6 +28,7 @@ from otel_mlflow.export.otlp_spans import convert_each
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
 _HEX_ID_FIELDS = ("traceId", "spanId", "parentSpanId")
+_INVALID_ID = base64.b64encode(b"\x00").decode("ascii")
 
 
 class OTLPDecodeError(ValueError):
@@ -57,7 +58,10 @@ def decode_request(body: bytes, content_type: str, max_spans: int | None = None)
         except (DecodeError, RecursionError) as exc:
             raise OTLPDecodeError(f"body is not a protobuf ExportTraceServiceRequest: {exc}") from None
     elif content_type == JSON:
-        request = _parse_json(body)
+        request, notes = _parse_json(body)
+        decoded = decode_message(request, max_spans)
+        decoded.errors[:0] = notes[: max(0, 10 - len(decoded.errors))]  # why those spans were refused, first
+        return decoded
     else:
         raise OTLPDecodeError(f"content type {content_type!r} is not {PROTOBUF} or {JSON}")
     return decode_message(request, max_spans)
@@ -73,34 +77,39 @@ def decode_message(request: ExportTraceServiceRequest, max_spans: int | None = N
     return _convert(request)
 
 
-def _parse_json(body: bytes) -> ExportTraceServiceRequest:
+def _parse_json(body: bytes) -> tuple[ExportTraceServiceRequest, list[str]]:
+    """The request, and why spans with ids that are not hex will be refused (each alone: partial success)."""
     try:
         data = json.loads(body)
     except (ValueError, RecursionError) as exc:
         raise OTLPDecodeError(f"body is not JSON: {exc}") from None
     if not isinstance(data, dict):
         raise OTLPDecodeError("body is JSON but not an object with resourceSpans")
+    notes: list[str] = []
     try:
         for resource_spans in _list(data.get("resourceSpans")):
             for scope_spans in _list(_dict(resource_spans).get("scopeSpans")):
                 for span in _list(_dict(scope_spans).get("spans")):
-                    _hex_ids_to_base64(_dict(span))
+                    _hex_ids_to_base64(_dict(span), notes)
                     for link in _list(_dict(span).get("links")):
-                        _hex_ids_to_base64(_dict(link))
-        return json_format.ParseDict(data, ExportTraceServiceRequest(), ignore_unknown_fields=True)
+                        _hex_ids_to_base64(_dict(link), notes)
+        return json_format.ParseDict(data, ExportTraceServiceRequest(), ignore_unknown_fields=True), notes
     except (json_format.ParseError, TypeError, ValueError, AttributeError, RecursionError) as exc:
         raise OTLPDecodeError(f"body is not an OTLP JSON ExportTraceServiceRequest: {exc}") from None
 
 
-def _hex_ids_to_base64(obj: dict[str, Any]) -> None:
-    """OTLP JSON writes ids in hex; protobuf's JSON mapping expects base64."""
+def _hex_ids_to_base64(obj: dict[str, Any], notes: list[str]) -> None:
+    """OTLP JSON writes ids in hex (the specification); protobuf's JSON mapping expects base64. An id that is
+    not hex becomes one zero byte (a parent id too: emptied, the span would pass for a root), so its span alone is
+    refused (with this note) and the request's other spans are taken."""
     for key in _HEX_ID_FIELDS:
         value = obj.get(key)
         if isinstance(value, str) and value:
             try:
                 obj[key] = base64.b64encode(bytes.fromhex(value)).decode("ascii")
             except ValueError:
-                raise OTLPDecodeError(f"{key} {value[:40]!r} is not hex") from None
+                obj[key] = _INVALID_ID
+                notes.append(f"{key} {value[:40]!r} is not hex")
 
 
 def _list(value: Any) -> list[Any]:
