@@ -1,4 +1,4 @@
-"""Spans per second through `otel-mlflow receive` into a sqlite store (OTLP protobuf over loopback HTTP)."""
+"""Spans per second through `otel-mlflow receive` into a sqlite store (OTLP protobuf over loopback HTTP or gRPC)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from otel_mlflow import MLflowSpanExporter  # noqa: E402
 from bench.persist import prepare_experiment  # noqa: E402
 from otel_mlflow.config import Config  # noqa: E402
 from otel_mlflow.config import ReceiverSettings
+from otel_mlflow.serve.grpc_receiver import GrpcReceiver  # noqa: E402
 from otel_mlflow.serve.receiver import Receiver  # noqa: E402
 
 
@@ -31,8 +32,9 @@ def make_bodies(traces: int, llm_call, per_body: int = 256) -> list[bytes]:  # t
     return [encode_spans(spans[i : i + per_body]).SerializeToString() for i in range(0, len(spans), per_body)]
 
 
-def bench_receiver(workdir: Path, traces: int, llm_call) -> tuple[float, float]:  # type: ignore[no-untyped-def]
-    """(spans/s accepted by HTTP, spans/s persisted) for ``traces`` two-span traces."""
+def bench_receiver(workdir: Path, traces: int, llm_call, transport: str = "http") -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """(spans/s accepted over ``transport`` (``http`` or ``grpc``), spans/s persisted) for ``traces`` two-span
+    traces, one client sending bodies of 256 spans one after another."""
     store = workdir / f"recv-{time.monotonic_ns()}"
     store.mkdir()
     uri, name = f"sqlite:///{store / 'mlflow.db'}", f"bench-{time.monotonic_ns()}"
@@ -40,17 +42,35 @@ def bench_receiver(workdir: Path, traces: int, llm_call) -> tuple[float, float]:
     exporter = MLflowSpanExporter(config=Config.from_env(
         env={}, tracking_uri=uri, artifact_location=str(store / "a"), experiment_name=name, flush_interval=0.05,
         max_queue_size=traces * 4, run_mode="window"))  # fmt: skip
-    receiver = Receiver(ReceiverSettings(port=0), exporter).start()
+    receiver = Receiver(ReceiverSettings(port=0, grpc_port=0), exporter).start()
+    grpc_receiver = GrpcReceiver(receiver.intake).start() if transport == "grpc" else None
     bodies = make_bodies(traces, llm_call)
     spans = traces * 2
     try:
-        with httpx.Client(base_url=receiver.url, headers={"Content-Type": "application/x-protobuf"}) as client:
-            started = time.perf_counter()
-            for body in bodies:
-                client.post("/v1/traces", content=body).raise_for_status()
-            accepted = time.perf_counter() - started
-            exporter.force_flush(600_000)
-            persisted = time.perf_counter() - started
+        started = time.perf_counter()
+        if grpc_receiver is not None:
+            _send_grpc(grpc_receiver.endpoint, bodies)
+        else:
+            with httpx.Client(base_url=receiver.url, headers={"Content-Type": "application/x-protobuf"}) as client:
+                for body in bodies:
+                    client.post("/v1/traces", content=body).raise_for_status()
+        accepted = time.perf_counter() - started
+        exporter.force_flush(600_000)
+        persisted = time.perf_counter() - started
     finally:
+        if grpc_receiver is not None:
+            grpc_receiver.stop(0)
         receiver.stop()
     return spans / accepted, exporter.stats.spans_written / persisted
+
+
+def _send_grpc(endpoint: str, bodies: list[bytes]) -> None:
+    import grpc
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
+
+    requests = [ExportTraceServiceRequest.FromString(body) for body in bodies]  # parsed before the clock counts
+    with grpc.insecure_channel(endpoint) as channel:
+        stub = TraceServiceStub(channel)
+        for request in requests:
+            stub.Export(request, timeout=60)

@@ -10,7 +10,7 @@ Rows (ratio = otel-mlflow / baseline; the target column says which way is good):
 - persisted requests/s into sqlite: window and trace mode vs the raw ``log_batch`` ceiling, vs one run per
   call's floor (create_run + log_batch + end with the same data), vs the old helper style;
 - the same against a local ``mlflow server`` (REST);
-- spans/s through ``otel-mlflow receive`` into sqlite;
+- spans/s through ``otel-mlflow receive`` into sqlite, over OTLP/HTTP and over OTLP/gRPC;
 - a FastAPI request's added latency vs the official FastAPI instrumentation alone;
 - start-up under ``opentelemetry-instrument``: mlflow exporter vs console exporter;
 - a burst of 10,000 requests: spans lost (must be 0) and memory;
@@ -119,9 +119,10 @@ def main() -> int:
             rows += writers_rows(url, str(work / "rest-w"), repeats, int(200 * scale))
     more, delivery_figures = delivery_rows(window_req_s, repeats, int(3000 * scale))
     rows += more
-    rc = [receiver.bench_receiver(work, int(500 * scale), persist.serve_request) for _ in range(repeats)]
-    rows.append(row("receiver spans/s, sqlite", "accepted over HTTP", statistics.median(r[0] for r in rc),
-                    "persisted", statistics.median(r[1] for r in rc)))  # fmt: skip
+    for transport in ("http", "grpc"):
+        rc = [receiver.bench_receiver(work, int(500 * scale), persist.serve_request, transport) for _ in range(repeats)]
+        rows.append(row("receiver spans/s, sqlite", f"accepted over {transport.upper().replace('GRPC', 'gRPC')}",
+                        statistics.median(r[0] for r in rc), "persisted", statistics.median(r[1] for r in rc)))  # fmt: skip
     fa = fastapi_latency.request_us(int(600 * scale), rounds=repeats)
     official_added = fa["official"] - fa["none"]
     rows.append(row("FastAPI added µs/request", "official instr.", official_added, "ours, drop exporter",
