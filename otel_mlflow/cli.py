@@ -11,6 +11,7 @@ accepting requests, writes everything accepted to MLflow, then exits.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import signal
 import sys
@@ -110,7 +111,7 @@ def _receive(args: argparse.Namespace) -> int:
              receiver.url, TRACES_PATH, f" and OTLP/gRPC on {grpc_receiver.endpoint}" if grpc_receiver else "",
              "bearer token" if settings.token else "none",
              exporter.config.tracking_uri or "MLflow's default store", exporter.config.experiment_name)  # fmt: skip
-    if not settings.token and settings.host not in ("127.0.0.1", "localhost", "::1"):
+    if not settings.token and not _is_loopback(settings.host):
         log.warning("otel-mlflow receiver listens on %s without a token: anyone who reaches it can write to "
                     "MLflow. Set one: --token \"$(openssl rand -hex 16)\" (or %s), and the same bearer token in "
                     "the senders' headers", settings.host, ENV_RECEIVER_TOKEN)  # fmt: skip
@@ -123,6 +124,15 @@ def _receive(args: argparse.Namespace) -> int:
     log.info("stopped: %d spans written, %d dropped", stats.spans_written,
              stats.spans_dropped_write_failed + stats.spans_dropped_queue_full)
     return 0
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def _drain(spool_dir: str | None) -> int:

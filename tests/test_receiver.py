@@ -12,6 +12,7 @@ import httpx
 import pytest
 from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
+from opentelemetry.trace import SpanKind
 
 from otel_mlflow import attributes as A
 from otel_mlflow.mapping.run_plan import MappingOptions
@@ -197,3 +198,18 @@ def test_json_spans_with_ids_that_are_not_hex_are_refused_alone(recorder: SpanRe
     assert receiver.exporter.force_flush(20_000)
     [run] = store.runs()
     assert run.data.metrics["span_count"] == good
+
+
+def test_a_request_larger_than_the_memory_bound_is_taken_whole(recorder: SpanRecorder, store: Store,
+                                                                start_receiver: Any) -> None:  # fmt: skip
+    """More spans than memory holds, on an empty receiver: spooled and spilled, never "backlog is full"."""
+    receiver = start_receiver(max_queue_size=1_000, run_mode="window")
+    for _ in range(3_000):
+        with recorder.tracer.start_as_current_span("GET /health", kind=SpanKind.SERVER):
+            pass
+    response = post(receiver, protobuf_body(recorder.take()), PB)
+    assert response.status_code == 200, response.content
+    assert receiver.exporter.force_flush(120_000)
+    assert receiver.exporter.stats.spans_written == 3_000
+    steps = sum(len(store.client().get_metric_history(r.info.run_id, A.METRIC_LATENCY)) for r in store.runs())
+    assert steps == 3_000  # one step per request, in the open window run(s)
