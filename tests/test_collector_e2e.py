@@ -15,6 +15,7 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from otel_mlflow import attributes as A
 from otel_mlflow.config import ReceiverSettings
+from otel_mlflow.serve.grpc_receiver import GrpcReceiver
 from otel_mlflow.serve.receiver import Receiver
 from tests.helpers import Store, free_port, wait_for
 
@@ -32,17 +33,20 @@ def rotel_binary() -> Path:
     return binary
 
 
-@pytest.fixture
-def collector(tmp_path: Path, make_exporter: Any) -> Iterator[tuple[str, Receiver]]:
-    """(collector's OTLP/HTTP traces URL, the receiver behind it)."""
+@pytest.fixture(params=["http", "grpc"])
+def collector(request: pytest.FixtureRequest, tmp_path: Path, make_exporter: Any) -> Iterator[tuple[str, Receiver]]:
+    """(collector's OTLP/HTTP traces URL, the receiver behind it); the collector exports to the receiver over
+    OTLP/HTTP or OTLP/gRPC (both gzip)."""
     binary = rotel_binary()
-    receiver = Receiver(ReceiverSettings(host="127.0.0.1", port=0), make_exporter()).start()
+    receiver = Receiver(ReceiverSettings(host="127.0.0.1", port=0, grpc_port=0), make_exporter()).start()
+    grpc_receiver = GrpcReceiver(receiver.intake).start() if request.param == "grpc" else None
+    target = f"http://{grpc_receiver.endpoint}" if grpc_receiver else receiver.url
     http_port, grpc_port = free_port(), free_port()
     log = open(tmp_path / "rotel.log", "wb")
     proc = subprocess.Popen(
         [str(binary), "start", "--otlp-http-endpoint", f"127.0.0.1:{http_port}",
          "--otlp-grpc-endpoint", f"127.0.0.1:{grpc_port}", "--exporter", "otlp",
-         "--otlp-exporter-protocol", "http", "--otlp-exporter-endpoint", receiver.url,
+         "--otlp-exporter-protocol", request.param, "--otlp-exporter-endpoint", target,
          "--otlp-exporter-compression", "gzip", "--batch-timeout", "200ms",
          "--pid-file", str(tmp_path / "rotel.pid")],
         stdout=log, stderr=subprocess.STDOUT,
@@ -60,6 +64,8 @@ def collector(tmp_path: Path, make_exporter: Any) -> Iterator[tuple[str, Receive
         proc.terminate()
         proc.wait(15)
         log.close()
+        if grpc_receiver is not None:
+            grpc_receiver.stop(0)
         receiver.stop()
 
 
