@@ -57,7 +57,7 @@ class Engine:
 
     # --- the loop ---------------------------------------------------------------------------
     def _run(self, shard: int) -> None:
-        writer = MLflowWriter(self._config)
+        writer = MLflowWriter(self._config, self._ledger.options.scrubber)
         last_plan = 0.0
         while not self._stop:
             try:

@@ -83,9 +83,8 @@ def attempt(job: Job, writer: MLflowWriter, closing_deadline: float | None) -> O
 
 def _given_up(job: Job, writer: MLflowWriter) -> Outcome:
     """The job is dropped; a run it created and was to end is ended FAILED with the reason, not left RUNNING."""
-    plan, state = job.plan, job.state
-    should_end = plan.end_run if plan.end_run is not None else plan.run_id is None
-    if state.run_id is not None and should_end and not state.ended:
+    state = job.state
+    if state.run_id is not None and job.plan.ends_run and not state.ended:
         writer.close_failed(state.run_id, f"{type(job.error).__name__}: {job.error}")
     return Outcome.DROPPED
 

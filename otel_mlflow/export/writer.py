@@ -61,9 +61,9 @@ class _RunMemory:
 class MLflowWriter:
     """Writes plans to the tracking store named by ``config``. Not thread-safe: one writer thread."""
 
-    def __init__(self, config: Config) -> None:
+    def __init__(self, config: Config, scrubber: Scrubber) -> None:
         self._config = config
-        self._scrubber = Scrubber(config.scrub)
+        self._scrubber = scrubber
         self._client_obj: MlflowClient | None = None
         self._experiment_id: str | None = None
         self._runs: OrderedDict[str, _RunMemory] = OrderedDict()
@@ -139,8 +139,7 @@ class MLflowWriter:
         if spans and self._link and not state.linked:
             self._link_trace(run_id, memory, spans)
             state.linked = True
-        should_end = plan.end_run if plan.end_run is not None else plan.run_id is None
-        if should_end and not state.ended:
+        if plan.ends_run and not state.ended:
             client.set_terminated(run_id, "FAILED" if plan.failed else "FINISHED", end_time=plan.end_ms)
             state.ended = True
         return run_id

@@ -14,7 +14,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from otel_mlflow.mapping.span_facts import span_facts
+from otel_mlflow.mapping.span_facts import SpanFacts, span_facts
 from otel_mlflow.mapping.trace_run import find_root
 
 TABLE_TEXT_CHARS = 2000
@@ -70,11 +70,9 @@ def request_record(spans: Sequence[ReadableSpan], capture_content: bool = True) 
         service=root.service_name or next((f.service_name for f in facts if f.service_name), None) or "unknown",
         start_ns=root.start_ns,
         end_ns=root.end_ns,
-        failed=root.is_error or any(f.is_error for f in llm),
-        span_count=len(facts),
-        dropped_tokens=sum(f.dropped_tokens for f in facts),
-        backwards_spans=sum(f.ends_before_start for f in facts),
+        failed=root.is_error,
     )
+    _add_counts(record, facts)
     for call in llm:
         for key, value in (("model", call.model), ("provider", call.provider), *call.request_params.items()):
             if value is not None:
@@ -84,8 +82,6 @@ def request_record(spans: Sequence[ReadableSpan], capture_content: bool = True) 
             record.params.setdefault(key, str(value))
         if record.feedback is None and "user_feedback" in f.user_tags:
             record.feedback = str(f.user_tags["user_feedback"])
-    record.input_tokens = _total(c.input_tokens for c in llm)
-    record.output_tokens = _total(c.output_tokens for c in llm)
     if capture_content:
         record.question = _cut(next((f.question for f in facts if f.question), None)
                                or next((c.prompt for c in llm if c.prompt), None))  # fmt: skip
@@ -98,6 +94,12 @@ def add_late_spans(record: RequestRecord, spans: Sequence[ReadableSpan]) -> None
     """Spans of the request that arrived after its record was made join it: their tokens add to its totals,
     an error among their LLM calls fails it, and they are counted (``late_spans``)."""
     facts = [span_facts(s) for s in spans]
+    _add_counts(record, facts)
+    record.late_spans += len(facts)
+
+
+def _add_counts(record: RequestRecord, facts: Sequence[SpanFacts]) -> None:
+    """What spans add to a record, made now or joined later: token totals, failed LLM calls, span counts."""
     llm = [f for f in facts if f.is_llm]
     for name, extra in (("input_tokens", _total(c.input_tokens for c in llm)),
                         ("output_tokens", _total(c.output_tokens for c in llm))):  # fmt: skip
@@ -107,7 +109,6 @@ def add_late_spans(record: RequestRecord, spans: Sequence[ReadableSpan]) -> None
     record.dropped_tokens += sum(f.dropped_tokens for f in facts)
     record.backwards_spans += sum(f.ends_before_start for f in facts)
     record.span_count += len(facts)
-    record.late_spans += len(facts)
 
 
 _TRANSIENT = ("spans", "spans_bytes")

@@ -68,13 +68,18 @@ class RunPlan:
     artifacts: dict[str, str] = field(default_factory=dict)
     """relative artifact path -> text"""
     end_run: bool | None = None
-    """End the run after writing: None means only a run this plan creates."""
+    """End the run after writing: None means only a run this plan creates (see :attr:`ends_run`)."""
     identity: tuple[str, str] | None = None
     """(tag, value) naming this run alone, set at creation: how a replay finds a run a crash hid."""
     dropped_metrics: int = 0
     dropped_tokens: int = 0
     backwards_spans: int = 0
     truncated_texts: int = 0
+
+    @property
+    def ends_run(self) -> bool:
+        """True when writing this plan ends its run: as ``end_run`` says, else only a run the plan creates."""
+        return self.end_run if self.end_run is not None else self.run_id is None
 
 
 class PlanBuilder:

@@ -102,7 +102,7 @@ def span_facts(span: ReadableSpan) -> SpanFacts:
         span_id=format(ctx.span_id, "016x") if ctx is not None else "0" * 16,
         start_ns=int(span.start_time or 0),
         end_ns=max(int(span.end_time or span.start_time or 0), int(span.start_time or 0)),
-        ends_before_start=int(span.end_time or 0) < int(span.start_time or 0) and span.end_time is not None,
+        ends_before_start=span.end_time is not None and span.start_time is not None and span.end_time < span.start_time,
         is_local_root=is_local_root(span),
         is_error=status_code == StatusCode.ERROR
         or (span.kind == SpanKind.SERVER and http_status is not None and http_status >= 500),

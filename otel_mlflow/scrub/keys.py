@@ -66,7 +66,7 @@ def key_words(key: str) -> list[str]:
 def has_secret_words(words: list[str], extra: frozenset[str] = frozenset()) -> bool:
     """True when ``words`` (from :func:`key_words`) name a credential; ``extra`` adds the user's own words."""
     for i, word in enumerate(words):
-        if word == "token" or (word.endswith("token") and word != "token"):
+        if word.endswith("token"):  # "token" beside a counting word is a number; "accesstoken" never is
             before = words[i - 1] if i else ""
             after = words[i + 1] if i + 1 < len(words) else ""
             if word == "token" and (before in COUNTING_WORDS or after in COUNTING_WORDS):

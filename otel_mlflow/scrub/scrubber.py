@@ -15,7 +15,6 @@ when the value shows its kind): the reader still sees that a credential was ther
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -91,8 +90,6 @@ def _masked(value: Any) -> Any:
         return mask_whole(value)
     if isinstance(value, (list, tuple)):
         return [_masked(v) for v in value]
-    if isinstance(value, float) and not math.isfinite(value):
-        return REDACTED
     return REDACTED
 
 
