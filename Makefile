@@ -6,7 +6,9 @@ STAMP := $(VENV)/.installed
 # MLflow's usage telemetry would try to reach the internet: off for our own commands.
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
-.PHONY: install demo test bench clean
+.PHONY: install system-packages demo test bench clean
+# Debian packages the tests run (curl: an OTLP client of the receiver's conformance tests)
+SYSTEM_PACKAGES := curl
 
 install: $(STAMP)
 
@@ -16,10 +18,13 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+system-packages:
+	bash scripts/system-packages.sh $(SYSTEM_PACKAGES)
+
 demo: install
 	$(PY) examples/demo.py
 
-test: install
+test: install system-packages
 	$(PY) -m pytest -n 2
 
 bench: install

@@ -64,6 +64,30 @@ def bench_receiver(workdir: Path, traces: int, llm_call, transport: str = "http"
     return spans / accepted, exporter.stats.spans_written / persisted
 
 
+def round_trip_ms(workdir: Path, llm_call, requests: int = 300) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+    """(p50, p99) milliseconds from sending a one-trace OTLP/HTTP request to its 200, one kept-alive connection
+    (a Nagle delay would show as ~40 ms)."""
+    store = workdir / f"rtt-{time.monotonic_ns()}"
+    store.mkdir()
+    uri, name = f"sqlite:///{store / 'mlflow.db'}", f"bench-{time.monotonic_ns()}"
+    prepare_experiment(uri, name, str(store / "a"))
+    exporter = MLflowSpanExporter(config=Config.from_env(
+        env={}, tracking_uri=uri, artifact_location=str(store / "a"), experiment_name=name, run_mode="window"))  # fmt: skip
+    receiver = Receiver(ReceiverSettings(port=0, grpc_port=0), exporter).start()
+    bodies = make_bodies(requests, llm_call, per_body=2)
+    times = []
+    try:
+        with httpx.Client(base_url=receiver.url, headers={"Content-Type": "application/x-protobuf"}) as client:
+            for body in bodies:
+                started = time.perf_counter()
+                client.post("/v1/traces", content=body).raise_for_status()
+                times.append((time.perf_counter() - started) * 1000)
+    finally:
+        receiver.stop()
+    times.sort()
+    return times[len(times) // 2], times[int(len(times) * 0.99)]
+
+
 def _send_grpc(endpoint: str, bodies: list[bytes]) -> None:
     import grpc
     from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest

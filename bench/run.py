@@ -123,6 +123,8 @@ def main() -> int:
         rc = [receiver.bench_receiver(work, int(500 * scale), persist.serve_request, transport) for _ in range(repeats)]
         rows.append(row("receiver spans/s, sqlite", f"accepted over {transport.upper().replace('GRPC', 'gRPC')}",
                         statistics.median(r[0] for r in rc), "persisted", statistics.median(r[1] for r in rc)))  # fmt: skip
+    p50, p99 = receiver.round_trip_ms(work, persist.serve_request, int(300 * scale))
+    rows.append(row("receiver round trip ms, 1 trace, OTLP/HTTP", "p50", p50, "p99", p99))
     fa = fastapi_latency.request_us(int(600 * scale), rounds=repeats)
     official_added = fa["official"] - fa["none"]
     rows.append(row("FastAPI added µs/request", "official instr.", official_added, "ours, drop exporter",

@@ -1,6 +1,7 @@
 """The ``otel-mlflow`` command (also ``python -m otel_mlflow``).
 
     otel-mlflow receive [--host 127.0.0.1] [--port 4319] [--grpc-port 4320] [--token T] [--max-body-bytes N]
+                        [--max-spans N] [--read-timeout S] [--max-connections N]
     otel-mlflow doctor [--receiver-port 4319]
     otel-mlflow drain [--spool-dir DIR]
 
@@ -15,7 +16,6 @@ import ipaddress
 import logging
 import signal
 import sys
-import threading
 from collections.abc import Sequence
 from types import FrameType
 
@@ -23,8 +23,10 @@ from otel_mlflow.config import (
     ENV_RECEIVER_GRPC_PORT,
     ENV_RECEIVER_HOST,
     ENV_RECEIVER_MAX_BODY_BYTES,
+    ENV_RECEIVER_MAX_CONNECTIONS,
     ENV_RECEIVER_MAX_SPANS,
     ENV_RECEIVER_PORT,
+    ENV_RECEIVER_READ_TIMEOUT,
     ENV_RECEIVER_TOKEN,
     ENV_SPOOL_DIR,
     Config,
@@ -51,6 +53,10 @@ def main(argv: Sequence[str] | None = None) -> int:
                          help=f"largest request body, compressed or not (default 16 MiB; {ENV_RECEIVER_MAX_BODY_BYTES})")
     receive.add_argument("--max-spans", type=int,
                          help=f"most spans in one request; more is a 413 (default 50,000; {ENV_RECEIVER_MAX_SPANS})")
+    receive.add_argument("--read-timeout", type=float, help="seconds an HTTP client has to send a request's headers, "
+                         f"then its body; idle connections close after it too (default 30; {ENV_RECEIVER_READ_TIMEOUT})")
+    receive.add_argument("--max-connections", type=int,
+                         help=f"open HTTP connections; past it, 503 (default 1,000; {ENV_RECEIVER_MAX_CONNECTIONS})")
     receive.add_argument("--log-level", default="INFO")
     doctor = commands.add_parser("doctor", help="print the configuration and check the tracking store, "
                                                 "experiment, /v1/traces and the receiver port")  # fmt: skip
@@ -86,7 +92,8 @@ def _receive(args: argparse.Namespace) -> int:
     try:
         settings = ReceiverSettings.from_env(host=args.host, port=args.port, grpc_port=args.grpc_port,
                                              token=args.token or None, max_body_bytes=args.max_body_bytes,
-                                             max_spans=args.max_spans)  # fmt: skip
+                                             max_spans=args.max_spans, read_timeout=args.read_timeout,
+                                             max_connections=args.max_connections)  # fmt: skip
         exporter = MLflowSpanExporter(config=Config.from_env())
     except ConfigError as exc:
         print(f"otel-mlflow: {exc}", file=sys.stderr)
@@ -102,7 +109,7 @@ def _receive(args: argparse.Namespace) -> int:
     def stop(signum: int, frame: FrameType | None) -> None:
         if signum == signal.SIGTERM:
             mark_stopping_on_signal()  # what is not written in 20 s stays spooled for the next start
-        threading.Thread(target=receiver.server.shutdown, daemon=True).start()
+        receiver.shutdown()
 
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
@@ -116,7 +123,7 @@ def _receive(args: argparse.Namespace) -> int:
                     "MLflow. Set one: --token \"$(openssl rand -hex 16)\" (or %s), and the same bearer token in "
                     "the senders' headers", settings.host, ENV_RECEIVER_TOKEN)  # fmt: skip
     receiver.serve_forever()
-    receiver.server.server_close()
+    receiver.stop(flush=False)
     if grpc_receiver is not None:
         grpc_receiver.stop()
     exporter.shutdown()

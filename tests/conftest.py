@@ -69,12 +69,14 @@ def start_receiver(make_exporter: Any) -> Iterator[Any]:
     """Start in-process receivers on a free loopback port, each with its own exporter; stopped after the test."""
     started: list[Receiver] = []
 
-    def start(token: str | None = None, max_body_bytes: int = 1 << 20, **exporter_settings: Any) -> Receiver:
+    def start(token: str | None = None, max_body_bytes: int = 1 << 20, receiver: dict[str, Any] | None = None,
+              **exporter_settings: Any) -> Receiver:  # fmt: skip
+        """``receiver``: more ReceiverSettings (read_timeout, max_connections...)."""
         exporter = make_exporter(**exporter_settings)
-        receiver = Receiver(ReceiverSettings(host="127.0.0.1", port=0, token=token, max_body_bytes=max_body_bytes),
-                            exporter).start()  # fmt: skip
-        started.append(receiver)
-        return receiver
+        settings = ReceiverSettings(host="127.0.0.1", port=0, token=token, max_body_bytes=max_body_bytes,
+                                    **(receiver or {}))  # fmt: skip
+        started.append(Receiver(settings, exporter).start())
+        return started[-1]
 
     yield start
     for receiver in started:

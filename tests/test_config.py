@@ -124,3 +124,10 @@ def test_receiver_settings_refuse_a_bad_port_or_bound_by_name() -> None:
         ReceiverSettings.from_env({"OTEL_MLFLOW_RECEIVER_MAX_SPANS": "many"})
     assert ReceiverSettings.from_env({"OTEL_MLFLOW_RECEIVER_PORT": "4400"}, port=None).port == 4400
     assert ReceiverSettings.from_env({"OTEL_MLFLOW_RECEIVER_PORT": "4400"}, port=4500).port == 4500  # the flag wins
+    for variable, value in (("OTEL_MLFLOW_RECEIVER_READ_TIMEOUT", "0"), ("OTEL_MLFLOW_RECEIVER_READ_TIMEOUT", "nan"),
+                            ("OTEL_MLFLOW_RECEIVER_READ_TIMEOUT", "inf"),
+                            ("OTEL_MLFLOW_RECEIVER_MAX_CONNECTIONS", "0")):  # fmt: skip
+        with pytest.raises(ConfigError, match=f"{variable}={value}.*greater than 0"):
+            ReceiverSettings.from_env({variable: value})
+    settings = ReceiverSettings.from_env({"OTEL_MLFLOW_RECEIVER_READ_TIMEOUT": "2.5"}, max_connections=10)
+    assert (settings.read_timeout, settings.max_connections) == (2.5, 10)

@@ -69,6 +69,10 @@ variable                                      default                meaning
 ``OTEL_MLFLOW_RECEIVER_TOKEN``                unset (no auth)        bearer token clients must send
 ``OTEL_MLFLOW_RECEIVER_MAX_BODY_BYTES``       ``16777216``           largest request body
 ``OTEL_MLFLOW_RECEIVER_MAX_SPANS``            ``50000``              most spans in one request
+``OTEL_MLFLOW_RECEIVER_READ_TIMEOUT``         ``30``                 seconds an HTTP client has for each
+                                                                     of: idle, headers, body
+``OTEL_MLFLOW_RECEIVER_MAX_CONNECTIONS``      ``1000``               open HTTP connections; past it,
+                                                                     503 with Retry-After
 ============================================  =====================  ==============================
 
 Parts: :mod:`.exporter` (:class:`Config`), :mod:`.capture` (the instrumentors), :mod:`.receiver`, :mod:`.scrub`;

@@ -22,8 +22,10 @@ from otel_mlflow.config.names import (
     ENV_RECEIVER_GRPC_PORT,
     ENV_RECEIVER_HOST,
     ENV_RECEIVER_MAX_BODY_BYTES,
+    ENV_RECEIVER_MAX_CONNECTIONS,
     ENV_RECEIVER_MAX_SPANS,
     ENV_RECEIVER_PORT,
+    ENV_RECEIVER_READ_TIMEOUT,
     ENV_RECEIVER_TOKEN,
 )
 
@@ -33,6 +35,8 @@ DEFAULT_GRPC_PORT = 4320
 """OTLP/gRPC beside OTLP/HTTP's 4319: neither clashes with a Collector's 4317/4318 on the same host."""
 DEFAULT_MAX_BODY_BYTES = 16 << 20
 DEFAULT_MAX_SPANS = 50_000
+DEFAULT_READ_TIMEOUT = 30.0
+DEFAULT_MAX_CONNECTIONS = 1000
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,11 @@ class ReceiverSettings:
     token: str | None = None
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     max_spans: int = DEFAULT_MAX_SPANS
+    read_timeout: float = DEFAULT_READ_TIMEOUT
+    """Seconds an HTTP connection may sit idle, then for a request's headers to arrive from its first byte, then
+    for its body: none of the three is extended by a client that trickles bytes."""
+    max_connections: int = DEFAULT_MAX_CONNECTIONS
+    """Open HTTP connections; a request on one past it is answered 503 with Retry-After."""
 
     def __post_init__(self) -> None:
         if not 0 <= self.port <= 65535:
@@ -54,6 +63,12 @@ class ReceiverSettings:
         for value, env in ((self.max_body_bytes, ENV_RECEIVER_MAX_BODY_BYTES), (self.max_spans, ENV_RECEIVER_MAX_SPANS)):
             if value <= 0:
                 raise ConfigError(f"{env}={value} must be a whole number greater than 0")
+        if not 0 < self.read_timeout < float("inf"):
+            raise ConfigError(f"{ENV_RECEIVER_READ_TIMEOUT}={self.read_timeout} must be a number of seconds greater "
+                              "than 0, e.g. 30")  # fmt: skip
+        if self.max_connections <= 0:
+            raise ConfigError(f"{ENV_RECEIVER_MAX_CONNECTIONS}={self.max_connections} must be a whole number greater "
+                              "than 0, e.g. 1000")  # fmt: skip
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None, **given: Any) -> ReceiverSettings:
@@ -68,6 +83,8 @@ class ReceiverSettings:
                 ("token", ENV_RECEIVER_TOKEN, parse.text),
                 ("max_body_bytes", ENV_RECEIVER_MAX_BODY_BYTES, parse.whole),
                 ("max_spans", ENV_RECEIVER_MAX_SPANS, parse.whole),
+                ("read_timeout", ENV_RECEIVER_READ_TIMEOUT, parse.seconds),
+                ("max_connections", ENV_RECEIVER_MAX_CONNECTIONS, parse.whole),
             )
         }
         return cls(**{k: v for k, v in values.items() if v is not None})

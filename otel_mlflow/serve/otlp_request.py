@@ -8,13 +8,15 @@ mapping serves both. Usage::
     decoded.rejected         # spans refused (bad ids), for OTLP partial success
     decoded.errors           # why, one line each
 
-A body that is not a valid OTLP request raises :class:`OTLPDecodeError` with the reason.
+A body that is not a valid OTLP request raises :class:`OTLPDecodeError` with the reason. ``decompress`` undoes
+a ``Content-Encoding`` first (gzip, deflate) within the body size bound.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+import zlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +29,7 @@ from otel_mlflow.export.otlp_spans import convert_each
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"
+ENCODINGS = ("identity", "gzip", "deflate")
 _HEX_ID_FIELDS = ("traceId", "spanId", "parentSpanId")
 _INVALID_ID = base64.b64encode(b"\x00").decode("ascii")
 
@@ -37,6 +40,14 @@ class OTLPDecodeError(ValueError):
 
 class TooManySpans(ValueError):
     """The request holds more spans than the receiver takes at once (checked before any span is built)."""
+
+
+class BodyTooLarge(ValueError):
+    """The body, decompressed, is over the receiver's size bound."""
+
+
+class UnsupportedEncoding(ValueError):
+    """A ``Content-Encoding`` other than gzip, deflate or identity."""
 
 
 @dataclass
@@ -135,4 +146,29 @@ def _convert(request: ExportTraceServiceRequest) -> Decoded:
                 out.errors.append(str(span_or_error))
         else:
             out.spans.append(span_or_error)
+    return out
+
+
+def check_encoding(encoding: str | None) -> str:
+    """The encoding's normal name; :class:`UnsupportedEncoding` (answered 415) for one not taken."""
+    name = (encoding or "identity").strip().lower()
+    if name not in ENCODINGS:
+        raise UnsupportedEncoding(f"Content-Encoding {name!r} is not supported; use gzip, deflate or none")
+    return name
+
+
+def decompress(body: bytes, encoding: str | None, limit: int) -> bytes:
+    """Undo gzip/deflate with a cap on the decompressed size (a small bomb cannot fill memory)."""
+    name = check_encoding(encoding)
+    if name == "identity":
+        return body
+    decompressor = zlib.decompressobj(wbits=31 if name == "gzip" else 15)
+    try:
+        out = decompressor.decompress(body, limit + 1)
+    except zlib.error as exc:
+        raise OTLPDecodeError(f"body is not valid {name}: {exc}") from None
+    if len(out) > limit or decompressor.unconsumed_tail:
+        raise BodyTooLarge(f"decompressed body is over the limit of {limit} bytes")
+    if not decompressor.eof:
+        raise OTLPDecodeError(f"body is a truncated {name} stream")
     return out
