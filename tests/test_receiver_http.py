@@ -301,3 +301,30 @@ def test_the_sdk_exporter_retries_a_503_after_retry_after_and_the_spans_are_writ
     assert receiver.exporter.force_flush(30_000)
     ids = trace_ids(store)
     assert len(ids) == 21 and len(set(ids)) == 21  # the 20 retried traces once each, and the first
+
+
+def test_health_and_small_requests_are_answered_while_a_large_body_decodes(recorder: SpanRecorder,
+                                                                          start_receiver: Any) -> None:  # fmt: skip
+    """A large body is decoded on a worker thread: the event loop goes on serving everyone else meanwhile."""
+    for _ in range(6_000):
+        rag_trace(recorder)
+    large = json_body(recorder.take())  # 12,000 spans of OTLP JSON: seconds of decoding
+    receiver = start_receiver(max_body_bytes=64 << 20, max_queue_size=100_000, run_mode="window")
+    outcome: list[int] = []
+    thread = threading.Thread(target=lambda: outcome.append(httpx.post(
+        f"{receiver.url}/v1/traces", content=large, headers={"Content-Type": "application/json"}, timeout=120
+    ).status_code))  # fmt: skip
+    thread.start()
+    assert wait_for(lambda: receiver.stats["requests"] == 1, 30)
+    answered_meanwhile = small_posts = 0
+    while thread.is_alive():
+        health = httpx.get(f"{receiver.url}/health", timeout=5)
+        small = httpx.post(f"{receiver.url}/v1/traces", content=one_trace(recorder), headers={"Content-Type": PB},
+                           timeout=5)  # fmt: skip
+        assert health.status_code == small.status_code == 200
+        small_posts += 1
+        answered_meanwhile += thread.is_alive()
+    thread.join()
+    assert outcome == [200]
+    assert answered_meanwhile >= 3, answered_meanwhile
+    assert receiver.stats["accepted_spans"] == 12_000 + 2 * small_posts

@@ -10,8 +10,9 @@ connection is past the cap, or when request bodies in memory are at their bound 
 Everything that can be refused before the body is read is (path, token, content type, encoding, declared
 length, connection cap), answered without reading the body and without ``100 Continue``, then the connection
 is closed. A body is read chunk by chunk (chunked or sized), counted against its bound and against the bytes
-all bodies may hold at once, within one deadline from its first byte to its last. Decoding and spooling run on
-worker threads through the shared :class:`~otel_mlflow.serve.intake.Intake`; the event loop only moves bytes.
+all bodies may hold at once, within one deadline from its first byte to its last. Decoding and spooling go
+through the shared :class:`~otel_mlflow.serve.intake.Intake`: on the event loop for a small body when a decoding
+slot is free at once, else on a worker thread, so the loop never waits for a slot or a large decode.
 
 Usage::
 
@@ -39,6 +40,7 @@ from otel_mlflow.serve.otlp_request import (
     JSON,
     PROTOBUF,
     BodyTooLarge,
+    Decoded,
     UnsupportedEncoding,
     check_encoding,
     decode_request,
@@ -48,6 +50,9 @@ from otel_mlflow.serve.otlp_request import (
 _logger = get_logger(__name__)
 TRACES_PATH = "/v1/traces"
 HEALTH_PATH = "/health"
+INLINE_BODY_BYTES = 64 << 10
+"""Bodies up to this size are decoded and spooled on the event loop (well under a millisecond); larger ones on a
+worker thread, so that the loop keeps answering other connections meanwhile."""
 BODIES_IN_MEMORY = 4
 """Request bodies (of the largest allowed size) held at once while they arrive or wait for decoding."""
 _Send = Callable[[dict[str, Any]], Awaitable[None]]
@@ -131,7 +136,7 @@ class OTLPHttpApp:
             partial = {"partialSuccess": {"rejectedSpans": str(decoded.rejected), "errorMessage": message}}
             await _send(send, 200, JSON, json.dumps(partial if decoded.rejected else {}).encode())
 
-    async def _take(self, headers: dict[str, str], media: str, within_cap: bool, receive: _Receive) -> Any:
+    async def _take(self, headers: dict[str, str], media: str, within_cap: bool, receive: _Receive) -> Decoded:
         """Check what can be checked before the body, read it, decode and spool it; raises :class:`_Answer`."""
         limit = self.settings.max_body_bytes
         if not within_cap:
@@ -152,9 +157,15 @@ class OTLPHttpApp:
                           f"body of {declared} bytes is over the limit of {limit}", close=True)  # fmt: skip
         body = await self._read_body(receive)
         try:
-            return await asyncio.get_running_loop().run_in_executor(
-                self._executor, self.intake.take, lambda: decode_request(decompress(body, encoding, limit), media,
-                                                                         self.settings.max_spans))  # fmt: skip
+            def decode() -> Decoded:
+                return decode_request(decompress(body, encoding, limit), media, self.settings.max_spans)
+
+            # a small request is handled here (a hop to a worker thread and back costs more than its work);
+            # a large one, or any while the decoding slots are taken, on a worker thread
+            taken = self.intake.try_take(decode) if len(body) <= INLINE_BODY_BYTES else None
+            if taken is not None:
+                return taken
+            return await asyncio.get_running_loop().run_in_executor(self._executor, self.intake.take, decode)
         except BodyTooLarge as exc:
             raise _Answer(413, str(exc)) from None
         except Refused as refused:  # counted and logged by the intake

@@ -67,16 +67,29 @@ class Intake:
         transaction; raises :class:`Refused`. Returns what was taken, with the spans refused one by one.
         (The transport counts the request itself, ``count("requests")``, when it arrives.)"""
         with self._decoding:
-            try:
-                decoded = decode()
-            except TooManySpans as exc:
-                raise self.refuse(TOO_LARGE, str(exc)) from None
-            except OTLPDecodeError as exc:
-                raise self.refuse(INVALID, str(exc)) from None
-            # export() spools the request's spans in one transaction, or refuses them all: taken means on disk
-            if decoded.spans and self.exporter.export(decoded.spans) is not SpanExportResult.SUCCESS:
-                raise self.refuse(FULL, f"the request's {len(decoded.spans)} spans exceed the free spool space "
-                                        f"(OTEL_MLFLOW_SPOOL_MAX_BYTES); retry in {RETRY_AFTER_SECONDS} s")  # fmt: skip
+            return self._decode_and_spool(decode)
+
+    def try_take(self, decode: Callable[[], Decoded]) -> Decoded | None:
+        """:meth:`take` if a decoding slot is free now, else None at once (nothing done): for a caller that must
+        not block, such as an event loop handling a small request itself."""
+        if not self._decoding.acquire(blocking=False):
+            return None
+        try:
+            return self._decode_and_spool(decode)
+        finally:
+            self._decoding.release()
+
+    def _decode_and_spool(self, decode: Callable[[], Decoded]) -> Decoded:
+        try:
+            decoded = decode()
+        except TooManySpans as exc:
+            raise self.refuse(TOO_LARGE, str(exc)) from None
+        except OTLPDecodeError as exc:
+            raise self.refuse(INVALID, str(exc)) from None
+        # export() spools the request's spans in one transaction, or refuses them all: taken means on disk
+        if decoded.spans and self.exporter.export(decoded.spans) is not SpanExportResult.SUCCESS:
+            raise self.refuse(FULL, f"the request's {len(decoded.spans)} spans exceed the free spool space "
+                                    f"(OTEL_MLFLOW_SPOOL_MAX_BYTES); retry in {RETRY_AFTER_SECONDS} s")  # fmt: skip
         self.count("accepted_spans", len(decoded.spans))
         self.count("rejected_spans", decoded.rejected)
         return decoded
