@@ -213,3 +213,20 @@ def test_a_request_larger_than_the_memory_bound_is_taken_whole(recorder: SpanRec
     assert receiver.exporter.stats.spans_written == 3_000
     steps = sum(len(store.client().get_metric_history(r.info.run_id, A.METRIC_LATENCY)) for r in store.runs())
     assert steps == 3_000  # one step per request, in the open window run(s)
+
+
+def test_json_ids_in_base64_are_taken_too(recorder: SpanRecorder, store: Store, start_receiver: Any) -> None:
+    """The OTLP spec writes ids in hex; protobuf's own JSON mapping (which some senders use) writes base64."""
+    from google.protobuf import json_format
+    from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+
+    spans = rag_spans(recorder)
+    receiver = start_receiver()
+    body = json.dumps(json_format.MessageToDict(encode_spans(spans))).encode()
+    assert b'"traceId": "' in body and b"==" in body  # really base64
+    response = post(receiver, body, JS)
+    assert response.status_code == 200 and "partialSuccess" not in response.json()
+    assert receiver.exporter.force_flush(20_000)
+    [run] = store.runs()
+    assert run.data.tags[A.TAG_TRACE_ID] == format(spans[0].context.trace_id, "032x")
+    assert run.data.metrics["span_count"] == len(spans)

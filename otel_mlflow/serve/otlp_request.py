@@ -110,17 +110,26 @@ def _parse_json(body: bytes) -> tuple[ExportTraceServiceRequest, list[str]]:
 
 
 def _hex_ids_to_base64(obj: dict[str, Any], notes: list[str]) -> None:
-    """OTLP JSON writes ids in hex (the specification); protobuf's JSON mapping expects base64. An id that is
-    not hex becomes one zero byte (a parent id too: emptied, the span would pass for a root), so its span alone is
-    refused (with this note) and the request's other spans are taken."""
+    """OTLP JSON writes ids in hex (the specification); protobuf's JSON mapping expects base64, which some
+    senders use, so an id of the right length in base64 is taken too. Any other id becomes one zero byte (a parent
+    id too: emptied, the span would pass for a root), so its span alone is refused (with this note) and the
+    request's other spans are taken."""
     for key in _HEX_ID_FIELDS:
         value = obj.get(key)
         if isinstance(value, str) and value:
             try:
                 obj[key] = base64.b64encode(bytes.fromhex(value)).decode("ascii")
             except ValueError:
-                obj[key] = _INVALID_ID
-                notes.append(f"{key} {value[:40]!r} is not hex")
+                if not _is_base64_id(value, 16 if key == "traceId" else 8):
+                    obj[key] = _INVALID_ID
+                    notes.append(f"{key} {value[:40]!r} is not hex")
+
+
+def _is_base64_id(value: str, size: int) -> bool:
+    try:
+        return len(base64.b64decode(value, validate=True)) == size
+    except ValueError:
+        return False
 
 
 def _list(value: Any) -> list[Any]:
