@@ -57,7 +57,14 @@ def test_trace_is_written_through_the_rest_api(
     assert {"prompt.txt", "response.txt", "spans.json"} <= artifacts
     local = client.download_artifacts(run.info.run_id, "prompt.txt", str(tmp_path))
     assert Path(local).read_text() == "user: What is RAG?"
-    assert client.search_traces(locations=[run.info.experiment_id]) == []  # linking is off by default
+    assert len(client.search_traces(locations=[run.info.experiment_id], run_id=run.info.run_id)) == 1  # by default
+
+
+def test_no_traces_when_linking_is_off(server_url: str, recorder: SpanRecorder) -> None:
+    from mlflow import MlflowClient
+
+    run, _ = export_one_trace(server_url, recorder, "not-linked", link_traces=False)
+    assert MlflowClient(tracking_uri=server_url).search_traces(locations=[run.info.experiment_id]) == []
 
 
 def test_linked_traces_show_on_the_run(server_url: str, recorder: SpanRecorder) -> None:

@@ -42,8 +42,8 @@ variable                                      default                meaning
 ``OTEL_MLFLOW_RETRY_TIMEOUT``                 ``60``                 exit gives up once MLflow failed this
                                                                      long (spool off: a write's retries)
 ``OTEL_MLFLOW_LOG_SPANS``                     ``true``               write ``spans.json`` per run
-``OTEL_MLFLOW_LINK_TRACES``                   ``false``              also send spans to the server's
-                                                                     ``/v1/traces``, linked to the run
+``OTEL_MLFLOW_LINK_TRACES``                   ``true``               also store each run's spans as
+                                                                     MLflow traces linked to the run
 ``OTEL_MLFLOW_SPOOL``                         ``on``                 keep every accepted span on disk
                                                                      until MLflow has it (``off``: memory)
 ``OTEL_MLFLOW_SPOOL_DIR``                     beside a sqlite store, where the spool lives (one folder

@@ -72,7 +72,7 @@ class Config:
     max_text_chars: int = 1_000_000
     retry_timeout: float = 60.0
     log_spans: bool = True
-    link_traces: bool = False
+    link_traces: bool = True
     redact_patterns: tuple[str, ...] = ()
     redact_keys: tuple[str, ...] = ()
     redact_allow_keys: tuple[str, ...] = ()

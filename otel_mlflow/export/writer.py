@@ -17,13 +17,14 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from otel_mlflow import attributes as A
-from otel_mlflow.config import Config, is_server_uri
+from otel_mlflow.config import Config
 from otel_mlflow.mapping.limits import MAX_PARAMS_TAGS_PER_BATCH, MAX_TAG_VALUE_CHARS, chunk_batch
 from otel_mlflow.mapping.run_plan import RunPlan
-from otel_mlflow.mapping.span_json import sanitized_span
+from otel_mlflow.mapping.mlflow_trace import mlflow_trace_spans
 from otel_mlflow.scrub import Scrubber
 from otel_mlflow.export import mlflow_server as server
-from otel_mlflow.export.mlflow_server import LinkRefused, PermanentWriteError, is_permanent, send_trace
+from otel_mlflow.export.mlflow_server import LinkRefused, PermanentWriteError, is_permanent
+from otel_mlflow.export.mlflow_traces import MLflowTraces
 from otel_mlflow.scrub import get_logger
 
 if TYPE_CHECKING:
@@ -68,8 +69,9 @@ class MLflowWriter:
         self._experiment_id: str | None = None
         self._runs: OrderedDict[str, _RunMemory] = OrderedDict()
         self._healthy_until = 0.0
-        self._link = bool(config.link_traces and is_server_uri(config.tracking_uri))
+        self._link = config.link_traces
         self._link_refused = False
+        self._traces = MLflowTraces(config.tracking_uri)
 
     # --- public -------------------------------------------------------------------------
     def write(self, plan: RunPlan, state: WriteState, spans: Sequence[ReadableSpan] = ()) -> str:
@@ -145,15 +147,17 @@ class MLflowWriter:
         return run_id
 
     def _link_trace(self, run_id: str, memory: _RunMemory, spans: Sequence[ReadableSpan]) -> None:
-        """Best effort: a server that cannot take OTLP traces is told once, then skipped."""
-        if self._link_refused or not memory.experiment_id or not self._config.tracking_uri:
+        """The spans as MLflow traces linked to the run (MLflow's GenAI views). A store that cannot hold traces is
+        told once, then skipped; other errors are retried with the rest of the write."""
+        if self._link_refused or not memory.experiment_id:
             return
         try:
-            clean = [sanitized_span(s, self._config.capture_content, self._scrubber) for s in spans]
-            send_trace(self._config.tracking_uri, clean, memory.experiment_id, run_id)
+            clean = mlflow_trace_spans(spans, self._config.capture_content, self._scrubber)
+            self._traces.log(self._client(), memory.experiment_id, run_id, clean)
         except LinkRefused as exc:
             self._link_refused = True
-            _logger.warning("otel-mlflow: linking traces to runs is off: %s (needs MLflow 3.6+ with a SQL store)", exc)
+            _logger.warning("otel-mlflow: runs are written without MLflow traces: %s (traces need MLflow 3.6+ with "
+                            "a database store; OTEL_MLFLOW_LINK_TRACES=false turns this off)", exc)  # fmt: skip
 
     def _create_run(self, plan: RunPlan, state: WriteState) -> str:
         if state.in_doubt and plan.identity is not None:

@@ -32,6 +32,8 @@ _CONTENT_KEYS = frozenset(
         A.QUESTION,
         A.ANSWER,
         A.CONTEXT,
+        A.MLFLOW_SPAN_INPUTS,
+        A.MLFLOW_SPAN_OUTPUTS,
     }
 )
 _CONTENT_PREFIXES = (
@@ -109,9 +111,10 @@ def span_to_dict(span: ReadableSpan, capture_content: bool, scrub: Scrubber) -> 
     }  # fmt: skip
 
 
-def sanitized_span(span: ReadableSpan, capture_content: bool, scrub: Scrubber) -> ReadableSpan:
-    """A copy of ``span`` safe to send elsewhere (MLflow's /v1/traces): the same cleaning as spans.json, on
-    its name, attributes, status message, events, links and resource."""
+def sanitized_span(span: ReadableSpan, capture_content: bool, scrub: Scrubber,
+                   extra: Mapping[str, Any] | None = None) -> ReadableSpan:  # fmt: skip
+    """A copy of ``span`` safe to send elsewhere (an MLflow trace): the same cleaning as spans.json, on its name,
+    attributes, status message, events, links and resource; ``extra`` attributes are added, cleaned alike."""
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import Event
     from opentelemetry.trace import Link, Status
@@ -127,7 +130,7 @@ def sanitized_span(span: ReadableSpan, capture_content: bool, scrub: Scrubber) -
         context=span.context,
         parent=span.parent,
         resource=resource,
-        attributes=clean_attributes(span.attributes, capture_content, scrub),
+        attributes=clean_attributes({**(span.attributes or {}), **(extra or {})}, capture_content, scrub),
         events=[Event(_text(e.name, scrub), clean_attributes(e.attributes, capture_content, scrub), e.timestamp)
                 for e in span.events],
         links=[Link(link.context, clean_attributes(link.attributes, capture_content, scrub)) for link in span.links],

@@ -89,6 +89,14 @@ def is_secret_key(key: str, extra: frozenset[str] = frozenset(), allowed: tuple[
 
 
 @functools.lru_cache(maxsize=4096)
+def is_user_allowed_key(key: str, allowed: tuple[str, ...]) -> bool:
+    """True when ``key`` matches one of the user's globs (``OTEL_MLFLOW_REDACT_ALLOW_KEYS``): its value is written
+    as it is. The built-in :data:`DEFAULT_ALLOWED_KEYS` only escape the key rule; their values (an
+    ``mlflow.spanInputs`` holding a prompt, say) are still searched for credentials."""
+    return any(fnmatch.fnmatchcase(key, glob) for glob in allowed)
+
+
+@functools.lru_cache(maxsize=4096)
 def is_allowed_key(key: str, allowed: tuple[str, ...] = ()) -> bool:
     """True when ``key`` matches a glob of :data:`DEFAULT_ALLOWED_KEYS` or of ``allowed``."""
     return any(fnmatch.fnmatchcase(key, glob) for glob in (*DEFAULT_ALLOWED_KEYS, *allowed))

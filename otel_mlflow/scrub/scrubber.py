@@ -22,7 +22,7 @@ import regex
 
 from otel_mlflow.config.names import ENV_REDACT_PATTERNS
 from otel_mlflow.config.scrub import PATTERN_TIMEOUT_SECONDS, ScrubSettings
-from otel_mlflow.scrub.keys import is_allowed_key, is_secret_key
+from otel_mlflow.scrub.keys import is_secret_key, is_user_allowed_key
 from otel_mlflow.scrub.logs import get_logger
 from otel_mlflow.scrub.values import REDACTED, mask_whole, scrub_text
 
@@ -71,7 +71,7 @@ class Scrubber:
         """``value`` of the attribute ``key``, safe to write: masked whole under a secret key, else scrubbed."""
         if self.is_secret_key(key):
             return _masked(value)
-        return self._scrub_value(value, not is_allowed_key(key, self.settings.allow_keys))
+        return self._scrub_value(value, not is_user_allowed_key(key, self.settings.allow_keys))
 
     def attributes(self, attrs: Mapping[str, Any] | None) -> dict[str, Any]:
         """Every attribute of ``attrs`` with its key and value scrubbed."""

@@ -1,0 +1,167 @@
+"""Runs' spans stored as MLflow traces linked to their run, in an embedded sqlite store (MLflow's GenAI views:
+Overview, Traces with Input/Output, Sessions). The server path is in tests/test_server.py."""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+from typing import Any
+
+import pytest
+from opentelemetry.trace import SpanKind
+
+from otel_mlflow import attributes as A
+from otel_mlflow.export.mlflow_traces import MLflowTraces
+from otel_mlflow.mapping.mlflow_trace import mlflow_trace_spans
+from otel_mlflow.scrub import Scrubber
+from otel_mlflow.config import ScrubSettings
+from tests.helpers import SpanRecorder, Store
+from tests.test_mapping import rag_trace
+
+SCRUB = Scrubber(ScrubSettings())
+
+
+def served_request(recorder: SpanRecorder, question: str = "What is RAG?", answer: str = "Retrieval.",
+                   session: str | None = None) -> None:  # fmt: skip
+    with recorder.tracer.start_as_current_span("POST /ask", kind=SpanKind.SERVER) as root:
+        root.set_attribute(A.QUESTION, question)
+        root.set_attribute(A.ANSWER, answer)
+        root.set_attribute("http.route", "/ask")
+        if session:
+            root.set_attribute("session.id", session)
+            root.set_attribute("user.id", "user-7")
+        with recorder.tracer.start_as_current_span("chat gpt-4", kind=SpanKind.CLIENT) as chat:
+            chat.set_attribute(A.GEN_AI_OPERATION_NAME, "chat")
+            chat.set_attribute(A.GEN_AI_REQUEST_MODEL, "gpt-4")
+            chat.set_attribute(A.GEN_AI_USAGE_INPUT_TOKENS, 12)
+            chat.set_attribute(A.GEN_AI_USAGE_OUTPUT_TOKENS, 34)
+
+
+def traces_of(store: Store, run: Any) -> list[Any]:
+    return list(store.client().search_traces(locations=[run.info.experiment_id], run_id=run.info.run_id))
+
+
+def test_mlflow_calls_we_depend_on_still_exist() -> None:
+    """The calls of otel_mlflow/export/mlflow_traces.py; when this fails, MLflow changed them: update that module."""
+    from mlflow import MlflowClient
+    from mlflow.entities.span import Span
+    from mlflow.tracing.client import TracingClient
+
+    assert "location_id" in inspect.signature(Span.from_otel_proto).parameters
+    assert "resource" in inspect.signature(Span.from_otel_proto).parameters
+    assert list(inspect.signature(TracingClient.log_spans).parameters)[1:3] == ["location", "spans"]
+    assert list(inspect.signature(MlflowClient.link_traces_to_run).parameters)[1:3] == ["trace_ids", "run_id"]
+
+
+def test_a_trace_run_has_its_mlflow_trace_with_input_output_tokens_and_session(
+    recorder: SpanRecorder, store: Store, make_exporter: Any
+) -> None:
+    exporter = make_exporter()
+    served_request(recorder, session="session-42")
+    spans = recorder.take()
+    exporter.export(spans)
+    assert exporter.force_flush(20_000)
+    [run] = store.runs()
+    [trace] = traces_of(store, run)
+    info = trace.info
+    assert json.loads(info.request_preview) == {"question": "What is RAG?"}
+    assert json.loads(info.response_preview) == "Retrieval."
+    assert info.token_usage == {"input_tokens": 12, "output_tokens": 34, "total_tokens": 46}
+    assert info.trace_metadata["mlflow.trace.session"] == "session-42"
+    assert info.trace_metadata["mlflow.trace.user"] == "user-7"
+    assert str(info.state) in ("OK", "TraceState.OK")
+    assert format(spans[0].context.trace_id, "032x") in info.trace_id
+    assert {s.name for s in trace.data.spans} == {"POST /ask", "chat gpt-4"}
+
+
+def test_a_window_run_links_one_trace_per_request(recorder: SpanRecorder, store: Store, make_exporter: Any) -> None:
+    exporter = make_exporter(run_mode="window")
+    for i in range(3):
+        served_request(recorder, question=f"question {i}")
+    exporter.export(recorder.take())
+    assert exporter.force_flush(20_000)
+    [run] = store.runs()
+    traces = traces_of(store, run)
+    assert sorted(json.loads(t.info.request_preview)["question"] for t in traces) == [f"question {i}" for i in range(3)]
+
+
+def test_writing_the_same_spans_again_leaves_one_trace(recorder: SpanRecorder, store: Store) -> None:
+    """A replay after a crash may write a trace twice: MLflow keeps one."""
+    served_request(recorder)
+    spans = mlflow_trace_spans(recorder.take(), True, SCRUB)
+    client = store.client()
+    experiment = client.create_experiment("replayed")
+    run = client.create_run(experiment)
+    traces = MLflowTraces(store.uri)
+    first, second = (traces.log(client, experiment, run.info.run_id, spans) for _ in range(2))
+    assert first == second and len(first) == 1
+    assert len(client.search_traces(locations=[experiment])) == 1
+
+
+def test_without_content_capture_the_trace_has_no_text(recorder: SpanRecorder, store: Store,
+                                                       make_exporter: Any) -> None:  # fmt: skip
+    exporter = make_exporter(capture_content=False)
+    served_request(recorder, question="private question", answer="private answer")
+    exporter.export(recorder.take())
+    assert exporter.force_flush(20_000)
+    [run] = store.runs()
+    [trace] = traces_of(store, run)
+    text = json.dumps([s.to_dict() for s in trace.data.spans]) + str(trace.info.request_preview)
+    assert "private" not in text
+    assert trace.info.token_usage["total_tokens"] == 46  # numbers still shown
+
+
+def test_linking_off_writes_runs_only(recorder: SpanRecorder, store: Store, make_exporter: Any) -> None:
+    exporter = make_exporter(link_traces=False)
+    served_request(recorder)
+    exporter.export(recorder.take())
+    assert exporter.force_flush(20_000)
+    [run] = store.runs()
+    assert store.client().search_traces(locations=[run.info.experiment_id]) == []
+
+
+def test_a_store_that_cannot_hold_traces_is_told_once_and_runs_are_still_written(
+    recorder: SpanRecorder, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    from mlflow import MlflowClient
+
+    from otel_mlflow import MLflowSpanExporter
+    from otel_mlflow.config import Config
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    uri = f"file://{tmp_path / 'mlruns'}"
+    caplog.set_level(logging.WARNING)
+    exporter = MLflowSpanExporter(config=Config.from_env(env={}, tracking_uri=uri, run_mode="trace",
+                                                         flush_interval=0.05, spool="off"))  # fmt: skip
+    try:
+        for _ in range(3):
+            served_request(recorder)
+        exporter.export(recorder.take())
+        assert exporter.force_flush(20_000)
+    finally:
+        exporter.shutdown()
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("llmops-rag")
+    assert len(client.search_runs([experiment.experiment_id])) == 3
+    warnings = [r for r in caplog.records if "without MLflow traces" in r.getMessage()]
+    assert len(warnings) == 1 and "sqlite:///mlflow.db" in warnings[0].getMessage()
+
+
+def test_the_root_shows_the_question_else_the_first_prompt_and_keeps_its_own(recorder: SpanRecorder) -> None:
+    served_request(recorder, question="Q? api_key=sk-proj-abcdefghijklmnopqrstuvwx", answer="A.")
+    rag_trace(recorder)  # no question: the LLM call's prompt and response
+    with recorder.tracer.start_as_current_span("agent") as own:  # traced with @mlflow.trace: its own kept
+        own.set_attribute(A.MLFLOW_SPAN_INPUTS, json.dumps({"x": 1}))
+        own.set_attribute(A.QUESTION, "ignored")
+    copies = mlflow_trace_spans(recorder.take(), True, SCRUB)
+    served, rag, agent = [dict(s.attributes or {}) for s in copies if s.parent is None]  # in the order made
+    asked = json.loads(served[A.MLFLOW_SPAN_INPUTS])["question"]
+    assert asked.startswith("Q? api_key=") and "abcdefghijklmnop" not in asked  # scrubbed
+    assert json.loads(served[A.MLFLOW_SPAN_OUTPUTS]) == "A."
+    assert json.loads(rag[A.MLFLOW_SPAN_INPUTS]) == {"prompt": "user: What is RAG?"}
+    assert json.loads(rag[A.MLFLOW_SPAN_OUTPUTS]) == "assistant: Retrieval."
+    assert json.loads(agent[A.MLFLOW_SPAN_INPUTS]) == {"x": 1}
+    assert not any(A.MLFLOW_SPAN_INPUTS in (s.attributes or {}) for s in copies if s.parent is not None)
+    assert all(A.MLFLOW_SPAN_INPUTS not in (s.attributes or {})
+               for s in mlflow_trace_spans(copies, False, SCRUB))  # fmt: skip
