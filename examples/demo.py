@@ -100,7 +100,6 @@ def demo_env() -> dict[str, str]:
     env.setdefault("MLFLOW_EXPERIMENT_NAME", "llmops-rag")
     env.setdefault("OTEL_SERVICE_NAME", "rag-api")
     env.setdefault("OTEL_TRACES_EXPORTER", "mlflow")
-    env.setdefault("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", "health")  # no run for health checks
     env.setdefault("OTEL_MLFLOW_PARAM_FIELDS", "k")  # the example's request field: runs per k
     for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
         env.pop(key, None)  # the demo runs offline with the demo model
@@ -124,7 +123,7 @@ def summarize(tracking_uri: str, experiment_name: str, since_ms: int) -> int:
         p, m = run.data.params, run.data.metrics
         config = ", ".join(f"{k}={v}" for k, v in sorted(p.items()))
         if run.data.tags.get("otel_mlflow.run_mode") == "window":
-            print(f"\nwindow run {run.info.run_id} [{run.info.status}] {config}")
+            print(f"\nwindow run {run.info.run_name!r} [{run.info.status}] {config}")
             print(f"  requests {m.get('request_count', 0):.0f}, errors {m.get('error_count', 0):.0f}, "
                   f"latency p50 {m.get('latency_ms.p50', 0):.1f} ms / p95 {m.get('latency_ms.p95', 0):.1f} ms, "
                   f"tokens {m.get('tokens.total', 0):.0f}")  # fmt: skip
@@ -132,12 +131,24 @@ def summarize(tracking_uri: str, experiment_name: str, since_ms: int) -> int:
             for row in json.loads(table)["data"] if table else []:
                 print(f"    {row[6]:<5} {row[3]:>7.1f} ms  {str(row[1])[:45]!r} -> {str(row[2] or '(no answer)')[:40]!r}")
         else:
-            print(f"\nrun {run.info.run_id} [{run.info.status}] {run.info.run_name}: {config}, "
+            print(f"\nrun {run.info.run_name!r} [{run.info.status}] {config}, "
                   f"latency {m.get('latency_ms', 0):.1f} ms, tokens {m.get('tokens.total', 0):.0f}")  # fmt: skip
-    print("\nWindow runs hold predictions.json (one row per request); per-trace runs hold prompt.txt,")
-    print("context.txt, response.txt and spans.json. Open the MLflow UI on this store:")
-    print(f"  {Path(sys.executable).with_name('mlflow')} ui --backend-store-uri {tracking_uri} --port 5000")
-    print(f"  then http://127.0.0.1:5000 -> Experiments -> {experiment_name}")
+    traces = client.search_traces(locations=[experiment.experiment_id], max_results=1000)
+    windows = sum(r.data.tags.get("otel_mlflow.run_mode") == "window" for r in runs)
+    print(f"\n{len(traces)} MLflow trace(s), each linked to its run, with the question as Input and the answer as "
+          "Output.")
+    print(f"Window runs ({windows}) hold predictions.json, one row per request; per-trace runs "
+          f"({len(runs) - windows}) hold prompt.txt, context.txt, response.txt and spans.json.")
+    print(f"Artifacts are under {experiment.artifact_location}.")
+    if tracking_uri.startswith(("http://", "https://")):
+        base = tracking_uri.rstrip("/")
+        print("Open the MLflow UI of this server:")
+    else:
+        base = "http://127.0.0.1:5000"
+        print("Open the MLflow UI on this store:")
+        print(f"  {Path(sys.executable).with_name('mlflow')} ui --backend-store-uri {tracking_uri} --port 5000")
+    print(f"  runs:   {base}/#/experiments/{experiment.experiment_id}/runs")
+    print(f"  traces: {base}/#/experiments/{experiment.experiment_id}/traces")
     return 0
 
 

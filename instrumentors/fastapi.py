@@ -20,6 +20,7 @@ Environment: ``OTEL_MLFLOW_QUESTION_FIELDS``, ``OTEL_MLFLOW_ANSWER_FIELDS``, ``O
 from __future__ import annotations
 
 import inspect
+import os
 import weakref
 from collections.abc import Collection
 from typing import Any
@@ -28,7 +29,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 
 from instrumentors._patching import is_ours, unwrap, wrap
 from instrumentors.asgi_capture import RequestCaptureMiddleware
-from otel_mlflow.config import CaptureOptions
+from otel_mlflow.config import DEFAULT_EXCLUDED_URLS, ENV_FASTAPI_EXCLUDED_URLS, CaptureOptions
 from otel_mlflow.instrumentation.otel_private import fastapi_app_instrumented
 
 _instruments = ("fastapi >= 0.92",)
@@ -72,6 +73,8 @@ class FastAPIRequestInstrumentor(BaseInstrumentor):  # type: ignore[misc]
 
         _left_alone.discard(app)
         if not fastapi_app_instrumented(app):
+            if "excluded_urls" not in official_kwargs and ENV_FASTAPI_EXCLUDED_URLS not in os.environ:
+                official_kwargs["excluded_urls"] = DEFAULT_EXCLUDED_URLS  # health checks make no runs
             FastAPIInstrumentor.instrument_app(app, **official_kwargs)
         if add_capture(app, capture_options) and app.middleware_stack is not None:
             app.middleware_stack = None  # built already (instrumented before): Starlette rebuilds it with ours

@@ -11,6 +11,8 @@ Defaults set only when the variable is unset (your settings always win):
 - ``OTEL_METRICS_EXPORTER=none`` and ``OTEL_LOGS_EXPORTER=none``: otel-mlflow writes traces; without
   these, the SDK would look for an OTLP metrics exporter that is not installed and fail to start.
 - ``OTEL_BSP_MAX_QUEUE_SIZE=20480``: a burst of requests fits the span queue (the SDK's 2,048 drops).
+- ``OTEL_PYTHON_FASTAPI_EXCLUDED_URLS``: health routes (``/health``, ``/healthz``, ``/livez``, ``/readyz``,
+  ``/ping``) make no spans, so probes make no runs.
 
 It also flushes spans on SIGTERM (see :mod:`otel_mlflow.sigterm`), so a uvicorn app stopped with
 SIGTERM loses nothing. When ``opentelemetry-distro`` is installed too, choose with ``OTEL_PYTHON_DISTRO=otel_mlflow``.
@@ -29,7 +31,7 @@ from opentelemetry.environment_variables import (
 from opentelemetry.instrumentation.distro import BaseDistro
 from opentelemetry.sdk.environment_variables import OTEL_BSP_MAX_QUEUE_SIZE
 
-from otel_mlflow.config import BSP_MAX_QUEUE_SIZE
+from otel_mlflow.config import BSP_MAX_QUEUE_SIZE, DEFAULT_EXCLUDED_URLS, ENV_FASTAPI_EXCLUDED_URLS
 from otel_mlflow.instrumentation.otel_private import SDKConfigurator
 from otel_mlflow.sigterm import install_sigterm_flush
 
@@ -52,4 +54,5 @@ class MLflowDistro(BaseDistro):
         os.environ.setdefault(OTEL_METRICS_EXPORTER, "none")
         os.environ.setdefault(OTEL_LOGS_EXPORTER, "none")
         os.environ.setdefault(OTEL_BSP_MAX_QUEUE_SIZE, str(BSP_MAX_QUEUE_SIZE))
+        os.environ.setdefault(ENV_FASTAPI_EXCLUDED_URLS, DEFAULT_EXCLUDED_URLS)
         install_sigterm_flush()

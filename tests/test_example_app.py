@@ -57,6 +57,26 @@ def test_default_auto_mode_gives_window_runs_with_a_predictions_table(tmp_path: 
     assert window.data.metrics["request_count"] == 3 and window.data.metrics["error_count"] == 1
     table = json.loads(store.artifact_text(window, "predictions.json"))
     assert [row[1] for row in table["data"]] == ["What is RAG?", "What is MLflow?", "please fail"]
+    # told apart by name; the app's /health probes made no run; every request is a trace linked to its window
+    assert window.info.run_name.startswith("rag-api k=2 ") and runs["1"].info.run_name.startswith("rag-api k=1 ")
+    traces = store.client().search_traces(locations=[window.info.experiment_id], run_id=window.info.run_id)
+    assert sorted(json.loads(t.info.request_preview)["question"] for t in traces) == [
+        "What is MLflow?", "What is RAG?", "please fail"]  # fmt: skip
+
+
+def test_the_demo_summary_says_what_it_wrote_and_where_to_look(tmp_path: Path, store: Store,
+                                                               capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+    env = demo.demo_env()
+    env.update({"MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ARTIFACT_PATH": str(store.artifacts)})
+    demo.run_app(env, [{"question": "What is RAG?", "k": 2}], tmp_path / "app.log")
+    capsys.readouterr()
+    assert demo.summarize(store.uri, "llmops-rag", 0) == 0
+    out = capsys.readouterr().out
+    experiment = store.client().get_experiment_by_name("llmops-rag")
+    assert "1 MLflow trace(s)" in out and "per-trace runs (0)" in out
+    assert f"Artifacts are under {experiment.artifact_location}" in out
+    assert f"ui --backend-store-uri {store.uri} --port 5000" in out
+    assert f"http://127.0.0.1:5000/#/experiments/{experiment.experiment_id}/traces" in out
 
 
 def test_disabled_instrumentations_are_honoured(tmp_path: Path, store: Store) -> None:

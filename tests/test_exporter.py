@@ -24,7 +24,7 @@ def test_trace_becomes_one_run_with_exact_values(recorder: SpanRecorder, store: 
     assert exporter.force_flush(20_000)
     [run] = store.runs()
     root = next(s for s in spans if s.parent is None)
-    assert run.info.run_name == "POST /ask"
+    assert run.info.run_name == "POST /ask: What is RAG?"
     assert run.info.status == "FINISHED"
     assert run.info.start_time == root.start_time // 1_000_000
     assert run.info.end_time == root.end_time // 1_000_000

@@ -150,3 +150,21 @@ def test_uninstrument_app_undoes_instrument_app_even_under_the_class_wide_patch(
         assert again.attributes[A.QUESTION] == "What is MLflow?"
     finally:
         everywhere.uninstrument()
+
+
+def test_health_checks_make_no_spans_unless_the_user_says_otherwise(rag_app: Any, recorder: SpanRecorder,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    async def get(path: str) -> int:
+        transport = httpx.ASGITransport(app=rag_app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            return (await client.get(path)).status_code
+
+    monkeypatch.delenv("OTEL_PYTHON_FASTAPI_EXCLUDED_URLS", raising=False)
+    FastAPIRequestInstrumentor.instrument_app(rag_app, tracer_provider=recorder.provider)
+    try:
+        assert asyncio.run(get("/health")) == 200
+        assert server_spans(recorder) == []  # a probe makes no span, hence no run
+        assert post(rag_app, "/ask", json={"question": "q?", "k": 1}).status_code == 200
+        assert len(server_spans(recorder)) == 1
+    finally:
+        FastAPIRequestInstrumentor.uninstrument_app(rag_app)

@@ -48,7 +48,7 @@ def test_genai_trace_maps_to_params_metrics_tags_artifacts(recorder: SpanRecorde
     plan = plan_run(spans, OPTIONS)
     root = next(s for s in spans if s.parent is None)
     chat = next(s for s in spans if s.parent is not None)
-    assert plan.run_id is None and plan.run_name == "POST /ask"
+    assert plan.run_id is None and plan.run_name == "POST /ask: What is RAG?"
     assert plan.params == {"model": "gpt-4", "provider": "openai", "operation": "chat", "temperature": "0.7"}
     assert metric_values(plan, "gen_ai.usage.input_tokens") == [12]
     assert metric_values(plan, "gen_ai.usage.output_tokens") == [34]
@@ -284,4 +284,23 @@ def test_child_without_root_uses_earliest_span(recorder: SpanRecorder) -> None:
     rag_trace(recorder)
     children = [s for s in recorder.spans() if s.parent is not None]
     plan = plan_run(children, OPTIONS)
-    assert plan.run_name == "chat gpt-4"
+    assert plan.run_name == "chat gpt-4: What is RAG?"
+
+
+def test_run_names_tell_runs_apart(recorder: SpanRecorder) -> None:
+    from otel_mlflow.mapping.window import window_run_name
+
+    with recorder.tracer.start_as_current_span("POST /ask", kind=SpanKind.SERVER) as root:
+        root.set_attribute(A.QUESTION, "What is   retrieval augmented generation, and why would I use it at all?")
+    asked = plan_run(recorder.take(), OPTIONS).run_name
+    assert asked == "POST /ask: What is retrieval augmented generation, and why would I use…"
+    rag_trace(recorder)  # no question: the last user message of the first prompt
+    assert plan_run(recorder.take(), OPTIONS).run_name == "POST /ask: What is RAG?"
+    rag_trace(recorder)
+    quiet = MappingOptions(capture_content=False)
+    assert plan_run(recorder.take(), quiet).run_name == "POST /ask"  # no content in names when capture is off
+    start = 1_764_160_000 * 10**9
+    one, two = (window_run_name("rag-api", {"k": k, "model": "gpt-4"}, start) for k in ("1", "2"))
+    assert one == "rag-api k=1 model=gpt-4 2025-11-26 12:26:40" and one != two
+    assert window_run_name("rag-api", {}, start) == "rag-api 2025-11-26 12:26:40"
+    assert len(window_run_name("s", {f"p{i}": "v" * 20 for i in range(20)}, start)) < 120

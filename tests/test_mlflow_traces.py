@@ -165,3 +165,13 @@ def test_the_root_shows_the_question_else_the_first_prompt_and_keeps_its_own(rec
     assert not any(A.MLFLOW_SPAN_INPUTS in (s.attributes or {}) for s in copies if s.parent is not None)
     assert all(A.MLFLOW_SPAN_INPUTS not in (s.attributes or {})
                for s in mlflow_trace_spans(copies, False, SCRUB))  # fmt: skip
+
+
+def test_an_experiment_we_create_opens_on_mlflow_genai_views(recorder: SpanRecorder, store: Store,
+                                                             make_exporter: Any) -> None:  # fmt: skip
+    exporter = make_exporter(experiment_name="fresh-experiment")
+    served_request(recorder)
+    exporter.export(recorder.take())
+    assert exporter.force_flush(20_000)
+    experiment = store.client().get_experiment_by_name("fresh-experiment")
+    assert experiment.tags["mlflow.experimentKind"] == "genai_development"

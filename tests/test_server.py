@@ -48,7 +48,7 @@ def test_trace_is_written_through_the_rest_api(
 
     run, _ = export_one_trace(server_url, recorder, "rest")
     assert "View run" not in capsys.readouterr().out  # no URL printed per run from the writer thread
-    assert run.info.run_name == "POST /ask"
+    assert run.info.run_name == "POST /ask: What is RAG?"
     assert run.data.params["model"] == "gpt-4"
     assert run.data.metrics["gen_ai.usage.input_tokens"] == 12
     assert run.data.metrics["gen_ai.usage.output_tokens"] == 34

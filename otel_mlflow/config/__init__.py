@@ -62,6 +62,9 @@ variable                                      default                meaning
 ``OTEL_MLFLOW_ANSWER_FIELDS``                 ``answer``             response body field(s) of the answer
 ``OTEL_MLFLOW_PARAM_FIELDS``                  unset                  request body fields written as run
                                                                      params (e.g. ``k,temperature``)
+``OTEL_PYTHON_FASTAPI_EXCLUDED_URLS``         health routes          OpenTelemetry's: URLs that make no
+                                                                     span (``/health``, ``/healthz``,
+                                                                     ``/livez``, ``/readyz``, ``/ping``)
 ``OTEL_MLFLOW_RECEIVER_HOST``                 ``127.0.0.1``          receiver address (``--host``)
 ``OTEL_MLFLOW_RECEIVER_PORT``                 ``4319``               receiver's OTLP/HTTP port (``--port``)
 ``OTEL_MLFLOW_RECEIVER_GRPC_PORT``            ``4320``               receiver's OTLP/gRPC port

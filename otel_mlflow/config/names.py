@@ -44,6 +44,10 @@ ENV_LLM_PROVIDER = "OTEL_MLFLOW_LLM_PROVIDER"
 ENV_QUESTION_FIELDS = "OTEL_MLFLOW_QUESTION_FIELDS"
 ENV_ANSWER_FIELDS = "OTEL_MLFLOW_ANSWER_FIELDS"
 ENV_PARAM_FIELDS = "OTEL_MLFLOW_PARAM_FIELDS"
+ENV_FASTAPI_EXCLUDED_URLS = "OTEL_PYTHON_FASTAPI_EXCLUDED_URLS"
+"""OpenTelemetry's own variable (the FastAPI instrumentation reads it); otel-mlflow only gives it a default."""
+DEFAULT_EXCLUDED_URLS = r"/(health|healthz|livez|readyz|ping)(\?|$)"
+"""Health checks make no spans (no window runs of probes): a regex the FastAPI instrumentation searches URLs for."""
 
 # the receiver (``otel-mlflow receive``) and ``otel-mlflow doctor``
 ENV_RECEIVER_HOST = "OTEL_MLFLOW_RECEIVER_HOST"

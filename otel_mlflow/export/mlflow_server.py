@@ -44,6 +44,9 @@ EXPERIMENT_HEADER = "x-mlflow-experiment-id"
 RUN_HEADER = "x-mlflow-run-id"
 TRACES_PATH = "/v1/traces"
 HEALTH_PATH = "/health"
+EXPERIMENT_TAGS = {"mlflow.experimentKind": "genai_development"}
+"""On an experiment otel-mlflow creates: MLflow 3's UI opens it on its GenAI views (Overview, Traces, Sessions),
+which the linked traces fill; the runs are under Training runs / Evaluation runs."""
 PROBE_TIMEOUT = 2.0
 SUPPRESS_URL_PRINTING = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
 MLFLOW_HTTP_BOUNDS = {
@@ -129,7 +132,7 @@ def get_or_create_experiment(client: Any, name: str, artifact_location: str | No
             )
         return str(experiment.experiment_id)
     try:
-        return str(client.create_experiment(name, artifact_location=artifact_location))
+        return str(client.create_experiment(name, artifact_location=artifact_location, tags=EXPERIMENT_TAGS))
     except Exception:
         experiment = client.get_experiment_by_name(name)  # another process created it meanwhile
         if experiment is None:

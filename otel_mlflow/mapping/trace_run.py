@@ -55,7 +55,7 @@ def plan_run(
     plan.end_ms = max(f.end_ns for f in facts) // 1_000_000
     plan.failed = root.is_error
     if run_id is None:
-        plan.run_name = options.scrubber.text(clean_text(root.name))[:200] or "trace"
+        plan.run_name = trace_run_name(root, facts, options)
     builder.root_entries(root, facts)
     llm_calls = [f for f in facts if f.is_llm]
     for step, call in enumerate(llm_calls):
@@ -165,3 +165,20 @@ class _TracePlanBuilder(PlanBuilder):
 
 
 __all__ = ["MappingOptions", "Metric", "RunPlan", "find_root", "plan_run"]
+
+
+QUESTION_IN_NAME_CHARS = 60
+
+
+def trace_run_name(root: SpanFacts, facts: Sequence[SpanFacts], options: MappingOptions) -> str:
+    """``POST /ask: What is RAG?``: the root operation, then the start of what was asked (the question, else the
+    first LLM prompt; content capture on), so that runs of one operation can be told apart in the run list."""
+    name = clean_text(root.name) or "trace"
+    asked = next((f.question for f in facts if f.question), None) or next((f.prompt for f in facts if f.prompt), None)
+    if asked and options.capture_content:
+        user_lines = [line[len("user: "):] for line in asked.splitlines() if line.startswith("user: ")]
+        asked = " ".join((user_lines[-1] if user_lines else asked).split())  # a prompt's last user message
+        if len(asked) > QUESTION_IN_NAME_CHARS:
+            asked = asked[: QUESTION_IN_NAME_CHARS - 1] + "…"
+        name = f"{name}: {asked}"
+    return options.scrubber.text(name)[:200]

@@ -149,7 +149,7 @@ def window_plan(window: Window, options: MappingOptions) -> tuple[RunPlan, int]:
                    identity=(A.TAG_WRITE_KEY, f"w-{window.id}"))  # fmt: skip
     builder = PlanBuilder(plan, options)
     if window.run_id is None:
-        plan.run_name = f"{window.service} {_clock(first.start_ns)}"[:200]
+        plan.run_name = window_run_name(window.service, window.params, first.start_ns)
         plan.start_ms = first.start_ns // 1_000_000
         for key, value in window.params.items():
             builder.param(key, value)
@@ -210,6 +210,18 @@ def percentile(sorted_values: Sequence[float], q: float) -> float:
         return math.nan
     rank = max(1, math.ceil(q / 100 * len(sorted_values)))
     return float(sorted_values[rank - 1])
+
+
+def window_run_name(service: str, params: dict[str, str], start_ns: int) -> str:
+    """``rag-api k=2 model=gpt-4 2026-11-26 12:31:05``: the service, the configuration its requests share (what
+    tells two windows of one minute apart, in run lists and chart legends alike), the window's start (UTC)."""
+    config = " ".join(f"{key}={value}" for key, value in sorted(params.items()))
+    if len(config) > CONFIG_IN_NAME_CHARS:
+        config = config[: CONFIG_IN_NAME_CHARS - 1] + "…"
+    return " ".join(part for part in (service, config, _clock(start_ns)) if part)[:200]
+
+
+CONFIG_IN_NAME_CHARS = 80
 
 
 def _iso(ns: int) -> str:
