@@ -1,0 +1,82 @@
+"""What MLflow's UI shows of what we write, read off the rendered pages in headless Chromium (Debian's chromium,
+installed by `make test`; Playwright drives it through its own driver, never its browser download).
+
+The example app runs briefly into a sqlite store, a real `mlflow server` serves that store, and the test reads
+the runs table, a window run's predictions table and the Traces view. Screenshots are kept in
+test-artifacts/ui/ (OTEL_MLFLOW_TEST_ARTIFACTS to move them)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from otel_mlflow.testing import mlflow_server
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+import demo  # noqa: E402
+
+pytestmark = [pytest.mark.subprocess, pytest.mark.server]
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync"]  # fmt: skip
+QUESTIONS = [{"question": "What is RAG?", "k": 2}, {"question": "What does MLflow record for each run?", "k": 2},
+             {"question": "What is a span in OpenTelemetry?", "k": 1}]  # fmt: skip
+
+
+def screenshots() -> Path:
+    checkout = Path(__file__).resolve().parents[1]
+    folder = Path(os.environ.get("OTEL_MLFLOW_TEST_ARTIFACTS", checkout / "test-artifacts")) / "ui"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
+
+
+def test_the_ui_shows_run_names_the_predictions_table_and_traces_with_their_input(tmp_path: Path) -> None:
+    from playwright.sync_api import sync_playwright
+
+    assert Path(CHROMIUM).exists(), "Chromium is missing: `make test` installs Debian's chromium package"
+    root = tmp_path / "server"
+    root.mkdir()
+    uri = f"sqlite:///{root / 'server.db'}"
+    env = demo.demo_env()
+    env.update({"MLFLOW_TRACKING_URI": uri, "MLFLOW_ARTIFACT_PATH": str(tmp_path / "artifacts")})
+    answers = demo.run_app(env, QUESTIONS, tmp_path / "app.log")
+    assert [status for status, _ in answers] == [200, 200, 200]
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name("llmops-rag")
+    runs = {r.data.params["k"]: r for r in client.search_runs([experiment.experiment_id])}
+    shots = screenshots()
+    with mlflow_server(root) as url, sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+        try:
+            page = browser.new_page(viewport={"width": 1600, "height": 1000})
+            base = f"{url}/#/experiments/{experiment.experiment_id}"
+
+            page.goto(f"{base}/runs")
+            for k in ("1", "2"):
+                expect_text(page, runs[k].info.run_name)  # "rag-api k=2 model=demo-llm 2026-..."
+            assert runs["1"].info.run_name != runs["2"].info.run_name
+            page.screenshot(path=str(shots / "runs.png"))
+
+            page.goto(f"{base}/runs/{runs['2'].info.run_id}/artifacts/predictions.json")
+            expect_text(page, "What does MLflow record for each run?")  # a row of the predictions table
+            expect_text(page, "What is RAG?")
+            page.screenshot(path=str(shots / "predictions.png"))
+
+            page.goto(f"{base}/traces")
+            expect_text(page, '{"question": "What is a span in OpenTelemetry?"}')  # the Input column
+            expect_text(page, '"MLflow tracks experiments as runs."')  # the Output column
+            page.screenshot(path=str(shots / "traces.png"))
+        finally:
+            browser.close()
+
+
+def expect_text(page: Any, text: str) -> None:
+    """Wait (up to 30 s: the UI loads its data after the page) until ``text`` is shown."""
+    page.get_by_text(text, exact=False).first.wait_for(state="visible", timeout=30_000)
