@@ -1,7 +1,8 @@
 """Read what one span says about an LLM call or an HTTP request, whatever convention it follows.
 
 Pure functions over finished spans (``opentelemetry.sdk.trace.ReadableSpan``). Conventions are
-tried in order of preference: OTel GenAI (current, then older names), OpenInference, Traceloop.
+tried in order of preference: OTel GenAI (current, then older names), OpenInference, Traceloop; MLflow's own
+span attributes are translated into them first (:mod:`.mlflow_convention`).
 Usage::
 
     facts = span_facts(span)
@@ -20,6 +21,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_mlflow import attributes as A
 from otel_mlflow.mapping.limits import finite_number
+from otel_mlflow.mapping.mlflow_convention import translate
 from otel_mlflow.mapping.values import as_int, as_text, first_of, join_text, json_object, json_value, token_count
 
 _LLM_MARKERS = (
@@ -91,7 +93,7 @@ def is_local_root(span: ReadableSpan) -> bool:
 
 def span_facts(span: ReadableSpan) -> SpanFacts:
     """Normalise one finished span. Never raises on odd attribute types."""
-    attrs: Mapping[str, Any] = span.attributes or {}
+    attrs: Mapping[str, Any] = translate(span.attributes)  # MLflow's own attributes, as one more convention
     ctx = span.context
     status_code = span.status.status_code if span.status is not None else StatusCode.UNSET
     resource_attrs = span.resource.attributes if span.resource is not None else {}
