@@ -11,6 +11,8 @@ Defaults set only when the variable is unset (your settings always win):
 - ``OTEL_METRICS_EXPORTER=none`` and ``OTEL_LOGS_EXPORTER=none``: otel-mlflow writes traces; without
   these, the SDK would look for an OTLP metrics exporter that is not installed and fail to start.
 - ``OTEL_BSP_MAX_QUEUE_SIZE=20480``: a burst of requests fits the span queue (the SDK's 2,048 drops).
+- ``OTEL_SERVICE_NAME``, when neither it nor ``OTEL_RESOURCE_ATTRIBUTES`` names the service: the app or script
+  being run (:mod:`otel_mlflow.config.service`), never the SDK's ``unknown_service:python3``.
 - ``OTEL_PYTHON_FASTAPI_EXCLUDED_URLS``: health routes (``/health``, ``/healthz``, ``/livez``, ``/readyz``,
   ``/ping``) make no spans, so probes make no runs.
 
@@ -21,6 +23,7 @@ SIGTERM loses nothing. When ``opentelemetry-distro`` is installed too, choose wi
 from __future__ import annotations
 
 import os
+import sys
 from typing import Any
 
 from opentelemetry.environment_variables import (
@@ -31,7 +34,13 @@ from opentelemetry.environment_variables import (
 from opentelemetry.instrumentation.distro import BaseDistro
 from opentelemetry.sdk.environment_variables import OTEL_BSP_MAX_QUEUE_SIZE
 
-from otel_mlflow.config import BSP_MAX_QUEUE_SIZE, DEFAULT_EXCLUDED_URLS, ENV_FASTAPI_EXCLUDED_URLS
+from otel_mlflow.config import (
+    BSP_MAX_QUEUE_SIZE,
+    DEFAULT_EXCLUDED_URLS,
+    ENV_FASTAPI_EXCLUDED_URLS,
+    default_service_name,
+    service_name_given,
+)
 from otel_mlflow.instrumentation.otel_private import SDKConfigurator
 from otel_mlflow.sigterm import install_sigterm_flush
 
@@ -55,4 +64,6 @@ class MLflowDistro(BaseDistro):
         os.environ.setdefault(OTEL_LOGS_EXPORTER, "none")
         os.environ.setdefault(OTEL_BSP_MAX_QUEUE_SIZE, str(BSP_MAX_QUEUE_SIZE))
         os.environ.setdefault(ENV_FASTAPI_EXCLUDED_URLS, DEFAULT_EXCLUDED_URLS)
+        if not service_name_given(os.environ):  # never the SDK's "unknown_service:python3"
+            os.environ["OTEL_SERVICE_NAME"] = default_service_name(sys.argv)
         install_sigterm_flush()

@@ -12,6 +12,7 @@ stopped or killed processes: ``otel-mlflow drain`` writes them). Exits 1 when a 
 from __future__ import annotations
 
 import os
+from pathlib import Path
 import socket
 import sys
 import urllib.error
@@ -99,7 +100,7 @@ def run(out: TextIO = sys.stdout, receiver_port: int = 4319) -> int:
 def _checks(config: Config, receiver_port: int) -> Iterator[Check]:
     store = _store_check(config)
     yield store
-    if store.ok:
+    if store.ok and not _missing_sqlite_file(config):
         yield _experiment_check(config)
     url = traces_url(config.tracking_uri)
     if url and store.ok:
@@ -130,12 +131,24 @@ def _store_check(config: Config) -> Check:
         return Check("tracking store", False, f"{shown} does not answer GET /health with 200",
                      "start it (`mlflow server --host 127.0.0.1 --port 5000`), check the host and port in "
                      "MLFLOW_TRACKING_URI, or unset MLFLOW_TRACKING_URI to use ./mlflow.db")  # fmt: skip
+    missing = _missing_sqlite_file(config)
+    if missing is not None:  # querying would create it: doctor changes nothing on disk
+        return Check("tracking store", True, f"{missing} does not exist yet; the first write creates it")
     try:
         _guarded(lambda: _client(config).search_experiments(max_results=1))
     except Exception as exc:  # noqa: BLE001 - every failure is reported, with the URI
         return Check("tracking store", False, f"{shown} refused a query: {_first_line(exc)}",
                      "check MLFLOW_TRACKING_URI and its credentials (MLFLOW_TRACKING_USERNAME/PASSWORD or TOKEN)")
     return Check("tracking store", True, f"{shown} answers")
+
+
+def _missing_sqlite_file(config: Config) -> Path | None:
+    """The file of a sqlite tracking URI when it does not exist yet (MLflow would create it on first use)."""
+    uri = config.tracking_uri or DEFAULT_TRACKING_URI
+    if not uri.startswith("sqlite:///"):
+        return None
+    path = Path(uri[len("sqlite:///") :].split("?", 1)[0])
+    return None if path.exists() or str(path) == ":memory:" else path
 
 
 def _experiment_check(config: Config) -> Check:

@@ -29,17 +29,27 @@ returns ``""`` instead of the experiment id; spans still go to the experiment, w
 from __future__ import annotations
 
 import os
+import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from opentelemetry import trace
+from opentelemetry.sdk.resources import SERVICE_NAME, Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import Tracer
 
-from otel_mlflow.config import BSP_MAX_QUEUE_SIZE, ENV_ARTIFACT_PATH, ENV_TRACKING_URI, Config, is_server_uri
+from otel_mlflow.config import (
+    BSP_MAX_QUEUE_SIZE,
+    ENV_ARTIFACT_PATH,
+    ENV_TRACKING_URI,
+    Config,
+    default_service_name,
+    is_server_uri,
+    service_name_given,
+)
 from otel_mlflow.export.exporter import MLflowSpanExporter, live_exporters
 from otel_mlflow.instrumentation.backend import register_backend
 from otel_mlflow.instrumentation.llm_span import TRACER_NAME
@@ -209,7 +219,9 @@ def _make_pipeline(config: Config, experiment_id: str | None, add_exporter: bool
     provider = trace.get_tracer_provider()
     exporter: MLflowSpanExporter | None = None
     if not hasattr(provider, "add_span_processor"):  # no SDK provider yet: install ours
-        provider = TracerProvider()
+        given = service_name_given(os.environ)  # else never the SDK's "unknown_service:python3"
+        resource = None if given else Resource.create({SERVICE_NAME: default_service_name(sys.argv)})
+        provider = TracerProvider(resource=resource)
         exporter = MLflowSpanExporter(config=config)
         provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=BSP_MAX_QUEUE_SIZE))
         trace.set_tracer_provider(provider)

@@ -28,6 +28,17 @@ def test_good_sqlite_store(store: Store) -> None:
     assert "all checks passed" in result.stdout
 
 
+def test_doctor_in_an_empty_folder_creates_nothing(tmp_path: Path) -> None:
+    """With no MLFLOW_TRACKING_URI the store is ./mlflow.db: doctor says it is not there yet and leaves no file."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MLFLOW_"))}
+    env.update({"MLFLOW_DISABLE_TELEMETRY": "true", "OTEL_MLFLOW_SPOOL_DIR": str(tmp_path / "spool")})
+    command = [str(Path(sys.executable).with_name("otel-mlflow")), "doctor", "--receiver-port", str(free_port())]
+    result = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "mlflow.db does not exist yet; the first write creates it" in result.stdout
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_unreachable_server_names_the_uri_and_the_fix() -> None:
     # a password holding "@" (masked past its first @, not to it) and a token in the query string
     uri = f"http://admin:hun@ter2@127.0.0.1:{free_port()}/?token=QUERYSECRET"

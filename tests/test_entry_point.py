@@ -99,3 +99,20 @@ def test_spans_inside_an_mlflow_run_land_in_it_zero_code(tmp_path: Path, store: 
     assert "run: " + run.info.run_id in result.stdout
     assert run.info.run_name == "my-training"
     assert run.data.metrics["gen_ai.usage.input_tokens"] == 7
+
+
+def test_without_a_service_name_the_script_names_the_service(tmp_path: Path, store: Store) -> None:
+    """Not the SDK's unknown_service:python3: zero-code, and in code (the helper API's own provider)."""
+    result = run_instrumented(tmp_path, store, {"OTEL_SERVICE_NAME": ""})
+    assert result.returncode == 0, result.stderr
+    [run] = store.runs()
+    assert run.data.tags["service.name"] == "app"  # app.py
+    helper = tmp_path / "nightly_eval.py"
+    helper.write_text("from otel_mlflow import log_llm_call\nlog_llm_call(model='m', prompt='p', response='r')\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MLFLOW_"))}
+    env.update({"MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ARTIFACT_PATH": str(store.artifacts)})
+    done = subprocess.run([sys.executable, str(helper)], env=env, capture_output=True, text=True, timeout=120,
+                          cwd=tmp_path)  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    names = {r.data.tags.get("service.name") for r in store.runs()}
+    assert names == {"app", "nightly_eval"}

@@ -95,6 +95,7 @@ from otel_mlflow.config.exporter import Config, is_server_uri
 from otel_mlflow.config.names import *  # noqa: F403 - every variable name, from one place
 from otel_mlflow.config.receiver import ReceiverSettings
 from otel_mlflow.config.scrub import ScrubSettings
+from otel_mlflow.config.service import default_service_name, service_name_given
 
 __all__ = [
     "CaptureOptions",
@@ -105,5 +106,7 @@ __all__ = [
     "ScrubSettings",
     "capture_content_from_env",
     "capture_content_or_off",
+    "default_service_name",
     "is_server_uri",
+    "service_name_given",
 ]
