@@ -57,6 +57,8 @@ def test_default_auto_mode_gives_window_runs_with_a_predictions_table(tmp_path: 
     assert window.data.metrics["request_count"] == 3 and window.data.metrics["error_count"] == 1
     table = json.loads(store.artifact_text(window, "predictions.json"))
     assert [row[1] for row in table["data"]] == ["What is RAG?", "What is MLflow?", "please fail"]
+    error = table["data"][2][table["columns"].index("error")]
+    assert error.startswith("HTTP 502: ") and "demo model failure" in error  # the failed row says why
     # told apart by name; the app's /health probes made no run; every request is a trace linked to its window
     assert window.info.run_name.startswith("rag-api k=2 ") and runs["1"].info.run_name.startswith("rag-api k=1 ")
     traces = store.client().search_traces(locations=[window.info.experiment_id], run_id=window.info.run_id)

@@ -95,6 +95,7 @@ def test_window_plan_increments_then_aggregates(recorder: SpanRecorder) -> None:
     assert table["columns"][:3] == ["timestamp", "question", "answer"]
     assert [row[1] for row in table["data"]] == [f"question {i}" for i in range(5)]
     assert [row[6] for row in table["data"]].count("error") == 1
+    assert table["columns"][9] == "error" and [row[9] for row in table["data"]] == [None, None, None, "boom", None]
 
 
 def test_window_mode_into_sqlite(recorder: SpanRecorder, store: Store, make_exporter: Any) -> None:

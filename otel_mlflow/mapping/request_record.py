@@ -34,6 +34,8 @@ class RequestRecord:
     question: str | None = None
     answer: str | None = None
     feedback: str | None = None
+    error: str | None = None
+    """A failed request's HTTP status and the first error message among its spans."""
     span_count: int = 0
     dropped_tokens: int = 0
     """Unusable token counts on its spans (negative, non-finite, not numbers)."""
@@ -73,6 +75,10 @@ def request_record(spans: Sequence[ReadableSpan], capture_content: bool = True) 
         failed=root.is_error,
     )
     _add_counts(record, facts)
+    if record.failed:
+        message = next((f.error_message for f in [root, *facts] if f.error_message), None)
+        status = f"HTTP {root.http_status}" if root.http_status else None
+        record.error = _cut(": ".join(part for part in (status, message) if part) or "error")
     for call in llm:
         for key, value in (("model", call.model), ("provider", call.provider), *call.request_params.items()):
             if value is not None:

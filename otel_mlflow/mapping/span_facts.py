@@ -52,6 +52,8 @@ class SpanFacts:
     status: str
     kind: str
     service_name: str | None = None
+    error_message: str | None = None
+    """Why the span failed: its status description, else its exception event's type and message."""
     run_id: str | None = None
     is_llm: bool = False
     model: str | None = None
@@ -118,12 +120,25 @@ def span_facts(span: ReadableSpan) -> SpanFacts:
         question=as_text(attrs.get(A.QUESTION)),
         answer=as_text(attrs.get(A.ANSWER)),
     )
+    if facts.is_error:
+        facts.error_message = _error_message(span)
     _read_user_entries(attrs, facts)
     facts.is_llm = any(key in attrs for key in _LLM_MARKERS) or attrs.get(A.OI_SPAN_KIND) == "LLM"
     facts.context = _context_text(attrs)
     if facts.is_llm:
         _read_llm(span, attrs, facts)
     return facts
+
+
+def _error_message(span: ReadableSpan) -> str | None:
+    description = span.status.description if span.status is not None else None
+    if description:
+        return str(description)
+    for event in span.events or ():
+        if event.name == "exception" and event.attributes:
+            kind, message = event.attributes.get("exception.type"), event.attributes.get("exception.message")
+            return ": ".join(str(part) for part in (kind, message) if part) or None
+    return None
 
 
 def _read_user_entries(attrs: Mapping[str, Any], facts: SpanFacts) -> None:

@@ -11,7 +11,7 @@
 Each request adds steps to ``latency_ms``, ``gen_ai.usage.input_tokens`` and ``gen_ai.usage.output_tokens``,
 stamped with the request's own time. A closed window adds aggregates (latency p50/p95/p99, request and
 error counts, error rate, token totals, tokens per second) and ``predictions.json``, a table the MLflow UI
-shows (question, answer, latency, tokens, feedback, trace id). A window's run is written only by the process
+shows (question, answer, latency, tokens, status, feedback, trace id, and a failed request's error). A window's run is written only by the process
 that opened it: a restarted process opens new windows and never touches old runs.
 """
 
@@ -30,7 +30,7 @@ from otel_mlflow.mapping.run_plan import MappingOptions, PlanBuilder, RunPlan
 from otel_mlflow.mapping.request_record import RequestRecord
 
 TABLE_COLUMNS = ("timestamp", "question", "answer", "latency_ms", "input_tokens", "output_tokens", "status",
-                 "feedback", "trace_id")  # fmt: skip
+                 "feedback", "trace_id", "error")  # fmt: skip
 
 
 @dataclass(eq=False)
@@ -196,7 +196,7 @@ def _aggregates(builder: PlanBuilder, records: Sequence[RequestRecord], end_ms: 
         builder.metric(key, value, end_ms, 0, absolute=True)
     builder.tag(A.TAG_WINDOW_END, _iso(max(r.end_ns for r in records)))
     rows = [[_iso(r.end_ns), r.question, r.answer, round(r.latency_ms, 3), r.input_tokens, r.output_tokens,
-             "error" if r.failed else "ok", r.feedback, r.trace_id] for r in records]  # fmt: skip
+             "error" if r.failed else "ok", r.feedback, r.trace_id, r.error] for r in records]  # fmt: skip
     if not builder.options.capture_content:
         for row in rows:
             row[1] = row[2] = None
