@@ -104,6 +104,12 @@ GEN_AI_RESPONSE_FINISH_REASONS: Final = "gen_ai.response.finish_reasons"
 GEN_AI_RESPONSE_ID: Final = "gen_ai.response.id"
 GEN_AI_USAGE_INPUT_TOKENS: Final = "gen_ai.usage.input_tokens"
 GEN_AI_USAGE_OUTPUT_TOKENS: Final = "gen_ai.usage.output_tokens"
+GEN_AI_USAGE_CACHE_READ: Final = "gen_ai.usage.cache_read.input_tokens"
+GEN_AI_USAGE_CACHE_CREATION: Final = "gen_ai.usage.cache_creation.input_tokens"
+GEN_AI_USAGE_REASONING: Final = "gen_ai.usage.reasoning.output_tokens"
+DETAIL_TOKEN_KEYS: Final = (GEN_AI_USAGE_CACHE_READ, GEN_AI_USAGE_CACHE_CREATION, GEN_AI_USAGE_REASONING)
+"""Token counts that detail the input or output count (part of it, never added to it): a metric each, per LLM
+call in a trace's run and as window totals."""
 GEN_AI_INPUT_MESSAGES: Final = "gen_ai.input.messages"
 GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
 GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"

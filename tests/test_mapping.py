@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import pytest
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -304,3 +305,31 @@ def test_run_names_tell_runs_apart(recorder: SpanRecorder) -> None:
     assert one == "rag-api k=1 model=gpt-4 2025-11-26 12:26:40" and one != two
     assert window_run_name("rag-api", {}, start) == "rag-api 2025-11-26 12:26:40"
     assert len(window_run_name("s", {f"p{i}": "v" * 20 for i in range(20)}, start)) < 120
+
+
+def test_cache_and_reasoning_tokens_are_metrics_per_call_and_window_totals(recorder: SpanRecorder) -> None:
+    from otel_mlflow.mapping.request_record import request_record
+    from otel_mlflow.mapping.window import WindowSet, window_plan
+
+    def request(cached: Any) -> list[Any]:
+        with recorder.tracer.start_as_current_span("POST /ask", kind=SpanKind.SERVER):
+            with recorder.tracer.start_as_current_span("chat") as chat:
+                chat.set_attribute(A.GEN_AI_OPERATION_NAME, "chat")
+                chat.set_attribute(A.GEN_AI_USAGE_INPUT_TOKENS, 100)
+                chat.set_attribute(A.GEN_AI_USAGE_CACHE_READ, cached)
+                chat.set_attribute(A.GEN_AI_USAGE_REASONING, 7)
+        return recorder.take()
+
+    plan = plan_run(request(80), OPTIONS)
+    metrics = {m.key: m.value for m in plan.metrics}
+    assert metrics[A.GEN_AI_USAGE_CACHE_READ] == 80 and metrics[A.GEN_AI_USAGE_REASONING] == 7
+    assert A.GEN_AI_USAGE_CACHE_CREATION not in metrics  # not reported: not made up
+    windows = WindowSet(seconds=60, max_requests=100)
+    for cached in (80, "20", -5):  # a numeric string counts; a negative one is dropped and counted
+        windows.add(request_record(request(cached)), now=0)
+    [window] = windows.all()
+    windows.close_expired(now=61)
+    final, _ = window_plan(window, OPTIONS)
+    totals = {m.key: m.value for m in final.metrics if m.key.startswith("gen_ai.") and m.key.endswith(".total")}
+    assert totals == {A.GEN_AI_USAGE_CACHE_READ + ".total": 100, A.GEN_AI_USAGE_REASONING + ".total": 21}
+    assert final.dropped_tokens == 1

@@ -34,6 +34,8 @@ class RequestRecord:
     question: str | None = None
     answer: str | None = None
     feedback: str | None = None
+    detail_tokens: dict[str, float] = field(default_factory=dict)
+    """Cache-read, cache-creation and reasoning tokens of its LLM calls, summed by GenAI key."""
     error: str | None = None
     """A failed request's HTTP status and the first error message among its spans."""
     span_count: int = 0
@@ -111,6 +113,9 @@ def _add_counts(record: RequestRecord, facts: Sequence[SpanFacts]) -> None:
                         ("output_tokens", _total(c.output_tokens for c in llm))):  # fmt: skip
         if extra is not None:
             setattr(record, name, (getattr(record, name) or 0) + extra)
+    for call in llm:
+        for key, count in call.detail_tokens.items():
+            record.detail_tokens[key] = record.detail_tokens.get(key, 0) + count
     record.failed = record.failed or any(f.is_error for f in llm)
     record.dropped_tokens += sum(f.dropped_tokens for f in facts)
     record.backwards_spans += sum(f.ends_before_start for f in facts)

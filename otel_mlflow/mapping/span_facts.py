@@ -65,6 +65,8 @@ class SpanFacts:
     output_tokens: float | None = None
     total_tokens: float | None = None
     tokens_estimated: bool = False
+    detail_tokens: dict[str, float] = field(default_factory=dict)
+    """Cache-read, cache-creation and reasoning token counts, by their GenAI key (``A.DETAIL_TOKEN_KEYS``)."""
     dropped_tokens: int = 0
     ends_before_start: bool = False
     """Its end time was before its start time (clock skew between hosts, a bad clock): clamped to 0 ms."""
@@ -183,6 +185,11 @@ def _read_llm(span: ReadableSpan, attrs: Mapping[str, Any], facts: SpanFacts) ->
     )]  # fmt: skip
     (facts.input_tokens, _), (facts.output_tokens, _), (facts.total_tokens, _) = counts
     facts.dropped_tokens = sum(bad for _, bad in counts)
+    for key in A.DETAIL_TOKEN_KEYS:
+        count, bad = token_count(attrs.get(key))
+        facts.dropped_tokens += bad
+        if count is not None:
+            facts.detail_tokens[key] = count
     if facts.total_tokens is None and facts.input_tokens is not None and facts.output_tokens is not None:
         facts.total_tokens = facts.input_tokens + facts.output_tokens
     facts.tokens_estimated = bool(attrs.get(A.TOKENS_ESTIMATED, False))

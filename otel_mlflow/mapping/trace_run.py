@@ -120,6 +120,8 @@ class _TracePlanBuilder(PlanBuilder):
         self.metric(A.METRIC_LLM_LATENCY, call.duration_ms, ts, step)
         self.metric(A.GEN_AI_USAGE_INPUT_TOKENS, call.input_tokens, ts, step)
         self.metric(A.GEN_AI_USAGE_OUTPUT_TOKENS, call.output_tokens, ts, step)
+        for key, count in call.detail_tokens.items():
+            self.metric(key, count, ts, step)
         if self.options.capture_content:
             folder = "" if count == 1 else f"llm_calls/{step:03d}/"
             for name, text in (("prompt", call.prompt), ("response", call.response), ("context", call.context)):

@@ -161,6 +161,8 @@ def window_plan(window: Window, options: MappingOptions) -> tuple[RunPlan, int]:
         builder.metric(A.METRIC_LATENCY, record.latency_ms, ts, index, absolute=True)
         builder.metric(A.GEN_AI_USAGE_INPUT_TOKENS, record.input_tokens, ts, index, absolute=True)
         builder.metric(A.GEN_AI_USAGE_OUTPUT_TOKENS, record.output_tokens, ts, index, absolute=True)
+        for key, count in record.detail_tokens.items():
+            builder.metric(key, count, ts, index, absolute=True)
     if new:
         builder.tag(A.TAG_TRACE_ID, new[-1].trace_id)
     plan.end_ms = max(r.end_ns for r in window.records[:upto]) // 1_000_000
@@ -194,6 +196,10 @@ def _aggregates(builder: PlanBuilder, records: Sequence[RequestRecord], end_ms: 
         (A.METRIC_TOKENS_PER_SECOND, (input_total + output_total) / span_s),
     ):
         builder.metric(key, value, end_ms, 0, absolute=True)
+    for key in A.DETAIL_TOKEN_KEYS:  # e.g. gen_ai.usage.cache_read.input_tokens.total, only when some request had it
+        counts = [r.detail_tokens[key] for r in records if key in r.detail_tokens]
+        if counts:
+            builder.metric(f"{key}.total", sum(counts), end_ms, 0, absolute=True)
     builder.tag(A.TAG_WINDOW_END, _iso(max(r.end_ns for r in records)))
     rows = [[_iso(r.end_ns), r.question, r.answer, round(r.latency_ms, 3), r.input_tokens, r.output_tokens,
              "error" if r.failed else "ok", r.feedback, r.trace_id, r.error] for r in records]  # fmt: skip
