@@ -7,7 +7,10 @@ writes (never changing it), and sets on the current span:
   ``question``), when content capture is on;
 - ``otel_mlflow.param.<field>``: request fields named by ``OTEL_MLFLOW_PARAM_FIELDS`` (none unless named, e.g. ``k``);
 - ``otel_mlflow.answer``: the response body field named by ``OTEL_MLFLOW_ANSWER_FIELDS`` (default
-  ``answer``), when content capture is on.
+  ``answer``), when content capture is on;
+- ``session.id`` / ``user.id`` (OpenTelemetry's keys; MLflow shows them as the trace's session and user): from
+  the sources in ``OTEL_MLFLOW_SESSION_FROM`` / ``OTEL_MLFLOW_USER_FROM`` (default ``header:x-session-id,
+  body:session_id`` and ``header:x-user-id,body:user_id``).
 
 Bodies over 1 MiB, or not JSON, are passed through untouched and unread. When the app's lifespan ends,
 the TracerProvider is shut down (spans flushed, serving windows closed) before the server is told the
@@ -78,6 +81,9 @@ class RequestCaptureMiddleware:
             await self.app(scope, receive, send)
             return
         scope[_SCOPE_MARK] = True
+        headers = {key.decode("latin-1").lower(): value.decode("latin-1").strip()
+                   for key, value in scope.get("headers", ())}  # fmt: skip
+        safely("read the session and user", self._on_identity, span, headers, None)
         request, response = _Body(), _Body()
         is_json = {"request": _is_json(scope.get("headers", ())), "response": False}
 
@@ -86,7 +92,9 @@ class RequestCaptureMiddleware:
             if is_json["request"] and message.get("type") == "http.request":
                 request.add(message.get("body", b""))
                 if not message.get("more_body", False):
-                    safely("read the request body", self._on_request, span, request.json())
+                    body = request.json()
+                    safely("read the request body", self._on_request, span, body)
+                    safely("read the session and user", self._on_identity, span, headers, body)
             return message
 
         async def send_copy(message: Message) -> None:
@@ -100,6 +108,21 @@ class RequestCaptureMiddleware:
             await send(message)
 
         await self.app(scope, receive_copy, send_copy)
+
+    def _on_identity(self, span: trace.Span, headers: dict[str, str], body: Any) -> None:
+        """``session.id`` / ``user.id`` from the first of their sources that has one: headers as the request
+        starts (``body`` None), body fields once it is read (a header earlier in the list still wins)."""
+        for attribute, sources in ((A.SESSION_ID, self.options.session_from), (A.USER_ID, self.options.user_from)):
+            for source in sources:
+                kind, _, name = source.partition(":")
+                if kind == "header" and headers.get(name.lower()):
+                    if body is None:
+                        span.set_attribute(attribute, headers[name.lower()])
+                    break
+                value = body.get(name) if kind == "body" and isinstance(body, dict) else None
+                if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():
+                    span.set_attribute(attribute, str(value).strip())
+                    break
 
     def _on_request(self, span: trace.Span, body: Any) -> None:
         if not isinstance(body, dict):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -168,3 +169,31 @@ def test_health_checks_make_no_spans_unless_the_user_says_otherwise(rag_app: Any
         assert len(server_spans(recorder)) == 1
     finally:
         FastAPIRequestInstrumentor.uninstrument_app(rag_app)
+
+
+def test_session_and_user_from_headers_or_body_reach_the_run_the_table_and_the_trace(
+    rag_app: Any, recorder: SpanRecorder, store: Store, make_exporter: Any
+) -> None:
+    from otel_mlflow.config import CaptureOptions, ConfigError
+
+    FastAPIRequestInstrumentor.instrument_app(rag_app, tracer_provider=recorder.provider)
+    try:
+        post(rag_app, "/ask", json={"question": "q1?", "k": 1, "user_id": "body-user"},
+             headers={"x-session-id": "s-1", "X-User-Id": "header-user"})  # the header comes first in the list
+        post(rag_app, "/ask", json={"question": "q2?", "k": 1, "session_id": "s-2", "user_id": 7})
+        post(rag_app, "/ask", json={"question": "q3?", "k": 1})
+    finally:
+        FastAPIRequestInstrumentor.uninstrument_app(rag_app)
+    identities = [(s.attributes.get(A.SESSION_ID), s.attributes.get(A.USER_ID)) for s in server_spans(recorder)]
+    assert identities == [("s-1", "header-user"), ("s-2", "7"), (None, None)]
+    exporter = make_exporter(run_mode="window")
+    exporter.export(recorder.take())
+    exporter.shutdown()  # closes the window: its table is written
+    [window] = store.runs()
+    table = json.loads(store.artifact_text(window, "predictions.json"))
+    session, user = table["columns"].index("session"), table["columns"].index("user")
+    assert [(row[session], row[user]) for row in table["data"]] == [("s-1", "header-user"), ("s-2", "7"), (None, None)]
+    traces = store.client().search_traces(locations=[window.info.experiment_id])
+    assert {t.info.trace_metadata.get("mlflow.trace.session") for t in traces} == {"s-1", "s-2", None}
+    with pytest.raises(ConfigError, match="OTEL_MLFLOW_SESSION_FROM: 'cookie:sid'"):
+        CaptureOptions(session_from=("cookie:sid",))

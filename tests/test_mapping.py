@@ -333,3 +333,11 @@ def test_cache_and_reasoning_tokens_are_metrics_per_call_and_window_totals(recor
     totals = {m.key: m.value for m in final.metrics if m.key.startswith("gen_ai.") and m.key.endswith(".total")}
     assert totals == {A.GEN_AI_USAGE_CACHE_READ + ".total": 100, A.GEN_AI_USAGE_REASONING + ".total": 21}
     assert final.dropped_tokens == 1
+
+
+def test_a_trace_run_is_tagged_with_its_session_and_user(recorder: SpanRecorder) -> None:
+    with recorder.tracer.start_as_current_span("POST /ask", kind=SpanKind.SERVER) as root:
+        root.set_attribute(A.SESSION_ID, "s-9")
+        root.set_attribute(A.USER_ID, "u-3")
+    plan = plan_run(recorder.take(), OPTIONS)
+    assert plan.tags[A.SESSION_ID] == "s-9" and plan.tags[A.USER_ID] == "u-3"

@@ -62,6 +62,10 @@ variable                                      default                meaning
 ``OTEL_MLFLOW_ANSWER_FIELDS``                 ``answer``             response body field(s) of the answer
 ``OTEL_MLFLOW_PARAM_FIELDS``                  unset                  request body fields written as run
                                                                      params (e.g. ``k,temperature``)
+``OTEL_MLFLOW_SESSION_FROM``                  ``header:x-session-id, where a request's session id is read
+                                              body:session_id``      (``header:<name>``, ``body:<field>``)
+``OTEL_MLFLOW_USER_FROM``                     ``header:x-user-id,    where its user id is read
+                                              body:user_id``
 ``OTEL_PYTHON_FASTAPI_EXCLUDED_URLS``         health routes          OpenTelemetry's: URLs that make no
                                                                      span (``/health``, ``/healthz``,
                                                                      ``/livez``, ``/readyz``, ``/ping``)

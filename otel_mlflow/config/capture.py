@@ -27,6 +27,8 @@ from otel_mlflow.config.names import (
     ENV_LLM_PROVIDER,
     ENV_PARAM_FIELDS,
     ENV_QUESTION_FIELDS,
+    ENV_SESSION_FROM,
+    ENV_USER_FROM,
 )
 
 DEFAULT_LLM_FUNCTIONS = ("services.llm_service:generate_answer",)
@@ -69,6 +71,19 @@ class CaptureOptions:
     answer_fields: Sequence[str] = ("answer",)
     param_fields: Sequence[str] = ()
     capture_content: bool = True
+    session_from: Sequence[str] = ("header:x-session-id", "body:session_id")
+    """Where a request's session id is read (``header:<name>`` or ``body:<field>``): it becomes ``session.id`` on
+    the server span, which MLflow shows in its Sessions view."""
+    user_from: Sequence[str] = ("header:x-user-id", "body:user_id")
+    """Where its user id is read; it becomes ``user.id``."""
+
+    def __post_init__(self) -> None:
+        for var, sources in ((ENV_SESSION_FROM, self.session_from), (ENV_USER_FROM, self.user_from)):
+            for source in sources:
+                kind, _, name = source.partition(":")
+                if kind not in ("header", "body") or not name:
+                    raise ConfigError(f"{var}: {source!r} is not header:<name> or body:<field>, "
+                                      "e.g. header:x-session-id,body:session_id")  # fmt: skip
 
     @classmethod
     def from_env(cls) -> CaptureOptions:
@@ -77,6 +92,8 @@ class CaptureOptions:
             answer_fields=_names_from_env(ENV_ANSWER_FIELDS, cls.answer_fields),
             param_fields=_names_from_env(ENV_PARAM_FIELDS, cls.param_fields),
             capture_content=capture_content_or_off(),
+            session_from=_names_from_env(ENV_SESSION_FROM, cls.session_from),
+            user_from=_names_from_env(ENV_USER_FROM, cls.user_from),
         )
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 
+from otel_mlflow import attributes as A
 from otel_mlflow.mapping.span_facts import SpanFacts, span_facts
 from otel_mlflow.mapping.trace_run import find_root
 
@@ -34,6 +35,8 @@ class RequestRecord:
     question: str | None = None
     answer: str | None = None
     feedback: str | None = None
+    session: str | None = None
+    user: str | None = None
     detail_tokens: dict[str, float] = field(default_factory=dict)
     """Cache-read, cache-creation and reasoning tokens of its LLM calls, summed by GenAI key."""
     error: str | None = None
@@ -88,8 +91,9 @@ def request_record(spans: Sequence[ReadableSpan], capture_content: bool = True) 
     for f in facts:
         for key, value in f.user_params.items():
             record.params.setdefault(key, str(value))
-        if record.feedback is None and "user_feedback" in f.user_tags:
-            record.feedback = str(f.user_tags["user_feedback"])
+        for name, tag in (("feedback", "user_feedback"), ("session", A.SESSION_ID), ("user", A.USER_ID)):
+            if getattr(record, name) is None and tag in f.user_tags:
+                setattr(record, name, str(f.user_tags[tag]))
     if capture_content:
         record.question = _cut(next((f.question for f in facts if f.question), None)
                                or next((c.prompt for c in llm if c.prompt), None))  # fmt: skip

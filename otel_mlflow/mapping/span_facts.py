@@ -1,9 +1,7 @@
 """Read what one span says about an LLM call or an HTTP request, whatever convention it follows.
 
-Pure functions over finished spans (``opentelemetry.sdk.trace.ReadableSpan``). Conventions are
-tried in order of preference: OTel GenAI (current, then older names), OpenInference, Traceloop; MLflow's own
-span attributes are translated into them first (:mod:`.mlflow_convention`).
-Usage::
+Pure functions over finished spans. Conventions by preference: OTel GenAI (current, then older names),
+OpenInference, Traceloop; MLflow's own attributes are translated into them first (:mod:`.mlflow_convention`)::
 
     facts = span_facts(span)
     facts.model, facts.input_tokens, facts.prompt
@@ -155,8 +153,9 @@ def _read_user_entries(attrs: Mapping[str, Any], facts: SpanFacts) -> None:
     facts.step = int(step) if step is not None and step >= 0 else None
     if A.MODEL_VERSION in attrs:
         facts.user_params.setdefault("model_version", attrs[A.MODEL_VERSION])
-    if A.USER_FEEDBACK in attrs:
-        facts.user_tags.setdefault("user_feedback", attrs[A.USER_FEEDBACK])
+    for key, tag in ((A.USER_FEEDBACK, "user_feedback"), (A.SESSION_ID, A.SESSION_ID), (A.USER_ID, A.USER_ID)):
+        if key in attrs:  # a request's feedback, session and user: tags of its run, columns of its window's table
+            facts.user_tags.setdefault(tag, attrs[key])
 
 
 def _read_llm(span: ReadableSpan, attrs: Mapping[str, Any], facts: SpanFacts) -> None:

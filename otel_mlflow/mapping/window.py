@@ -30,7 +30,7 @@ from otel_mlflow.mapping.run_plan import MappingOptions, PlanBuilder, RunPlan
 from otel_mlflow.mapping.request_record import RequestRecord
 
 TABLE_COLUMNS = ("timestamp", "question", "answer", "latency_ms", "input_tokens", "output_tokens", "status",
-                 "feedback", "trace_id", "error")  # fmt: skip
+                 "feedback", "trace_id", "error", "session", "user")  # fmt: skip
 
 
 @dataclass(eq=False)
@@ -202,7 +202,8 @@ def _aggregates(builder: PlanBuilder, records: Sequence[RequestRecord], end_ms: 
             builder.metric(f"{key}.total", sum(counts), end_ms, 0, absolute=True)
     builder.tag(A.TAG_WINDOW_END, _iso(max(r.end_ns for r in records)))
     rows = [[_iso(r.end_ns), r.question, r.answer, round(r.latency_ms, 3), r.input_tokens, r.output_tokens,
-             "error" if r.failed else "ok", r.feedback, r.trace_id, r.error] for r in records]  # fmt: skip
+             "error" if r.failed else "ok", r.feedback, r.trace_id, r.error, r.session, r.user]
+            for r in records]  # fmt: skip
     if not builder.options.capture_content:
         for row in rows:
             row[1] = row[2] = None
