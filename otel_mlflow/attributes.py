@@ -82,6 +82,9 @@ METRIC_LATENCY_P99: Final = "latency_ms.p99"
 METRIC_REQUESTS: Final = "request_count"
 METRIC_ERROR_RATE: Final = "error_rate"
 METRIC_TOKENS_PER_SECOND: Final = "tokens_per_second"
+METRIC_COST: Final = "cost_usd"
+"""What a request's (or trace's) LLM calls cost, from token counts and prices; absent when a model has no price."""
+METRIC_COST_TOTAL: Final = "cost_usd.total"
 # (token counts per call and per request use the GenAI names: gen_ai.usage.input_tokens / output_tokens)
 
 # Artifacts otel-mlflow writes.

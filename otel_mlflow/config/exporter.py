@@ -31,6 +31,7 @@ from otel_mlflow.config.names import (
     ENV_FLUSH_INTERVAL,
     ENV_LINK_TRACES,
     ENV_LOG_SPANS,
+    ENV_PRICES,
     ENV_MAX_QUEUE_BYTES,
     ENV_MAX_QUEUE_SIZE,
     ENV_MAX_TEXT_CHARS,
@@ -72,6 +73,8 @@ class Config:
     max_text_chars: int = 1_000_000
     retry_timeout: float = 60.0
     log_spans: bool = True
+    prices: str | None = None
+    """A JSON file of prices (USD per million tokens by model) over MLflow's bundled table; ``off``: no cost."""
     link_traces: bool = True
     redact_patterns: tuple[str, ...] = ()
     redact_keys: tuple[str, ...] = ()
@@ -155,6 +158,7 @@ class Config:
             "max_text_chars": pick("max_text_chars", ENV_MAX_TEXT_CHARS, parse.whole),
             "retry_timeout": pick("retry_timeout", ENV_RETRY_TIMEOUT, parse.seconds),
             "log_spans": pick("log_spans", ENV_LOG_SPANS, parse.boolean),
+            "prices": pick("prices", ENV_PRICES, parse.text),
             "link_traces": pick("link_traces", ENV_LINK_TRACES, parse.boolean),
             "redact_patterns": pick("redact_patterns", ENV_REDACT_PATTERNS, parse.patterns),
             "redact_keys": pick("redact_keys", ENV_REDACT_KEYS, parse.names),

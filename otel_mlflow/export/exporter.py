@@ -46,6 +46,7 @@ from otel_mlflow.export.spool_dir import OwnedSpool, spool_folder
 from otel_mlflow.export.stats import ExportStats
 from otel_mlflow.mapping.run_plan import MappingOptions
 from otel_mlflow.scrub import Scrubber
+from otel_mlflow.export.prices import price_source
 from otel_mlflow.export.selftelemetry import SelfTelemetry
 from otel_mlflow.sigterm import stopping_on_signal
 from otel_mlflow.export.mlflow_server import bound_mlflow_http_retries
@@ -75,6 +76,7 @@ class MLflowSpanExporter(SpanExporter):
             max_text_chars=self._config.max_text_chars,
             log_spans=self._config.log_spans,
             scrubber=Scrubber(self._config.scrub),
+            prices=price_source(self._config.prices),
         )
         self._shutdown = False
         bound_mlflow_http_retries(self._config.tracking_uri)

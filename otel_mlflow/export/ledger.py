@@ -137,7 +137,7 @@ class Ledger:
                     self.stats.add("spans_joined_late", len(group.spans) * joined)
                 return None if joined else self._drop(group, "spans_dropped_late", "ended after their window closed")
             if windowed(group, self.config.run_mode):
-                record = request_record(group.spans, self.options.capture_content)
+                record = request_record(group.spans, self.options.capture_content, self.options.prices)
                 if self.config.link_traces:
                     record.spans, record.spans_bytes = group.spans, group.bytes
                 with self.cond:

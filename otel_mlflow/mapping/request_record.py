@@ -15,6 +15,7 @@ from typing import Any
 from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_mlflow import attributes as A
+from otel_mlflow.mapping.cost import cost_usd
 from otel_mlflow.mapping.span_facts import SpanFacts, span_facts
 from otel_mlflow.mapping.trace_run import find_root
 
@@ -38,6 +39,8 @@ class RequestRecord:
     session: str | None = None
     user: str | None = None
     detail_tokens: dict[str, float] = field(default_factory=dict)
+    cost_usd: float | None = None
+    """What its LLM calls cost (None: no price source, or a model without a price)."""
     """Cache-read, cache-creation and reasoning tokens of its LLM calls, summed by GenAI key."""
     error: str | None = None
     """A failed request's HTTP status and the first error message among its spans."""
@@ -67,8 +70,9 @@ class RequestRecord:
         return self.service, tuple(sorted(self.params.items()))
 
 
-def request_record(spans: Sequence[ReadableSpan], capture_content: bool = True) -> RequestRecord:
-    """Summarise one trace: root latency and outcome, token totals, configuration, question and answer."""
+def request_record(spans: Sequence[ReadableSpan], capture_content: bool = True, prices: Any = None) -> RequestRecord:
+    """Summarise one trace: root latency and outcome, token totals and cost (``prices``: a price source of
+    :mod:`.cost`), configuration, question and answer."""
     facts = [span_facts(s) for s in spans]
     root = find_root(facts)
     llm = [f for f in facts if f.is_llm]
@@ -80,6 +84,7 @@ def request_record(spans: Sequence[ReadableSpan], capture_content: bool = True) 
         failed=root.is_error,
     )
     _add_counts(record, facts)
+    record.cost_usd = cost_usd(llm, prices)
     if record.failed:
         message = next((f.error_message for f in [root, *facts] if f.error_message), None)
         status = f"HTTP {root.http_status}" if root.http_status else None

@@ -39,6 +39,8 @@ class MappingOptions:
     log_spans: bool = True
     scrubber: Scrubber = field(default_factory=Scrubber, compare=False)
     """The rules that keep secrets out of every key, value and artifact (``OTEL_MLFLOW_REDACT_*``)."""
+    prices: Any = field(default=None, compare=False)
+    """A price source for the ``cost_usd`` metric (:mod:`otel_mlflow.mapping.cost`); None: no cost."""
 
 
 @dataclass

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_mlflow import attributes as A
+from otel_mlflow.mapping.cost import cost_usd
 from otel_mlflow.mapping.span_facts import SpanFacts, span_facts
 from otel_mlflow.mapping.limits import clean_text
 from otel_mlflow.mapping.run_plan import MappingOptions, Metric, PlanBuilder, RunPlan
@@ -145,6 +146,7 @@ class _TracePlanBuilder(PlanBuilder):
                 known = [v for v in values if v is not None]
                 if known:
                     self.metric(key, sum(known), ts, 0)
+            self.metric(A.METRIC_COST, cost_usd(llm_calls, self.options.prices), ts, 0)
         if not self.options.capture_content:
             return
         context = next((f.context for f in facts if f.context and not f.is_llm), None)

@@ -163,6 +163,7 @@ def window_plan(window: Window, options: MappingOptions) -> tuple[RunPlan, int]:
         builder.metric(A.GEN_AI_USAGE_OUTPUT_TOKENS, record.output_tokens, ts, index, absolute=True)
         for key, count in record.detail_tokens.items():
             builder.metric(key, count, ts, index, absolute=True)
+        builder.metric(A.METRIC_COST, record.cost_usd, ts, index, absolute=True)
     if new:
         builder.tag(A.TAG_TRACE_ID, new[-1].trace_id)
     plan.end_ms = max(r.end_ns for r in window.records[:upto]) // 1_000_000
@@ -196,6 +197,9 @@ def _aggregates(builder: PlanBuilder, records: Sequence[RequestRecord], end_ms: 
         (A.METRIC_TOKENS_PER_SECOND, (input_total + output_total) / span_s),
     ):
         builder.metric(key, value, end_ms, 0, absolute=True)
+    costs = [r.cost_usd for r in records if r.cost_usd is not None]
+    if costs:
+        builder.metric(A.METRIC_COST_TOTAL, sum(costs), end_ms, 0, absolute=True)
     for key in A.DETAIL_TOKEN_KEYS:  # e.g. gen_ai.usage.cache_read.input_tokens.total, only when some request had it
         counts = [r.detail_tokens[key] for r in records if key in r.detail_tokens]
         if counts:

@@ -1,0 +1,73 @@
+"""The price source of :mod:`otel_mlflow.mapping.cost`: the user's prices first, then MLflow's bundled table.
+
+Why MLflow's table: it is the price data MLflow itself uses for a trace's cost (``mlflow.utils.providers.
+cost_per_token``, checked with MLflow 3.17.2: ``gpt-4o-mini`` 1,000 + 1,000 tokens -> (0.00015, 0.0006)), it ships
+with a dependency we already have, and MLflow keeps it current; LiteLLM's table is the same data in a much larger
+package. Where MLflow has no such function the bundled table is simply not used.
+
+``OTEL_MLFLOW_PRICES`` names a JSON file of USD per million tokens, which wins over the bundled table::
+
+    {"my-finetune": {"input": 0.30, "output": 1.20}, "gpt-4o-mini": {"input": 0.10, "output": 0.40}}
+
+Usage::
+
+    prices = price_source(config.prices_file)     # None when prices are off (OTEL_MLFLOW_PRICES=off)
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from otel_mlflow.config import ENV_PRICES, ConfigError
+from otel_mlflow.mapping.cost import PriceSource
+
+PER_MILLION = 1_000_000
+
+
+def price_source(prices_file: str | None) -> PriceSource | None:
+    """The user's file (if any) over MLflow's table; None when ``prices_file`` is ``off``."""
+    if prices_file == "off":
+        return None
+    own = _read_file(prices_file) if prices_file else {}
+    bundled = _mlflow_table()
+
+    def prices(model: str, provider: str | None, input_tokens: float, output_tokens: float,
+               cache_read: float | None, cache_creation: float | None) -> tuple[float, float] | None:  # fmt: skip
+        if model in own:
+            rate = own[model]
+            return input_tokens * rate["input"] / PER_MILLION, output_tokens * rate["output"] / PER_MILLION
+        if bundled is None:
+            return None
+        return bundled(model=model, prompt_tokens=int(input_tokens), completion_tokens=int(output_tokens),
+                       custom_llm_provider=provider.lower() if provider else None,
+                       cache_read_input_tokens=int(cache_read) if cache_read else None,
+                       cache_creation_input_tokens=int(cache_creation) if cache_creation else None)  # fmt: skip
+
+    return prices
+
+
+def _read_file(path: str) -> dict[str, dict[str, float]]:
+    try:
+        data = json.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{ENV_PRICES}={path}: cannot read it as JSON ({exc}); give a file such as "
+                          '{"my-model": {"input": 0.3, "output": 1.2}} (USD per million tokens)') from None  # fmt: skip
+    out: dict[str, dict[str, float]] = {}
+    for model, rate in data.items() if isinstance(data, dict) else ():
+        if not (isinstance(rate, dict) and all(isinstance(rate.get(k), (int, float)) and rate[k] >= 0
+                                               for k in ("input", "output"))):  # fmt: skip
+            raise ConfigError(f'{ENV_PRICES}={path}: {model!r} needs {{"input": <USD per 1M>, "output": <USD per 1M>}}')
+        out[str(model)] = {"input": float(rate["input"]), "output": float(rate["output"])}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{ENV_PRICES}={path}: the file must hold a JSON object of models")
+    return out
+
+
+def _mlflow_table() -> Any:
+    try:
+        from mlflow.utils.providers import cost_per_token
+    except ImportError:  # an MLflow without the bundled table: the user's file alone
+        return None
+    return cost_per_token

@@ -1,0 +1,78 @@
+"""cost_usd: known, unknown and overridden prices, per trace run and per window."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from opentelemetry.trace import SpanKind
+
+from otel_mlflow import attributes as A
+from otel_mlflow.config import ConfigError
+from otel_mlflow.export.prices import price_source
+from otel_mlflow.mapping.request_record import request_record
+from otel_mlflow.mapping.run_plan import MappingOptions
+from otel_mlflow.mapping.trace_run import plan_run
+from otel_mlflow.mapping.window import WindowSet, window_plan
+from tests.helpers import SpanRecorder, Store
+
+
+def calls(recorder: SpanRecorder, *models: str) -> list[Any]:
+    with recorder.tracer.start_as_current_span("POST /ask", kind=SpanKind.SERVER):
+        for model in models:
+            with recorder.tracer.start_as_current_span(f"chat {model}") as chat:
+                chat.set_attribute(A.GEN_AI_OPERATION_NAME, "chat")
+                chat.set_attribute(A.GEN_AI_REQUEST_MODEL, model)
+                chat.set_attribute(A.GEN_AI_USAGE_INPUT_TOKENS, 1000)
+                chat.set_attribute(A.GEN_AI_USAGE_OUTPUT_TOKENS, 1000)
+    return recorder.take()
+
+
+def cost(spans: list[Any], prices: Any) -> float | None:
+    metrics = {m.key: m.value for m in plan_run(spans, MappingOptions(prices=prices)).metrics}
+    return metrics.get(A.METRIC_COST)
+
+
+def test_mlflow_bundled_prices_and_unknown_models(recorder: SpanRecorder) -> None:
+    prices = price_source(None)
+    assert cost(calls(recorder, "gpt-4o-mini"), prices) == pytest.approx(0.00015 + 0.0006)
+    assert cost(calls(recorder, "gpt-4o-mini", "gpt-4o-mini"), prices) == pytest.approx(2 * 0.00075)
+    assert cost(calls(recorder, "demo-llm"), prices) is None  # no price: no cost, not a wrong one
+    assert cost(calls(recorder, "gpt-4o-mini", "demo-llm"), prices) is None  # one unknown call: unknown in all
+    assert cost(calls(recorder, "gpt-4o-mini"), price_source("off")) is None
+
+
+def test_the_users_prices_win_and_a_bad_file_is_a_clear_error(recorder: SpanRecorder, tmp_path: Path) -> None:
+    own = tmp_path / "prices.json"
+    own.write_text(json.dumps({"demo-llm": {"input": 1.0, "output": 2.0}, "gpt-4o-mini": {"input": 0, "output": 0}}))
+    prices = price_source(str(own))
+    assert cost(calls(recorder, "demo-llm"), prices) == pytest.approx(0.001 + 0.002)
+    assert cost(calls(recorder, "gpt-4o-mini"), prices) == 0
+    for text, needle in (("not json", "cannot read it as JSON"), ('{"m": {"input": -1, "output": 1}}', "'m' needs"),
+                         ("[1, 2]", "a JSON object of models")):  # fmt: skip
+        own.write_text(text)
+        with pytest.raises(ConfigError, match=f"OTEL_MLFLOW_PRICES={own}.*{needle}"):
+            price_source(str(own))
+
+
+def test_window_cost_per_request_and_total(recorder: SpanRecorder) -> None:
+    prices = price_source(None)
+    windows = WindowSet(seconds=60, max_requests=10)
+    for models in (("gpt-4o-mini",), ("gpt-4o-mini", "gpt-4o-mini")):
+        windows.add(request_record(calls(recorder, *models), prices=prices), now=0)
+    [window] = windows.all()
+    windows.close_expired(now=61)
+    plan, _ = window_plan(window, MappingOptions(prices=prices))
+    steps = sorted((m.step, m.value) for m in plan.metrics if m.key == A.METRIC_COST)
+    assert steps == [(0, pytest.approx(0.00075)), (1, pytest.approx(0.0015))]
+    assert {m.key: m.value for m in plan.metrics}[A.METRIC_COST_TOTAL] == pytest.approx(0.00225)
+
+
+def test_a_trace_run_in_sqlite_has_its_cost(recorder: SpanRecorder, store: Store, make_exporter: Any) -> None:
+    exporter = make_exporter()
+    exporter.export(calls(recorder, "gpt-4"))
+    assert exporter.force_flush(20_000)
+    [run] = store.runs()
+    assert run.data.metrics["cost_usd"] == pytest.approx(0.03 + 0.06)  # gpt-4: $30 / $60 per million
