@@ -2,7 +2,7 @@
 with uvicorn on 127.0.0.1, asked a handful of questions, stopped with SIGTERM (spans flushed), then a
 summary of the MLflow runs it wrote and the command to open the MLflow UI on that store.
 
-Uses MLFLOW_TRACKING_URI when set; otherwise ./mlflow.db (MLflow's own default) and ./mlartifacts.
+Uses MLFLOW_TRACKING_URI when set; otherwise ./mlflow.db (MLflow's own default), artifacts in mlartifacts/ beside it.
 Requests are served, so the default run mode (auto) gathers them into one run per configuration (k)
 with a predictions table; OTEL_MLFLOW_RUN_MODE=trace makes one run per request instead.
 """
@@ -95,8 +95,6 @@ def run_app(env: Mapping[str, str], questions: Sequence[Mapping[str, Any]], log_
 def demo_env() -> dict[str, str]:
     env = dict(os.environ)
     env.setdefault("MLFLOW_TRACKING_URI", f"sqlite:///{Path('mlflow.db').resolve()}")
-    if not env["MLFLOW_TRACKING_URI"].startswith(("http://", "https://")):  # a server decides for itself
-        env.setdefault("MLFLOW_ARTIFACT_PATH", str(Path("mlartifacts").resolve()))
     env.setdefault("MLFLOW_EXPERIMENT_NAME", "llmops-rag")
     env.setdefault("OTEL_SERVICE_NAME", "rag-api")
     env.setdefault("OTEL_TRACES_EXPORTER", "mlflow")

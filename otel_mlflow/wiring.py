@@ -8,8 +8,9 @@ Usage::
     from otel_mlflow import init_mlflow
     init_mlflow(experiment_name="rag-experiments")   # or MLFLOW_EXPERIMENT_NAME, default llmops-rag
 
-It sets MLflow's tracking URI and experiment (created with ``MLFLOW_ARTIFACT_PATH``, default
-``./mlflow_artifacts`` for a local store), and makes sure spans reach MLflow:
+It sets MLflow's tracking URI and experiment (created with ``MLFLOW_ARTIFACT_PATH``, else
+:attr:`Config.artifact_root <otel_mlflow.config.Config.artifact_root>`: ``mlartifacts/`` beside a sqlite store),
+and makes sure spans reach MLflow:
 
 - no TracerProvider yet: installs one with ``MLflowSpanExporter`` on a ``BatchSpanProcessor``;
 - one already set (by the app or ``opentelemetry-instrument``): keeps it; adds the exporter only with
@@ -32,7 +33,6 @@ import os
 import sys
 import threading
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from opentelemetry import trace
@@ -43,11 +43,8 @@ from opentelemetry.trace import Tracer
 
 from otel_mlflow.config import (
     BSP_MAX_QUEUE_SIZE,
-    ENV_ARTIFACT_PATH,
-    ENV_TRACKING_URI,
     Config,
     default_service_name,
-    is_server_uri,
     service_name_given,
 )
 from otel_mlflow.export.exporter import MLflowSpanExporter, live_exporters
@@ -59,7 +56,6 @@ from otel_mlflow.export.mlflow_server import MLflowUnavailable, get_or_create_ex
 from otel_mlflow.scrub import get_logger
 
 _logger = get_logger(__name__)
-DEFAULT_ARTIFACT_DIR = "mlflow_artifacts"
 INIT_CHECK_SECONDS = 10.0
 """How long ``init_mlflow()`` waits for a local store to open; a server gets its 2 s health check."""
 
@@ -114,7 +110,7 @@ def init_mlflow(
     config = Config.from_env(
         experiment_name=experiment_name,
         tracking_uri=tracking_uri,
-        artifact_location=_artifact_location(artifact_location, tracking_uri),
+        artifact_location=artifact_location,
         **settings,
     )
     with _lock:
@@ -131,7 +127,7 @@ def pipeline() -> Pipeline:
     Never talks to MLflow: helper calls made before ``init_mlflow()`` return at once whatever the store."""
     global _pipeline
     if _pipeline is None:
-        config = Config.from_env(artifact_location=_artifact_location(None, None))
+        config = Config.from_env()
         with _lock:
             if _pipeline is None:
                 _pipeline = _make_pipeline(config, None, add_exporter=False)
@@ -193,24 +189,13 @@ def flush(timeout_seconds: float = 30.0) -> bool:
     return pipeline().flush(timeout_seconds)
 
 
-def _artifact_location(given: str | None, tracking_uri: str | None) -> str | None:
-    if given:
-        return given
-    if os.environ.get(ENV_ARTIFACT_PATH):
-        return None  # Config reads it
-    uri = tracking_uri or os.environ.get(ENV_TRACKING_URI, "")
-    if is_server_uri(uri) or uri.startswith("databricks"):
-        return None  # a server decides where artifacts live
-    return str(Path(DEFAULT_ARTIFACT_DIR).resolve())
-
-
 def _set_mlflow(config: Config) -> str:
     import mlflow
 
     if config.tracking_uri:
         mlflow.set_tracking_uri(config.tracking_uri)
     experiment_id = get_or_create_experiment(make_client(config.tracking_uri), config.experiment_name,
-                                             config.artifact_location)  # fmt: skip
+                                             config.artifact_root)  # fmt: skip
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 

@@ -131,3 +131,16 @@ def test_receiver_settings_refuse_a_bad_port_or_bound_by_name() -> None:
             ReceiverSettings.from_env({variable: value})
     settings = ReceiverSettings.from_env({"OTEL_MLFLOW_RECEIVER_READ_TIMEOUT": "2.5"}, max_connections=10)
     assert (settings.read_timeout, settings.max_connections) == (2.5, 10)
+
+
+def test_one_artifact_location_rule() -> None:
+    from pathlib import Path
+
+    def root(**given: str) -> str | None:
+        return Config.from_env(env={}, **given).artifact_root
+
+    assert root(tracking_uri="sqlite:////data/stores/mlflow.db") == "/data/stores/mlartifacts"
+    assert root() == str(Path("mlartifacts").resolve())  # MLflow's default ./mlflow.db
+    assert root(tracking_uri="postgresql://u@db/mlflow") == str(Path("mlartifacts").resolve())
+    assert root(tracking_uri="http://127.0.0.1:5000") is None  # the server decides
+    assert root(tracking_uri="sqlite:////x/m.db", artifact_location="s3://bucket/a") == "s3://bucket/a"

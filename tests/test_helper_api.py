@@ -191,7 +191,7 @@ def test_init_mlflow_installs_a_pipeline_once(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     assert "provider TracerProvider experiment rag-experiments" in result.stdout
     assert (tmp_path / "mlflow.db").exists()  # MLflow's default store, in the working directory
-    artifacts = list((tmp_path / "mlflow_artifacts").rglob("prompt.txt"))
+    artifacts = list((tmp_path / "mlartifacts").rglob("prompt.txt"))  # one rule: mlartifacts/ beside the store
     assert len(artifacts) == 1 and artifacts[0].read_text() == "user: What is RAG?"
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+from pathlib import Path
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
 from typing import Any
@@ -50,6 +51,7 @@ from otel_mlflow.config.names import (
     ENV_WRITERS,
 )
 
+DEFAULT_ARTIFACT_FOLDER = "mlartifacts"
 DEFAULT_SERVER_WRITERS = 4
 MAX_WRITERS = 64
 RUN_MODES = ("trace", "window", "auto")
@@ -119,6 +121,20 @@ class Config:
     def scrub(self) -> ScrubSettings:
         """The user's scrubbing rules (``OTEL_MLFLOW_REDACT_*``), checked."""
         return ScrubSettings(tuple(self.redact_patterns), tuple(self.redact_keys), tuple(self.redact_allow_keys))
+
+    @property
+    def artifact_root(self) -> str | None:
+        """Where a new experiment's artifacts go, one rule for every entry point: ``MLFLOW_ARTIFACT_PATH``; else,
+        for a server, where the server decides (None); else ``mlartifacts/`` beside a sqlite file (the folder
+        ``mlflow server`` uses by default), or in the working folder for MLflow's default ``./mlflow.db`` and
+        other databases. Existing experiments keep theirs."""
+        if self.artifact_location:
+            return self.artifact_location
+        uri = self.tracking_uri or ""
+        if is_server_uri(uri) or uri.startswith("databricks"):
+            return None
+        folder = Path(uri[len("sqlite:///") :]).parent if uri.startswith("sqlite:///") else Path(".")
+        return str((folder / DEFAULT_ARTIFACT_FOLDER).resolve())
 
     @property
     def writer_count(self) -> int:

@@ -238,7 +238,7 @@ class MLflowWriter:
 
     def _resolve_experiment(self) -> str:
         return server.get_or_create_experiment(self._client(), self._config.experiment_name,
-                                               self._config.artifact_location)  # fmt: skip
+                                               self._config.artifact_root)  # fmt: skip
 
     def _check_server(self) -> None:
         """Fail fast when an MLflow server is down, instead of waiting through MLflow's own
