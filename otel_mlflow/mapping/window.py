@@ -149,7 +149,7 @@ def window_plan(window: Window, options: MappingOptions) -> tuple[RunPlan, int]:
                    identity=(A.TAG_WRITE_KEY, f"w-{window.id}"))  # fmt: skip
     builder = PlanBuilder(plan, options)
     if window.run_id is None:
-        plan.run_name = window_run_name(window.service, window.params, first.start_ns)
+        plan.run_name = options.scrubber.text(window_run_name(window.service, window.params, first.start_ns))
         plan.start_ms = first.start_ns // 1_000_000
         for key, value in window.params.items():
             builder.param(key, value)
