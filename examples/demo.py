@@ -23,13 +23,13 @@ from pathlib import Path
 from typing import Any
 
 RAG_APP = Path(__file__).resolve().parent / "rag_app"
-QUESTIONS = (
-    {"question": "What is RAG?", "k": 2},
-    {"question": "What does MLflow record for each run?", "k": 2},
-    {"question": "What is a span in OpenTelemetry?", "k": 1},
-    {"question": "Why do input tokens matter for cost?", "k": 3},
-    {"question": "What does the Collector do with telemetry?", "k": 2},
-    {"question": "Please fail this request", "k": 1},  # the demo model fails on purpose: a FAILED run
+QUESTIONS = (  # two users' chat sessions (MLflow's Sessions view), read from the body's session_id / user_id
+    {"question": "What is RAG?", "k": 2, "session_id": "demo-session-1", "user_id": "ada"},
+    {"question": "What does MLflow record for each run?", "k": 2, "session_id": "demo-session-1", "user_id": "ada"},
+    {"question": "What is a span in OpenTelemetry?", "k": 1, "session_id": "demo-session-2", "user_id": "grace"},
+    {"question": "Why do input tokens matter for cost?", "k": 3, "session_id": "demo-session-2", "user_id": "grace"},
+    {"question": "What does the Collector do with telemetry?", "k": 2, "session_id": "demo-session-1", "user_id": "ada"},
+    {"question": "Please fail this request", "k": 1, "session_id": "demo-session-2", "user_id": "grace"},  # fails
 )
 
 

@@ -2,7 +2,7 @@
 installed by `make test`; Playwright drives it through its own driver, never its browser download).
 
 The example app runs briefly into a sqlite store, a real `mlflow server` serves that store, and the test reads
-the runs table, a window run's predictions table and the Traces view. Screenshots are kept in
+the runs table, a window run's predictions table, the Traces view and the Sessions view. Screenshots are kept in
 test-artifacts/ui/ (OTEL_MLFLOW_TEST_ARTIFACTS to move them)."""
 
 from __future__ import annotations
@@ -24,8 +24,9 @@ pytestmark = [pytest.mark.subprocess, pytest.mark.server]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync"]  # fmt: skip
-QUESTIONS = [{"question": "What is RAG?", "k": 2}, {"question": "What does MLflow record for each run?", "k": 2},
-             {"question": "What is a span in OpenTelemetry?", "k": 1}]  # fmt: skip
+QUESTIONS = [{"question": "What is RAG?", "k": 2, "session_id": "ui-session-1"},
+             {"question": "What does MLflow record for each run?", "k": 2, "session_id": "ui-session-1"},
+             {"question": "What is a span in OpenTelemetry?", "k": 1, "session_id": "ui-session-2"}]  # fmt: skip
 
 
 def screenshots() -> Path:
@@ -73,6 +74,14 @@ def test_the_ui_shows_run_names_the_predictions_table_and_traces_with_their_inpu
             expect_text(page, '{"question": "What is a span in OpenTelemetry?"}')  # the Input column
             expect_text(page, '"MLflow tracks experiments as runs."')  # the Output column
             page.screenshot(path=str(shots / "traces.png"))
+
+            # Sessions (3.17.2 moved the view into Traces: "Group traces by session"), from session.id on the spans
+            if page.get_by_role("button", name="Got it").count():
+                page.get_by_role("button", name="Got it").click()  # a first-visit hint over the tool bar
+            page.locator('button[aria-label="Group traces by session"]').click()
+            expect_text(page, "ui-session-1")
+            expect_text(page, "ui-session-2")
+            page.screenshot(path=str(shots / "sessions.png"))
         finally:
             browser.close()
 
