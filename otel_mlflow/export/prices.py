@@ -31,19 +31,21 @@ def price_source(prices_file: str | None) -> PriceSource | None:
     if prices_file == "off":
         return None
     own = _read_file(prices_file) if prices_file else {}
-    bundled = _mlflow_table()
+    bundled: list[Any] = []  # MLflow's table, imported on the first lookup (on the writer's thread, not here)
 
     def prices(model: str, provider: str | None, input_tokens: float, output_tokens: float,
                cache_read: float | None, cache_creation: float | None) -> tuple[float, float] | None:  # fmt: skip
         if model in own:
             rate = own[model]
             return input_tokens * rate["input"] / PER_MILLION, output_tokens * rate["output"] / PER_MILLION
-        if bundled is None:
+        if not bundled:
+            bundled.append(_mlflow_table())
+        if bundled[0] is None:
             return None
-        return bundled(model=model, prompt_tokens=int(input_tokens), completion_tokens=int(output_tokens),
-                       custom_llm_provider=provider.lower() if provider else None,
-                       cache_read_input_tokens=int(cache_read) if cache_read else None,
-                       cache_creation_input_tokens=int(cache_creation) if cache_creation else None)  # fmt: skip
+        return bundled[0](model=model, prompt_tokens=int(input_tokens), completion_tokens=int(output_tokens),
+                          custom_llm_provider=provider.lower() if provider else None,
+                          cache_read_input_tokens=int(cache_read) if cache_read else None,
+                          cache_creation_input_tokens=int(cache_creation) if cache_creation else None)  # fmt: skip
 
     return prices
 
