@@ -35,8 +35,20 @@ def cost(spans: list[Any], prices: Any) -> float | None:
     return metrics.get(A.METRIC_COST)
 
 
-def test_mlflow_bundled_prices_and_unknown_models(recorder: SpanRecorder) -> None:
+def test_mlflow_bundled_prices_and_unknown_models(recorder: SpanRecorder, monkeypatch: pytest.MonkeyPatch) -> None:
+    import socket
+
+    reached: list[Any] = []
+
+    def no_network(host: Any, *args: Any, **kwargs: Any) -> Any:
+        reached.append(host)  # MLflow swallows a failed fetch: record it rather than raise
+        raise socket.gaierror("no network in this test")
+
+    monkeypatch.setattr(socket, "getaddrinfo", no_network)  # MLflow fetches its remote catalog given a provider
     prices = price_source(None)
+    assert prices is not None and prices("gpt-4o-mini", "openai", 1000, 1000, None, None) == pytest.approx(
+        (0.00015, 0.0006))  # fmt: skip
+    assert reached == []
     assert cost(calls(recorder, "gpt-4o-mini"), prices) == pytest.approx(0.00015 + 0.0006)
     assert cost(calls(recorder, "gpt-4o-mini", "gpt-4o-mini"), prices) == pytest.approx(2 * 0.00075)
     assert cost(calls(recorder, "demo-llm"), prices) is None  # no price: no cost, not a wrong one

@@ -3,7 +3,9 @@
 Why MLflow's table: it is the price data MLflow itself uses for a trace's cost (``mlflow.utils.providers.
 cost_per_token``, checked with MLflow 3.17.2: ``gpt-4o-mini`` 1,000 + 1,000 tokens -> (0.00015, 0.0006)), it ships
 with a dependency we already have, and MLflow keeps it current; LiteLLM's table is the same data in a much larger
-package. Where MLflow has no such function the bundled table is simply not used.
+package. Where MLflow has no such function the bundled table is simply not used. The provider is never passed:
+with one, MLflow first downloads its latest catalog from GitHub (egress from the writer, and seconds of retries
+where there is no internet); without, it reads only the table bundled in the package.
 
 ``OTEL_MLFLOW_PRICES`` names a JSON file of USD per million tokens, which wins over the bundled table::
 
@@ -43,7 +45,6 @@ def price_source(prices_file: str | None) -> PriceSource | None:
         if bundled[0] is None:
             return None
         return bundled[0](model=model, prompt_tokens=int(input_tokens), completion_tokens=int(output_tokens),
-                          custom_llm_provider=provider.lower() if provider else None,
                           cache_read_input_tokens=int(cache_read) if cache_read else None,
                           cache_creation_input_tokens=int(cache_creation) if cache_creation else None)  # fmt: skip
 
