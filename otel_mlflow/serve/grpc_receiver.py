@@ -24,7 +24,6 @@ from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTracePartialSuccess,
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
@@ -85,11 +84,7 @@ class _TraceService(trace_service_pb2_grpc.TraceServiceServicer):
             decoded = intake.take(lambda: decode_message(request, intake.settings.max_spans))
         except Refused as refused:
             _abort(context, refused)
-        response = ExportTraceServiceResponse()
-        if decoded.rejected:
-            response.partial_success.CopyFrom(
-                ExportTracePartialSuccess(rejected_spans=decoded.rejected, error_message="; ".join(decoded.errors)))
-        return response
+        return decoded.response()
 
 
 def _abort(context: Any, refused: Refused) -> None:

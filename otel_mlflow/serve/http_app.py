@@ -27,11 +27,8 @@ from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+from google.protobuf import json_format
 from google.rpc import code_pb2, status_pb2
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
-    ExportTracePartialSuccess,
-    ExportTraceServiceResponse,
-)
 
 from otel_mlflow.scrub import get_logger
 from otel_mlflow.serve.connection_guard import ConnectionGuard
@@ -84,6 +81,11 @@ class OTLPHttpApp:
         self._executor = ThreadPoolExecutor(max_workers=DECODING_AT_ONCE, thread_name_prefix="otel-mlflow-http")
         self._memory_left = BODIES_IN_MEMORY * self.settings.max_body_bytes
 
+    @property
+    def stats(self) -> dict[str, int]:
+        """Requests, accepted and rejected spans, refused requests (every transport of the intake), connections."""
+        return {**self.intake.stats, **self.guard.stats, "connections_open": self.guard.open_connections}
+
     def close(self) -> None:
         self._executor.shutdown(wait=True)
 
@@ -106,8 +108,7 @@ class OTLPHttpApp:
 
     async def _health(self, send: _Send) -> None:
         room = await asyncio.get_running_loop().run_in_executor(None, self.intake.exporter.room)
-        body = {"status": "ok", "room": room, **self.intake.stats, **self.guard.stats,
-                "connections_open": self.guard.open_connections}  # fmt: skip
+        body = {"status": "ok", "room": room, **self.stats}
         await _send(send, 200, JSON, json.dumps(body).encode())
 
     async def _traces(self, headers: dict[str, str], within_cap: bool, receive: _Receive, send: _Send) -> None:
@@ -125,16 +126,11 @@ class OTLPHttpApp:
                 self.intake.refuse(str(answer.status), str(answer))
             await _send_status(send, answer, reply_as)
             return
-        response = ExportTraceServiceResponse()
-        message = "; ".join(decoded.errors)
-        if decoded.rejected:
-            response.partial_success.CopyFrom(ExportTracePartialSuccess(rejected_spans=decoded.rejected,
-                                                                        error_message=message))  # fmt: skip
+        response = decoded.response()
         if reply_as == PROTOBUF:
             await _send(send, 200, PROTOBUF, response.SerializeToString())
-        else:
-            partial = {"partialSuccess": {"rejectedSpans": str(decoded.rejected), "errorMessage": message}}
-            await _send(send, 200, JSON, json.dumps(partial if decoded.rejected else {}).encode())
+        else:  # OTLP/JSON: protobuf's JSON mapping (int64 counts as strings)
+            await _send(send, 200, JSON, json.dumps(json_format.MessageToDict(response)).encode())
 
     async def _take(self, headers: dict[str, str], media: str, within_cap: bool, receive: _Receive) -> Decoded:
         """Check what can be checked before the body, read it, decode and spool it; raises :class:`_Answer`."""

@@ -22,7 +22,11 @@ from typing import Any
 
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+    ExportTracePartialSuccess,
+    ExportTraceServiceRequest,
+    ExportTraceServiceResponse,
+)
 from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_mlflow.export.otlp_spans import convert_each
@@ -55,6 +59,14 @@ class Decoded:
     spans: list[ReadableSpan] = field(default_factory=list)
     rejected: int = 0
     errors: list[str] = field(default_factory=list)
+
+    def response(self) -> ExportTraceServiceResponse:
+        """The OTLP answer to a request taken: partial success when spans were refused one by one."""
+        response = ExportTraceServiceResponse()
+        if self.rejected:
+            response.partial_success.CopyFrom(
+                ExportTracePartialSuccess(rejected_spans=self.rejected, error_message="; ".join(self.errors)))
+        return response
 
 
 def decode_request(body: bytes, content_type: str, max_spans: int | None = None) -> Decoded:

@@ -103,7 +103,7 @@ class Receiver:
     @property
     def stats(self) -> dict[str, int]:
         """Requests, accepted and rejected spans, refused requests (every transport of this intake), connections."""
-        return {**self.intake.stats, **self.guard.stats, "connections_open": self.guard.open_connections}
+        return self.app.stats
 
 
 def _listen(host: str, port: int) -> socket.socket:
