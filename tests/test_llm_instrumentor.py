@@ -68,6 +68,13 @@ SERVICE = textwrap.dedent(
         for word in ("x", "y"):
             yield word
 
+    def slow_first_chunk(question, context):
+        import time
+        time.sleep(0.05)  # the model "thinks" before its first chunk
+        yield "first"
+        time.sleep(0.02)
+        yield "second"
+
     def failing(question, context):
         raise KeyError("no model")
 
@@ -87,7 +94,7 @@ SERVICE = textwrap.dedent(
 
 FUNCTIONS = [
     "generate_answer", "plain_answer", "openai_style", "async_answer", "stream_answer",
-    "astream_answer", "failing", "weird_result", "Service.answer",
+    "astream_answer", "slow_first_chunk", "failing", "weird_result", "Service.answer",
 ]  # fmt: skip
 
 
@@ -167,6 +174,16 @@ def test_stream_span_ends_when_exhausted(instrumented: ModuleType, recorder: Spa
     assert span.attributes["gen_ai.request.stream"] is True
 
 
+def test_a_stream_records_its_time_to_first_chunk(instrumented: ModuleType, recorder: SpanRecorder) -> None:
+    assert list(instrumented.slow_first_chunk("q", "c")) == ["first", "second"]
+    span = only_span(recorder)
+    first = span.attributes[A.GEN_AI_TIME_TO_FIRST_CHUNK]
+    duration_s = (span.end_time - span.start_time) / 1e9
+    assert 0.05 <= first < duration_s - 0.015  # after the model's pause, before the second chunk's
+    instrumented.generate_answer("q", "c")  # a call that does not stream has none
+    assert A.GEN_AI_TIME_TO_FIRST_CHUNK not in only_span(recorder).attributes
+
+
 def test_stream_closed_early_ends_the_span(instrumented: ModuleType, recorder: SpanRecorder) -> None:
     stream = instrumented.stream_answer("q", "c")
     assert next(stream) == "a"
@@ -181,7 +198,8 @@ def test_async_stream(instrumented: ModuleType, recorder: SpanRecorder) -> None:
         return [chunk async for chunk in instrumented.astream_answer("q", "c")]
 
     assert asyncio.run(consume()) == ["x", "y"]
-    assert only_span(recorder).attributes[A.ANSWER] == "xy"
+    attrs = only_span(recorder).attributes
+    assert attrs[A.ANSWER] == "xy" and attrs[A.GEN_AI_TIME_TO_FIRST_CHUNK] >= 0
 
 
 def test_exception_is_recorded_and_reraised_unchanged(instrumented: ModuleType, recorder: SpanRecorder) -> None:

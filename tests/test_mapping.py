@@ -33,6 +33,7 @@ def rag_trace(recorder: SpanRecorder) -> None:
             chat.set_attribute(A.GEN_AI_REQUEST_TEMPERATURE, 0.7)
             chat.set_attribute(A.GEN_AI_USAGE_INPUT_TOKENS, 12)
             chat.set_attribute(A.GEN_AI_USAGE_OUTPUT_TOKENS, 34)
+            chat.set_attribute(A.GEN_AI_TIME_TO_FIRST_CHUNK, 0.25)
             chat.set_attribute(
                 A.GEN_AI_INPUT_MESSAGES,
                 json.dumps([{"role": "user", "parts": [{"type": "text", "content": "What is RAG?"}]}]),
@@ -54,6 +55,7 @@ def test_genai_trace_maps_to_params_metrics_tags_artifacts(recorder: SpanRecorde
     assert metric_values(plan, "gen_ai.usage.input_tokens") == [12]
     assert metric_values(plan, "gen_ai.usage.output_tokens") == [34]
     assert metric_values(plan, "tokens.total") == [46]
+    assert metric_values(plan, "llm.time_to_first_chunk_ms") == [250]
     assert metric_values(plan, "latency_ms") == [pytest.approx((root.end_time - root.start_time) / 1e6)]
     latency = next(m for m in plan.metrics if m.key == "llm.latency_ms")
     assert latency.timestamp_ms == chat.end_time // 1_000_000  # span time, not export time

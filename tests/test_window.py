@@ -20,7 +20,8 @@ BASE_NS = 1_800_000_000 * 10**9
 
 
 def request(recorder: SpanRecorder, i: int, latency_ms: float, *, k: int = 2, fail: bool = False,
-            kind: SpanKind = SpanKind.SERVER, model: str = "gpt-4") -> list[Any]:  # fmt: skip
+            kind: SpanKind = SpanKind.SERVER, model: str = "gpt-4",
+            first_chunk_s: Any = None) -> list[Any]:  # fmt: skip
     """One request trace with exact times: root lasting latency_ms, a chat child with tokens."""
     start = BASE_NS + i * 1_000_000_000
     end = start + int(latency_ms * 1_000_000)
@@ -35,6 +36,8 @@ def request(recorder: SpanRecorder, i: int, latency_ms: float, *, k: int = 2, fa
     chat.set_attribute(A.GEN_AI_REQUEST_MODEL, model)
     chat.set_attribute(A.GEN_AI_USAGE_INPUT_TOKENS, 10 + i)
     chat.set_attribute(A.GEN_AI_USAGE_OUTPUT_TOKENS, 5)
+    if first_chunk_s is not None:
+        chat.set_attribute(A.GEN_AI_TIME_TO_FIRST_CHUNK, first_chunk_s)
     if fail:
         chat.set_status(Status(StatusCode.ERROR, "boom"))
     chat.end(end_time=end - 1000)
@@ -96,6 +99,25 @@ def test_window_plan_increments_then_aggregates(recorder: SpanRecorder) -> None:
     assert [row[1] for row in table["data"]] == [f"question {i}" for i in range(5)]
     assert [row[6] for row in table["data"]].count("error") == 1
     assert table["columns"][9] == "error" and [row[9] for row in table["data"]] == [None, None, None, "boom", None]
+
+
+def test_time_to_first_chunk_per_request_and_its_percentiles(recorder: SpanRecorder) -> None:
+    windows = WindowSet(seconds=60, max_requests=100)
+    firsts: list[Any] = [0.2, None, 0.1, 0.4, -1.0, float("nan"), "soon", 0.3]  # odd values are not times
+    for i, first in enumerate(firsts):
+        windows.add(request_record(request(recorder, i, 500, first_chunk_s=first)), now=0)
+    windows.close_expired(now=61)
+    [window] = windows.all()
+    plan, _ = window_plan(window, MappingOptions())
+    steps = [(m.step, m.value) for m in plan.metrics if m.key == A.METRIC_TTFC]
+    assert steps == [(0, 200), (2, 100), (3, 400), (7, 300)]
+    values = {m.key: m.value for m in plan.metrics}
+    assert values[A.METRIC_TTFC_P50] == 200 and values[A.METRIC_TTFC_P95] == 400
+    windows = WindowSet(seconds=60, max_requests=100)  # nothing streamed: no such metric at all
+    windows.add(request_record(request(recorder, 0, 500)), now=0)
+    windows.close_expired(now=61)
+    plan, _ = window_plan(windows.all()[0], MappingOptions())
+    assert not [m for m in plan.metrics if "first_chunk" in m.key]
 
 
 def test_window_mode_into_sqlite(recorder: SpanRecorder, store: Store, make_exporter: Any) -> None:

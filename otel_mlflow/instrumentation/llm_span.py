@@ -12,7 +12,8 @@ They write the same attributes as ``LLMServiceInstrumentor`` (see :mod:`otel_mlf
         call.set_response(answer)          # text, usage, model and finish reasons are read from it
 
 Sync, async, generator and async-generator functions are all traced; a stream's span ends when the
-stream is exhausted, closed early or fails. Exceptions are recorded on the span and re-raised
+stream is exhausted, closed early or fails, and carries its time to first chunk
+(``gen_ai.response.time_to_first_chunk``, seconds). Exceptions are recorded on the span and re-raised
 unchanged. A failure inside otel-mlflow's own attribute code is logged and never reaches the call.
 Content capture follows ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` (default true).
 """
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ from typing import Any, TypeVar
 from opentelemetry import context, trace
 from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, TracerProvider
 
+from otel_mlflow import attributes as A
 from otel_mlflow.config import capture_content_or_off
 from otel_mlflow.ratelimit import RateLimitedLog
 from otel_mlflow.instrumentation.genai_attributes import CallInfo, call_info, chunk_text, request_attributes, response_attributes
@@ -220,8 +223,14 @@ class _Stream:
         self.call = call
         self.parts: list[str] = []
         self.ended = False
+        self.first_seen = False
+        start = getattr(call.span, "start_time", None)  # the SDK span's start (epoch ns); else from now
+        self.start_ns: int = start if isinstance(start, int) else time.time_ns()
 
     def add(self, chunk: Any) -> None:
+        if not self.first_seen:  # time to first chunk, whatever the chunk holds
+            self.first_seen = True
+            self.call.set_attribute(A.GEN_AI_TIME_TO_FIRST_CHUNK, max(0, time.time_ns() - self.start_ns) / 1e9)
         text = safely("read a streamed chunk", chunk_text, chunk)
         if text:
             self.parts.append(text)

@@ -42,6 +42,8 @@ class RequestRecord:
     cost_usd: float | None = None
     """What its LLM calls cost (None: no price source, or a model without a price)."""
     """Cache-read, cache-creation and reasoning tokens of its LLM calls, summed by GenAI key."""
+    time_to_first_chunk_ms: float | None = None
+    """That of its first streamed LLM call (by start time); None when nothing streamed."""
     error: str | None = None
     """A failed request's HTTP status and the first error message among its spans."""
     span_count: int = 0
@@ -85,6 +87,8 @@ def request_record(spans: Sequence[ReadableSpan], capture_content: bool = True, 
     )
     _add_counts(record, facts)
     record.cost_usd = cost_usd(llm, prices)
+    streamed = sorted((c.start_ns, c.time_to_first_chunk_ms) for c in llm if c.time_to_first_chunk_ms is not None)
+    record.time_to_first_chunk_ms = streamed[0][1] if streamed else None
     if record.failed:
         message = next((f.error_message for f in [root, *facts] if f.error_message), None)
         status = f"HTTP {root.http_status}" if root.http_status else None

@@ -119,6 +119,7 @@ class _TracePlanBuilder(PlanBuilder):
             self.tag(A.TOKENS_ESTIMATED, "true")
         ts = call.end_ns // 1_000_000
         self.metric(A.METRIC_LLM_LATENCY, call.duration_ms, ts, step)
+        self.metric(A.METRIC_LLM_TTFC, call.time_to_first_chunk_ms, ts, step)
         self.metric(A.GEN_AI_USAGE_INPUT_TOKENS, call.input_tokens, ts, step)
         self.metric(A.GEN_AI_USAGE_OUTPUT_TOKENS, call.output_tokens, ts, step)
         for key, count in call.detail_tokens.items():

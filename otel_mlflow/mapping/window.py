@@ -10,7 +10,7 @@
 
 Each request adds steps to ``latency_ms``, ``gen_ai.usage.input_tokens`` and ``gen_ai.usage.output_tokens``,
 stamped with the request's own time. A closed window adds aggregates (latency p50/p95/p99, request and
-error counts, error rate, token totals, tokens per second) and ``predictions.json``, a table the MLflow UI
+error counts, error rate, token totals, tokens per second, time to first chunk p50/p95 when requests streamed) and ``predictions.json``, a table the MLflow UI
 shows (question, answer, latency, tokens, status, feedback, trace id, and a failed request's error). A window's run is written only by the process
 that opened it: a restarted process opens new windows and never touches old runs.
 """
@@ -164,6 +164,7 @@ def window_plan(window: Window, options: MappingOptions) -> tuple[RunPlan, int]:
         for key, count in record.detail_tokens.items():
             builder.metric(key, count, ts, index, absolute=True)
         builder.metric(A.METRIC_COST, record.cost_usd, ts, index, absolute=True)
+        builder.metric(A.METRIC_TTFC, record.time_to_first_chunk_ms, ts, index, absolute=True)
     if new:
         builder.tag(A.TAG_TRACE_ID, new[-1].trace_id)
     plan.end_ms = max(r.end_ns for r in window.records[:upto]) // 1_000_000
@@ -197,6 +198,10 @@ def _aggregates(builder: PlanBuilder, records: Sequence[RequestRecord], end_ms: 
         (A.METRIC_TOKENS_PER_SECOND, (input_total + output_total) / span_s),
     ):
         builder.metric(key, value, end_ms, 0, absolute=True)
+    firsts = sorted(r.time_to_first_chunk_ms for r in records if r.time_to_first_chunk_ms is not None)
+    if firsts:  # only when some request streamed
+        builder.metric(A.METRIC_TTFC_P50, percentile(firsts, 50), end_ms, 0, absolute=True)
+        builder.metric(A.METRIC_TTFC_P95, percentile(firsts, 95), end_ms, 0, absolute=True)
     costs = [r.cost_usd for r in records if r.cost_usd is not None]
     if costs:
         builder.metric(A.METRIC_COST_TOTAL, sum(costs), end_ms, 0, absolute=True)
