@@ -26,6 +26,7 @@ from otel_mlflow.export.stats import ExportStats
 from otel_mlflow.wiring import flush, init_mlflow
 from otel_mlflow.registry import ModelNotFoundError, get_latest_model, register_model, transition_model_to_stage
 from otel_mlflow.instrumentation.llm_span import LLMCall, llm_span, trace_llm
+from otel_mlflow.instrumentation.feedback import current_trace_id, log_feedback
 from otel_mlflow.instrumentation.helpers import log_evaluation_metrics, log_llm_call, log_prediction, log_training_run
 
 __all__ = [
@@ -35,11 +36,13 @@ __all__ = [
     "LLMCall",
     "MLflowSpanExporter",
     "ModelNotFoundError",
+    "current_trace_id",
     "flush",
     "get_latest_model",
     "init_mlflow",
     "llm_span",
     "log_evaluation_metrics",
+    "log_feedback",
     "log_llm_call",
     "log_prediction",
     "log_training_run",

@@ -97,3 +97,33 @@ def test_window_runs_link_every_request_trace(server_url: str, recorder: SpanRec
     assert run.data.metrics["request_count"] == 3
     traces = client.search_traces(locations=[run.info.experiment_id], run_id=run.info.run_id)
     assert len(traces) == 3
+
+
+def test_feedback_becomes_an_assessment_on_the_servers_trace(server_url: str, recorder: SpanRecorder) -> None:
+    """Through /v1/traces the server derives its own trace ids (``tr-<hex>``): feedback finds them all the same."""
+    from mlflow import MlflowClient
+    from opentelemetry import context
+
+    from otel_mlflow import attributes as A
+
+    exporter = MLflowSpanExporter(config=Config.from_env(
+        env={}, tracking_uri=server_url, experiment_name="feedback", flush_interval=0.05, run_mode="window"))  # fmt: skip
+    try:
+        rag_trace(recorder)
+        request = recorder.take()
+        exporter.export(request)
+        assert exporter.force_flush(60_000)
+        target = f"{request[0].context.trace_id:032x}"
+        with recorder.tracer.start_as_current_span("feedback", context=context.Context()) as span:  # as log_feedback
+            span.set_attributes({A.FEEDBACK_TRACE_ID: target, A.FEEDBACK_VALUE: "helpful", A.USER_ID: "user-9"})
+        exporter.export(recorder.take())
+        assert exporter.force_flush(60_000)
+    finally:
+        exporter.shutdown()
+    client = MlflowClient(tracking_uri=server_url)
+    [run] = client.search_runs([client.get_experiment_by_name("feedback").experiment_id])
+    assert run.data.metrics["feedback.helpful"] == 1 and run.data.metrics["request_count"] == 1
+    [trace] = client.search_traces(locations=[run.info.experiment_id], run_id=run.info.run_id)
+    assert trace.info.trace_id == f"tr-{target}"
+    [feedback] = [a for a in trace.info.assessments if a.name == A.DEFAULT_FEEDBACK_NAME]
+    assert feedback.value == "helpful" and feedback.source.source_id == "user-9"

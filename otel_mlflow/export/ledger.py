@@ -9,7 +9,7 @@ the serving windows, and the write jobs; writer threads ask it for work and tell
     job = ledger.take(shard, shards, now)
     ledger.finish(job, attempt(job, writer, None))   # retire from the spool, journal, count
 
-The memory bound and spilling to disk: :mod:`.memory`; late children of served requests: :mod:`.late_window`.
+Memory bound and spilling: :mod:`.memory`; late children and feedback of served requests: :mod:`.late_window`.
 """
 
 from __future__ import annotations
@@ -25,14 +25,15 @@ from otel_mlflow.config import Config
 from otel_mlflow.export.backlog import Backlog
 from otel_mlflow.export.guarded import REFUSED, GuardedSpool
 from otel_mlflow.export.jobqueue import JobQueue
-from otel_mlflow.export.routing import trace_job, window_job, windowed
+from otel_mlflow.export.routing import feedback_job, trace_job, window_job, windowed
 from otel_mlflow.export import LOGGER_NAME, memory, replay
 from otel_mlflow.export.spool import SpoolFile, WindowRecord
 from otel_mlflow.export.spool_dir import OwnedSpool
 from otel_mlflow.export.stats import ExportStats
 from otel_mlflow.ratelimit import RateLimitedLog
 from otel_mlflow.export.jobs import Job, Outcome
-from otel_mlflow.export.late_window import is_window_marker, join_late, window_marker
+from otel_mlflow.export.late_window import is_window_marker, join_feedback, join_late, window_marker
+from otel_mlflow.mapping.feedback import is_feedback_group
 from otel_mlflow.mapping.run_plan import MappingOptions
 from otel_mlflow.mapping.request_record import record_to_dict, request_record
 from otel_mlflow.export.selftelemetry import SelfTelemetry
@@ -41,9 +42,8 @@ from otel_mlflow.scrub import get_logger
 
 _logger = get_logger(__name__)
 LATE_CHILD_GRACE_SECONDS = 5.0
-"""A trace is written this long after its root arrived (the SDK's BatchSpanProcessor exports every 5 s), so
-children that end after their root, as streamed answers and background work do, join it: one record
-with their tokens, not an extra run. ``force_flush`` and exit do not wait for it."""
+"""A trace is written this long after its root came (the SDK exports every 5 s): children that end after it
+(streams, background work) join its one record. ``force_flush`` and exit do not wait for it."""
 TAKE_OVER_EVERY_SECONDS = 5.0
 """How often a live process looks for spool files of dead ones (forked children, crashed replicas)."""
 PRUNE_JOURNAL_EVERY_SECONDS = 60.0
@@ -63,11 +63,9 @@ class Ledger:
         self._jobs = JobQueue()
         self._backlog = Backlog()
         self._plan_lock = threading.Lock()
-        self._dirty = True
-        self._planning = False
+        self._dirty, self._planning = True, False
         self._flushing = 0  # force_flush calls waiting: planning takes finished traces without their grace period
-        self._next_take_over = 0.0
-        self._next_prune = time.monotonic() + PRUNE_JOURNAL_EVERY_SECONDS
+        self._next_take_over, self._next_prune = 0.0, time.monotonic() + PRUNE_JOURNAL_EVERY_SECONDS
         self._took_over_closing = False
         self.plans = 0  # planning passes completed (close waits for one that saw it closing)
         self.last_success = time.monotonic()
@@ -146,9 +144,14 @@ class Ledger:
                     self._buffer.mark_written(group.trace_id, window_marker(window.id, index))  # late spans join
                 records.append((window.id, window.describe(), index, record_to_dict(record), group.refs))
                 return
-            trace = f"{group.trace_id:032x}"
-            journal = self.disk.call(lambda s: s.run_of(trace)) if group.replayed and not group.run_id else None
-            job = trace_job(group, self.options, journal)
+            if is_feedback_group(group.spans):  # given after its request: joins the request's record, if it can
+                with self.cond:
+                    join_feedback(self._windows, self._buffer, group, records)
+                job = feedback_job(group, self.options, now, self.config.window_seconds)
+            else:
+                trace = f"{group.trace_id:032x}"
+                journal = self.disk.call(lambda s: s.run_of(trace)) if group.replayed and not group.run_id else None
+                job = trace_job(group, self.options, journal)
         except Exception:  # noqa: BLE001 - one bad group must not stop the others
             _logger.exception("otel-mlflow could not map %d span(s); they are dropped", len(group.spans))
             self._drop(group, "spans_dropped_mapping_failed", None)
@@ -177,7 +180,7 @@ class Ledger:
             self._add_job(job, now)
 
     def _add_job(self, job: Job, now: float) -> None:
-        if self.spool is None:
+        if self.spool is None and job.deadline is None:
             job.deadline = now + self.config.retry_timeout
         with self.cond:
             self.stats.add("metrics_dropped_non_finite", job.plan.dropped_metrics)
@@ -224,7 +227,7 @@ class Ledger:
             self.stats.add("spans_written" if written else "spans_dropped_write_failed", job.span_count)
             if written:
                 self.last_success = time.monotonic()
-                if job.plan.run_id is None and not job.state.in_doubt:
+                if job.plan.run_id is None and not job.state.in_doubt and not job.plan.only_feedback:
                     self.stats.add("runs_created", 1)
             if window is not None:
                 if window.settle(job.upto, job.run_id, written, closing_write=bool(job.plan.end_run)):
@@ -293,8 +296,5 @@ class Ledger:
     def room_bytes(self) -> int:
         """Bytes more the exporter takes before refusing: spool disk, or memory without a spool."""
         with self.cond:
-            spool = self.spool
-            if spool is not None:
-                return max(0, self.config.spool_max_bytes - spool.bytes)
-            return max(0, self.config.max_queue_bytes - self._held()[1])
+            return memory.room_bytes(self.config, self.spool, self._held())
 

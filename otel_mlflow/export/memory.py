@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from otel_mlflow.config import Config
 from otel_mlflow.export.jobqueue import JobQueue
+from otel_mlflow.export.spool import SpoolFile
 from otel_mlflow.export.trace_buffer import TraceBuffer
 from otel_mlflow.mapping.window import WindowSet
 
@@ -37,3 +38,10 @@ def room_to_read_back(config: Config, now_held: Held, stuck: bool) -> bool:
     if fits(config, now_held, config.max_queue_size // 2, config.max_queue_bytes // 2):
         return True
     return stuck and now_held[0] < 2 * config.max_queue_size and now_held[1] < 2 * config.max_queue_bytes
+
+
+def room_bytes(config: Config, spool: SpoolFile | None, now_held: Held) -> int:
+    """Bytes more the exporter takes before refusing: spool disk, or memory without a spool."""
+    if spool is not None:
+        return max(0, config.spool_max_bytes - spool.bytes)
+    return max(0, config.max_queue_bytes - now_held[1])

@@ -11,10 +11,15 @@ Checked against MLflow 3.6 to 3.17.2 (``tests/test_mlflow_traces.py`` fails loud
   trace (a replay after a crash writes nothing twice).
 - **The file store** (``./mlruns``) cannot hold traces: :class:`LinkRefused`, and the writer stops trying.
 
+Feedback (:mod:`otel_mlflow.mapping.feedback`) becomes MLflow's public ``Feedback`` assessment through
+``TracingClient(uri).log_assessment`` (what ``mlflow.log_feedback`` does, with an explicit URI instead of the global
+one); the MLflow trace id comes from MLflow's own derivation from the OTel trace id, never built here.
+
 Usage::
 
     traces = MLflowTraces(tracking_uri)
     ids = traces.log(client, experiment_id, run_id, spans)     # MLflow trace ids (in process), or [] (server)
+    traces.log_feedback(note, experiment_id)                   # TraceNotStored while the trace is on its way
 """
 
 from __future__ import annotations
@@ -25,8 +30,14 @@ from typing import Any
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 
+from otel_mlflow import attributes as A
 from otel_mlflow.config import is_server_uri
 from otel_mlflow.export.mlflow_server import LinkRefused, send_trace
+from otel_mlflow.mapping.feedback import FeedbackNote
+
+class TraceNotStored(Exception):
+    """Feedback names a trace MLflow does not have yet: retried (the writer's backoff) until the job's deadline."""
+
 
 LINK_BATCH = 100
 """``link_traces_to_run`` takes at most this many trace ids a call."""
@@ -62,6 +73,40 @@ class MLflowTraces:
         for start in range(0, len(ids), LINK_BATCH):
             client.link_traces_to_run(ids[start : start + LINK_BATCH], run_id)
         return ids
+
+    def mlflow_trace_id(self, note: FeedbackNote, experiment_id: str) -> str:
+        """The MLflow id of the trace ``note`` names: as given when it is an MLflow id, else derived from the OTel
+        id by MLflow's own function for the path this writer stores traces by (a server's ``/v1/traces``:
+        ``tr-<hex>``; in process with the experiment as location: ``trace:/<experiment id>/<hex>``)."""
+        otel_id = note.otel_trace_id
+        if otel_id is None:
+            return note.trace_id
+        from mlflow.tracing.utils import generate_mlflow_trace_id_from_otel_trace_id, generate_trace_id_v4_from_otel_trace_id
+
+        if self.tracking_uri and is_server_uri(self.tracking_uri):
+            return generate_mlflow_trace_id_from_otel_trace_id(otel_id)
+        return generate_trace_id_v4_from_otel_trace_id(otel_id, experiment_id)
+
+    def log_feedback(self, note: FeedbackNote, experiment_id: str) -> None:
+        """``note`` as a feedback assessment (MLflow's ``Feedback``, source HUMAN) on its trace, once: an assessment
+        whose metadata carries the same key is already there after a crash. Raises :class:`TraceNotStored` while
+        MLflow does not have the trace (worth a retry: it may be on its way)."""
+        from mlflow.entities import AssessmentSource, AssessmentSourceType, Feedback
+        from mlflow.exceptions import MlflowException
+
+        trace_id = self.mlflow_trace_id(note, experiment_id)
+        try:
+            info = self._tracing().get_trace_info(trace_id)
+        except MlflowException as exc:
+            if exc.error_code == "RESOURCE_DOES_NOT_EXIST":
+                raise TraceNotStored(f"MLflow has no trace {trace_id} (yet) for feedback {note.key}") from None
+            raise
+        if any((a.metadata or {}).get(A.ASSESSMENT_KEY) == note.key for a in info.assessments or ()):
+            return
+        source = AssessmentSource(source_type=AssessmentSourceType.HUMAN, source_id=note.user or "anonymous")
+        feedback = Feedback(name=note.name, value=note.value, source=source, rationale=note.comment,
+                            metadata={A.ASSESSMENT_KEY: note.key})  # fmt: skip
+        self._tracing().log_assessment(trace_id, feedback)
 
     def _tracing(self) -> Any:
         if self._tracing_client is None:

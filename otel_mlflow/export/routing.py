@@ -18,15 +18,16 @@ from otel_mlflow.export.trace_buffer import SpanGroup
 from otel_mlflow.export.spool import CREATED, CREATING, DONE
 from otel_mlflow.mapping.span_facts import is_local_root
 from otel_mlflow.export.jobs import Job
-from otel_mlflow.mapping.run_plan import MappingOptions
+from otel_mlflow.mapping.feedback import feedback_notes, is_feedback_group
+from otel_mlflow.mapping.run_plan import MappingOptions, RunPlan
 from otel_mlflow.mapping.trace_run import plan_run
 from otel_mlflow.mapping.window import Window, window_plan
 from otel_mlflow.export.writer import WriteState
 
 
 def windowed(group: SpanGroup, run_mode: str) -> bool:
-    """Does this complete, run-less group belong to a serving window?"""
-    if group.run_id is not None or not group.complete or run_mode == "trace":
+    """Does this complete, run-less group belong to a serving window? (Feedback given later never does.)"""
+    if group.run_id is not None or not group.complete or run_mode == "trace" or is_feedback_group(group.spans):
         return False
     if run_mode == "window":
         return True
@@ -71,3 +72,16 @@ def window_job(window: Window, options: MappingOptions) -> Job:
               window=window, upto=upto, state=state)  # fmt: skip
     job.held_bytes = sum(r.held_bytes() for r in new)
     return job
+
+
+FEEDBACK_WAIT_SECONDS = 300.0
+"""How long feedback waits for its request's trace to be in MLflow, beyond a window's length (a trace id that
+never comes, or MLflow down that long: the feedback is dropped, counted and warned about)."""
+
+
+def feedback_job(group: SpanGroup, options: MappingOptions, now: float, window_seconds: float) -> Job:
+    """The job that logs ``group``'s later feedback as MLflow assessments: no run of its own."""
+    trace = f"{group.trace_id:032x}"
+    plan = RunPlan(trace_id=trace, feedback=feedback_notes(group.spans, options.scrubber), only_feedback=True)
+    return Job(plan, len(group.spans), key=f"f-{trace}", refs=list(group.refs),
+               deadline=now + window_seconds + FEEDBACK_WAIT_SECONDS)  # fmt: skip

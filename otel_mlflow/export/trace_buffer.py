@@ -145,6 +145,10 @@ class TraceBuffer:
         """When the earliest trace whose root came leaves its grace period (for the writer's wait)."""
         return min((p.root_at for p in self._traces.values() if p.root_seen), default=None)
 
+    def run_of(self, trace_id: int) -> str | None:
+        """The run (or window marker) a recent trace was written to; None when pending or forgotten."""
+        return self._written.get(trace_id) or None
+
     def mark_written(self, trace_id: int, run_id: str | None) -> None:
         """Record the run of a trace, so spans that arrive later join it (``None``: forget it)."""
         if run_id is None:

@@ -19,12 +19,14 @@ from typing import TYPE_CHECKING
 from otel_mlflow import attributes as A
 from otel_mlflow.config import Config
 from otel_mlflow.mapping.limits import MAX_PARAMS_TAGS_PER_BATCH, MAX_TAG_VALUE_CHARS, chunk_batch
+from otel_mlflow.mapping.feedback import FeedbackNote, feedback_notes
 from otel_mlflow.mapping.run_plan import RunPlan
 from otel_mlflow.mapping.mlflow_trace import mlflow_trace_spans
 from otel_mlflow.scrub import Scrubber
 from otel_mlflow.export import mlflow_server as server
 from otel_mlflow.export.mlflow_server import LinkRefused, PermanentWriteError, is_permanent
 from otel_mlflow.export.mlflow_traces import MLflowTraces
+from otel_mlflow.ratelimit import RateLimitedLog
 from otel_mlflow.scrub import get_logger
 
 if TYPE_CHECKING:
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace import ReadableSpan
 
 _logger = get_logger(__name__)
+_warnings = RateLimitedLog(_logger)
 _KNOWN_RUNS = 10_000
 _PROBE_CACHE_SECONDS = 5.0
 
@@ -74,8 +77,9 @@ class MLflowWriter:
         self._traces = MLflowTraces(config.tracking_uri)
 
     # --- public -------------------------------------------------------------------------
-    def write(self, plan: RunPlan, state: WriteState, spans: Sequence[ReadableSpan] = ()) -> str:
-        """Write ``plan``, resuming after whatever ``state`` says already landed; returns the run id.
+    def write(self, plan: RunPlan, state: WriteState, spans: Sequence[ReadableSpan] = ()) -> str | None:
+        """Write ``plan``, resuming after whatever ``state`` says already landed; returns the run id (None for
+        a plan of feedback only).
 
         Raises :class:`PermanentWriteError` for a write no retry can fix, and anything else
         (connection errors, MLflow 5xx) for a write worth retrying.
@@ -104,8 +108,11 @@ class MLflowWriter:
         return self._experiment_id
 
     # --- steps ----------------------------------------------------------------------------
-    def _write(self, plan: RunPlan, state: WriteState, spans: Sequence[ReadableSpan]) -> str:
+    def _write(self, plan: RunPlan, state: WriteState, spans: Sequence[ReadableSpan]) -> str | None:
         self._check_server()
+        if plan.only_feedback:
+            self._log_feedback(plan.feedback, self.experiment_id())
+            return None
         client = self._client()
         if state.run_id is None:
             if plan.run_id is None:
@@ -154,10 +161,21 @@ class MLflowWriter:
         try:
             clean = mlflow_trace_spans(spans, self._config.capture_content, self._scrubber)
             self._traces.log(self._client(), memory.experiment_id, run_id, clean)
+            self._log_feedback(feedback_notes(clean, self._scrubber), memory.experiment_id)  # given with the request
         except LinkRefused as exc:
             self._link_refused = True
             _logger.warning("otel-mlflow: runs are written without MLflow traces: %s (traces need MLflow 3.6+ with "
                             "a database store; OTEL_MLFLOW_LINK_TRACES=false turns this off)", exc)  # fmt: skip
+
+    def _log_feedback(self, notes: Sequence[FeedbackNote], experiment_id: str) -> None:
+        """Each note as an MLflow feedback assessment on its trace (once: a replay finds it logged). Without MLflow
+        traces there is nothing to put it on: told once, the window counts keep it."""
+        if notes and (self._link_refused or not self._link):
+            _warnings.warn("feedback", "otel-mlflow: feedback is counted in window runs but not logged as MLflow "
+                           "assessments: they need linked traces (OTEL_MLFLOW_LINK_TRACES=true, a database store)")
+            return
+        for note in notes:
+            self._traces.log_feedback(note, experiment_id)
 
     def _create_run(self, plan: RunPlan, state: WriteState) -> str:
         if state.in_doubt and plan.identity is not None:

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from otel_mlflow import attributes as A
+from otel_mlflow.mapping.feedback import FeedbackNote
 from otel_mlflow.mapping.json_fit import fit_json
 from otel_mlflow.mapping.limits import (
     MAX_PARAM_VALUE_CHARS,
@@ -73,6 +74,10 @@ class RunPlan:
     """End the run after writing: None means only a run this plan creates (see :attr:`ends_run`)."""
     identity: tuple[str, str] | None = None
     """(tag, value) naming this run alone, set at creation: how a replay finds a run a crash hid."""
+    feedback: list[FeedbackNote] = field(default_factory=list)
+    """Feedback to log as MLflow assessments once the traces are in MLflow (:mod:`.feedback`)."""
+    only_feedback: bool = False
+    """No run at all: only ``feedback`` (given after its request, by ``log_feedback``)."""
     dropped_metrics: int = 0
     dropped_tokens: int = 0
     backwards_spans: int = 0

@@ -10,7 +10,8 @@
 
 Each request adds steps to ``latency_ms``, ``gen_ai.usage.input_tokens`` and ``gen_ai.usage.output_tokens``,
 stamped with the request's own time. A closed window adds aggregates (latency p50/p95/p99, request and
-error counts, error rate, token totals, tokens per second, time to first chunk p50/p95 when requests streamed) and ``predictions.json``, a table the MLflow UI
+error counts, error rate, token totals, tokens per second, time to first chunk p50/p95 when requests streamed,
+requests per feedback value ``feedback.<value>``) and ``predictions.json``, a table the MLflow UI
 shows (question, answer, latency, tokens, status, feedback, trace id, and a failed request's error). A window's run is written only by the process
 that opened it: a restarted process opens new windows and never touches old runs.
 """
@@ -27,6 +28,7 @@ from typing import Any
 
 from otel_mlflow import attributes as A
 from otel_mlflow.mapping.run_plan import MappingOptions, PlanBuilder, RunPlan
+from otel_mlflow.mapping.feedback import feedback_counts
 from otel_mlflow.mapping.request_record import RequestRecord
 
 TABLE_COLUMNS = ("timestamp", "question", "answer", "latency_ms", "input_tokens", "output_tokens", "status",
@@ -205,6 +207,8 @@ def _aggregates(builder: PlanBuilder, records: Sequence[RequestRecord], end_ms: 
     costs = [r.cost_usd for r in records if r.cost_usd is not None]
     if costs:
         builder.metric(A.METRIC_COST_TOTAL, sum(costs), end_ms, 0, absolute=True)
+    for key, count in feedback_counts(r.feedback for r in records).items():  # feedback.helpful = 3
+        builder.metric(key, count, end_ms, 0, absolute=True)
     for key in A.DETAIL_TOKEN_KEYS:  # e.g. gen_ai.usage.cache_read.input_tokens.total, only when some request had it
         counts = [r.detail_tokens[key] for r in records if key in r.detail_tokens]
         if counts:

@@ -1,0 +1,133 @@
+"""Feedback where MLflow shows it: MLflow feedback assessments on the request's trace, counts in its window run.
+
+Real SDK spans, a real sqlite store (the server path is in tests/test_server.py)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from pathlib import Path
+from typing import Any
+
+import mlflow
+import pytest
+from opentelemetry import trace
+from opentelemetry.trace import SpanKind
+
+from otel_mlflow import attributes as A
+from otel_mlflow import current_trace_id, log_feedback, log_prediction
+from otel_mlflow.export.mlflow_traces import MLflowTraces, TraceNotStored
+from otel_mlflow.mapping.feedback import FeedbackNote, feedback_counts, feedback_notes
+from otel_mlflow.testing import Capture
+from tests.helpers import SpanRecorder
+
+
+@pytest.fixture
+def window_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Served requests into one window run (requested before otel_mlflow_capture, which reads the environment)."""
+    monkeypatch.setenv("OTEL_MLFLOW_RUN_MODE", "window")
+    monkeypatch.setenv("OTEL_MLFLOW_WINDOW_SECONDS", "600")
+
+
+def serve(capture: Capture, question: str, feedback: str | None = None) -> str:
+    """One served request; returns its trace id as the app would hand it to the client."""
+    tracer = capture.pipeline.provider.get_tracer("test")
+    with tracer.start_as_current_span("POST /ask", kind=SpanKind.SERVER) as root:
+        root.set_attribute(A.QUESTION, question)
+        root.set_attribute(A.ANSWER, f"answer to {question}")
+        root.set_attribute(A.GEN_AI_REQUEST_MODEL, "demo-llm")
+        if feedback is not None:
+            log_prediction(question=question, answer="-", user_feedback=feedback)
+        trace_id = current_trace_id()
+    assert trace_id is not None
+    return trace_id
+
+
+def assessments(capture: Capture, otel_trace_id: str) -> list[Any]:
+    client = mlflow.MlflowClient(capture.tracking_uri)
+    experiment = client.get_experiment_by_name(capture.experiment_name)
+    [found] = [t for t in client.search_traces(locations=[experiment.experiment_id]) if otel_trace_id in t.info.trace_id]
+    return [a for a in found.info.assessments if a.name == A.DEFAULT_FEEDBACK_NAME]
+
+
+def test_feedback_later_and_with_the_request_become_assessments_and_window_counts(
+    window_env: None, otel_mlflow_capture: Capture
+) -> None:
+    capture = otel_mlflow_capture
+    ids = [serve(capture, "q0", feedback="helpful"), serve(capture, "q1"), serve(capture, "q2"), serve(capture, "q3")]
+    assert capture.flush()  # the requests are filed in their window and their traces are in MLflow
+    log_feedback(ids[1], "wrong", comment="it said password=hunter2 is the answer", user="user-7")
+    log_feedback(ids[2], True)
+    log_feedback(ids[2].upper(), True)  # the same click sent twice counts twice: two assessments
+    assert capture.flush()
+    capture.pipeline.provider.shutdown()  # closes the window: its aggregates and table
+    [run] = capture.runs()
+    assert run.data.metrics["feedback.helpful"] == 1
+    assert run.data.metrics["feedback.wrong"] == 1
+    assert run.data.metrics["feedback.True"] == 1
+    assert "feedback.other" not in run.data.metrics
+    assert run.data.metrics["request_count"] == 4  # the feedback made no request and no run of its own
+    table = json.loads(Path(mlflow.artifacts.download_artifacts(f"{run.info.artifact_uri}/predictions.json",
+                                                                tracking_uri=capture.tracking_uri)).read_text())
+    column = table["columns"].index("feedback")
+    assert [row[column] for row in table["data"]] == ["helpful", "wrong", "True", None]
+
+    [given] = assessments(capture, ids[0])
+    assert given.value == "helpful" and given.source.source_type == "HUMAN"
+    [wrong] = assessments(capture, ids[1])
+    assert wrong.value == "wrong" and wrong.source.source_id == "user-7"
+    assert "hunter2" not in wrong.rationale and "password=" in wrong.rationale
+    assert [a.value for a in assessments(capture, ids[2])] == [True, True]
+    assert assessments(capture, ids[3]) == []
+
+
+def test_logging_a_feedback_twice_leaves_one_assessment(window_env: None, otel_mlflow_capture: Capture) -> None:
+    """A replay after a crash writes the same feedback span again: MLflow keeps it once."""
+    capture = otel_mlflow_capture
+    trace_id = serve(capture, "q")
+    assert capture.flush()
+    experiment = mlflow.MlflowClient(capture.tracking_uri).get_experiment_by_name(capture.experiment_name)
+    traces = MLflowTraces(capture.tracking_uri)
+    note = FeedbackNote(trace_id, "helpful", key="00f067aa0ba902b7")
+    for _ in range(3):
+        traces.log_feedback(note, experiment.experiment_id)
+    assert len(assessments(capture, trace_id)) == 1
+    with pytest.raises(TraceNotStored, match="no trace"):  # a trace MLflow does not have (yet): retried
+        traces.log_feedback(FeedbackNote(uuid.uuid4().hex, "x", key="1"), experiment.experiment_id)
+
+
+@pytest.mark.parametrize(("trace_id", "value", "error"), [
+    ("not-a-trace", "ok", "neither an OpenTelemetry trace id"),
+    ("0" * 32, "ok", "neither an OpenTelemetry trace id"),
+    (None, "ok", "neither an OpenTelemetry trace id"),
+    ("ab" * 16, "", "non-empty text"),
+    ("ab" * 16, float("nan"), "finite number"),
+    ("ab" * 16, ["a"], "a bool or a finite number"),
+    ("ab" * 16, "x" * 1001, "at most 1000"),
+])  # fmt: skip
+def test_bad_feedback_is_a_clear_error_before_anything_is_recorded(
+    otel_mlflow_capture: Capture, trace_id: Any, value: Any, error: str
+) -> None:
+    with pytest.raises(ValueError, match=error):
+        log_feedback(trace_id, value)
+    assert otel_mlflow_capture.spans() == []
+
+
+def test_feedback_notes_and_counts_are_pure_and_bounded(recorder: SpanRecorder) -> None:
+    target = uuid.uuid4().hex
+    with recorder.tracer.start_as_current_span("feedback", context=trace.set_span_in_context(trace.INVALID_SPAN)) as s:
+        s.set_attribute(A.FEEDBACK_TRACE_ID, target)
+        s.set_attribute(A.FEEDBACK_VALUE, 4)
+        s.set_attribute(A.FEEDBACK_COMMENT, "Bearer abcdefghijklmnopqrstuvwxyz0123")
+    with recorder.tracer.start_as_current_span("prediction") as p:
+        p.set_attribute(A.USER_FEEDBACK, "helpful")
+    with recorder.tracer.start_as_current_span("odd") as o:
+        o.set_attribute(A.FEEDBACK_TRACE_ID, target)
+        o.set_attribute(A.FEEDBACK_VALUE, float("inf"))  # no usable value: skipped
+    later, given = feedback_notes(recorder.take())
+    assert later.trace_id == target and later.value == 4 and later.otel_trace_id == int(target, 16)
+    assert "abcdefghij" not in (later.comment or "")
+    assert given.value == "helpful" and given.trace_id == f"{p.get_span_context().trace_id:032x}"
+    hostile = [f"value {i}" for i in range(5000)] + ["good"] * 3 + [None]
+    counts = feedback_counts(hostile)
+    assert len(counts) == 21 and counts["feedback.good"] == 3 and counts["feedback.other"] == 5000 - 19
