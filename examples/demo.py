@@ -1,6 +1,6 @@
 """The main job (`make demo`): the example RAG app, run zero-code under `opentelemetry-instrument`
 with uvicorn on 127.0.0.1, asked a handful of questions, stopped with SIGTERM (spans flushed), then a
-summary of the MLflow runs it wrote and the command to open the MLflow UI on that store.
+summary of the MLflow runs it wrote (users' feedback on three answers included) and the command to open the MLflow UI on that store.
 
 Uses MLFLOW_TRACKING_URI when set; otherwise ./mlflow.db (MLflow's own default), artifacts in mlartifacts/ beside it.
 Requests are served, so the default run mode (auto) gathers them into one run per configuration (k)
@@ -31,6 +31,8 @@ QUESTIONS = (  # two users' chat sessions (MLflow's Sessions view), read from th
     {"question": "What does the Collector do with telemetry?", "k": 2, "session_id": "demo-session-1", "user_id": "ada"},
     {"question": "Please fail this request", "k": 1, "session_id": "demo-session-2", "user_id": "grace"},  # fails
 )
+FEEDBACK = {0: ("helpful", None), 1: ("helpful", None), 3: ("wrong", "it never mentions output tokens")}
+"""Feedback the users give on some answers (by question index): POST /feedback with the answer's x-trace-id."""
 
 
 def free_port() -> int:
@@ -63,14 +65,19 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 60.0)
 
 
 def ask(url: str, body: Mapping[str, Any]) -> tuple[int, dict[str, Any]]:
-    request = urllib.request.Request(
-        f"{url}/ask", data=json.dumps(body).encode(), headers={"content-type": "application/json"}
-    )
+    """POST /ask; (status, JSON answer)."""
+    status, answer, _ = post(f"{url}/ask", body)
+    return status, answer
+
+
+def post(url: str, body: Mapping[str, Any]) -> tuple[int, dict[str, Any], str | None]:
+    """POST JSON; (status, JSON answer, the x-trace-id header)."""
+    request = urllib.request.Request(url, data=json.dumps(body).encode(), headers={"content-type": "application/json"})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
-            return response.status, json.loads(response.read())
+            return response.status, json.loads(response.read()), response.headers.get("x-trace-id")
     except urllib.error.HTTPError as error:
-        return error.code, json.loads(error.read() or b"{}")
+        return error.code, json.loads(error.read() or b"{}"), error.headers.get("x-trace-id")
 
 
 def stop(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> int:
@@ -79,13 +86,22 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> int:
     return proc.wait(timeout)
 
 
-def run_app(env: Mapping[str, str], questions: Sequence[Mapping[str, Any]], log_path: Path) -> list[tuple[int, dict[str, Any]]]:
+def run_app(env: Mapping[str, str], questions: Sequence[Mapping[str, Any]], log_path: Path,
+            feedback: Mapping[int, tuple[Any, str | None]] | None = None) -> list[tuple[int, dict[str, Any]]]:  # fmt: skip
+    """Ask each question, then give ``feedback`` (index -> (value, comment)) on those answers; SIGTERM."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     proc = start_app(env, port, log_path)
     try:
         wait_healthy(url, proc)
-        answers = [ask(url, q) for q in questions]
+        asked = [post(f"{url}/ask", q) for q in questions]
+        for index, (value, comment) in (feedback or {}).items():
+            trace_id = asked[index][2]
+            if trace_id:  # the app runs untraced when its instrumentation is off
+                status, body, _ = post(f"{url}/feedback", {"trace_id": trace_id, "value": value, "comment": comment})
+                if status != 202:
+                    raise RuntimeError(f"POST /feedback answered {status}: {body}")
+        answers = [(status, body) for status, body, _ in asked]
     finally:
         if proc.poll() is None:
             stop(proc)
@@ -125,6 +141,9 @@ def summarize(tracking_uri: str, experiment_name: str, since_ms: int) -> int:
             print(f"  requests {m.get('request_count', 0):.0f}, errors {m.get('error_count', 0):.0f}, "
                   f"latency p50 {m.get('latency_ms.p50', 0):.1f} ms / p95 {m.get('latency_ms.p95', 0):.1f} ms, "
                   f"tokens {m.get('tokens.total', 0):.0f}")  # fmt: skip
+            given = ", ".join(f"{k[len('feedback.'):]} {v:.0f}" for k, v in sorted(m.items()) if k.startswith("feedback."))
+            if given:
+                print(f"  feedback: {given}")
             table = _artifact(client, run.info.run_id, "predictions.json")
             for row in json.loads(table)["data"] if table else []:
                 print(f"    {row[6]:<5} {row[3]:>7.1f} ms  {str(row[1])[:45]!r} -> {str(row[2] or '(no answer)')[:40]!r}")
@@ -133,8 +152,9 @@ def summarize(tracking_uri: str, experiment_name: str, since_ms: int) -> int:
                   f"latency {m.get('latency_ms', 0):.1f} ms, tokens {m.get('tokens.total', 0):.0f}")  # fmt: skip
     traces = client.search_traces(locations=[experiment.experiment_id], max_results=1000)
     windows = sum(r.data.tags.get("otel_mlflow.run_mode") == "window" for r in runs)
+    rated = sum(1 for t in traces if any(a.name == "user_feedback" for a in t.info.assessments or ()))
     print(f"\n{len(traces)} MLflow trace(s), each linked to its run, with the question as Input and the answer as "
-          "Output.")
+          f"Output; {rated} with the user's feedback as an assessment.")
     print(f"Window runs ({windows}) hold predictions.json, one row per request; per-trace runs "
           f"({len(runs) - windows}) hold prompt.txt, context.txt, response.txt and spans.json.")
     print(f"Artifacts are under {experiment.artifact_location}.")
@@ -163,7 +183,7 @@ def main() -> int:
     Path(".demo").mkdir(exist_ok=True)
     since_ms = int(time.time() * 1000)
     print(f"Starting the example RAG app under opentelemetry-instrument; runs go to {env['MLFLOW_TRACKING_URI']}")
-    for (status, body), question in zip(run_app(env, QUESTIONS, Path(".demo/app.log")), QUESTIONS):
+    for (status, body), question in zip(run_app(env, QUESTIONS, Path(".demo/app.log"), FEEDBACK), QUESTIONS):
         print(f"  {status}  {question['question']!r} -> {str(body.get('answer', body.get('detail')))[:70]!r}")
     return summarize(env["MLFLOW_TRACKING_URI"], env["MLFLOW_EXPERIMENT_NAME"], since_ms)
 

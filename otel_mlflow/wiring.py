@@ -216,8 +216,9 @@ def _make_pipeline(config: Config, experiment_id: str | None, add_exporter: bool
         provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=BSP_MAX_QUEUE_SIZE))
     elif not live_exporters():
         _logger.warning(
-            "otel-mlflow: the app's TracerProvider has no MLflow exporter, so helper calls will not reach "
-            "MLflow; call init_mlflow(add_exporter=True) or run with OTEL_TRACES_EXPORTER=mlflow"
+            "otel-mlflow: the app's TracerProvider has no MLflow exporter: helper calls reach MLflow only through "
+            "its own exporters (OTLP to a Collector and otel-mlflow receive); to write from this process, call "
+            "init_mlflow(add_exporter=True) or run with OTEL_TRACES_EXPORTER=mlflow"
         )
     add_run_stamper(provider)
     return Pipeline(provider=provider, config=config, experiment_id=experiment_id, exporter=exporter)

@@ -49,7 +49,7 @@ def test_default_auto_mode_gives_window_runs_with_a_predictions_table(tmp_path: 
     env.update({"MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ARTIFACT_PATH": str(store.artifacts)})
     questions = [{"question": "What is RAG?", "k": 2}, {"question": "What is MLflow?", "k": 2},
                  {"question": "please fail", "k": 2}, {"question": "What is a span?", "k": 1}]  # fmt: skip
-    demo.run_app(env, questions, tmp_path / "app.log")
+    demo.run_app(env, questions, tmp_path / "app.log", feedback={0: ("helpful", None), 2: ("wrong", "no answer")})
     runs = {r.data.params.get("k"): r for r in store.runs()}
     assert set(runs) == {"1", "2"}  # one window per configuration
     window = runs["2"]
@@ -64,6 +64,12 @@ def test_default_auto_mode_gives_window_runs_with_a_predictions_table(tmp_path: 
     traces = store.client().search_traces(locations=[window.info.experiment_id], run_id=window.info.run_id)
     assert sorted(json.loads(t.info.request_preview)["question"] for t in traces) == [
         "What is MLflow?", "What is RAG?", "please fail"]  # fmt: skip
+    # POST /feedback with /ask's x-trace-id: an MLflow assessment on that trace, and the window's counts
+    feedback = {json.loads(t.info.request_preview)["question"]: [(a.value, a.rationale) for a in t.info.assessments
+                                                                  if a.name == "user_feedback"] for t in traces}  # fmt: skip
+    assert feedback == {"What is RAG?": [("helpful", None)], "What is MLflow?": [], "please fail": [("wrong", "no answer")]}
+    assert window.data.metrics["feedback.helpful"] == 1 and window.data.metrics["feedback.wrong"] == 1
+    assert [row[table["columns"].index("feedback")] for row in table["data"]] == ["helpful", None, "wrong"]
 
 
 def test_the_demo_summary_says_what_it_wrote_and_where_to_look(tmp_path: Path, store: Store,

@@ -49,8 +49,9 @@ ENV_PRICES = "OTEL_MLFLOW_PRICES"
 ENV_USER_FROM = "OTEL_MLFLOW_USER_FROM"
 ENV_FASTAPI_EXCLUDED_URLS = "OTEL_PYTHON_FASTAPI_EXCLUDED_URLS"
 """OpenTelemetry's own variable (the FastAPI instrumentation reads it); otel-mlflow only gives it a default."""
-DEFAULT_EXCLUDED_URLS = r"/(health|healthz|livez|readyz|ping)(\?|$)"
-"""Health checks make no spans (no window runs of probes): a regex the FastAPI instrumentation searches URLs for."""
+DEFAULT_EXCLUDED_URLS = r"/(health|healthz|livez|readyz|ping|feedback)(\?|$)"
+"""Health checks and feedback posts make no request spans (no probes or clicks among the window's requests; feedback
+comes as ``log_feedback``'s own span): a regex the FastAPI instrumentation searches URLs for."""
 
 # the receiver (``otel-mlflow receive``) and ``otel-mlflow doctor``
 ENV_RECEIVER_HOST = "OTEL_MLFLOW_RECEIVER_HOST"
