@@ -7,6 +7,8 @@ import shutil
 import subprocess
 import sys
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +22,7 @@ from opentelemetry.trace import Tracer
 from otel_mlflow.testing import free_port, mlflow_server, wait_for
 
 __all__ = ["SpanRecorder", "Store", "free_port", "make_store", "mlflow_server", "receiver_process",
-           "spooled_span_count", "wait_for"]
+           "rotel_binary", "rotel_collector", "spooled_span_count", "wait_for"]
 
 
 class SpanRecorder:
@@ -124,3 +126,48 @@ def receiver_process(env: dict[str, str], cwd: Path, port: int, grpc_port: int =
 
     assert wait_for(up, 60), log.read_text()[-2000:]
     return proc
+
+
+def rotel_binary() -> Path:
+    """The rotel collector's binary (a real OpenTelemetry collector; the dev extra installs it)."""
+    import pytest
+
+    try:
+        import rotel
+    except ImportError:
+        pytest.skip("the rotel collector is not installed (pip install rotel; the dev extra installs it)")
+    binary = Path(rotel.__file__).parent / "rotel-agent"
+    if not binary.exists():
+        pytest.skip(f"the rotel package has no collector binary for this platform ({binary} is missing)")
+    return binary
+
+
+@contextmanager
+def rotel_collector(folder: Path, target: str, protocol: str = "http",
+                    grpc_port: int | None = None) -> Iterator[tuple[int, int]]:  # fmt: skip
+    """A real collector (rotel) receiving OTLP on 127.0.0.1 and exporting to ``target`` over ``protocol`` (http
+    or grpc, gzip); yields its (OTLP/HTTP port, OTLP/gRPC port), stops it after. Its log: ``folder/rotel.log``."""
+    import socket
+
+    http_port, grpc_port = free_port(), grpc_port or free_port()
+    log = open(folder / "rotel.log", "wb")
+    proc = subprocess.Popen(
+        [str(rotel_binary()), "start", "--otlp-http-endpoint", f"127.0.0.1:{http_port}",
+         "--otlp-grpc-endpoint", f"127.0.0.1:{grpc_port}", "--exporter", "otlp",
+         "--otlp-exporter-protocol", protocol, "--otlp-exporter-endpoint", target,
+         "--otlp-exporter-compression", "gzip", "--batch-timeout", "200ms",
+         "--pid-file", str(folder / "rotel.pid")],
+        stdout=log, stderr=subprocess.STDOUT,
+    )  # fmt: skip
+
+    def listening() -> bool:
+        with socket.socket() as s:
+            return s.connect_ex(("127.0.0.1", http_port)) == 0
+
+    try:
+        assert wait_for(listening, 30), (folder / "rotel.log").read_text()
+        yield http_port, grpc_port
+    finally:
+        proc.terminate()
+        proc.wait(15)
+        log.close()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,53 +16,22 @@ from otel_mlflow import attributes as A
 from otel_mlflow.config import ReceiverSettings
 from otel_mlflow.serve.grpc_receiver import GrpcReceiver
 from otel_mlflow.serve.receiver import Receiver
-from tests.helpers import Store, free_port, wait_for
+from tests.helpers import Store, rotel_collector, wait_for
 
 pytestmark = pytest.mark.subprocess
-
-
-def rotel_binary() -> Path:
-    try:
-        import rotel
-    except ImportError:
-        pytest.skip("the rotel collector is not installed (pip install rotel; the dev extra installs it)")
-    binary = Path(rotel.__file__).parent / "rotel-agent"
-    if not binary.exists():
-        pytest.skip(f"the rotel package has no collector binary for this platform ({binary} is missing)")
-    return binary
 
 
 @pytest.fixture(params=["http", "grpc"])
 def collector(request: pytest.FixtureRequest, tmp_path: Path, make_exporter: Any) -> Iterator[tuple[str, Receiver]]:
     """(collector's OTLP/HTTP traces URL, the receiver behind it); the collector exports to the receiver over
     OTLP/HTTP or OTLP/gRPC (both gzip)."""
-    binary = rotel_binary()
     receiver = Receiver(ReceiverSettings(host="127.0.0.1", port=0, grpc_port=0), make_exporter()).start()
     grpc_receiver = GrpcReceiver(receiver.intake).start() if request.param == "grpc" else None
     target = f"http://{grpc_receiver.endpoint}" if grpc_receiver else receiver.url
-    http_port, grpc_port = free_port(), free_port()
-    log = open(tmp_path / "rotel.log", "wb")
-    proc = subprocess.Popen(
-        [str(binary), "start", "--otlp-http-endpoint", f"127.0.0.1:{http_port}",
-         "--otlp-grpc-endpoint", f"127.0.0.1:{grpc_port}", "--exporter", "otlp",
-         "--otlp-exporter-protocol", request.param, "--otlp-exporter-endpoint", target,
-         "--otlp-exporter-compression", "gzip", "--batch-timeout", "200ms",
-         "--pid-file", str(tmp_path / "rotel.pid")],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
     try:
-        import socket
-
-        def listening() -> bool:
-            with socket.socket() as s:
-                return s.connect_ex(("127.0.0.1", http_port)) == 0
-
-        assert wait_for(listening, 30), (tmp_path / "rotel.log").read_text()
-        yield f"http://127.0.0.1:{http_port}/v1/traces", receiver
+        with rotel_collector(tmp_path, target, request.param) as (http_port, _):
+            yield f"http://127.0.0.1:{http_port}/v1/traces", receiver
     finally:
-        proc.terminate()
-        proc.wait(15)
-        log.close()
         if grpc_receiver is not None:
             grpc_receiver.stop(0)
         receiver.stop()

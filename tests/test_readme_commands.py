@@ -1,0 +1,153 @@
+"""The README's commands, run as written: the lines are read from README.md and examples/zero_code/README.md,
+and only what a test must change is changed (fixed ports become free ones, the placeholder ``app:app`` becomes
+the example app, the host ``collector`` becomes 127.0.0.1). Each one must end with runs in MLflow."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import Store, free_port, receiver_process, rotel_collector, wait_for
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
+import demo  # noqa: E402
+
+pytestmark = pytest.mark.subprocess
+ROOT = Path(__file__).resolve().parents[1]
+BIN = Path(sys.executable).parent
+
+
+def shell_commands(markdown: Path) -> list[str]:
+    """Every command of the file's ```bash blocks, continuation lines joined, comments dropped."""
+    commands: list[str] = []
+    for block in re.findall(r"```bash\n(.*?)```", markdown.read_text(), flags=re.S):
+        for command in block.replace("\\\n", " ").splitlines():
+            command = re.sub(r"\s+#.*$", "", command).strip()
+            if command and not command.startswith("#"):
+                commands.append(re.sub(r"\s+", " ", command))
+    return commands
+
+
+def command_with(markdown: Path, *parts: str) -> str:
+    [found] = [c for c in shell_commands(markdown) if all(p in c for p in parts)]
+    return found
+
+
+def run_app(command: str, cwd: Path, env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
+    """``command`` in bash, as a user would type it, with the venv's tools first on PATH."""
+    proc = subprocess.Popen(["bash", "-c", f"exec {command}" if not command.startswith("cd ") else command],
+                            cwd=cwd, env={**env, "PATH": f"{BIN}:{os.environ['PATH']}"}, start_new_session=True,
+                            stdout=open(log, "wb"), stderr=subprocess.STDOUT)  # fmt: skip
+    demo.wait_healthy(f"http://127.0.0.1:{port}", proc)
+    return proc
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    os.killpg(proc.pid, signal.SIGTERM)  # Ctrl-C's cousin: the whole command, as `kill -TERM` would
+    proc.wait(60)
+
+
+def app_env() -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MLFLOW_"))}
+    return {**env, "OTEL_SERVICE_NAME": "rag-api"}
+
+
+@pytest.fixture
+def receiver(tmp_path: Path, store: Store) -> Iterator[tuple[int, int, subprocess.Popen[bytes]]]:
+    """``otel-mlflow receive`` from the README (its ports free ones), into ``store``."""
+    command = command_with(ROOT / "README.md", "otel-mlflow receive")
+    assert command == "otel-mlflow receive"
+    http_port, grpc_port = free_port(), free_port()
+    proc = receiver_process({"MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ARTIFACT_PATH": str(store.artifacts)},
+                            tmp_path, http_port, grpc_port)  # fmt: skip
+    try:
+        yield http_port, grpc_port, proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+
+
+@pytest.mark.parametrize("line", ["http://collector:4317", "http://127.0.0.1:4320", "http/protobuf"])
+def test_the_collector_and_receiver_lines(line: str, receiver: tuple[int, int, subprocess.Popen[bytes]],
+                                          store: Store, tmp_path: Path) -> None:  # fmt: skip
+    http_port, grpc_port, receiver_proc = receiver
+    command = command_with(ROOT / "README.md", "OTEL_TRACES_EXPORTER=otlp", line)
+    assert command.endswith("opentelemetry-instrument uvicorn app:app")
+    app_port = free_port()
+    command = command.replace("uvicorn app:app", f"uvicorn api_gateway.main:app --port {app_port}")
+    command = command.replace("127.0.0.1:4320", f"127.0.0.1:{grpc_port}").replace("127.0.0.1:4319", f"127.0.0.1:{http_port}")
+    with rotel_collector(tmp_path, f"http://127.0.0.1:{http_port}") as (_, collector_grpc):  # the Collector's OTLP
+        command = command.replace("collector:4317", f"127.0.0.1:{collector_grpc}")
+        app = run_app(command, ROOT / "examples" / "rag_app", app_env(), app_port, tmp_path / "app.log")
+        try:
+            status, answer, trace_id = demo.post(f"http://127.0.0.1:{app_port}/ask", {"question": "What is RAG?"})
+            assert status == 200 and trace_id
+        finally:
+            stop(app)  # the app's exporter sends what it holds on SIGTERM
+        assert wait_for(lambda: receiver_proc.poll() is None and _received(tmp_path, trace_id, store), 30), (
+            (tmp_path / "app.log").read_text()[-3000:])
+    receiver_proc.send_signal(signal.SIGTERM)  # closes the window: its run is complete
+    assert receiver_proc.wait(60) == 0
+    [run] = store.runs()
+    assert run.data.metrics["request_count"] == 1 and run.info.run_name.startswith("rag-api ")
+    assert "gen_ai.usage.input_tokens" in run.data.metrics  # the LLM service's span came through too
+    [trace] = store.client().search_traces(locations=[run.info.experiment_id], run_id=run.info.run_id)
+    assert json.loads(trace.info.request_preview) == {"question": "What is RAG?"} and trace_id in trace.info.trace_id
+
+
+def _received(tmp_path: Path, trace_id: str, store: Store) -> bool:
+    """The receiver wrote the request's trace (its window run stays open until the window closes)."""
+    experiment = store.client().get_experiment_by_name("llmops-rag")
+    return experiment is not None and any(
+        trace_id in t.info.trace_id for t in store.client().search_traces(locations=[experiment.experiment_id]))
+
+
+def test_the_zero_code_walkthrough(tmp_path: Path) -> None:
+    """examples/zero_code/README.md, in a copy of the examples (its sqlite file lands there, not in the checkout)."""
+    guide = ROOT / "examples" / "zero_code" / "README.md"
+    start, ask, ui = shell_commands(guide)[:2] + [command_with(guide, "mlflow ui")]
+    shutil.copytree(ROOT / "examples", tmp_path / "examples")
+    (tmp_path / ".venv").symlink_to(Path(sys.prefix))  # the guide's ../../.venv/bin/...
+    app_port, ui_port = free_port(), free_port()
+    app = run_app(start.replace("--port 8000", f"--host 127.0.0.1 --port {app_port}"), tmp_path, app_env(),
+                  app_port, tmp_path / "app.log")  # fmt: skip
+    try:
+        answer = subprocess.run(["bash", "-c", ask.replace(":8000", f":{app_port}")], capture_output=True, text=True,
+                                check=True, timeout=60).stdout  # fmt: skip
+        assert json.loads(answer)["question"] == "What is RAG?"
+    finally:
+        stop(app)
+    store = tmp_path / "examples" / "rag_app" / "mlflow.db"
+    assert store.exists(), (tmp_path / "app.log").read_text()[-3000:]
+    ui_proc = subprocess.Popen(["bash", "-c", "exec " + ui.replace("--port 5000", f"--host 127.0.0.1 --port {ui_port}")],
+                               cwd=tmp_path / "examples" / "rag_app", stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    try:
+        import httpx
+
+        search = f"http://127.0.0.1:{ui_port}/ajax-api/2.0/mlflow/runs/search"
+
+        def runs() -> list[dict[str, object]]:
+            try:
+                experiment = httpx.get(f"http://127.0.0.1:{ui_port}/ajax-api/2.0/mlflow/experiments/get-by-name",
+                                       params={"experiment_name": "llmops-rag"}, timeout=2).json()["experiment"]
+                return httpx.post(search, json={"experiment_ids": [experiment["experiment_id"]]},
+                                  timeout=5).json().get("runs", [])  # fmt: skip
+            except (httpx.HTTPError, KeyError, ValueError):
+                return []
+
+        assert wait_for(lambda: len(runs()) == 1, 90)  # the UI of the guide's command shows the window run
+        [run] = runs()
+        assert run["info"]["run_name"].startswith("rag-api k=2 ")
+    finally:
+        os.killpg(ui_proc.pid, signal.SIGTERM)
+        ui_proc.wait(30)
