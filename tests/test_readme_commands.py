@@ -26,15 +26,17 @@ ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
 
-def shell_commands(markdown: Path) -> list[str]:
-    """Every command of the file's ```bash blocks, continuation lines joined, comments dropped."""
-    commands: list[str] = []
+def shell_blocks(markdown: Path) -> list[list[str]]:
+    """The commands of each ```bash block of the file, continuation lines joined, comments dropped."""
+    blocks = []
     for block in re.findall(r"```bash\n(.*?)```", markdown.read_text(), flags=re.S):
-        for command in block.replace("\\\n", " ").splitlines():
-            command = re.sub(r"\s+#.*$", "", command).strip()
-            if command and not command.startswith("#"):
-                commands.append(re.sub(r"\s+", " ", command))
-    return commands
+        commands = [re.sub(r"\s+#.*$", "", line).strip() for line in block.replace("\\\n", " ").splitlines()]
+        blocks.append([re.sub(r"\s+", " ", c) for c in commands if c and not c.startswith("#")])
+    return blocks
+
+
+def shell_commands(markdown: Path) -> list[str]:
+    return [command for block in shell_blocks(markdown) for command in block]
 
 
 def command_with(markdown: Path, *parts: str) -> str:
@@ -44,7 +46,7 @@ def command_with(markdown: Path, *parts: str) -> str:
 
 def run_app(command: str, cwd: Path, env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
     """``command`` in bash, as a user would type it, with the venv's tools first on PATH."""
-    proc = subprocess.Popen(["bash", "-c", f"exec {command}" if not command.startswith("cd ") else command],
+    proc = subprocess.Popen(["bash", "-c", command],
                             cwd=cwd, env={**env, "PATH": f"{BIN}:{os.environ['PATH']}"}, start_new_session=True,
                             stdout=open(log, "wb"), stderr=subprocess.STDOUT)  # fmt: skip
     demo.wait_healthy(f"http://127.0.0.1:{port}", proc)
@@ -64,8 +66,7 @@ def app_env() -> dict[str, str]:
 @pytest.fixture
 def receiver(tmp_path: Path, store: Store) -> Iterator[tuple[int, int, subprocess.Popen[bytes]]]:
     """``otel-mlflow receive`` from the README (its ports free ones), into ``store``."""
-    command = command_with(ROOT / "README.md", "otel-mlflow receive")
-    assert command == "otel-mlflow receive"
+    assert "otel-mlflow receive" in shell_commands(ROOT / "README.md")  # run with its ports made free ones
     http_port, grpc_port = free_port(), free_port()
     proc = receiver_process({"MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ARTIFACT_PATH": str(store.artifacts)},
                             tmp_path, http_port, grpc_port)  # fmt: skip
@@ -114,7 +115,8 @@ def _received(tmp_path: Path, trace_id: str, store: Store) -> bool:
 def test_the_zero_code_walkthrough(tmp_path: Path) -> None:
     """examples/zero_code/README.md, in a copy of the examples (its sqlite file lands there, not in the checkout)."""
     guide = ROOT / "examples" / "zero_code" / "README.md"
-    start, ask, ui = shell_commands(guide)[:2] + [command_with(guide, "mlflow ui")]
+    start, ask, ui = (" && ".join(block) for block in shell_blocks(guide)[:3])
+    assert start.startswith("cd examples/rag_app && ") and ask.startswith("curl ") and " ui " in ui
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     (tmp_path / ".venv").symlink_to(Path(sys.prefix))  # the guide's ../../.venv/bin/...
     app_port, ui_port = free_port(), free_port()
@@ -128,7 +130,7 @@ def test_the_zero_code_walkthrough(tmp_path: Path) -> None:
         stop(app)
     store = tmp_path / "examples" / "rag_app" / "mlflow.db"
     assert store.exists(), (tmp_path / "app.log").read_text()[-3000:]
-    ui_proc = subprocess.Popen(["bash", "-c", "exec " + ui.replace("--port 5000", f"--host 127.0.0.1 --port {ui_port}")],
+    ui_proc = subprocess.Popen(["bash", "-c", ui.replace("--port 5000", f"--host 127.0.0.1 --port {ui_port}")],
                                cwd=tmp_path / "examples" / "rag_app", stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
     try:
@@ -151,3 +153,21 @@ def test_the_zero_code_walkthrough(tmp_path: Path) -> None:
     finally:
         os.killpg(ui_proc.pid, signal.SIGTERM)
         ui_proc.wait(30)
+
+
+def test_make_demo(tmp_path: Path) -> None:
+    """`make demo` from the README, in a folder of its own (the checkout's Makefile, venv and examples linked)."""
+    assert "make demo" in shell_commands(ROOT / "README.md")
+    for name in (".venv", "pyproject.toml", "examples"):
+        (tmp_path / name).symlink_to(Path(sys.prefix) if name == ".venv" else ROOT / name)
+    # -o: the venv counts as installed (else make would reinstall the project, editable, from this folder)
+    result = subprocess.run(["make", "-o", ".venv/.installed", "-f", str(ROOT / "Makefile"), "demo"], cwd=tmp_path,
+                            capture_output=True, text=True, timeout=300, env=app_env())  # fmt: skip
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    out = result.stdout
+    assert f"sqlite:///{tmp_path / 'mlflow.db'}" in out and (tmp_path / "mlflow.db").exists()
+    assert "3 run(s) written to experiment 'llmops-rag'" in out  # one window run per k (1, 2, 3)
+    assert "6 MLflow trace(s), each linked to its run" in out and "3 with the user's feedback" in out
+    assert "feedback: helpful 2" in out and "feedback: wrong 1" in out
+    assert re.search(r"traces: http://127\.0\.0\.1:5000/#/experiments/\d+/traces", out)
+    assert f"Artifacts are under {tmp_path / 'mlartifacts'}" in out
