@@ -2,14 +2,17 @@
 installed by `make test`; Playwright drives it through its own driver, never its browser download).
 
 The example app runs briefly into a sqlite store, a real `mlflow server` serves that store, and the test reads
-the runs table, a window run's predictions table, the Traces view and the Sessions view. Screenshots are kept in
+the runs table, a window run's predictions table, the Overview (usage, and quality from the users' feedback),
+the Traces view with its feedback column, and the Sessions view. Screenshots are kept in
 test-artifacts/ui/ (OTEL_MLFLOW_TEST_ARTIFACTS to move them)."""
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -45,7 +48,7 @@ def test_the_ui_shows_run_names_the_predictions_table_and_traces_with_their_inpu
     uri = f"sqlite:///{root / 'server.db'}"
     env = demo.demo_env()
     env.update({"MLFLOW_TRACKING_URI": uri, "MLFLOW_ARTIFACT_PATH": str(tmp_path / "artifacts")})
-    answers = demo.run_app(env, QUESTIONS, tmp_path / "app.log")
+    answers = demo.run_app(env, QUESTIONS, tmp_path / "app.log", feedback={0: ("helpful", "grounded"), 2: ("wrong", None)})
     assert [status for status, _ in answers] == [200, 200, 200]
     from mlflow import MlflowClient
 
@@ -70,9 +73,20 @@ def test_the_ui_shows_run_names_the_predictions_table_and_traces_with_their_inpu
             expect_text(page, "What is RAG?")
             page.screenshot(path=str(shots / "predictions.png"))
 
+            page.goto(f"{base}/overview/usage")  # the experiment's first screen in MLflow 3: no longer empty
+            body = expect_pattern(page, r"Token Usage\s+\d+ \(\d+ input, \d+ output\)")  # once its data loaded
+            assert re.search(r"Traces\s+3\s", body) and "Overall error rate: 0" in body, body[:1500]
+            page.screenshot(path=str(shots / "overview.png"))
+
+            page.goto(f"{base}/overview/quality")  # feedback assessments, counted by value
+            expect_text(page, "user_feedback")
+            expect_text(page, '"wrong"')
+            page.screenshot(path=str(shots / "quality.png"))
+
             page.goto(f"{base}/traces")
             expect_text(page, '{"question": "What is a span in OpenTelemetry?"}')  # the Input column
             expect_text(page, '"MLflow tracks experiments as runs."')  # the Output column
+            expect_text(page, "helpful")  # the user_feedback column: the assessment of POST /feedback
             page.screenshot(path=str(shots / "traces.png"))
 
             # Sessions (3.17.2 moved the view into Traces: "Group traces by session"), from session.id on the spans
@@ -89,3 +103,14 @@ def test_the_ui_shows_run_names_the_predictions_table_and_traces_with_their_inpu
 def expect_text(page: Any, text: str) -> None:
     """Wait (up to 30 s: the UI loads its data after the page) until ``text`` is shown."""
     page.get_by_text(text, exact=False).first.wait_for(state="visible", timeout=30_000)
+
+
+def expect_pattern(page: Any, pattern: str, timeout: float = 30.0) -> str:
+    """Wait until the page's text matches ``pattern`` (the figures load after the headings); returns the text."""
+    deadline = time.monotonic() + timeout
+    while True:
+        body = str(page.inner_text("body"))
+        if re.search(pattern, body) or time.monotonic() > deadline:
+            assert re.search(pattern, body), body[:2000]
+            return body
+        time.sleep(0.5)
