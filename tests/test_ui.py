@@ -76,6 +76,7 @@ def test_the_ui_shows_run_names_the_predictions_table_and_traces_with_their_inpu
             page.goto(f"{base}/overview/usage")  # the experiment's first screen in MLflow 3: no longer empty
             body = expect_pattern(page, r"Token Usage\s+\d+ \(\d+ input, \d+ output\)")  # once its data loaded
             assert re.search(r"Traces\s+3\s", body) and "Overall error rate: 0" in body, body[:1500]
+            dismiss_hint(page)
             page.screenshot(path=str(shots / "overview.png"))
 
             page.goto(f"{base}/overview/quality")  # feedback assessments, counted by value
@@ -90,8 +91,7 @@ def test_the_ui_shows_run_names_the_predictions_table_and_traces_with_their_inpu
             page.screenshot(path=str(shots / "traces.png"))
 
             # Sessions (3.17.2 moved the view into Traces: "Group traces by session"), from session.id on the spans
-            if page.get_by_role("button", name="Got it").count():
-                page.get_by_role("button", name="Got it").click()  # a first-visit hint over the tool bar
+            dismiss_hint(page)
             page.locator('button[aria-label="Group traces by session"]').click()
             expect_text(page, "ui-session-1")
             expect_text(page, "ui-session-2")
@@ -114,3 +114,9 @@ def expect_pattern(page: Any, pattern: str, timeout: float = 30.0) -> str:
             assert re.search(pattern, body), body[:2000]
             return body
         time.sleep(0.5)
+
+
+def dismiss_hint(page: Any) -> None:
+    """Close MLflow's first-visit hint ("Detect Issues in Your Traces") that covers the tool bar."""
+    if page.get_by_role("button", name="Got it").count():
+        page.get_by_role("button", name="Got it").click()
