@@ -9,7 +9,7 @@ export MLFLOW_DISABLE_TELEMETRY ?= true
 .PHONY: install system-packages demo test bench clean
 # Debian packages the tests run: curl (an OTLP client of the receiver's conformance tests), chromium (what
 # MLflow's UI shows, tests/test_ui.py)
-SYSTEM_PACKAGES := curl chromium
+SYSTEM_PACKAGES := curl chromium postgresql
 
 install: $(STAMP)
 

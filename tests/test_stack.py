@@ -1,0 +1,63 @@
+"""The production topology, run natively: PostgreSQL-backed MLflow, two `otel-mlflow receive` replicas each behind a
+real Collector (rotel), the example app under `opentelemetry-instrument` (one process per Collector). Every request
+must be in MLflow exactly once: window runs, their steps and predictions rows, linked traces; MLflow restarted once."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import rotel_binary
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "examples"))
+sys.path.insert(0, str(ROOT / "scripts"))
+import demo  # noqa: E402
+from stack import Stack  # noqa: E402
+
+pytestmark = [pytest.mark.subprocess, pytest.mark.server]
+REQUESTS = 240
+
+
+def test_every_request_once_through_collectors_two_receivers_and_a_restarted_mlflow(tmp_path: Path) -> None:
+    rotel_binary()
+    from mlflow import MlflowClient
+
+    with Stack(tmp_path / "stack", replicas=2) as stack:
+        sent: dict[str, str] = {}  # question -> trace id
+        for i in range(REQUESTS):
+            if i == REQUESTS // 2:
+                stack.restart_mlflow(down_seconds=3)  # the receivers keep taking spans; their spools hold them
+            question = f"question {i}: what is RAG?"
+            status, body, trace_id = demo.post(f"{stack.app_urls[i % 2]}/ask", {"question": question, "k": 1 + i % 3})
+            assert status == 200 and trace_id, body
+            sent[question] = trace_id
+        statuses = stack.drain()  # SIGTERM: 20 s to write; what is left stays in each replica's spool ...
+        assert statuses == {"receiver-0": 0, "receiver-1": 0}, [r.log.read_text()[-2000:] for r in stack.receivers]
+        assert stack.drain_spools() == [0, 0]  # ... and is written by the next start on that volume, once
+        client = MlflowClient(stack.mlflow_url)
+        experiment = client.get_experiment_by_name("llmops-rag")
+        runs = client.search_runs([experiment.experiment_id], max_results=1000)
+        assert runs and all(r.data.tags.get("otel_mlflow.run_mode") == "window" for r in runs)
+        assert all(r.info.status == "FINISHED" for r in runs), (
+            [(r.info.run_name, r.info.status, r.data.tags.get("otel_mlflow.write_error")) for r in runs],
+            [r.log.read_text()[-3000:] for r in stack.receivers])
+        assert sum(r.data.metrics["request_count"] for r in runs) == REQUESTS
+        rows: Counter[str] = Counter()
+        steps = 0
+        for run in runs:
+            table = json.loads(Path(client.download_artifacts(run.info.run_id, "predictions.json", str(tmp_path)))
+                               .read_text())  # fmt: skip
+            rows.update(row[table["columns"].index("question")] for row in table["data"])
+            steps += len(client.get_metric_history(run.info.run_id, "latency_ms"))
+        assert rows == Counter(sent.keys()) and steps == REQUESTS  # each request once: one row, one step
+        traces = []
+        for run in runs:
+            traces += client.search_traces(locations=[experiment.experiment_id], run_id=run.info.run_id, max_results=500)
+        linked = Counter(t.info.trace_id for t in traces)
+        assert len(linked) == REQUESTS and set(linked.values()) == {1}
+        assert {t.rsplit("-", 1)[-1].rsplit("/", 1)[-1] for t in linked} == set(sent.values())
