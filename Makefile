@@ -6,7 +6,7 @@ STAMP := $(VENV)/.installed
 # MLflow's usage telemetry would try to reach the internet: off for our own commands.
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
-.PHONY: install system-packages demo test bench clean
+.PHONY: install system-packages demo test bench stack clean
 # Debian packages the tests run: curl (an OTLP client of the receiver's conformance tests), chromium (what
 # MLflow's UI shows, tests/test_ui.py)
 SYSTEM_PACKAGES := curl chromium postgresql
@@ -28,8 +28,11 @@ demo: install
 test: install system-packages
 	$(PY) -m pytest -n 2
 
+stack: install system-packages
+	$(PY) scripts/stack.py
+
 bench: install
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache
+	rm -rf $(VENV) .demo .stack .pytest_cache

@@ -80,7 +80,7 @@ def test_traces_reach_mlflow_only_through_the_receiver_which_links_them() -> Non
     assert COLLECTOR["exporters"]["otlphttp/otel-mlflow"]["compression"] == "gzip"
     assert "mlflow-service" not in (ROOT / "collector-config.yaml").read_text()
     assert COMPOSE["services"]["otel-mlflow-receiver"]["environment"]["OTEL_MLFLOW_LINK_TRACES"] == "true"
-    receiver = k8s("Deployment", "otel-mlflow-receiver")["spec"]["template"]["spec"]["containers"][0]
+    receiver = k8s("StatefulSet", "otel-mlflow-receiver")["spec"]["template"]["spec"]["containers"][0]
     assert container_env(receiver)["OTEL_MLFLOW_LINK_TRACES"]["value"] == "true"
 
 
@@ -132,7 +132,7 @@ def test_k8s_services_answer_the_collectors_endpoints() -> None:
     receiver_host, receiver_port = host_port(ENDPOINTS["receiver"])
     service = k8s("Service", receiver_host)
     assert service["spec"]["ports"][0]["port"] == receiver_port
-    deployment = k8s("Deployment", receiver_host)
+    deployment = k8s("StatefulSet", receiver_host)
     container = deployment["spec"]["template"]["spec"]["containers"][0]
     assert container["ports"][0]["containerPort"] == service["spec"]["ports"][0]["targetPort"]
     assert container["command"][container["command"].index("--port") + 1] == str(receiver_port)
@@ -163,7 +163,7 @@ def test_k8s_collector_loads_the_same_config_file() -> None:
 def test_k8s_secrets_are_never_literal_and_images_are_built_by_deploy_sh() -> None:
     deploy = (K8S / "deploy.sh").read_text()
     for doc in k8s_docs():
-        if doc["kind"] != "Deployment":
+        if doc["kind"] not in ("Deployment", "StatefulSet"):
             continue
         for container in doc["spec"]["template"]["spec"]["containers"]:
             for name, env in container_env(container).items():
@@ -199,18 +199,24 @@ def test_the_receiver_keeps_its_spool_on_a_volume_in_compose_and_kubernetes() ->
     spool = service["environment"]["OTEL_MLFLOW_SPOOL_DIR"]
     volume = next(v for v in service["volumes"] if v.endswith(f":{spool}"))
     assert volume.split(":", 1)[0] in COMPOSE["volumes"]  # a named volume, not the container's layer
-    pod = k8s("Deployment", receiver_host)["spec"]["template"]["spec"]
-    container = pod["containers"][0]
+    receiver = k8s("StatefulSet", receiver_host)["spec"]
+    container = receiver["template"]["spec"]["containers"][0]
     env = {e["name"]: e.get("value") for e in container["env"]}
     mount = next(m for m in container["volumeMounts"] if m["mountPath"] == env["OTEL_MLFLOW_SPOOL_DIR"])
-    assert any(v["name"] == mount["name"] for v in pod["volumes"])
+    # a claim per replica, which outlives the pod (an emptyDir would die with it)
+    assert [c["metadata"]["name"] for c in receiver["volumeClaimTemplates"]] == [mount["name"]]
+    assert not receiver["template"]["spec"].get("volumes")
+    # the grace period covers SIGTERM's 20 s of writing plus the HTTP server's 5 s graceful stop
+    from otel_mlflow.config.names import SIGTERM_EXIT_SECONDS
+
+    assert receiver["template"]["spec"]["terminationGracePeriodSeconds"] >= SIGTERM_EXIT_SECONDS + 10
 
 
 def test_the_receivers_grpc_port_agrees_everywhere() -> None:
     """OTLP/gRPC (4320 by default, beside a Collector's 4317): compose, k8s and the image name the same port."""
     compose = COMPOSE["services"]["otel-mlflow-receiver"]["command"]
     assert compose[compose.index("--grpc-port") + 1] == str(DEFAULT_GRPC_PORT)
-    container = k8s("Deployment", "otel-mlflow-receiver")["spec"]["template"]["spec"]["containers"][0]
+    container = k8s("StatefulSet", "otel-mlflow-receiver")["spec"]["template"]["spec"]["containers"][0]
     assert container["command"][container["command"].index("--grpc-port") + 1] == str(DEFAULT_GRPC_PORT)
     assert {"containerPort": DEFAULT_GRPC_PORT, "name": "otlp-grpc"} in container["ports"]
     ports = {p["name"]: p for p in k8s("Service", "otel-mlflow-receiver")["spec"]["ports"]}
@@ -218,3 +224,73 @@ def test_the_receivers_grpc_port_agrees_everywhere() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert f"OTEL_MLFLOW_RECEIVER_GRPC_PORT={DEFAULT_GRPC_PORT}" in dockerfile
     assert re.search(rf"^EXPOSE .*\b{DEFAULT_GRPC_PORT}\b", dockerfile, re.M)
+
+
+SCHEMAS = Path(__file__).resolve().parent / "schemas"
+KUBERNETES_VERSION = "1.34"
+
+
+def test_k8s_manifests_are_valid_against_the_official_schemas() -> None:
+    """kubernetes-validate ships Kubernetes' OpenAPI-derived schemas: checked offline, strictly (no unknown fields)."""
+    import kubernetes_validate
+
+    docs = k8s_docs()
+    assert {d["kind"] for d in docs} >= {"Namespace", "Deployment", "StatefulSet", "Service", "PersistentVolumeClaim"}
+    for doc in docs:
+        kubernetes_validate.validate(doc, KUBERNETES_VERSION, strict=True)
+    broken = {**k8s("StatefulSet", "otel-mlflow-receiver"), "spec": {"replicas": "two"}}  # the check can fail
+    with pytest.raises(kubernetes_validate.ValidationError):
+        kubernetes_validate.validate(broken, KUBERNETES_VERSION, strict=True)
+
+
+def test_compose_file_is_valid_against_the_compose_specification() -> None:
+    """tests/schemas/compose-spec.json: schema/compose-spec.json of github.com/compose-spec/compose-spec
+    (commit a08f8d51631b7127ddac3d2c65537db429d0f1d0, 2025-10-28), vendored: no download at test time."""
+    import json
+
+    import jsonschema
+
+    validator = jsonschema.Draft7Validator(json.loads((SCHEMAS / "compose-spec.json").read_text()))  # its $schema
+    validator.validate(COMPOSE)
+    with pytest.raises(jsonschema.ValidationError):
+        validator.validate({**COMPOSE, "services": {"x": {"imagee": "typo"}}})  # the check can fail
+
+
+COLLECTOR_COMPONENTS = {
+    # the type collector-config.yaml names -> the Go module that provides it in the contrib distribution
+    "receivers": {"otlp": "go.opentelemetry.io/collector/receiver/otlpreceiver"},
+    "processors": {
+        "memory_limiter": "go.opentelemetry.io/collector/processor/memorylimiterprocessor",
+        "batch": "go.opentelemetry.io/collector/processor/batchprocessor",
+        "attributes": "github.com/open-telemetry/opentelemetry-collector-contrib/processor/attributesprocessor",
+    },
+    "exporters": {
+        "otlphttp": "go.opentelemetry.io/collector/exporter/otlphttpexporter",
+        "otlp": "go.opentelemetry.io/collector/exporter/otlpexporter",
+    },
+    "extensions": {
+        "health_check": "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension",
+    },
+}
+
+
+def test_collector_config_uses_only_components_of_the_pinned_contrib_release() -> None:
+    """No collector binary of the contrib distribution can be fetched here: its release manifest (the component list
+    the distribution is built from, distributions/otelcol-contrib/manifest.yaml of opentelemetry-collector-releases
+    at the tag compose.yaml pins) is vendored, and every component the config names must be in it."""
+    image = COMPOSE["services"]["otel-collector"]["image"]
+    version = image.rsplit(":", 1)[1]
+    manifest = yaml.safe_load((SCHEMAS / f"otelcol-contrib-{version}-manifest.yaml").read_text())
+    built = {kind: {m["gomod"].split()[0] for m in manifest[kind]} for kind in COLLECTOR_COMPONENTS}
+    for kind, known in COLLECTOR_COMPONENTS.items():
+        assert set(known.values()) <= built[kind], kind
+        for name in COLLECTOR.get(kind, {}):
+            component = name.split("/", 1)[0]  # "otlphttp/otel-mlflow" is an otlphttp exporter
+            assert component in known, f"{kind}: {component} is not a component this test knows in {image}"
+    pipeline = COLLECTOR["service"]["pipelines"]["traces"]
+    for kind in ("receivers", "processors", "exporters"):
+        assert set(pipeline[kind]) <= set(COLLECTOR[kind]), kind
+    assert COLLECTOR["service"]["extensions"] == ["health_check"]
+    endpoint = COLLECTOR["extensions"]["health_check"]["endpoint"]
+    probe = k8s("Deployment", "otel-collector")["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
+    assert probe["httpGet"]["port"] == int(endpoint.rsplit(":", 1)[1])

@@ -13,7 +13,7 @@ ensure_namespace_and_secrets
 kubectl -n "$NAMESPACE" create configmap otel-collector-config \
   --from-file=config.yaml=../../collector-config.yaml --dry-run=client -o yaml | kubectl apply -f -
 kubectl apply -f postgres.yaml -f mlflow.yaml -f receiver.yaml -f collector.yaml
-kubectl -n "$NAMESPACE" rollout status deploy/postgres deploy/mlflow deploy/otel-mlflow-receiver \
+kubectl -n "$NAMESPACE" rollout status deploy/postgres deploy/mlflow statefulset/otel-mlflow-receiver \
   deploy/otel-collector --timeout=300s
 echo "Send OTLP to otel-collector.$NAMESPACE:4318 (HTTP) or :4317 (gRPC)."
 echo "MLflow UI: kubectl port-forward svc/mlflow-service 5000:5000 -n $NAMESPACE, then http://127.0.0.1:5000"
