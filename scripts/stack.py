@@ -252,11 +252,11 @@ def main() -> int:
             print(f"RAG app {index}      {url}  (POST /ask, POST /feedback) -> Collector -> "
                   f"{stack.receivers[index].name}")  # fmt: skip
         print(f"Logs           {args.folder}\nTry: curl -s -X POST {stack.app_urls[0]}/ask "
-              "-H 'content-type: application/json' -d '{\"question\": \"What is RAG?\", \"k\": 2}'\nCtrl-C stops it all.")
+              "-H 'content-type: application/json' -d '{\"question\": \"What is RAG?\", \"k\": 2}'\nCtrl-C stops it all.", flush=True)
         try:
             signal.pause()
         except KeyboardInterrupt:
-            print("\nstopping (the receivers write what they hold first)...")
+            print("\nstopping (the receivers write what they hold first)...", flush=True)
     return 0
 
 

@@ -61,3 +61,42 @@ def test_every_request_once_through_collectors_two_receivers_and_a_restarted_mlf
         linked = Counter(t.info.trace_id for t in traces)
         assert len(linked) == REQUESTS and set(linked.values()) == {1}
         assert {t.rsplit("-", 1)[-1].rsplit("/", 1)[-1] for t in linked} == set(sent.values())
+
+
+def test_make_stack_serves_the_app_and_stops_everything_on_ctrl_c(tmp_path: Path) -> None:
+    """`make stack` as the README says: URLs printed, the app answers, Ctrl-C (SIGINT to the terminal's process
+    group) stops every service in order and leaves nothing running."""
+    import os
+    import re
+    import signal
+    import subprocess
+    import urllib.request
+
+    rotel_binary()
+    log = tmp_path / "stack.out"
+    # -o: the venv counts as installed (make would otherwise reinstall it if pyproject.toml is newer)
+    proc = subprocess.Popen(["make", "-o", ".venv/.installed", "stack"], cwd=ROOT, stdout=open(log, "wb"),
+                            stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    try:
+        from tests.helpers import wait_for
+
+        assert wait_for(lambda: "Ctrl-C stops it all." in log.read_text(), 180), log.read_text()[-3000:]
+        out = log.read_text()
+        mlflow_url = re.search(r"MLflow UI\s+(http://127\.0\.0\.1:\d+)", out).group(1)  # type: ignore[union-attr]
+        app_url = re.search(r"RAG app 0\s+(http://127\.0\.0\.1:\d+)", out).group(1)  # type: ignore[union-attr]
+        status, body, trace_id = demo.post(f"{app_url}/ask", {"question": "What is RAG?", "k": 2})
+        assert status == 200 and trace_id and "Retrieval" in body["answer"]
+        with urllib.request.urlopen(f"{mlflow_url}/health", timeout=5) as response:
+            assert response.status == 200
+    finally:
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(180)
+    out = log.read_text()
+    assert "stopping (the receivers write what they hold first)" in out
+    assert "spans written, 0 dropped" in (ROOT / ".stack" / "receiver-0.log").read_text().splitlines()[-1]
+    for url in (mlflow_url, app_url):  # nothing left listening
+        try:
+            urllib.request.urlopen(f"{url}/health", timeout=2)
+            raise AssertionError(f"{url} still answers after Ctrl-C")
+        except OSError:
+            pass
