@@ -17,7 +17,9 @@ Rows (ratio = otel-mlflow / baseline; the target column says which way is good):
 - the spool: spans/s that export() appends (OTLP protobuf + one sqlite WAL transaction per 512 spans)
   against the fastest MLflow write path (window mode into sqlite), and bytes on disk per span;
 - per-trace runs over REST with 4 writer threads against one;
-- a batch script of 3,000 ``log_llm_call`` calls, emit plus exit, against the same runs written directly.
+- a batch script of 3,000 ``log_llm_call`` calls, emit plus exit, against the same runs written directly;
+- the production topology (scripts/stack.py): requests/s persisted app -> Collector -> receiver -> MLflow on
+  PostgreSQL with one receiver and with two, and on sqlite; requests lost (must be 0).
 """
 
 from __future__ import annotations
@@ -34,7 +36,7 @@ from typing import Any
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench import burst, delivery, fastapi_latency, onthread, persist, receiver, startup  # noqa: E402
+from bench import burst, delivery, fastapi_latency, onthread, persist, receiver, stack, startup  # noqa: E402
 from otel_mlflow.testing import mlflow_server  # noqa: E402
 
 Row = dict[str, Any]
@@ -98,6 +100,17 @@ def delivery_rows(window_req_s: float, repeats: int, calls: int) -> tuple[list[R
     return rows, {"spool_bytes_per_span": per_span, **batch}
 
 
+def stack_rows(work: Path, requests: int) -> list[Row]:
+    """One run each (a stack takes a minute): 1 and 2 receivers on PostgreSQL, 1 on sqlite."""
+    one, lost_one = stack.stack_rate(work, 1, requests)
+    two, lost_two = stack.stack_rate(work, 2, requests)
+    lite, lost_lite = stack.stack_rate(work, 1, requests, sqlite=True)
+    m = f"stack req/s persisted, {requests} req"
+    return [row(m, "1 receiver, PostgreSQL", one, "2 receivers, PostgreSQL", two, "no gain on 2 cores"),
+            row(m, "MLflow on sqlite", lite, "MLflow on PostgreSQL", one),
+            row("stack requests lost", "requests sent", 3 * requests, "lost", lost_one + lost_two + lost_lite, "0")]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats and requests (a smoke run)")
@@ -123,6 +136,8 @@ def main() -> int:
         rc = [receiver.bench_receiver(work, int(500 * scale), persist.serve_request, transport) for _ in range(repeats)]
         rows.append(row("receiver spans/s, sqlite", f"accepted over {transport.upper().replace('GRPC', 'gRPC')}",
                         statistics.median(r[0] for r in rc), "persisted", statistics.median(r[1] for r in rc)))  # fmt: skip
+    if not args.no_server:
+        rows += stack_rows(work, int(1500 * scale))
     p50, p99 = receiver.round_trip_ms(work, persist.serve_request, int(300 * scale))
     rows.append(row("receiver round trip ms, 1 trace, OTLP/HTTP", "p50", p50, "p99", p99))
     fa = fastapi_latency.request_us(int(600 * scale), rounds=repeats)
