@@ -74,6 +74,8 @@ TAG_PARAM_CONFLICT_PREFIX: Final = "otel_mlflow.param_conflict."
 TAG_RUN_MODE: Final = "otel_mlflow.run_mode"
 TAG_WINDOW_START: Final = "otel_mlflow.window_start"
 TAG_WINDOW_END: Final = "otel_mlflow.window_end"
+TAG_REPLICA: Final = "otel_mlflow.replica"
+"""The process that wrote a window run (``OTEL_MLFLOW_REPLICA``, else host/pid): each keeps its own windows."""
 TAG_LOGGED_ARTIFACTS: Final = "mlflow.loggedArtifacts"
 """MLflow's own tag: lists a run's table artifacts, so its UI shows them as tables."""
 

@@ -128,12 +128,16 @@ class Stack:
     """PostgreSQL, MLflow, ``replicas`` x (receiver, Collector, app). Logs and spools under ``folder``."""
 
     def __init__(self, folder: Path, replicas: int = 2, experiment: str = "llmops-rag",
-                 receiver_env: dict[str, str] | None = None, backend_uri: str | None = None) -> None:  # fmt: skip
+                 receiver_env: dict[str, str] | None = None, backend_uri: str | None = None,
+                 services: list[str] | None = None) -> None:  # fmt: skip
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.replicas, self.experiment = replicas, experiment
         self.receiver_env = receiver_env or {}
         self.backend_uri = backend_uri
+        self.services = services or ["rag-api"] * replicas
+        """Each app's service name: one name everywhere splits its windows over the replicas; one per replica is
+        what the gateway's ``routing_key: service`` gives (deploy/collector-gateway-config.yaml)."""
         self.postgres: Postgres | None = None
         self.mlflow: Service | None = None
         self.mlflow_url = ""
@@ -181,7 +185,8 @@ class Stack:
     def _start_replica(self, index: int) -> None:
         receiver_port, collector_port, app_port = free_port(), free_port(), free_port()
         env = {"MLFLOW_TRACKING_URI": self.mlflow_url, "MLFLOW_EXPERIMENT_NAME": self.experiment,
-               "OTEL_MLFLOW_SPOOL_DIR": str(self.folder / f"spool-{index}"), **self.receiver_env}  # fmt: skip
+               "OTEL_MLFLOW_SPOOL_DIR": str(self.folder / f"spool-{index}"), "OTEL_MLFLOW_REPLICA": f"receiver-{index}",
+               **self.receiver_env}  # fmt: skip
         receiver = Service(f"receiver-{index}", [str(BIN / "otel-mlflow"), "receive", "--port", str(receiver_port),
                                                  "--grpc-port", "0"], self.folder / f"receiver-{index}.log", env)  # fmt: skip
         self.receivers.append(receiver.start())
@@ -193,7 +198,7 @@ class Stack:
             "--otlp-exporter-compression", "gzip", "--batch-timeout", "200ms",
             "--pid-file", str(self.folder / f"rotel-{index}.pid")], self.folder / f"collector-{index}.log")  # fmt: skip
         self.collectors.append(collector.start())
-        app_env = {"OTEL_SERVICE_NAME": "rag-api", "OTEL_TRACES_EXPORTER": "otlp",
+        app_env = {"OTEL_SERVICE_NAME": self.services[index], "OTEL_TRACES_EXPORTER": "otlp",
                    "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_BSP_SCHEDULE_DELAY": "200",
                    "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector_port}", "OTEL_MLFLOW_PARAM_FIELDS": "k"}
         app = Service(f"app-{index}", [str(BIN / "opentelemetry-instrument"), str(BIN / "uvicorn"),

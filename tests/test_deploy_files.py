@@ -267,6 +267,7 @@ COLLECTOR_COMPONENTS = {
     "exporters": {
         "otlphttp": "go.opentelemetry.io/collector/exporter/otlphttpexporter",
         "otlp": "go.opentelemetry.io/collector/exporter/otlpexporter",
+        "loadbalancing": "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/loadbalancingexporter",
     },
     "extensions": {
         "health_check": "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension",
@@ -274,7 +275,8 @@ COLLECTOR_COMPONENTS = {
 }
 
 
-def test_collector_config_uses_only_components_of_the_pinned_contrib_release() -> None:
+@pytest.mark.parametrize("config_file", ["collector-config.yaml", "deploy/collector-gateway-config.yaml"])
+def test_collector_config_uses_only_components_of_the_pinned_contrib_release(config_file: str) -> None:
     """No collector binary of the contrib distribution can be fetched here: its release manifest (the component list
     the distribution is built from, distributions/otelcol-contrib/manifest.yaml of opentelemetry-collector-releases
     at the tag compose.yaml pins) is vendored, and every component the config names must be in it."""
@@ -282,15 +284,30 @@ def test_collector_config_uses_only_components_of_the_pinned_contrib_release() -
     version = image.rsplit(":", 1)[1]
     manifest = yaml.safe_load((SCHEMAS / f"otelcol-contrib-{version}-manifest.yaml").read_text())
     built = {kind: {m["gomod"].split()[0] for m in manifest[kind]} for kind in COLLECTOR_COMPONENTS}
+    config = load(config_file)
     for kind, known in COLLECTOR_COMPONENTS.items():
         assert set(known.values()) <= built[kind], kind
-        for name in COLLECTOR.get(kind, {}):
+        for name in config.get(kind, {}):
             component = name.split("/", 1)[0]  # "otlphttp/otel-mlflow" is an otlphttp exporter
             assert component in known, f"{kind}: {component} is not a component this test knows in {image}"
-    pipeline = COLLECTOR["service"]["pipelines"]["traces"]
+    pipeline = config["service"]["pipelines"]["traces"]
     for kind in ("receivers", "processors", "exporters"):
-        assert set(pipeline[kind]) <= set(COLLECTOR[kind]), kind
-    assert COLLECTOR["service"]["extensions"] == ["health_check"]
-    endpoint = COLLECTOR["extensions"]["health_check"]["endpoint"]
+        assert set(pipeline[kind]) <= set(config[kind]), kind
+    assert config["service"]["extensions"] == ["health_check"]
+    endpoint = config["extensions"]["health_check"]["endpoint"]
     probe = k8s("Deployment", "otel-collector")["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]
     assert probe["httpGet"]["port"] == int(endpoint.rsplit(":", 1)[1])
+
+
+def test_the_gateway_routes_each_service_to_one_receiver_replica() -> None:
+    """Several receivers: the gateway's loadbalancing exporter sends a service's spans to one replica (its windows
+    exact), over OTLP/gRPC, to the pods of the StatefulSet's headless Service."""
+    exporter = load("deploy/collector-gateway-config.yaml")["exporters"]["loadbalancing/otel-mlflow"]
+    assert exporter["routing_key"] == "service"
+    resolver = exporter["resolver"]["k8s"]
+    name, namespace = resolver["service"].split(".")
+    headless = k8s("Service", name)
+    assert headless["spec"]["clusterIP"] == "None" and namespace == headless["metadata"]["namespace"]
+    assert k8s("StatefulSet", "otel-mlflow-receiver")["spec"]["serviceName"] == name
+    assert resolver["ports"] == [DEFAULT_GRPC_PORT] and DEFAULT_GRPC_PORT in {p["port"] for p in headless["spec"]["ports"]}
+    assert exporter["protocol"]["otlp"]["headers"]["authorization"] == "Bearer ${env:OTEL_MLFLOW_RECEIVER_TOKEN}"

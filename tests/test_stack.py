@@ -61,6 +61,31 @@ def test_every_request_once_through_collectors_two_receivers_and_a_restarted_mlf
         linked = Counter(t.info.trace_id for t in traces)
         assert len(linked) == REQUESTS and set(linked.values()) == {1}
         assert {t.rsplit("-", 1)[-1].rsplit("/", 1)[-1] for t in linked} == set(sent.values())
+        # one service over two replicas: each keeps its own window per configuration, tagged and named by replica
+        split = Counter((r.data.params["k"], r.data.tags["otel_mlflow.replica"]) for r in runs)
+        assert set(split.values()) == {1} and {k for k, _ in split} == {"1", "2", "3"}
+        assert {replica for _, replica in split} == {"receiver-0", "receiver-1"}
+        assert all(r.info.run_name.endswith(f" [{r.data.tags['otel_mlflow.replica']}]") for r in runs)
+
+
+def test_a_service_routed_to_one_replica_has_exact_windows(tmp_path: Path) -> None:
+    """What the gateway's `routing_key: service` does (every span of a service to one replica), made here by giving
+    each replica's app its own service: one window run per service and configuration, holding all its requests."""
+    rotel_binary()
+    from mlflow import MlflowClient
+
+    with Stack(tmp_path / "stack", replicas=2, services=["rag-api", "rag-admin"]) as stack:
+        sent: Counter[tuple[str, str]] = Counter()
+        for i in range(60):
+            service, k = stack.services[i % 2], 1 + i % 3
+            assert demo.post(f"{stack.app_urls[i % 2]}/ask", {"question": f"q{i}", "k": k})[0] == 200
+            sent[(service, str(k))] += 1
+        assert stack.drain() == {"receiver-0": 0, "receiver-1": 0}
+        assert stack.drain_spools() == [0, 0]
+        client = MlflowClient(stack.mlflow_url)
+        runs = client.search_runs([client.get_experiment_by_name("llmops-rag").experiment_id])
+        counts = {(r.data.tags["service.name"], r.data.params["k"]): r.data.metrics["request_count"] for r in runs}
+        assert counts == sent and len(runs) == len(sent)  # one run per service and k, every request in it
 
 
 def test_make_stack_serves_the_app_and_stops_everything_on_ctrl_c(tmp_path: Path) -> None:

@@ -120,6 +120,25 @@ def test_time_to_first_chunk_per_request_and_its_percentiles(recorder: SpanRecor
     assert not [m for m in plan.metrics if "first_chunk" in m.key]
 
 
+def test_each_replica_tags_its_window_runs_and_names_them_when_named(recorder: SpanRecorder) -> None:
+    """Several processes write one experiment (receiver replicas, app workers): each keeps its own windows, so each
+    window run says which process wrote it; a replica named by OTEL_MLFLOW_REPLICA carries its name in the run's."""
+    from otel_mlflow.config import Config
+
+    windows = WindowSet(seconds=60, max_requests=100)
+    windows.add(request_record(request(recorder, 0, 10)), now=0)
+    [window] = windows.all()
+    named = Config.from_env(env={"OTEL_MLFLOW_REPLICA": "receiver-1"})
+    plan, _ = window_plan(window, MappingOptions(replica=named.replica_id, replica_in_name=True))
+    assert plan.tags[A.TAG_REPLICA] == "receiver-1" and plan.run_name.endswith(" [receiver-1]")
+    default = Config.from_env(env={}).replica_id
+    import os
+
+    assert default.endswith(f"/{os.getpid()}")
+    plan, _ = window_plan(window, MappingOptions(replica=default))
+    assert plan.tags[A.TAG_REPLICA] == default and "[" not in plan.run_name
+
+
 def test_window_mode_into_sqlite(recorder: SpanRecorder, store: Store, make_exporter: Any) -> None:
     exporter = make_exporter(run_mode="window", window_seconds=3600)
     latencies = [float(10 * (i + 1)) for i in range(20)]

@@ -53,6 +53,8 @@ variable                                      default                meaning
 ``OTEL_MLFLOW_EXIT_TIMEOUT``                  ``600``                seconds exit keeps writing while
                                                                      MLflow makes progress (SIGTERM: 20)
 ``OTEL_MLFLOW_WRITERS``                       4 (server), 1 (sqlite) writer threads
+``OTEL_MLFLOW_REPLICA``                       ``<host>/<pid>``       this process among replicas writing one
+                                                                     experiment: its window runs' tag
 ``OTEL_MLFLOW_LLM_FUNCTIONS``                 ``services.llm_service:  LLM-service functions patched
                                               generate_answer``      (``module:qualname``, comma-separated;
                                                                      the old guide's convention)

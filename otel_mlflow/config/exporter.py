@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 import os
+import socket
 from pathlib import Path
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, fields
@@ -49,6 +50,7 @@ from otel_mlflow.config.names import (
     ENV_WINDOW_MAX_REQUESTS,
     ENV_WINDOW_SECONDS,
     ENV_WRITERS,
+    ENV_REPLICA,
 )
 
 DEFAULT_ARTIFACT_FOLDER = "mlartifacts"
@@ -89,6 +91,8 @@ class Config:
     exit_timeout: float = 600.0
     writers: int | None = None
     """None: :data:`DEFAULT_SERVER_WRITERS` against an http(s) server, 1 otherwise (sqlite has one writer lock)."""
+    replica: str | None = None
+    """This process's name among replicas writing one experiment: its window runs' tag and name suffix."""
 
     def __post_init__(self) -> None:
         if self.run_mode not in RUN_MODES:
@@ -135,6 +139,12 @@ class Config:
             return None
         folder = Path(uri[len("sqlite:///") :]).parent if uri.startswith("sqlite:///") else Path(".")
         return str((folder / DEFAULT_ARTIFACT_FOLDER).resolve())
+
+    @property
+    def replica_id(self) -> str:
+        """``OTEL_MLFLOW_REPLICA``, else ``<host>/<pid>``: which process wrote a window run (each process keeps its
+        own windows; the Collector routes a service's spans to one receiver to keep them whole, see README)."""
+        return self.replica or f"{socket.gethostname()}/{os.getpid()}"
 
     @property
     def writer_count(self) -> int:
@@ -186,6 +196,7 @@ class Config:
             "spool_max_bytes": pick("spool_max_bytes", ENV_SPOOL_MAX_BYTES, parse.whole),
             "exit_timeout": pick("exit_timeout", ENV_EXIT_TIMEOUT, parse.seconds),
             "writers": pick("writers", ENV_WRITERS, parse.whole),
+            "replica": pick("replica", ENV_REPLICA, parse.text),
         }
         return cls(**{k: v for k, v in values.items() if v is not None})
 

@@ -77,6 +77,8 @@ class MLflowSpanExporter(SpanExporter):
             log_spans=self._config.log_spans,
             scrubber=Scrubber(self._config.scrub),
             prices=price_source(self._config.prices),
+            replica=self._config.replica_id,
+            replica_in_name=self._config.replica is not None,
         )
         self._shutdown = False
         bound_mlflow_http_retries(self._config.tracking_uri)

@@ -136,14 +136,14 @@ class Ledger:
                 return None if joined else self._drop(group, "spans_dropped_late", "ended after their window closed")
             if windowed(group, self.config.run_mode):
                 record = request_record(group.spans, self.options.capture_content, self.options.prices)
-                if self.config.link_traces:
-                    record.spans, record.spans_bytes = group.spans, group.bytes
+                if self.config.link_traces:  # its spans stay in the spool until its MLflow trace is linked
+                    record.spans, record.spans_bytes, record.span_refs = group.spans, group.bytes, list(group.refs)
                 with self.cond:
                     window = self._windows.add(record, now)
                     index = len(window.records) - 1
                     self._buffer.mark_written(group.trace_id, window_marker(window.id, index))  # late spans join
-                records.append((window.id, window.describe(), index, record_to_dict(record), group.refs))
-                return
+                refs = [] if record.span_refs else group.refs  # held spans are retired once the window's run has them
+                return records.append((window.id, window.describe(), index, record_to_dict(record), refs))
             if is_feedback_group(group.spans):  # given after its request: joins the request's record, if it can
                 with self.cond:
                     join_feedback(self._windows, self._buffer, group, records)

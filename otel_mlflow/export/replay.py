@@ -15,13 +15,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
+from opentelemetry.sdk.trace import ReadableSpan
+
 from otel_mlflow.export.backlog import Backlog, read_batch
+from otel_mlflow.export.codec import decode_batch
 from otel_mlflow.export.guarded import GuardedSpool
 from otel_mlflow.export.spool import CREATING, SpoolFile
 from otel_mlflow.export.spool_dir import OwnedSpool
 from otel_mlflow.export.stats import ExportStats
 from otel_mlflow.export.trace_buffer import TraceBuffer, span_bytes
-from otel_mlflow.mapping.request_record import record_from_dict
+from otel_mlflow.mapping.request_record import RequestRecord, record_from_dict
 from otel_mlflow.mapping.window import Window, WindowSet
 
 
@@ -37,6 +40,7 @@ def restore_windows(spool: SpoolFile, windows: WindowSet, lock: threading.Condit
             spool.drop_window(row["id"])
             continue
         records = [record_from_dict(r) for r in row["records"]]
+        _reload_held_spans(spool, records[int(row["synced"] or 0) :])
         params = {str(k): str(v) for k, v in dict(row.get("params") or {}).items()}
         window = Window(key=records[0].window_key, service=str(row.get("service") or records[0].service),
                         params=params, opened_at=now, records=records, synced=int(row["synced"] or 0),
@@ -45,6 +49,20 @@ def restore_windows(spool: SpoolFile, windows: WindowSet, lock: threading.Condit
             windows.restore(window)
         restored += 1
     return restored
+
+
+def _reload_held_spans(spool: SpoolFile, records: list[RequestRecord]) -> None:
+    """Records not in their window's run yet get back the spans they hold in the spool (to link their traces)."""
+    refs = [(int(b), int(p)) for r in records for b, p in r.span_refs]
+    if not refs:
+        return
+    spans: dict[tuple[int, int], ReadableSpan] = {}
+    for batch, (blob, positions) in spool.load_held(refs).items():
+        decoded = decode_batch(blob) if blob else []
+        spans.update({(batch, p): decoded[p] for p in positions if p < len(decoded) and decoded[p] is not None})
+    for record in records:
+        record.spans = [spans[(int(b), int(p))] for b, p in record.span_refs if (int(b), int(p)) in spans]
+        record.spans_bytes = sum(span_bytes(s) for s in record.spans)
 
 
 def take_over(owned: OwnedSpool, disk: GuardedSpool, backlog: Backlog, windows: WindowSet, stats: ExportStats,

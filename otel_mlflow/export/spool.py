@@ -45,7 +45,10 @@ CREATE TABLE IF NOT EXISTS merged (source TEXT PRIMARY KEY);
 SpanRef = tuple[int, int]
 """(batch id, position in the batch): one span in the spool."""
 WindowRecord = tuple[str, dict[str, Any], int, dict[str, Any], Sequence[SpanRef]]
-"""(window id, window description, index in the window, request record, the request's span refs)."""
+"""(window id, window description, index in the window, request record, the request's span refs: retired as the
+record is kept; a record whose dict lists ``span_refs`` holds those spans instead, until its window's run has them)."""
+HELD = "held"
+"""The ``trace`` of a span held by a window record (for its MLflow trace): never replayed as a span of its own."""
 
 
 class SpoolFile:
@@ -97,8 +100,24 @@ class SpoolFile:
         """A batch's encoded spans and the positions not yet written."""
         with self._lock:
             row = self._db.execute("SELECT data FROM batches WHERE id = ?", (batch,)).fetchone()
-            positions = {p for (p,) in self._db.execute("SELECT pos FROM spans WHERE batch = ?", (batch,))}
+            positions = {p for (p,) in self._db.execute("SELECT pos FROM spans WHERE batch = ? AND trace != ?",
+                                                        (batch, HELD))}  # fmt: skip
         return (bytes(row[0]) if row else b""), positions
+
+    def load_held(self, refs: Iterable[SpanRef]) -> dict[int, tuple[bytes, set[int]]]:
+        """Batch -> (encoded spans, held positions among ``refs``): a restored window record's spans."""
+        wanted: dict[int, set[int]] = {}
+        for batch, pos in refs:
+            wanted.setdefault(int(batch), set()).add(int(pos))
+        out = {}
+        with self._lock:
+            for batch, positions in wanted.items():
+                row = self._db.execute("SELECT data FROM batches WHERE id = ?", (batch,)).fetchone()
+                held = {p for (p,) in self._db.execute("SELECT pos FROM spans WHERE batch = ? AND trace = ?",
+                                                       (batch, HELD))}  # fmt: skip
+                if row:
+                    out[batch] = (bytes(row[0]), positions & held)
+        return out
 
     def retire(self, refs: Iterable[SpanRef], run: tuple[str, str] | None = None) -> None:
         """These spans are in MLflow: forget them (and, with ``run=(trace, run_id)``, journal it done)."""
@@ -109,8 +128,9 @@ class SpoolFile:
             self._retire(refs)
 
     def _retire(self, refs: list[SpanRef]) -> None:
-        self._db.executemany("DELETE FROM spans WHERE batch = ? AND pos = ?", refs)
-        for batch, _ in refs:
+        for batch, pos in refs:
+            if self._db.execute("DELETE FROM spans WHERE batch = ? AND pos = ?", (batch, pos)).rowcount != 1:
+                continue  # retired before (a record re-kept after its window's run had it): counted once
             entry = self._left.get(batch)
             if entry is None:
                 continue
@@ -149,6 +169,8 @@ class SpoolFile:
                                  (window, json.dumps(window_data)))  # fmt: skip
                 self._db.execute("INSERT OR REPLACE INTO records (window, idx, data) VALUES (?, ?, ?)",
                                  (window, index, json.dumps(record)))  # fmt: skip
+                self._db.executemany("UPDATE spans SET trace = ? WHERE batch = ? AND pos = ?",
+                                     [(HELD, b, p) for b, p in record.get("span_refs") or ()])  # fmt: skip
                 self._retire(list(refs))
 
     def window_progress(self, window: str, run_id: str | None, state: str, synced: int | None = None) -> None:
@@ -156,10 +178,24 @@ class SpoolFile:
             self._db.execute("UPDATE windows SET run_id = ?, state = ? WHERE id = ?", (run_id, state, window))
             if synced is not None:
                 self._db.execute("UPDATE windows SET synced = ? WHERE id = ?", (synced, window))
+                self._release_held(window, synced)
+
+    def _release_held(self, window: str, upto: int | None) -> None:
+        """The window's run has the records before ``upto`` (all: None): the spans they held are retired."""
+        rows = self._db.execute("SELECT idx, data FROM records WHERE window = ? AND idx < ?",
+                                (window, upto if upto is not None else 1 << 62)).fetchall()  # fmt: skip
+        for index, data in rows:
+            record = json.loads(data)
+            refs = record.pop("span_refs", None)
+            if refs:
+                self._retire([(int(b), int(p)) for b, p in refs])
+                self._db.execute("UPDATE records SET data = ? WHERE window = ? AND idx = ?",
+                                 (json.dumps(record), window, index))  # fmt: skip
 
     def drop_window(self, window: str) -> None:
-        """The window's closing write is done: forget it and its records."""
+        """The window's closing write is done: forget it and its records (and the spans they held)."""
         with self._lock, self._tx():
+            self._release_held(window, None)
             self._db.execute("DELETE FROM records WHERE window = ?", (window,))
             self._db.execute("DELETE FROM windows WHERE id = ?", (window,))
 

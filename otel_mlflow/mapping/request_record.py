@@ -55,6 +55,8 @@ class RequestRecord:
     """Its spans that ended after the record was made (streamed answers, background work) and joined it."""
     spans: Sequence[ReadableSpan] = ()
     """Kept only until written, and only when runs are linked to MLflow traces."""
+    span_refs: list[list[int]] = field(default_factory=list)
+    """Where those spans wait in the spool (held there until the window's run links the trace; a restart reloads them)."""
     spans_bytes: int = 0
     """Their estimated memory, as the trace buffer measured it."""
 

@@ -42,6 +42,9 @@ class MappingOptions:
     """The rules that keep secrets out of every key, value and artifact (``OTEL_MLFLOW_REDACT_*``)."""
     prices: Any = field(default=None, compare=False)
     """A price source for the ``cost_usd`` metric (:mod:`otel_mlflow.mapping.cost`); None: no cost."""
+    replica: str = ""
+    """Which process writes (tag ``otel_mlflow.replica`` of window runs); ``replica_in_name`` adds it to their names."""
+    replica_in_name: bool = False
 
 
 @dataclass

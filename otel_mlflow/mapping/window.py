@@ -151,12 +151,14 @@ def window_plan(window: Window, options: MappingOptions) -> tuple[RunPlan, int]:
                    identity=(A.TAG_WRITE_KEY, f"w-{window.id}"))  # fmt: skip
     builder = PlanBuilder(plan, options)
     if window.run_id is None:
-        plan.run_name = options.scrubber.text(window_run_name(window.service, window.params, first.start_ns))
+        name = window_run_name(window.service, window.params, first.start_ns)
+        plan.run_name = options.scrubber.text(f"{name} [{options.replica}]" if options.replica_in_name else name)
         plan.start_ms = first.start_ns // 1_000_000
         for key, value in window.params.items():
             builder.param(key, value)
         builder.tag(A.TAG_SERVICE_NAME, window.service)
         builder.tag(A.TAG_RUN_MODE, "window")
+        builder.tag(A.TAG_REPLICA, options.replica or None)
         builder.tag(A.TAG_WINDOW_START, _iso(first.start_ns))
     for index, record in enumerate(new, start=window.synced):
         ts = record.end_ns // 1_000_000
