@@ -33,6 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
+from otel_mlflow.export.mlflow_server import healthy  # noqa: E402
 from otel_mlflow.testing import free_port, wait_for  # noqa: E402
 
 
@@ -108,20 +109,19 @@ class Postgres:
             raise RuntimeError(f"{' '.join(argv[:2])} failed: {result.stderr[-2000:] or result.stdout[-2000:]}")
 
 
-def http_ok(url: str) -> bool:
-    import urllib.request
-
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:
-            return bool(response.status == 200)
-    except OSError:
-        return False
-
-
 def rotel_binary() -> str:
     import rotel
 
     return str(Path(rotel.__file__).parent / "rotel-agent")
+
+
+def rotel_command(binary: str, http_port: int, grpc_port: int, target: str, protocol: str, pid_file: Path) -> list[str]:
+    """A rotel Collector taking OTLP on 127.0.0.1 (HTTP and gRPC ports) and exporting, gzip, to ``target`` over
+    ``protocol`` (``http`` or ``grpc``) in 200 ms batches."""
+    return [binary, "start", "--otlp-http-endpoint", f"127.0.0.1:{http_port}",
+            "--otlp-grpc-endpoint", f"127.0.0.1:{grpc_port}", "--exporter", "otlp",
+            "--otlp-exporter-protocol", protocol, "--otlp-exporter-endpoint", target,
+            "--otlp-exporter-compression", "gzip", "--batch-timeout", "200ms", "--pid-file", str(pid_file)]  # fmt: skip
 
 
 class Stack:
@@ -173,7 +173,7 @@ class Stack:
                                          "--backend-store-uri", str(self.backend_uri), "--workers", "2",
                                          "--artifacts-destination", str(self.folder / "artifacts")],
                               self.folder / "mlflow.log").start()  # fmt: skip
-        self._ready(self.mlflow, f"{self.mlflow_url}/health", 120)
+        self._ready(self.mlflow, self.mlflow_url, 120)
 
     def restart_mlflow(self, down_seconds: float = 0.0) -> None:
         """Stop the MLflow server (SIGTERM), wait ``down_seconds``, start it again on the same port."""
@@ -190,13 +190,10 @@ class Stack:
         receiver = Service(f"receiver-{index}", [str(BIN / "otel-mlflow"), "receive", "--port", str(receiver_port),
                                                  "--grpc-port", "0"], self.folder / f"receiver-{index}.log", env)  # fmt: skip
         self.receivers.append(receiver.start())
-        self._ready(receiver, f"http://127.0.0.1:{receiver_port}/health", 60)
-        collector = Service(f"collector-{index}", [
-            rotel_binary(), "start", "--otlp-http-endpoint", f"127.0.0.1:{collector_port}",
-            "--otlp-grpc-endpoint", f"127.0.0.1:{free_port()}", "--exporter", "otlp",
-            "--otlp-exporter-protocol", "http", "--otlp-exporter-endpoint", f"http://127.0.0.1:{receiver_port}",
-            "--otlp-exporter-compression", "gzip", "--batch-timeout", "200ms",
-            "--pid-file", str(self.folder / f"rotel-{index}.pid")], self.folder / f"collector-{index}.log")  # fmt: skip
+        self._ready(receiver, f"http://127.0.0.1:{receiver_port}", 60)
+        collector = Service(f"collector-{index}", rotel_command(
+            rotel_binary(), collector_port, free_port(), f"http://127.0.0.1:{receiver_port}", "http",
+            self.folder / f"rotel-{index}.pid"), self.folder / f"collector-{index}.log")  # fmt: skip
         self.collectors.append(collector.start())
         app_env = {"OTEL_SERVICE_NAME": self.services[index], "OTEL_TRACES_EXPORTER": "otlp",
                    "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_BSP_SCHEDULE_DELAY": "200",
@@ -206,11 +203,12 @@ class Stack:
                       self.folder / f"app-{index}.log", app_env, ROOT / "examples" / "rag_app")  # fmt: skip
         self.apps.append(app.start())
         self.app_urls.append(f"http://127.0.0.1:{app_port}")
-        self._ready(app, f"{self.app_urls[-1]}/health", 60)
+        self._ready(app, self.app_urls[-1], 60)
 
     def _ready(self, service: Service, url: str, timeout: float) -> None:
-        if not wait_for(lambda: http_ok(url) or not service.running(), timeout, 0.25) or not service.running():
-            raise RuntimeError(f"{service.name} did not answer {url}: {service.log.read_text()[-3000:]}")
+        """Wait until ``url`` answers ``GET /health`` (every part of the stack serves it)."""
+        if not wait_for(lambda: healthy(url, 2.0) or not service.running(), timeout, 0.25) or not service.running():
+            raise RuntimeError(f"{service.name} did not answer {url}/health: {service.log.read_text()[-3000:]}")
 
     def drain(self) -> dict[str, int | None]:
         """Stop the pipeline in order, MLflow left running: apps (they flush to their Collector), Collectors,

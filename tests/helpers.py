@@ -149,16 +149,13 @@ def rotel_collector(folder: Path, target: str, protocol: str = "http",
     or grpc, gzip); yields its (OTLP/HTTP port, OTLP/gRPC port), stops it after. Its log: ``folder/rotel.log``."""
     import socket
 
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "scripts"))
+    from stack import rotel_command
+
     http_port, grpc_port = free_port(), grpc_port or free_port()
     log = open(folder / "rotel.log", "wb")
-    proc = subprocess.Popen(
-        [str(rotel_binary()), "start", "--otlp-http-endpoint", f"127.0.0.1:{http_port}",
-         "--otlp-grpc-endpoint", f"127.0.0.1:{grpc_port}", "--exporter", "otlp",
-         "--otlp-exporter-protocol", protocol, "--otlp-exporter-endpoint", target,
-         "--otlp-exporter-compression", "gzip", "--batch-timeout", "200ms",
-         "--pid-file", str(folder / "rotel.pid")],
-        stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    proc = subprocess.Popen(rotel_command(str(rotel_binary()), http_port, grpc_port, target, protocol,
+                                          folder / "rotel.pid"), stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
 
     def listening() -> bool:
         with socket.socket() as s:

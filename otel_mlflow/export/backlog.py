@@ -49,9 +49,11 @@ class Backlog:
         return count
 
 
-def read_batch(spool: SpoolFile, batch: int) -> tuple[list[tuple[ReadableSpan, SpanRef]], list[SpanRef]]:
-    """The batch's spans not yet written, with their refs; and the refs of spans that cannot be rebuilt."""
-    blob, present = spool.load(batch)
+def read_batch(spool: SpoolFile, batch: int,
+               held: bool = False) -> tuple[list[tuple[ReadableSpan, SpanRef]], list[SpanRef]]:  # fmt: skip
+    """The batch's spans not yet written (with ``held``: those window records hold), with their refs; and the refs
+    of spans that cannot be rebuilt."""
+    blob, present = spool.load(batch, held)
     try:
         decoded = decode_batch(blob) if blob else []
     except Exception:  # noqa: BLE001 - a damaged entry must not stop the others

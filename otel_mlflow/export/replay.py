@@ -18,9 +18,8 @@ from collections.abc import Callable
 from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_mlflow.export.backlog import Backlog, read_batch
-from otel_mlflow.export.codec import decode_batch
 from otel_mlflow.export.guarded import GuardedSpool
-from otel_mlflow.export.spool import CREATING, SpoolFile
+from otel_mlflow.export.spool import CREATING, SpanRef, SpoolFile
 from otel_mlflow.export.spool_dir import OwnedSpool
 from otel_mlflow.export.stats import ExportStats
 from otel_mlflow.export.trace_buffer import TraceBuffer, span_bytes
@@ -53,13 +52,9 @@ def restore_windows(spool: SpoolFile, windows: WindowSet, lock: threading.Condit
 
 def _reload_held_spans(spool: SpoolFile, records: list[RequestRecord]) -> None:
     """Records not in their window's run yet get back the spans they hold in the spool (to link their traces)."""
-    refs = [(int(b), int(p)) for r in records for b, p in r.span_refs]
-    if not refs:
-        return
-    spans: dict[tuple[int, int], ReadableSpan] = {}
-    for batch, (blob, positions) in spool.load_held(refs).items():
-        decoded = decode_batch(blob) if blob else []
-        spans.update({(batch, p): decoded[p] for p in positions if p < len(decoded) and decoded[p] is not None})
+    spans: dict[SpanRef, ReadableSpan] = {}
+    for batch in {int(b) for r in records for b, _ in r.span_refs}:
+        spans.update((ref, span) for span, ref in read_batch(spool, batch, held=True)[0])
     for record in records:
         record.spans = [spans[(int(b), int(p))] for b, p in record.span_refs if (int(b), int(p)) in spans]
         record.spans_bytes = sum(span_bytes(s) for s in record.spans)

@@ -96,28 +96,15 @@ class SpoolFile:
         with self._lock:
             return sorted(self._left)
 
-    def load(self, batch: int) -> tuple[bytes, set[int]]:
-        """A batch's encoded spans and the positions not yet written."""
+    def load(self, batch: int, held: bool = False) -> tuple[bytes, set[int]]:
+        """A batch's encoded spans and the positions not yet written: free ones (replayed as spans), or with
+        ``held`` those that window records hold (:data:`HELD`)."""
+        where = "trace = ?" if held else "trace != ?"
         with self._lock:
             row = self._db.execute("SELECT data FROM batches WHERE id = ?", (batch,)).fetchone()
-            positions = {p for (p,) in self._db.execute("SELECT pos FROM spans WHERE batch = ? AND trace != ?",
+            positions = {p for (p,) in self._db.execute(f"SELECT pos FROM spans WHERE batch = ? AND {where}",
                                                         (batch, HELD))}  # fmt: skip
         return (bytes(row[0]) if row else b""), positions
-
-    def load_held(self, refs: Iterable[SpanRef]) -> dict[int, tuple[bytes, set[int]]]:
-        """Batch -> (encoded spans, held positions among ``refs``): a restored window record's spans."""
-        wanted: dict[int, set[int]] = {}
-        for batch, pos in refs:
-            wanted.setdefault(int(batch), set()).add(int(pos))
-        out = {}
-        with self._lock:
-            for batch, positions in wanted.items():
-                row = self._db.execute("SELECT data FROM batches WHERE id = ?", (batch,)).fetchone()
-                held = {p for (p,) in self._db.execute("SELECT pos FROM spans WHERE batch = ? AND trace = ?",
-                                                       (batch, HELD))}  # fmt: skip
-                if row:
-                    out[batch] = (bytes(row[0]), positions & held)
-        return out
 
     def retire(self, refs: Iterable[SpanRef], run: tuple[str, str] | None = None) -> None:
         """These spans are in MLflow: forget them (and, with ``run=(trace, run_id)``, journal it done)."""
