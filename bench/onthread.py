@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 import time
@@ -12,6 +13,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, SpanExportResult
+from opentelemetry.trace import SpanKind
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from instrumentors.llm_service import LLMServiceInstrumentor  # noqa: E402
@@ -21,6 +23,9 @@ CONTEXT = "Retrieval-Augmented Generation combines search and LLMs."
 ANSWER = "RAG retrieves documents and generates an answer grounded in them."
 HAND_ATTRIBUTES = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4",
                    "otel_mlflow.question": QUESTION, "otel_mlflow.context": CONTEXT}  # fmt: skip
+"""Request attributes the hand-written span sets at its start; with :func:`hand_made_call` it ends with
+the same attribute set (keys and values; JSON compared parsed) as the instrumented call
+(tests/test_bench.py checks this, so the baseline cannot drift)."""
 
 
 class DropExporter(SpanExporter):
@@ -30,6 +35,22 @@ class DropExporter(SpanExporter):
 
 def generate_answer(question: str, context: str) -> dict[str, Any]:
     return {"answer": ANSWER, "model": "gpt-4", "usage": {"prompt_tokens": 42, "completion_tokens": 17}}
+
+
+def hand_made_call(tracer: Any) -> dict[str, Any]:
+    """The LLM call with its GenAI span written by hand, as an app author would: the attributes known at the
+    start passed to ``start_as_current_span``, the rest set from the result, messages as ``json.dumps``."""
+    attributes = {**HAND_ATTRIBUTES, "gen_ai.input.messages": json.dumps(
+        [{"role": "user", "parts": [{"type": "text", "content": QUESTION}]}])}  # fmt: skip
+    with tracer.start_as_current_span("chat gpt-4", kind=SpanKind.CLIENT, attributes=attributes) as span:
+        result = generate_answer(QUESTION, CONTEXT)
+        usage = result["usage"]
+        output = [{"role": "assistant", "parts": [{"type": "text", "content": result["answer"]}], "finish_reason": "stop"}]
+        span.set_attributes({"gen_ai.response.model": result["model"], "otel_mlflow.answer": result["answer"],
+                             "gen_ai.usage.input_tokens": usage["prompt_tokens"],
+                             "gen_ai.usage.output_tokens": usage["completion_tokens"],
+                             "gen_ai.output.messages": json.dumps(output)})  # fmt: skip
+    return result
 
 
 def per_call_us(fn: Callable[[], object], calls: int) -> float:
@@ -55,12 +76,7 @@ def otel_variants(calls: int) -> dict[str, float]:
             generate_answer(QUESTION, CONTEXT)
 
     def by_hand() -> None:
-        with tracer.start_as_current_span("chat gpt-4", attributes=HAND_ATTRIBUTES) as span:
-            result = generate_answer(QUESTION, CONTEXT)
-            usage = result["usage"]
-            span.set_attributes({"gen_ai.response.model": result["model"], "otel_mlflow.answer": result["answer"],
-                                 "gen_ai.usage.input_tokens": usage["prompt_tokens"],
-                                 "gen_ai.usage.output_tokens": usage["completion_tokens"]})  # fmt: skip
+        hand_made_call(tracer)
 
     instrumentor = LLMServiceInstrumentor()
     instrumentor.instrument(functions=["bench_llm_service:generate_answer"], tracer_provider=provider)

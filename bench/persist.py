@@ -10,7 +10,6 @@ from typing import Any
 
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -44,41 +43,72 @@ def prepare_experiment(uri: str, name: str, artifacts: str | None) -> None:
 
 
 def otel_mlflow_rate(uri: str, artifacts: str, mode: str, requests: int, **settings: Any) -> tuple[float, int]:
-    """(persisted requests/s, spans lost) for ``requests`` requests through BatchSpanProcessor."""
+    """(persisted requests/s, spans lost) for ``requests`` served requests: their finished spans, made before the
+    clock (making them is the app's cost, measured by the on-thread rows), handed to ``export()`` 512 at a time
+    as the SDK's BatchSpanProcessor does, then ``shutdown()`` (it waits until MLflow has everything)."""
     name = f"bench-{mode}-{time.monotonic_ns()}"
     prepare_experiment(uri, name, artifacts)
+    spans = request_spans(requests)
     exporter = MLflowSpanExporter(config=Config.from_env(
         env={}, tracking_uri=uri, artifact_location=artifacts, experiment_name=name,
         run_mode=mode, flush_interval=0.2, max_queue_size=max(20_000, requests * 3), **settings))  # fmt: skip
-    provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
-    provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=max(20_480, requests * 3)))
-    tracer = provider.get_tracer("bench")
     started = time.perf_counter()
-    for _ in range(requests):
-        serve_request(tracer)
-    provider.shutdown()  # hands every span over, closes the windows, waits for MLflow
+    for batch in range(0, len(spans), 512):
+        exporter.export(spans[batch : batch + 512])
+    exporter.shutdown()  # closes the windows, waits for MLflow
     elapsed = time.perf_counter() - started
-    stats = exporter.stats
-    lost = requests * 2 - stats.spans_written
+    lost = len(spans) - exporter.stats.spans_written
     return requests / elapsed, lost
 
 
-def raw_ceiling_rate(uri: str, artifacts: str, requests: int) -> float:
-    """The same per-request metrics, logged by hand with log_batch (999 per call) into one run."""
+def request_spans(requests: int) -> list[Any]:
+    """The finished spans of ``requests`` served requests (what the exporter is given), made before any clock."""
+    from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+    from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+
+    memory = InMemorySpanExporter()
+    provider = TracerProvider(resource=Resource.create({"service.name": "bench"}))
+    provider.add_span_processor(SimpleSpanProcessor(memory))
+    tracer = provider.get_tracer("bench")
+    for _ in range(requests):
+        serve_request(tracer)
+    return list(memory.get_finished_spans())
+
+
+def window_step_metrics() -> list[tuple[str, float]]:
+    """(key, value) of the step metrics a window run logs per request, read from the mapping itself (so the
+    ceiling logs exactly what window mode logs: latency, tokens in and out, cost)."""
+    from otel_mlflow.export.prices import price_source
+    from otel_mlflow.mapping.request_record import request_record
+    from otel_mlflow.mapping.run_plan import MappingOptions
+    from otel_mlflow.mapping.window import WindowSet, window_plan
+
+    options = MappingOptions(prices=price_source(None))
+    window = WindowSet(60, 10).add(request_record(request_spans(1), True, options.prices), 0.0)
+    return [(m.key, m.value) for m in window_plan(window, options)[0].metrics]
+
+
+def raw_ceiling_rate(uri: str, artifacts: str, requests: int, traces: bool = False) -> float:
+    """The window run's per-request metrics, logged by hand with log_batch (1,000 per call, MLflow's limit) into
+    one run; with ``traces``, also each request's spans stored as MLflow traces linked to that run by the same
+    MLflow calls otel-mlflow makes, as many traces a call (a server's /v1/traces; TracingClient.log_spans and
+    link_traces_to_run in process: :mod:`otel_mlflow.export.mlflow_traces`), one call after another."""
     from mlflow import MlflowClient
     from mlflow.entities import Metric
 
+    from otel_mlflow.export.mlflow_traces import MLflowTraces
+
+    keys = window_step_metrics()
+    spans = request_spans(requests) if traces else []
     client = MlflowClient(tracking_uri=uri)
     experiment = client.create_experiment(f"raw-{time.monotonic_ns()}", artifact_location=artifacts)
     started = time.perf_counter()
     run = client.create_run(experiment)
     now = int(time.time() * 1000)
-    metrics = []
-    for i in range(requests):  # real requests differ: their own time, latency and token counts
-        metrics += [Metric("latency_ms", 12.5 + i % 97, now + i, i), Metric("gen_ai.usage.input_tokens", 40 + i % 13, now + i, i),
-                    Metric("gen_ai.usage.output_tokens", 17 + i % 7, now + i, i)]  # fmt: skip
-    for chunk in range(0, len(metrics), 999):
-        client.log_batch(run.info.run_id, metrics=metrics[chunk : chunk + 999], synchronous=True)
+    metrics = [Metric(key, value + i % 97, now + i, i) for i in range(requests) for key, value in keys]
+    for chunk in range(0, len(metrics), 1000):
+        client.log_batch(run.info.run_id, metrics=metrics[chunk : chunk + 1000], synchronous=True)
+    MLflowTraces(uri).log(client, experiment, run.info.run_id, spans)
     client.set_terminated(run.info.run_id)
     return requests / (time.perf_counter() - started)
 

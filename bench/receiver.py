@@ -32,16 +32,18 @@ def make_bodies(traces: int, llm_call, per_body: int = 256) -> list[bytes]:  # t
     return [encode_spans(spans[i : i + per_body]).SerializeToString() for i in range(0, len(spans), per_body)]
 
 
-def bench_receiver(workdir: Path, traces: int, llm_call, transport: str = "http") -> tuple[float, float]:  # type: ignore[no-untyped-def]
+def bench_receiver(workdir: Path, traces: int, llm_call, transport: str = "http",  # type: ignore[no-untyped-def]
+                   link_traces: bool = True) -> tuple[float, float]:  # fmt: skip
     """(spans/s accepted over ``transport`` (``http`` or ``grpc``), spans/s persisted) for ``traces`` two-span
-    traces, one client sending bodies of 256 spans one after another."""
+    traces in window mode, one client sending bodies of 256 spans one after another; ``link_traces`` False
+    writes the window runs only (no MLflow traces)."""
     store = workdir / f"recv-{time.monotonic_ns()}"
     store.mkdir()
     uri, name = f"sqlite:///{store / 'mlflow.db'}", f"bench-{time.monotonic_ns()}"
     prepare_experiment(uri, name, str(store / "a"))
     exporter = MLflowSpanExporter(config=Config.from_env(
         env={}, tracking_uri=uri, artifact_location=str(store / "a"), experiment_name=name, flush_interval=0.05,
-        max_queue_size=traces * 4, run_mode="window"))  # fmt: skip
+        max_queue_size=traces * 4, run_mode="window", link_traces=link_traces))  # fmt: skip
     receiver = Receiver(ReceiverSettings(port=0, grpc_port=0), exporter).start()
     grpc_receiver = GrpcReceiver(receiver.intake).start() if transport == "grpc" else None
     bodies = make_bodies(traces, llm_call)

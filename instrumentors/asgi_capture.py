@@ -66,30 +66,51 @@ class _Body:
 
 
 class RequestCaptureMiddleware:
-    """ASGI middleware; see the module docstring. Adding it twice is harmless (the inner one passes)."""
+    """ASGI middleware; see the module docstring. Adding it twice is harmless (the inner one passes).
+
+    It reads only what it will record: the headers named as session/user sources, a JSON request body only
+    when a question, param or identity field is read from it, a JSON response body only when the answer is
+    captured; otherwise the app's ``receive`` and ``send`` are passed through untouched."""
 
     def __init__(self, app: ASGIApp, options: CaptureOptions | None = None) -> None:
         self.app = app
-        self.options = options or CaptureOptions.from_env()
+        self.options = options = options or CaptureOptions.from_env()
+        sources = [*options.session_from, *options.user_from]
+        self._headers = frozenset(s.partition(":")[2].lower().encode("latin-1") for s in sources if s.startswith("header:"))
+        self._reads_request = bool((options.capture_content and options.question_fields) or options.param_fields
+                                   or any(s.startswith("body:") for s in sources))  # fmt: skip
+        self._reads_response = bool(options.capture_content and options.answer_fields)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope.get("type") == "lifespan":
+        kind = scope.get("type")
+        if kind == "lifespan":
             await self.app(scope, receive, _flush_before_shutdown_complete(send))
             return
         span = trace.get_current_span()
-        if scope.get("type") != "http" or scope.get(_SCOPE_MARK) or not span.is_recording():
+        if kind != "http" or scope.get(_SCOPE_MARK) or not span.is_recording():
             await self.app(scope, receive, send)
             return
         scope[_SCOPE_MARK] = True
-        headers = {key.decode("latin-1").lower(): value.decode("latin-1").strip()
-                   for key, value in scope.get("headers", ())}  # fmt: skip
-        safely("read the session and user", self._on_identity, span, headers, None)
+        headers: dict[str, str] = {}
+        request_is_json = False
+        for key, value in scope.get("headers", ()):
+            key = key.lower()
+            if key in self._headers:
+                headers[key.decode("latin-1")] = value.decode("latin-1").strip()
+            elif key == b"content-type":
+                request_is_json = b"json" in value.lower()
+        if headers:
+            safely("read the session and user", self._on_identity, span, headers, None)
+        reads_request = self._reads_request and request_is_json
+        if not reads_request and not self._reads_response:
+            await self.app(scope, receive, send)
+            return
         request, response = _Body(), _Body()
-        is_json = {"request": _is_json(scope.get("headers", ())), "response": False}
+        response_is_json = False
 
         async def receive_copy() -> Message:
             message = await receive()
-            if is_json["request"] and message.get("type") == "http.request":
+            if message.get("type") == "http.request":
                 request.add(message.get("body", b""))
                 if not message.get("more_body", False):
                     body = request.json()
@@ -98,16 +119,17 @@ class RequestCaptureMiddleware:
             return message
 
         async def send_copy(message: Message) -> None:
+            nonlocal response_is_json
             kind = message.get("type")
             if kind == "http.response.start":
-                is_json["response"] = _is_json(message.get("headers", ()))
-            elif kind == "http.response.body" and is_json["response"]:
+                response_is_json = _is_json(message.get("headers", ()))
+            elif kind == "http.response.body" and response_is_json:
                 response.add(message.get("body", b""))
                 if not message.get("more_body", False):
                     safely("read the response body", self._on_response, span, response.json())
             await send(message)
 
-        await self.app(scope, receive_copy, send_copy)
+        await self.app(scope, receive_copy if reads_request else receive, send_copy if self._reads_response else send)
 
     def _on_identity(self, span: trace.Span, headers: dict[str, str], body: Any) -> None:
         """``session.id`` / ``user.id`` from the first of their sources that has one: headers as the request
@@ -137,7 +159,7 @@ class RequestCaptureMiddleware:
                 span.set_attribute(A.PARAM_PREFIX + name, value)
 
     def _on_response(self, span: trace.Span, body: Any) -> None:
-        if not isinstance(body, dict) or not self.options.capture_content:
+        if not isinstance(body, dict):
             return
         answer = _first(body, self.options.answer_fields)
         if isinstance(answer, str):

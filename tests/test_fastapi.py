@@ -197,3 +197,40 @@ def test_session_and_user_from_headers_or_body_reach_the_run_the_table_and_the_t
     assert {t.info.trace_metadata.get("mlflow.trace.session") for t in traces} == {"s-1", "s-2", None}
     with pytest.raises(ConfigError, match="OTEL_MLFLOW_SESSION_FROM: 'cookie:sid'"):
         CaptureOptions(session_from=("cookie:sid",))
+
+
+@pytest.mark.parametrize("capture_content", [False, True])
+def test_capture_reads_only_what_it_records(recorder: SpanRecorder, capture_content: bool) -> None:
+    """With content capture off and no body field named, the app gets the server's own ``receive`` and ``send``
+    (no body is copied or parsed); with capture on, the same request's question and answer are recorded."""
+    from otel_mlflow.config import CaptureOptions
+
+    seen: dict[str, Any] = {}
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        seen["receive"], seen["send"] = receive, send
+        await receive()
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-type", b"application/json")]})
+        await send({"type": "http.response.body", "body": b'{"answer": "a1"}'})
+
+    options = CaptureOptions(capture_content=capture_content, session_from=("header:x-session-id",), user_from=())
+    middleware = RequestCaptureMiddleware(app, options)
+    body = [{"type": "http.request", "body": b'{"question": "q1?"}'}]
+
+    async def receive() -> dict[str, Any]:
+        return body.pop()
+
+    async def send(message: Any) -> None:
+        pass
+
+    scope = {"type": "http", "headers": [(b"content-type", b"application/json"), (b"x-session-id", b"s-9")]}
+    with recorder.provider.get_tracer("t").start_as_current_span("server", kind=SpanKind.SERVER):
+        asyncio.run(middleware(scope, receive, send))
+    [span] = recorder.spans()
+    assert span.attributes.get(A.SESSION_ID) == "s-9"
+    if capture_content:
+        assert (seen["receive"], seen["send"]) != (receive, send)
+        assert (span.attributes.get(A.QUESTION), span.attributes.get(A.ANSWER)) == ("q1?", "a1")
+    else:
+        assert (seen["receive"], seen["send"]) == (receive, send)
+        assert A.QUESTION not in span.attributes and A.ANSWER not in span.attributes

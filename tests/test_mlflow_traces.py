@@ -203,3 +203,24 @@ def test_requests_filed_before_an_exit_get_their_traces_linked_by_the_next_start
     assert sorted(json.loads(t.info.request_preview)["question"] for t in traces) == [f"question {i}" for i in range(3)]
     second.shutdown()
     assert spooled_span_count(spool) == 0
+
+
+def test_many_traces_go_in_chunks_and_a_retry_resumes_after_the_last_chunk_stored(recorder: SpanRecorder,
+                                                                                   store: Store) -> None:  # fmt: skip
+    """A window's sync can carry hundreds of traces: they are stored TRACES_PER_CALL a call (one huge call
+    outlasts the server's timeout and is retried whole for ever); a retry skips the chunks that landed."""
+    from otel_mlflow.export.mlflow_traces import TRACES_PER_CALL, trace_chunks
+
+    for i in range(2 * TRACES_PER_CALL + 7):
+        served_request(recorder, question=f"q{i}?")
+    spans = mlflow_trace_spans(recorder.take(), True, SCRUB)
+    chunks = trace_chunks(spans, TRACES_PER_CALL)
+    assert [len({s.context.trace_id for s in c}) for c in chunks] == [TRACES_PER_CALL, TRACES_PER_CALL, 7]
+    assert [s.context.trace_id for c in chunks for s in c] == [s.context.trace_id for s in spans]  # order kept
+    client = store.client()
+    experiment = client.create_experiment("chunked")
+    run = client.create_run(experiment)
+    told: list[int] = []
+    stored = MLflowTraces(store.uri).log(client, experiment, run.info.run_id, spans, done=1, on_chunk=told.append)
+    assert told == [2, 3] and len(stored) == TRACES_PER_CALL + 7  # the first chunk counted as landed: skipped
+    assert len(client.search_traces(locations=[experiment], run_id=run.info.run_id, max_results=500)) == len(stored)

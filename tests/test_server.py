@@ -127,3 +127,35 @@ def test_feedback_becomes_an_assessment_on_the_servers_trace(server_url: str, re
     assert trace.info.trace_id == f"tr-{target}"
     [feedback] = [a for a in trace.info.assessments if a.name == A.DEFAULT_FEEDBACK_NAME]
     assert feedback.value == "helpful" and feedback.source.source_id == "user-9"
+
+
+def test_a_big_window_sync_lands_every_step_once_with_batches_in_flight(server_url: str, recorder: SpanRecorder) -> None:
+    """400 requests in one sync: 1,600+ metric values, log_batch calls sent two at a time, and 400 traces
+    in /v1/traces calls of 50: every request's step lands exactly once and every trace is linked."""
+    from mlflow import MlflowClient
+
+    exporter = MLflowSpanExporter(config=Config.from_env(
+        env={}, tracking_uri=server_url, experiment_name="big-window", flush_interval=0.05))  # fmt: skip
+    try:
+        for _ in range(400):
+            rag_trace(recorder)
+        spans = recorder.take()
+        for start in range(0, len(spans), 512):
+            exporter.export(spans[start : start + 512])
+        assert exporter.force_flush(180_000)
+    finally:
+        exporter.shutdown()
+    client = MlflowClient(tracking_uri=server_url)
+    [run] = client.search_runs([client.get_experiment_by_name("big-window").experiment_id])
+    assert run.data.metrics["request_count"] == 400
+    for key in ("latency_ms", "gen_ai.usage.input_tokens"):
+        history = client.get_metric_history(run.info.run_id, key)
+        assert sorted(m.step for m in history) == list(range(400)), key
+    linked, token = 0, None
+    while True:
+        page = client.search_traces(locations=[run.info.experiment_id], run_id=run.info.run_id, max_results=500,
+                                    page_token=token)  # fmt: skip
+        linked, token = linked + len(page), page.token
+        if not token:
+            break
+    assert linked == 400

@@ -24,7 +24,7 @@ Usage::
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
@@ -41,6 +41,18 @@ class TraceNotStored(Exception):
 
 LINK_BATCH = 100
 """``link_traces_to_run`` takes at most this many trace ids a call."""
+TRACES_PER_CALL = 50
+"""Traces stored per MLflow call: a server's /v1/traces answers 50 in about a second (17-46 ms a trace measured
+with MLflow 3.17.2 on sqlite), well inside the 10 s timeout; at most ``LINK_BATCH``."""
+
+
+def trace_chunks(spans: Sequence[ReadableSpan], per_chunk: int) -> list[list[ReadableSpan]]:
+    """``spans`` grouped by trace, ``per_chunk`` traces a group, in the order the traces first appear."""
+    traces: dict[int, list[ReadableSpan]] = {}
+    for span in spans:
+        traces.setdefault(span.context.trace_id if span.context is not None else 0, []).append(span)
+    groups = list(traces.values())
+    return [[span for trace in groups[i : i + per_chunk] for span in trace] for i in range(0, len(groups), per_chunk)]
 
 
 class MLflowTraces:
@@ -50,11 +62,22 @@ class MLflowTraces:
         self.tracking_uri = tracking_uri
         self._tracing_client: Any = None
 
-    def log(self, client: Any, experiment_id: str, run_id: str, spans: Sequence[ReadableSpan]) -> list[str]:
-        """Store ``spans`` (any number of traces) in ``experiment_id``, linked to ``run_id``. Raises
-        :class:`LinkRefused` when the store cannot hold traces; anything else is worth a retry."""
-        if not spans:
-            return []
+    def log(self, client: Any, experiment_id: str, run_id: str, spans: Sequence[ReadableSpan], done: int = 0,
+            on_chunk: Callable[[int], None] | None = None) -> list[str]:  # fmt: skip
+        """Store ``spans`` (any number of traces) in ``experiment_id``, linked to ``run_id``, at most
+        ``TRACES_PER_CALL`` traces a call (one call of hundreds of traces outlasts any timeout: MLflow stores a
+        trace in milliseconds). Chunks before ``done`` landed already; ``on_chunk(n)`` is told after each one (a
+        retry resumes there). Raises :class:`LinkRefused` when the store cannot hold traces; anything else is
+        worth a retry."""
+        ids: list[str] = []
+        for index, chunk in enumerate(trace_chunks(spans, TRACES_PER_CALL)):
+            if index >= done:
+                ids += self._log_chunk(client, experiment_id, run_id, chunk)
+                if on_chunk is not None:
+                    on_chunk(index + 1)
+        return ids
+
+    def _log_chunk(self, client: Any, experiment_id: str, run_id: str, spans: Sequence[ReadableSpan]) -> list[str]:
         if self.tracking_uri and is_server_uri(self.tracking_uri):
             send_trace(self.tracking_uri, spans, experiment_id, run_id)
             return []
@@ -70,8 +93,7 @@ class MLflowTraces:
             raise LinkRefused(f"the tracking store {self.tracking_uri or './mlruns'} cannot hold traces; use a "
                               "database store such as sqlite:///mlflow.db") from None  # fmt: skip
         ids = sorted({span.trace_id for span in mlflow_spans})
-        for start in range(0, len(ids), LINK_BATCH):
-            client.link_traces_to_run(ids[start : start + LINK_BATCH], run_id)
+        client.link_traces_to_run(ids, run_id)  # at most TRACES_PER_CALL = LINK_BATCH ids
         return ids
 
     def mlflow_trace_id(self, note: FeedbackNote, experiment_id: str) -> str:

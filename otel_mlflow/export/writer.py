@@ -18,13 +18,15 @@ from typing import TYPE_CHECKING
 
 from otel_mlflow import attributes as A
 from otel_mlflow.config import Config
-from otel_mlflow.mapping.limits import MAX_PARAMS_TAGS_PER_BATCH, MAX_TAG_VALUE_CHARS, chunk_batch
+from otel_mlflow.config import is_server_uri
+from otel_mlflow.mapping.limits import MAX_PARAMS_TAGS_PER_BATCH, MAX_TAG_VALUE_CHARS, Batch, chunk_batch
 from otel_mlflow.mapping.feedback import FeedbackNote, feedback_notes
 from otel_mlflow.mapping.run_plan import RunPlan
 from otel_mlflow.mapping.mlflow_trace import mlflow_trace_spans
 from otel_mlflow.scrub import Scrubber
 from otel_mlflow.export import mlflow_server as server
 from otel_mlflow.export.mlflow_server import LinkRefused, PermanentWriteError, is_permanent
+from otel_mlflow.export.batches import BATCHES_IN_FLIGHT, log_batches
 from otel_mlflow.export.mlflow_traces import MLflowTraces
 from otel_mlflow.ratelimit import RateLimitedLog
 from otel_mlflow.scrub import get_logger
@@ -44,10 +46,13 @@ class WriteState:
     """What of a plan already landed in MLflow."""
 
     run_id: str | None = None
-    batches_done: int = 0
+    batches_done: set[int] = field(default_factory=set)
+    """Indexes of the plan's ``log_batch`` calls that landed (they may land out of order: several in flight)."""
     artifacts_done: bool = False
     ended: bool = False
     linked: bool = False
+    trace_chunks_done: int = 0
+    """Chunks of the plan's spans already stored as MLflow traces (:meth:`MLflowTraces.log`)."""
     tags_at_creation: bool = False
     in_doubt: bool = False
     """A crashed process may have created this run: look it up by ``plan.identity`` before creating it."""
@@ -128,39 +133,34 @@ class MLflowWriter:
         if state.tags_at_creation:  # create_run wrote them already (one call less per run)
             tags = [(k, v) for k, v in tags if k not in plan.tags]
         metrics = self._steps(plan, memory, offset=plan.run_id is not None)
-        from mlflow.entities import Metric, Param, RunTag
+        batches = [(i, b) for i, b in enumerate(chunk_batch(metrics, params, tags)) if i not in state.batches_done]
+        in_flight = BATCHES_IN_FLIGHT if is_server_uri(self._config.tracking_uri) else 1
 
-        for index, batch in enumerate(chunk_batch(metrics, params, tags)):
-            if index < state.batches_done:
-                continue
-            client.log_batch(
-                run_id,
-                metrics=[Metric(k, v, ts, step) for k, v, ts, step in batch.metrics],
-                params=[Param(k, v) for k, v in batch.params],
-                tags=[RunTag(k, v) for k, v in batch.tags],
-                synchronous=True,
-            )
+        def landed(index: int, batch: Batch) -> None:
             memory.params.update(batch.params)
-            state.batches_done = index + 1
+            state.batches_done.add(index)
+
+        log_batches(client, run_id, batches, in_flight, landed)
         if plan.artifacts and not state.artifacts_done:
             self._upload(run_id, plan.artifacts)
             state.artifacts_done = True
         if spans and self._link and not state.linked:
-            self._link_trace(run_id, memory, spans)
+            self._link_trace(run_id, memory, spans, state)
             state.linked = True
         if plan.ends_run and not state.ended:
             client.set_terminated(run_id, "FAILED" if plan.failed else "FINISHED", end_time=plan.end_ms)
             state.ended = True
         return run_id
 
-    def _link_trace(self, run_id: str, memory: _RunMemory, spans: Sequence[ReadableSpan]) -> None:
+    def _link_trace(self, run_id: str, memory: _RunMemory, spans: Sequence[ReadableSpan], state: WriteState) -> None:
         """The spans as MLflow traces linked to the run (MLflow's GenAI views). A store that cannot hold traces is
         told once, then skipped; other errors are retried with the rest of the write."""
         if self._link_refused or not memory.experiment_id:
             return
         try:
             clean = mlflow_trace_spans(spans, self._config.capture_content, self._scrubber)
-            self._traces.log(self._client(), memory.experiment_id, run_id, clean)
+            self._traces.log(self._client(), memory.experiment_id, run_id, clean, state.trace_chunks_done,
+                             lambda done: setattr(state, "trace_chunks_done", done))  # fmt: skip
             self._log_feedback(feedback_notes(clean, self._scrubber), memory.experiment_id)  # given with the request
         except LinkRefused as exc:
             self._link_refused = True

@@ -11,15 +11,16 @@ manager, so all three write the same OTel GenAI attributes. Usage::
 from __future__ import annotations
 
 import inspect
-import json
 import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any
 
 from otel_mlflow import attributes as A
 
 DEFAULT_OPERATION = "chat"
+Getter = Callable[[str], Any]
 _TEXT_KEYS = ("answer", "text", "content", "response", "output")
 _QUESTION_NAMES = ("question", "query", "prompt", "input", "message")
 _CONTEXT_NAMES = ("context", "contexts", "documents", "docs")
@@ -42,24 +43,25 @@ class CallInfo:
         return f"{self.operation} {self.model}" if self.model else self.operation
 
 
-def call_info(func: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any], **given: Any) -> CallInfo:
+def call_info(func: Callable[..., Any], args: tuple[Any, ...], kwargs: Mapping[str, Any]) -> CallInfo:
     """Read question, context, model and sampling settings from a call's arguments by their names."""
-    positions = _positions(func)
-
-    def arg(name: str) -> Any:
-        if name in kwargs:
-            return kwargs[name]
-        index = positions.get(name)
-        return args[index] if index is not None and index < len(args) else None
-
-    info = CallInfo(operation=given.get("operation") or DEFAULT_OPERATION)
-    info.question = _text_arg(arg, _QUESTION_NAMES) or (args[0] if args and isinstance(args[0], str) else None)
-    info.context = _text_arg(arg, _CONTEXT_NAMES)
-    info.model = given.get("model") or _nonempty_str(arg("model"))
-    info.provider = given.get("provider") or _nonempty_str(arg("provider"))
-    info.temperature = _number(arg("temperature"))
-    max_tokens = _number(arg("max_tokens"))
-    info.max_tokens = int(max_tokens) if max_tokens is not None else None
+    # the arguments by name, from the positions cached per function (no binding of the whole signature)
+    named = {name: args[index] for name, index in _positions(func).items() if index < len(args)}
+    if kwargs:
+        named.update(kwargs)
+    info = CallInfo()
+    if named:
+        info.question = _text_arg(named, _QUESTION_NAMES)
+        info.context = _text_arg(named, _CONTEXT_NAMES)
+        info.model = _nonempty_str(named.get("model"))
+        info.provider = _nonempty_str(named.get("provider"))
+        if "temperature" in named:
+            info.temperature = _number(named["temperature"])
+        if "max_tokens" in named:
+            max_tokens = _number(named["max_tokens"])
+            info.max_tokens = int(max_tokens) if max_tokens is not None else None
+    if info.question is None and args and isinstance(args[0], str):
+        info.question = args[0]
     return info
 
 
@@ -121,19 +123,24 @@ def request_attributes(info: CallInfo, capture_content: bool) -> dict[str, Any]:
 def response_attributes(result: Any, info: CallInfo, capture_content: bool) -> dict[str, Any]:
     """Attributes read from the call's result: usage (or an estimate), model, text, finish reasons."""
     attrs: dict[str, Any] = {}
-    text = response_text(result)
-    model = _nonempty_str(_field(result, "model"))
-    if model:
-        attrs[A.GEN_AI_RESPONSE_MODEL] = model
-        if not info.model:
-            attrs[A.GEN_AI_REQUEST_MODEL] = model
-    response_id = _nonempty_str(_field(result, "id"))
-    if response_id:
-        attrs[A.GEN_AI_RESPONSE_ID] = response_id
-    reasons = finish_reasons(result)
-    if reasons:
-        attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
-    attrs.update(usage_attributes(usage_of(result), info, text))
+    get = _getter(result)  # one reader for every field (the result's type is checked once)
+    text = result if isinstance(result, str) else _text(get)
+    reasons: list[str] = []
+    usage = None
+    if get is not None:
+        model = _nonempty_str(get("model"))
+        if model:
+            attrs[A.GEN_AI_RESPONSE_MODEL] = model
+            if not info.model:
+                attrs[A.GEN_AI_REQUEST_MODEL] = model
+        response_id = _nonempty_str(get("id"))
+        if response_id:
+            attrs[A.GEN_AI_RESPONSE_ID] = response_id
+        reasons = _reasons(get)
+        if reasons:
+            attrs[A.GEN_AI_RESPONSE_FINISH_REASONS] = reasons
+        usage = _usage(get)
+    attrs.update(usage_attributes(usage, info, text))
     if capture_content and text is not None:
         attrs[A.ANSWER] = text
         attrs[A.GEN_AI_OUTPUT_MESSAGES] = messages_json("assistant", text, reasons[0] if reasons else "stop")
@@ -158,39 +165,53 @@ def estimate_tokens(chars: int) -> int:
 
 def usage_of(result: Any) -> tuple[int, int] | None:
     """(input, output) tokens from an OpenAI-style ``usage`` (object or dict), or top-level keys."""
-    usage = _field(result, "usage")
-    source = usage if usage is not None else result
-    input_tokens = _number(_first_field(source, "input_tokens", "prompt_tokens"))
-    output_tokens = _number(_first_field(source, "output_tokens", "completion_tokens"))
+    get = _getter(result)
+    return _usage(get) if get is not None else None
+
+
+def response_text(result: Any) -> str | None:
+    """The answer text of a string, a dict, an object, or an OpenAI chat completion."""
+    return result if isinstance(result, str) else _text(_getter(result))
+
+
+def finish_reasons(result: Any) -> list[str]:
+    get = _getter(result)
+    return _reasons(get) if get is not None else []
+
+
+def _usage(get: Getter) -> tuple[int, int] | None:
+    usage = _getter(get("usage"))
+    source = usage if usage is not None else get
+    input_tokens = _number(_first(source, "input_tokens", "prompt_tokens"))
+    output_tokens = _number(_first(source, "output_tokens", "completion_tokens"))
     if input_tokens is None or output_tokens is None:
         return None
     return int(input_tokens), int(output_tokens)
 
 
-def response_text(result: Any) -> str | None:
-    """The answer text of a string, a dict, an object, or an OpenAI chat completion."""
-    if result is None:
+def _text(get: Getter | None) -> str | None:
+    if get is None:
         return None
-    if isinstance(result, str):
-        return result
-    choices = _field(result, "choices")
+    choices = get("choices")
     if isinstance(choices, (list, tuple)) and choices:
-        message = _field(choices[0], "message")
-        content = _field(message, "content") if message is not None else _field(choices[0], "text")
-        if content is not None:
-            return str(content)
+        choice = _getter(choices[0])
+        if choice is not None:
+            message = _getter(choice("message"))
+            content = message("content") if message is not None else choice("text")
+            if content is not None:
+                return str(content)
     for key in _TEXT_KEYS:
-        value = _field(result, key)
+        value = get(key)
         if isinstance(value, str):
             return value
     return None
 
 
-def finish_reasons(result: Any) -> list[str]:
-    choices = _field(result, "choices")
+def _reasons(get: Getter) -> list[str]:
+    choices = get("choices")
     if isinstance(choices, (list, tuple)):
         return [str(r) for r in (_field(c, "finish_reason") for c in choices) if r is not None]
-    reason = _field(result, "finish_reason")
+    reason = get("finish_reason")
     return [str(reason)] if reason is not None else []
 
 
@@ -207,35 +228,49 @@ def chunk_text(chunk: Any) -> str:
     return text or ""
 
 
+_MESSAGE_START = '[{"role":%s,"parts":[{"type":"text","content":'
+
+
 def messages_json(role: str, text: str, finish_reason: str | None = None) -> str:
-    """One GenAI message as the JSON of ``gen_ai.input.messages`` / ``gen_ai.output.messages``
-    (assembled by hand: this runs on the request thread, and ``json.dumps`` of the whole list costs more)."""
-    reason = f',"finish_reason":{json.dumps(finish_reason)}' if finish_reason else ""
-    return (f'[{{"role":{json.dumps(role)},"parts":[{{"type":"text","content":'
-            f"{json.dumps(text, ensure_ascii=False)}}}]{reason}}}]")  # fmt: skip
+    """One GenAI message as the JSON of ``gen_ai.input.messages`` / ``gen_ai.output.messages``, assembled from
+    JSON string literals. This runs on the request thread: ``json.dumps`` of the message list costs several
+    times more (and with any keyword argument builds a new encoder per call); the json module's
+    ``encode_basestring`` is its C string encoder, what ``json.dumps(text, ensure_ascii=False)`` gives."""
+    reason = f',"finish_reason":{encode_basestring(finish_reason)}' if finish_reason else ""
+    return f"{_MESSAGE_START % encode_basestring(role)}{encode_basestring(text)}}}]{reason}}}]"
 
 
-def _field(obj: Any, name: str) -> Any:
+def _getter(obj: Any) -> Getter | None:
+    """A reader of ``obj``'s fields by name (a dict's keys, a mapping's, or an object's attributes; missing
+    ones read as None), or None for a value that has no fields."""
     if type(obj) is dict:  # the common case first: an isinstance check against Mapping is slow
-        return obj.get(name)
+        return obj.get
     if obj is None or isinstance(obj, (str, bytes, int, float)):
         return None
     if isinstance(obj, Mapping):
-        return obj.get(name)
-    return getattr(obj, name, None)
+        return obj.get
+    return lambda name: getattr(obj, name, None)
 
 
-def _first_field(obj: Any, *names: str) -> Any:
+def _field(obj: Any, name: str) -> Any:
+    get = _getter(obj)
+    return get(name) if get is not None else None
+
+
+def _first(get: Getter, *names: str) -> Any:
     for name in names:
-        value = _field(obj, name)
+        value = get(name)
         if value is not None:
             return value
     return None
 
 
-def _text_arg(arg: Callable[[str], Any], names: tuple[str, ...]) -> str | None:
+def _text_arg(named: Mapping[str, Any], names: tuple[str, ...]) -> str | None:
+    """The first of ``names`` given as text, or as a list of texts (joined)."""
     for name in names:
-        value = arg(name)
+        if name not in named:
+            continue
+        value = named[name]
         if isinstance(value, str):
             return value
         if isinstance(value, (list, tuple)) and value:

@@ -30,8 +30,10 @@ def is_mlflow_span(attrs: Mapping[str, Any]) -> bool:
 
 
 def translate(attrs: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    """``attrs`` with MLflow's JSON values decoded and its keys also given in the conventions we read."""
-    attrs = attrs or {}
+    """``attrs`` with MLflow's JSON values decoded and its keys also given in the conventions we read; always a
+    plain dict (the SDK's ``BoundedAttributes`` answers each ``get`` through the Mapping ABC: readers that look
+    up some thirty keys a span pay several times what one copy costs)."""
+    attrs = attrs if type(attrs) is dict else dict(attrs or {})
     if not is_mlflow_span(attrs):
         return attrs
     out: dict[str, Any] = {key: _scalar(value) for key, value in attrs.items()}
