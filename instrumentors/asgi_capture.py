@@ -75,10 +75,14 @@ class RequestCaptureMiddleware:
     def __init__(self, app: ASGIApp, options: CaptureOptions | None = None) -> None:
         self.app = app
         self.options = options = options or CaptureOptions.from_env()
-        sources = [*options.session_from, *options.user_from]
-        self._headers = frozenset(s.partition(":")[2].lower().encode("latin-1") for s in sources if s.startswith("header:"))
+        owners = ((A.SESSION_ID, options.session_from), (A.USER_ID, options.user_from))
+        self._identity = [(attribute, [(kind, name.lower() if kind == "header" else name)
+                                       for kind, _, name in (source.partition(":") for source in sources)])
+                          for attribute, sources in owners]  # fmt: skip
+        sources = [source for _, parsed in self._identity for source in parsed]
+        self._headers = frozenset(name.encode("latin-1") for kind, name in sources if kind == "header")
         self._reads_request = bool((options.capture_content and options.question_fields) or options.param_fields
-                                   or any(s.startswith("body:") for s in sources))  # fmt: skip
+                                   or any(kind == "body" for kind, _ in sources))  # fmt: skip
         self._reads_response = bool(options.capture_content and options.answer_fields)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -134,12 +138,11 @@ class RequestCaptureMiddleware:
     def _on_identity(self, span: trace.Span, headers: dict[str, str], body: Any) -> None:
         """``session.id`` / ``user.id`` from the first of their sources that has one: headers as the request
         starts (``body`` None), body fields once it is read (a header earlier in the list still wins)."""
-        for attribute, sources in ((A.SESSION_ID, self.options.session_from), (A.USER_ID, self.options.user_from)):
-            for source in sources:
-                kind, _, name = source.partition(":")
-                if kind == "header" and headers.get(name.lower()):
+        for attribute, sources in self._identity:
+            for kind, name in sources:
+                if kind == "header" and headers.get(name):
                     if body is None:
-                        span.set_attribute(attribute, headers[name.lower()])
+                        span.set_attribute(attribute, headers[name])
                     break
                 value = body.get(name) if kind == "body" and isinstance(body, dict) else None
                 if isinstance(value, (str, int)) and not isinstance(value, bool) and str(value).strip():

@@ -159,3 +159,26 @@ def test_a_big_window_sync_lands_every_step_once_with_batches_in_flight(server_u
         if not token:
             break
     assert linked == 400
+
+
+def test_batches_in_flight_report_what_landed_and_raise_the_failure(server_url: str) -> None:
+    """Two log_batch calls at a time: one MLflow refuses raises once the other is done; what landed is reported,
+    nothing after the failure is sent, and a retry of the rest completes the run with each step once."""
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    from otel_mlflow.export.batches import log_batches
+    from otel_mlflow.mapping.limits import Batch
+
+    client = MlflowClient(tracking_uri=server_url)
+    run_id = client.create_run(client.create_experiment("in-flight")).info.run_id
+    good = [Batch(metrics=[("m", float(step), 1_000 + step, step)]) for step in range(4)]
+    refused = Batch(metrics=[("../m", 1.0, 1_000, 0)])  # a name MLflow refuses
+    batches = [(0, good[0]), (1, refused), (2, good[1]), (3, good[2])]
+    landed: list[int] = []
+    with pytest.raises(MlflowException):
+        log_batches(client, run_id, batches, 2, lambda index, _: landed.append(index))
+    assert 1 not in landed and 0 in landed and 3 not in landed  # batch 2 may have been in flight beside 1
+    rest = [(i, b) for i, b in batches if i not in landed and i != 1] + [(4, good[3])]
+    log_batches(client, run_id, rest, 2, lambda index, _: landed.append(index))
+    assert sorted(m.step for m in client.get_metric_history(run_id, "m")) == [0, 1, 2, 3]
