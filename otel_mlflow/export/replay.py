@@ -78,7 +78,7 @@ def read_back(disk: GuardedSpool, backlog: Backlog, buffer: TraceBuffer, stats: 
     """Read spilled batches back into the trace buffer while ``room()`` (called under ``lock``) says so."""
     while disk.spool is not None:
         with lock:
-            batch = backlog.next() if room() else None
+            batch = backlog.next() if backlog and room() else None  # room() adds up what memory holds: only if needed
         if batch is None:
             return
         loaded = disk.call(lambda s: read_batch(s, batch))
