@@ -6,7 +6,7 @@
 Paths: ``onthread`` (instrumented LLM calls), ``fastapi`` (requests through the official instrumentation plus
 our capture), ``window_rest`` (window mode into a local ``mlflow server``, runs only), ``receiver`` (OTLP/HTTP
 into ``otel-mlflow receive``, window mode into sqlite). Each gives ``<path>.svg`` (open it in a browser) and
-``<path>.txt``: the functions with the most samples, inclusive, all threads, idle waits left out.
+``<path>.txt``: the functions with the most samples, inclusive, all threads, idle waits and imports left out.
 """
 
 from __future__ import annotations
@@ -65,13 +65,16 @@ def record(name: str) -> Path:
 
 
 def summary(raw: str, top: int = 40) -> str:
-    """Inclusive samples per function over every stack of py-spy's raw (collapsed) output, idle waits left out."""
+    """Inclusive samples per function over every stack of py-spy's raw (collapsed) output, idle waits and module
+    imports left out."""
     inclusive: collections.Counter[str] = collections.Counter()
     total = 0
     for line in raw.splitlines():
         stack, _, count = line.rpartition(" ")
         frames = stack.split(";")
         if any(idle in frames[-1] for idle in ("wait (threading.py", "select (selectors.py", "_worker (concurrent")):
+            continue
+        if any("_find_and_load" in frame for frame in frames):  # importing modules: once per process, not the path
             continue
         total += int(count)
         for frame in dict.fromkeys(f.split(" (")[0] + " " + f.rsplit("/", 1)[-1].split(":")[0] for f in frames):

@@ -81,7 +81,7 @@ def persist_rows(label: str, uri: str, artifacts: str, repeats: int, requests: i
             "window_linked": lambda: persist.otel_mlflow_rate(uri, artifacts, "window", linked),
             "floor": lambda: persist.one_run_per_call_floor(uri, artifacts, slow),
             "numbers": lambda: persist.otel_mlflow_rate(uri, artifacts, "trace", slow, capture_content=False,
-                                                        log_spans=False),  # fmt: skip
+                                                        log_spans=False, link_traces=False),  # fmt: skip
             "trace": lambda: persist.otel_mlflow_rate(uri, artifacts, "trace", slow),
             "old": lambda: persist.old_helper_rate(uri, artifacts, max(10, slow // 3)),
         }

@@ -222,3 +222,22 @@ def test_forked_multiprocessing_children_lose_nothing(tmp_path: Path, store: Sto
     runs = store.runs()
     prompts = sorted(store.artifact_text(r, "prompt.txt") for r in runs)
     assert len(runs) == 40 and len(set(prompts)) == 40, f"{len(runs)} runs, {len(set(prompts))} distinct"
+
+
+def test_exit_waits_through_one_long_write_that_keeps_landing_parts(recorder: SpanRecorder, store: Store,
+                                                                    make_exporter: Any) -> None:  # fmt: skip
+    """One window sync of 800 requests stores 800 MLflow traces (milliseconds each, well past the 3 s retry timeout
+    set here): each chunk that lands counts as MLflow progressing, so the exit waits for the whole write instead of
+    giving up on it as stalled."""
+    exporter = make_exporter(run_mode="window", retry_timeout=3.0)
+    for _ in range(800):
+        rag_trace(recorder)
+    spans = recorder.take()
+    for start in range(0, len(spans), 512):
+        exporter.export(spans[start : start + 512])
+    started = time.monotonic()
+    exporter.shutdown()
+    assert time.monotonic() - started > 3.0  # the write did outlast the retry timeout
+    assert exporter.stats.spans_written == len(spans)
+    [run] = store.runs()
+    assert run.data.metrics["request_count"] == 800

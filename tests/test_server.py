@@ -80,20 +80,29 @@ def test_linked_traces_show_on_the_run(server_url: str, recorder: SpanRecorder) 
     assert {s.name for s in traces[0].data.spans} == {"POST /ask", "chat gpt-4"}
 
 
-def test_window_runs_link_every_request_trace(server_url: str, recorder: SpanRecorder) -> None:
+def window_of_requests(url: str, recorder: SpanRecorder, experiment: str, requests: int) -> tuple[Any, Any]:
+    """``requests`` served requests (SERVER roots: the default auto mode windows them) exported 512 spans at a
+    time, as the SDK hands them over; returns (client, the experiment's one run)."""
     from mlflow import MlflowClient
 
     exporter = MLflowSpanExporter(config=Config.from_env(
-        env={}, tracking_uri=server_url, experiment_name="windows", flush_interval=0.05, link_traces=True))  # fmt: skip
+        env={}, tracking_uri=url, experiment_name=experiment, flush_interval=0.05))  # fmt: skip
     try:
-        for _ in range(3):
-            rag_trace(recorder)  # SERVER roots: the default auto mode windows them
-        exporter.export(recorder.take())
-        assert exporter.force_flush(60_000)
+        for _ in range(requests):
+            rag_trace(recorder)
+        spans = recorder.take()
+        for start in range(0, len(spans), 512):
+            exporter.export(spans[start : start + 512])
+        assert exporter.force_flush(180_000)
     finally:
         exporter.shutdown()
-    client = MlflowClient(tracking_uri=server_url)
-    [run] = client.search_runs([client.get_experiment_by_name("windows").experiment_id])
+    client = MlflowClient(tracking_uri=url)
+    [run] = client.search_runs([client.get_experiment_by_name(experiment).experiment_id])
+    return client, run
+
+
+def test_window_runs_link_every_request_trace(server_url: str, recorder: SpanRecorder) -> None:
+    client, run = window_of_requests(server_url, recorder, "windows", 3)
     assert run.data.metrics["request_count"] == 3
     traces = client.search_traces(locations=[run.info.experiment_id], run_id=run.info.run_id)
     assert len(traces) == 3
@@ -132,21 +141,7 @@ def test_feedback_becomes_an_assessment_on_the_servers_trace(server_url: str, re
 def test_a_big_window_sync_lands_every_step_once_with_batches_in_flight(server_url: str, recorder: SpanRecorder) -> None:
     """400 requests in one sync: 1,600+ metric values, log_batch calls sent two at a time, and 400 traces
     in /v1/traces calls of 50: every request's step lands exactly once and every trace is linked."""
-    from mlflow import MlflowClient
-
-    exporter = MLflowSpanExporter(config=Config.from_env(
-        env={}, tracking_uri=server_url, experiment_name="big-window", flush_interval=0.05))  # fmt: skip
-    try:
-        for _ in range(400):
-            rag_trace(recorder)
-        spans = recorder.take()
-        for start in range(0, len(spans), 512):
-            exporter.export(spans[start : start + 512])
-        assert exporter.force_flush(180_000)
-    finally:
-        exporter.shutdown()
-    client = MlflowClient(tracking_uri=server_url)
-    [run] = client.search_runs([client.get_experiment_by_name("big-window").experiment_id])
+    client, run = window_of_requests(server_url, recorder, "big-window", 400)
     assert run.data.metrics["request_count"] == 400
     for key in ("latency_ms", "gen_ai.usage.input_tokens"):
         history = client.get_metric_history(run.info.run_id, key)

@@ -22,7 +22,7 @@ import time
 from otel_mlflow.config import Config
 from otel_mlflow.export.ledger import Ledger
 from otel_mlflow.export.progress import ProgressLine
-from otel_mlflow.export.jobs import attempt
+from otel_mlflow.export.jobs import Outcome, attempt
 from otel_mlflow.export.writer import MLflowWriter
 from otel_mlflow.scrub import get_logger
 
@@ -41,6 +41,8 @@ class Engine:
         self._closing = False
         self._stop = False
         self._closing_deadline: float | None = None
+        self._failing_since: float | None = None
+        """Since when every write attempt failed (None: the last one landed, or none failed yet)."""
 
     @property
     def running(self) -> bool:
@@ -76,7 +78,14 @@ class Engine:
             last_plan = now
         job = ledger.take(shard, self._shards, time.monotonic())
         if job is not None:
-            ledger.finish(job, attempt(job, writer, self._closing_deadline))
+            job.state.on_progress = self._progressed  # a long write that keeps landing parts is no stall at exit
+            outcome = attempt(job, writer, self._closing_deadline)
+            with ledger.cond:
+                if outcome is Outcome.RETRY:
+                    self._failing_since = self._failing_since or time.monotonic()
+                elif outcome is Outcome.WRITTEN:
+                    self._failing_since = None
+            ledger.finish(job, outcome)
             return last_plan
         with ledger.cond:
             if self._stop or ledger.needs_planning():
@@ -89,6 +98,11 @@ class Engine:
                 timeout = min(timeout, _CLOSING_POLL_SECONDS)
             ledger.cond.wait(timeout)
         return last_plan
+
+    def _progressed(self) -> None:
+        """Part of a write landed (the writer tells while the write goes on): MLflow is not failing."""
+        with self._ledger.cond:
+            self._failing_since = None
 
     # --- flush and close ----------------------------------------------------------------------
     def flush(self, timeout: float) -> bool:
@@ -132,9 +146,10 @@ class Engine:
                 if ledger.plans > planned_before and ledger.empty():
                     left = 0
                     break
-                failing_since = max(ledger.last_success, start)
+                failing_since = None if self._failing_since is None else max(self._failing_since, start)
             now = time.monotonic()
-            if now >= deadline or now - failing_since >= self._config.retry_timeout or not self.running:
+            failing = failing_since is not None and now - failing_since >= self._config.retry_timeout
+            if now >= deadline or failing or not self.running:
                 break
             progress.show(left, now - start)
             with ledger.cond:

@@ -44,10 +44,8 @@ _logger = get_logger(__name__)
 LATE_CHILD_GRACE_SECONDS = 5.0
 """A trace is written this long after its root came (the SDK exports every 5 s): children that end after it
 (streams, background work) join its one record. ``force_flush`` and exit do not wait for it."""
-TAKE_OVER_EVERY_SECONDS = 5.0
-"""How often a live process looks for spool files of dead ones (forked children, crashed replicas)."""
-PRUNE_JOURNAL_EVERY_SECONDS = 60.0
-"""How often the runs journal forgets written traces beyond the last 10,000."""
+TAKE_OVER_EVERY_SECONDS = 5.0  # how often a live process looks for spool files of dead ones (forks, crashed replicas)
+PRUNE_JOURNAL_EVERY_SECONDS = 60.0  # how often the runs journal forgets written traces beyond the last 10,000
 
 
 class Ledger:
@@ -68,7 +66,6 @@ class Ledger:
         self._next_take_over, self._next_prune = 0.0, time.monotonic() + PRUNE_JOURNAL_EVERY_SECONDS
         self._took_over_closing = False
         self.plans = 0  # planning passes completed (close waits for one that saw it closing)
-        self.last_success = time.monotonic()
 
     @property
     def spool(self) -> SpoolFile | None:
@@ -225,10 +222,8 @@ class Ledger:
         with self.cond:
             self._jobs.done(job)
             self.stats.add("spans_written" if written else "spans_dropped_write_failed", job.span_count)
-            if written:
-                self.last_success = time.monotonic()
-                if job.plan.run_id is None and not job.state.in_doubt and not job.plan.only_feedback:
-                    self.stats.add("runs_created", 1)
+            if written and job.plan.run_id is None and not job.state.in_doubt and not job.plan.only_feedback:
+                self.stats.add("runs_created", 1)
             if window is not None:
                 if window.settle(job.upto, job.run_id, written, closing_write=bool(job.plan.end_run)):
                     self._windows.finished(window)  # else a later job writes the aggregates and ends the run

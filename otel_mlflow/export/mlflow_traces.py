@@ -93,7 +93,8 @@ class MLflowTraces:
             raise LinkRefused(f"the tracking store {self.tracking_uri or './mlruns'} cannot hold traces; use a "
                               "database store such as sqlite:///mlflow.db") from None  # fmt: skip
         ids = sorted({span.trace_id for span in mlflow_spans})
-        client.link_traces_to_run(ids, run_id)  # at most TRACES_PER_CALL = LINK_BATCH ids
+        for start in range(0, len(ids), LINK_BATCH):
+            client.link_traces_to_run(ids[start : start + LINK_BATCH], run_id)
         return ids
 
     def mlflow_trace_id(self, note: FeedbackNote, experiment_id: str) -> str:

@@ -56,8 +56,18 @@ class WriteState:
     tags_at_creation: bool = False
     in_doubt: bool = False
     """A crashed process may have created this run: look it up by ``plan.identity`` before creating it."""
+    on_progress: Callable[[], None] | None = None
+    """Called each time part of the write lands (a batch, a chunk of traces): a long write is progress too."""
     on_create: Callable[[str | None], None] | None = None
     """Called with None just before ``create_run`` and with the run id just after (the spool's journal)."""
+
+    def progressed(self) -> None:
+        if self.on_progress is not None:
+            self.on_progress()
+
+    def chunks_stored(self, done: int) -> None:
+        self.trace_chunks_done = done
+        self.progressed()
 
 
 @dataclass
@@ -139,6 +149,7 @@ class MLflowWriter:
         def landed(index: int, batch: Batch) -> None:
             memory.params.update(batch.params)
             state.batches_done.add(index)
+            state.progressed()
 
         log_batches(client, run_id, batches, in_flight, landed)
         if plan.artifacts and not state.artifacts_done:
@@ -160,7 +171,7 @@ class MLflowWriter:
         try:
             clean = mlflow_trace_spans(spans, self._config.capture_content, self._scrubber)
             self._traces.log(self._client(), memory.experiment_id, run_id, clean, state.trace_chunks_done,
-                             lambda done: setattr(state, "trace_chunks_done", done))  # fmt: skip
+                             state.chunks_stored)  # fmt: skip
             self._log_feedback(feedback_notes(clean, self._scrubber), memory.experiment_id)  # given with the request
         except LinkRefused as exc:
             self._link_refused = True
