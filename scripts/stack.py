@@ -249,6 +249,7 @@ def main() -> int:
     parser.add_argument("--folder", type=Path, default=ROOT / ".stack", help="logs, spools and artifacts")
     args = parser.parse_args()
     signal.signal(signal.SIGTERM, _interrupt)  # `kill` stops it as cleanly as Ctrl-C
+    signal.signal(signal.SIGINT, _interrupt)  # Ctrl-C, even when started with SIGINT ignored (a background job)
     with Stack(args.folder, replicas=args.replicas) as stack:
         print(f"MLflow UI      {stack.mlflow_url}  (PostgreSQL backend {stack.backend_uri})")
         for index, url in enumerate(stack.app_urls):
