@@ -163,20 +163,9 @@ def estimate_tokens(chars: int) -> int:
     return math.ceil(chars / 4)
 
 
-def usage_of(result: Any) -> tuple[int, int] | None:
-    """(input, output) tokens from an OpenAI-style ``usage`` (object or dict), or top-level keys."""
-    get = _getter(result)
-    return _usage(get) if get is not None else None
-
-
 def response_text(result: Any) -> str | None:
     """The answer text of a string, a dict, an object, or an OpenAI chat completion."""
     return result if isinstance(result, str) else _text(_getter(result))
-
-
-def finish_reasons(result: Any) -> list[str]:
-    get = _getter(result)
-    return _reasons(get) if get is not None else []
 
 
 def _usage(get: Getter) -> tuple[int, int] | None:
