@@ -104,16 +104,20 @@ def test_disabled_instrumentations_are_honoured(tmp_path: Path, store: Store) ->
     assert run.data.tags["http.route"] == "/ask"  # the official FastAPI instrumentation still ran
 
 
-def test_manual_example_writes_three_runs(tmp_path: Path, store: Store) -> None:
+def test_manual_example_writes_three_runs(tmp_path: Path) -> None:
+    """As its README says, `.venv/bin/python examples/manual/app.py` with no settings: ./mlflow.db of the folder
+    it runs in (here a temp folder, not the checkout), and the printed UI command opens that store."""
     import os
     import subprocess
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MLFLOW_"))}
-    env.update({"MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ARTIFACT_PATH": str(store.artifacts)})
     app = Path(__file__).resolve().parents[1] / "examples" / "manual" / "app.py"
     result = subprocess.run([sys.executable, str(app)], env=env, cwd=tmp_path, capture_output=True, text=True,
                             timeout=120)  # fmt: skip
     assert result.returncode == 0, result.stderr
+    assert "3 runs written to sqlite:///mlflow.db; open them with: mlflow ui --backend-store-uri sqlite:///mlflow.db" in result.stdout
+    store = Store(root=tmp_path, uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifacts=tmp_path / "mlartifacts")
+    assert store.artifacts.is_dir()  # the one artifact rule: mlartifacts/ beside a sqlite store
     runs = store.runs()
     assert len(runs) == 3
     assert {r.data.params.get("provider") for r in runs} == {"demo"}

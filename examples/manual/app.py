@@ -5,6 +5,8 @@
 
 from __future__ import annotations
 
+import os
+
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
@@ -32,7 +34,9 @@ def main() -> None:
     with llm_span(question="Say hi", model="demo-llm", provider="demo") as call:
         call.set_response("hi")  # a plain string: tokens are estimated and marked as estimated
     provider.shutdown()  # flushes the processor and waits until MLflow has every run
-    print(f"{exporter.stats.runs_created} runs written; open them with: mlflow ui --backend-store-uri sqlite:///mlflow.db")
+    uri = os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
+    where = uri if uri.startswith(("http://", "https://")) else f"mlflow ui --backend-store-uri {uri}"
+    print(f"{exporter.stats.runs_created} runs written to {uri}; open them with: {where}")
 
 
 if __name__ == "__main__":
