@@ -66,11 +66,13 @@ def test_the_ui_shows_run_names_the_predictions_table_and_traces_with_their_inpu
             for k in ("1", "2"):
                 expect_text(page, runs[k].info.run_name)  # "rag-api k=2 model=demo-llm 2026-..."
             assert runs["1"].info.run_name != runs["2"].info.run_name
+            dismiss_hint(page)
             page.screenshot(path=str(shots / "runs.png"))
 
             page.goto(f"{base}/runs/{runs['2'].info.run_id}/artifacts/predictions.json")
             expect_text(page, "What does MLflow record for each run?")  # a row of the predictions table
             expect_text(page, "What is RAG?")
+            dismiss_hint(page)
             page.screenshot(path=str(shots / "predictions.png"))
 
             page.goto(f"{base}/overview/usage")  # the experiment's first screen in MLflow 3: no longer empty
@@ -82,12 +84,14 @@ def test_the_ui_shows_run_names_the_predictions_table_and_traces_with_their_inpu
             page.goto(f"{base}/overview/quality")  # feedback assessments, counted by value
             expect_text(page, "user_feedback")
             expect_text(page, '"wrong"')
+            dismiss_hint(page)
             page.screenshot(path=str(shots / "quality.png"))
 
             page.goto(f"{base}/traces")
             expect_text(page, '{"question": "What is a span in OpenTelemetry?"}')  # the Input column
             expect_text(page, '"MLflow tracks experiments as runs."')  # the Output column
             expect_text(page, "helpful")  # the user_feedback column: the assessment of POST /feedback
+            dismiss_hint(page)
             page.screenshot(path=str(shots / "traces.png"))
 
             # Sessions (3.17.2 moved the view into Traces: "Group traces by session"), from session.id on the spans
@@ -117,6 +121,10 @@ def expect_pattern(page: Any, pattern: str, timeout: float = 30.0) -> str:
 
 
 def dismiss_hint(page: Any) -> None:
-    """Close MLflow's first-visit hint ("Detect Issues in Your Traces") that covers the tool bar."""
+    """Close MLflow's first-visit hint ("Detect Issues in Your Traces") that covers the tool bar, and its
+    Assistant panel, which takes a third of the screenshots' width."""
     if page.get_by_role("button", name="Got it").count():
         page.get_by_role("button", name="Got it").click()
+    close = page.locator('button[aria-label="Close"]')  # the Assistant's; closed, it stays closed on other pages
+    if close.count() and close.first.is_visible():
+        close.first.click()
