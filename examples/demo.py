@@ -155,8 +155,10 @@ def summarize(tracking_uri: str, experiment_name: str, since_ms: int) -> int:
     rated = sum(1 for t in traces if any(a.name == "user_feedback" for a in t.info.assessments or ()))
     print(f"\n{len(traces)} MLflow trace(s), each linked to its run, with the question as Input and the answer as "
           f"Output; {rated} with the user's feedback as an assessment.")
-    print(f"Window runs ({windows}) hold predictions.json, one row per request; per-trace runs "
-          f"({len(runs) - windows}) hold prompt.txt, context.txt, response.txt and spans.json.")
+    if windows:
+        print(f"Window runs ({windows}) hold predictions.json, one row per request.")
+    if len(runs) > windows:
+        print(f"Per-trace runs ({len(runs) - windows}) hold prompt.txt, context.txt, response.txt and spans.json.")
     print(f"Artifacts are under {experiment.artifact_location}.")
     if tracking_uri.startswith(("http://", "https://")):
         base = tracking_uri.rstrip("/")

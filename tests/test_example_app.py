@@ -81,7 +81,8 @@ def test_the_demo_summary_says_what_it_wrote_and_where_to_look(tmp_path: Path, s
     assert demo.summarize(store.uri, "llmops-rag", 0) == 0
     out = capsys.readouterr().out
     experiment = store.client().get_experiment_by_name("llmops-rag")
-    assert "1 MLflow trace(s)" in out and "per-trace runs (0)" in out
+    assert "1 MLflow trace(s)" in out and "Window runs (1) hold predictions.json" in out
+    assert "Per-trace runs" not in out  # the demo makes none: its summary does not speak of them
     assert f"Artifacts are under {experiment.artifact_location}" in out
     assert f"ui --backend-store-uri {store.uri} --port 5000" in out
     assert f"http://127.0.0.1:5000/#/experiments/{experiment.experiment_id}/traces" in out
