@@ -123,6 +123,8 @@ def demo_env() -> dict[str, str]:
 def summarize(tracking_uri: str, experiment_name: str, since_ms: int) -> int:
     from mlflow import MlflowClient
 
+    from otel_mlflow.mapping.experiment_tags import runs_view_query
+
     client = MlflowClient(tracking_uri=tracking_uri)
     experiment = client.get_experiment_by_name(experiment_name)
     runs = [] if experiment is None else client.search_runs(
@@ -167,7 +169,8 @@ def summarize(tracking_uri: str, experiment_name: str, since_ms: int) -> int:
         base = "http://127.0.0.1:5000"
         print("Open the MLflow UI on this store:")
         print(f"  {Path(sys.executable).with_name('mlflow')} ui --backend-store-uri {tracking_uri} --port 5000")
-    print(f"  runs:   {base}/#/experiments/{experiment.experiment_id}/runs")
+    view = runs_view_query(experiment.tags)  # the runs table with our columns, when we made the experiment
+    print(f"  runs:   {base}/#/experiments/{experiment.experiment_id}/runs{view}")
     print(f"  traces: {base}/#/experiments/{experiment.experiment_id}/traces")
     return 0
 

@@ -175,6 +175,8 @@ def test_an_experiment_we_create_opens_on_mlflow_genai_views(recorder: SpanRecor
     assert exporter.force_flush(20_000)
     experiment = store.client().get_experiment_by_name("fresh-experiment")
     assert experiment.tags["mlflow.experimentKind"] == "genai_development"
+    view = json.loads(experiment.tags["mlflow.sharedViewState.otel-mlflow"])  # the runs table's columns
+    assert {"params.`model`", "metrics.`request_count`", "metrics.`latency_ms.p95`"} <= set(view["selectedColumns"])
 
 
 def test_requests_filed_before_an_exit_get_their_traces_linked_by_the_next_start(

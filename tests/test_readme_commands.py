@@ -176,4 +176,5 @@ def test_make_demo(tmp_path: Path) -> None:
     assert "6 MLflow trace(s), each linked to its run" in out and "3 with the user's feedback" in out
     assert "feedback: helpful 2" in out and "feedback: wrong 1" in out
     assert re.search(r"traces: http://127\.0\.0\.1:5000/#/experiments/\d+/traces", out)
+    assert re.search(r"runs: +http://127\.0\.0\.1:5000/#/experiments/\d+/runs\?viewStateShareKey=otel-mlflow", out)
     assert f"Artifacts are under {tmp_path / 'mlartifacts'}" in out

@@ -18,6 +18,7 @@ from typing import Any
 
 import pytest
 
+from otel_mlflow.mapping.experiment_tags import runs_view_query
 from otel_mlflow.testing import mlflow_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
@@ -62,11 +63,17 @@ def test_the_ui_shows_run_names_the_predictions_table_and_traces_with_their_inpu
             page = browser.new_page(viewport={"width": 1600, "height": 1000})
             base = f"{url}/#/experiments/{experiment.experiment_id}"
 
-            page.goto(f"{base}/runs")
+            page.goto(f"{base}/runs{runs_view_query(experiment.tags)}")  # the URL the demo prints
             for k in ("1", "2"):
                 expect_text(page, runs[k].info.run_name)  # "rag-api k=2 model=demo-llm 2026-..."
             assert runs["1"].info.run_name != runs["2"].info.run_name
             dismiss_hint(page)
+            # our shared view: the configuration and the window's figures as columns (by default: names only)
+            header = page.locator(".ag-header")
+            for column in ("k", "model", "request_count", "error_rate", "latency_ms.p95", "tokens.total"):
+                header.get_by_text(column, exact=True).first.wait_for(state="visible", timeout=30_000)
+            p95 = page.locator('.ag-row[row-index="0"] [col-id="metrics.`latency_ms.p95`"]').inner_text()
+            assert float(p95) > 0, p95
             page.screenshot(path=str(shots / "runs.png"))
 
             page.goto(f"{base}/runs/{runs['2'].info.run_id}/artifacts/predictions.json")

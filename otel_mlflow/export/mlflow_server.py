@@ -35,7 +35,9 @@ from otel_mlflow.config import (
     ENV_TRACKING_URI,
     ENV_TRACKING_USERNAME,
     is_server_uri,
+    param_fields_from_env,
 )
+from otel_mlflow.mapping.experiment_tags import experiment_tags
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -44,9 +46,6 @@ EXPERIMENT_HEADER = "x-mlflow-experiment-id"
 RUN_HEADER = "x-mlflow-run-id"
 TRACES_PATH = "/v1/traces"
 HEALTH_PATH = "/health"
-EXPERIMENT_TAGS = {"mlflow.experimentKind": "genai_development"}
-"""On an experiment otel-mlflow creates: MLflow 3's UI opens it on its GenAI views (Overview, Traces, Sessions),
-which the linked traces fill; the runs are under Training runs / Evaluation runs."""
 PROBE_TIMEOUT = 2.0
 SUPPRESS_URL_PRINTING = "MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT"
 MLFLOW_HTTP_BOUNDS = {
@@ -132,7 +131,8 @@ def get_or_create_experiment(client: Any, name: str, artifact_location: str | No
             )
         return str(experiment.experiment_id)
     try:
-        return str(client.create_experiment(name, artifact_location=artifact_location, tags=EXPERIMENT_TAGS))
+        tags = experiment_tags(param_fields_from_env())  # GenAI views first, and a runs view with our columns
+        return str(client.create_experiment(name, artifact_location=artifact_location, tags=tags))
     except Exception:
         experiment = client.get_experiment_by_name(name)  # another process created it meanwhile
         if experiment is None:
