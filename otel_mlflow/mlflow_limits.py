@@ -21,6 +21,7 @@ MAX_ENTITIES_PER_BATCH = 1000
 MAX_BATCH_REQUEST_BYTES = 900_000  # MLflow refuses 1e6; keep a margin for JSON framing
 MAX_PARAM_VALUE_CHARS = 6000
 MAX_TAG_VALUE_CHARS = 8000
+MAX_EXPERIMENT_TAG_VALUE_CHARS = 5000  # 20,000 in MLflow 3.17; 5,000 in older servers
 MAX_KEY_CHARS = 250
 
 VALID_KEY = re.compile(r"^[/\w.\- :]*$")

@@ -179,6 +179,26 @@ def test_an_experiment_we_create_opens_on_mlflow_genai_views(recorder: SpanRecor
     assert {"params.`model`", "metrics.`request_count`", "metrics.`latency_ms.p95`"} <= set(view["selectedColumns"])
 
 
+def test_the_runs_view_fits_an_experiment_tag_whatever_the_param_fields(recorder: SpanRecorder, store: Store,
+                                                                          make_exporter: Any,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+    """600 request fields named as params would make a view MLflow refuses (and with it the experiment): the view
+    keeps the columns that fit; a name MLflow could not take as a param is left out."""
+    fields = [f"field_{i:03d}_{'x' * 40}" for i in range(600)]
+    monkeypatch.setenv("OTEL_MLFLOW_PARAM_FIELDS", ",".join(["k", "bad name?", *fields]))
+    exporter = make_exporter(experiment_name="many-fields")
+    served_request(recorder)
+    exporter.export(recorder.take())
+    assert exporter.force_flush(20_000)
+    experiment = store.client().get_experiment_by_name("many-fields")
+    view = experiment.tags["mlflow.sharedViewState.otel-mlflow"]
+    columns = json.loads(view)["selectedColumns"]
+    assert len(view) <= 5000 and columns[:2] == ["params.`model`", "params.`k`"]
+    assert "params.`bad name?`" not in columns and "metrics.`request_count`" in columns
+    assert 10 < sum(c.startswith("params.`field_") for c in columns) < 600
+    assert store.runs("many-fields")  # the experiment was made and written to
+
+
 def test_requests_filed_before_an_exit_get_their_traces_linked_by_the_next_start(
     recorder: SpanRecorder, store: Store, make_exporter: Any, tmp_path: Any
 ) -> None:

@@ -24,6 +24,7 @@ import json
 from collections.abc import Mapping, Sequence
 
 from otel_mlflow import attributes as A
+from otel_mlflow.mlflow_limits import MAX_EXPERIMENT_TAG_VALUE_CHARS, is_valid_key
 
 EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
 GENAI_KIND = "genai_development"
@@ -37,10 +38,15 @@ RUNS_VIEW_METRICS = (
 
 
 def experiment_tags(param_fields: Sequence[str] = ()) -> dict[str, str]:
-    """Tags for a new experiment: the GenAI kind and the runs view (params ``model`` and ``param_fields``)."""
-    params = list(dict.fromkeys(("model", *param_fields)))
-    columns = [f"params.`{name}`" for name in params] + [f"metrics.`{name}`" for name in RUNS_VIEW_METRICS]
-    return {EXPERIMENT_KIND_TAG: GENAI_KIND, RUNS_VIEW_TAG: json.dumps({"selectedColumns": columns})}
+    """Tags for a new experiment: the GenAI kind and the runs view (params ``model`` and ``param_fields``, as many
+    as fit in an experiment tag: a longer value would make MLflow refuse to create the experiment)."""
+    params = [f"params.`{name}`" for name in dict.fromkeys(("model", *param_fields)) if is_valid_key(name)]
+    metrics = [f"metrics.`{name}`" for name in RUNS_VIEW_METRICS]
+    view = json.dumps({"selectedColumns": params + metrics})
+    while len(view) > MAX_EXPERIMENT_TAG_VALUE_CHARS:
+        params.pop()
+        view = json.dumps({"selectedColumns": params + metrics})
+    return {EXPERIMENT_KIND_TAG: GENAI_KIND, RUNS_VIEW_TAG: view}
 
 
 def runs_view_query(experiment_tags: Mapping[str, str]) -> str:
