@@ -186,7 +186,7 @@ class Stack:
         receiver_port, collector_port, app_port = free_port(), free_port(), free_port()
         env = {"MLFLOW_TRACKING_URI": self.mlflow_url, "MLFLOW_EXPERIMENT_NAME": self.experiment,
                "OTEL_MLFLOW_SPOOL_DIR": str(self.folder / f"spool-{index}"), "OTEL_MLFLOW_REPLICA": f"receiver-{index}",
-               **self.receiver_env}  # fmt: skip
+               "OTEL_MLFLOW_PARAM_FIELDS": "k", **self.receiver_env}  # fmt: skip  (k: a column of the runs view)
         receiver = Service(f"receiver-{index}", [str(BIN / "otel-mlflow"), "receive", "--port", str(receiver_port),
                                                  "--grpc-port", "0"], self.folder / f"receiver-{index}.log", env)  # fmt: skip
         self.receivers.append(receiver.start())

@@ -63,7 +63,8 @@ variable                                      default                meaning
 ``OTEL_MLFLOW_QUESTION_FIELDS``               ``question``           request body field(s) of the question
 ``OTEL_MLFLOW_ANSWER_FIELDS``                 ``answer``             response body field(s) of the answer
 ``OTEL_MLFLOW_PARAM_FIELDS``                  unset                  request body fields written as run
-                                                                     params (e.g. ``k,temperature``)
+                                                                     params (e.g. ``k,temperature``); also
+                                                                     the runs view's columns
 ``OTEL_MLFLOW_PRICES``                        MLflow's table         JSON file of USD per 1M tokens by
                                                                      model (wins); ``off``: no cost
 ``OTEL_MLFLOW_SESSION_FROM``                  ``header:x-session-id, where a request's session id is read
