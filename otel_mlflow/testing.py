@@ -83,7 +83,8 @@ def otel_mlflow_capture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
     config = Config.from_env(flush_interval=0.05)
     previous_uri = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(uri)
-    experiment_id = get_or_create_experiment(make_client(uri), config.experiment_name, str(store / "artifacts"))
+    experiment_id = get_or_create_experiment(make_client(uri), config.experiment_name, str(store / "artifacts"),
+                                             config.param_fields)  # fmt: skip
     mlflow.set_experiment(experiment_id=experiment_id)
 
     memory = InMemorySpanExporter()

@@ -195,7 +195,7 @@ def _set_mlflow(config: Config) -> str:
     if config.tracking_uri:
         mlflow.set_tracking_uri(config.tracking_uri)
     experiment_id = get_or_create_experiment(make_client(config.tracking_uri), config.experiment_name,
-                                             config.artifact_root)  # fmt: skip
+                                             config.artifact_root, config.param_fields)  # fmt: skip
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 

@@ -15,7 +15,7 @@ from otel_mlflow import attributes as A
 from otel_mlflow.export.mlflow_traces import MLflowTraces
 from otel_mlflow.mapping.mlflow_trace import mlflow_trace_spans
 from otel_mlflow.scrub import Scrubber
-from otel_mlflow.config import ScrubSettings
+from otel_mlflow.config import Config, ScrubSettings
 from tests.helpers import SpanRecorder, Store
 from tests.test_mapping import rag_trace
 
@@ -127,7 +127,6 @@ def test_a_store_that_cannot_hold_traces_is_told_once_and_runs_are_still_written
     from mlflow import MlflowClient
 
     from otel_mlflow import MLflowSpanExporter
-    from otel_mlflow.config import Config
 
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     uri = f"file://{tmp_path / 'mlruns'}"
@@ -180,13 +179,13 @@ def test_an_experiment_we_create_opens_on_mlflow_genai_views(recorder: SpanRecor
 
 
 def test_the_runs_view_fits_an_experiment_tag_whatever_the_param_fields(recorder: SpanRecorder, store: Store,
-                                                                          make_exporter: Any,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
-    """600 request fields named as params would make a view MLflow refuses (and with it the experiment): the view
-    keeps the columns that fit; a name MLflow could not take as a param is left out."""
+                                                                          make_exporter: Any) -> None:  # fmt: skip
+    """600 request fields named as params (OTEL_MLFLOW_PARAM_FIELDS) would make a view MLflow refuses (and with it
+    the experiment): the view keeps the columns that fit; a name MLflow could not take as a param is left out."""
     fields = [f"field_{i:03d}_{'x' * 40}" for i in range(600)]
-    monkeypatch.setenv("OTEL_MLFLOW_PARAM_FIELDS", ",".join(["k", "bad name?", *fields]))
-    exporter = make_exporter(experiment_name="many-fields")
+    named = Config.from_env(env={"OTEL_MLFLOW_PARAM_FIELDS": ",".join(["k", "bad name?", *fields])}).param_fields
+    assert named[:2] == ("k", "bad name?") and len(named) == 602
+    exporter = make_exporter(experiment_name="many-fields", param_fields=named)
     served_request(recorder)
     exporter.export(recorder.take())
     assert exporter.force_flush(20_000)

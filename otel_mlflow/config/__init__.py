@@ -98,7 +98,6 @@ from otel_mlflow.config.capture import (
     LLMServiceSettings,
     capture_content_from_env,
     capture_content_or_off,
-    param_fields_from_env,
 )
 from otel_mlflow.config.errors import ConfigError
 from otel_mlflow.config.exporter import Config, is_server_uri
@@ -118,6 +117,5 @@ __all__ = [
     "capture_content_or_off",
     "default_service_name",
     "is_server_uri",
-    "param_fields_from_env",
     "service_name_given",
 ]

@@ -62,11 +62,6 @@ def _names_from_env(var: str, default: Sequence[str]) -> Sequence[str]:
     return default if raw is None else parse.names(var, raw)
 
 
-def param_fields_from_env() -> Sequence[str]:
-    """The request fields ``OTEL_MLFLOW_PARAM_FIELDS`` names as run params (also the runs view's columns)."""
-    return _names_from_env(ENV_PARAM_FIELDS, ())
-
-
 @dataclass(frozen=True)
 class CaptureOptions:
     """JSON body fields a FastAPI request's span carries: the question and answer (when content capture is
@@ -95,7 +90,7 @@ class CaptureOptions:
         return cls(
             question_fields=_names_from_env(ENV_QUESTION_FIELDS, cls.question_fields),
             answer_fields=_names_from_env(ENV_ANSWER_FIELDS, cls.answer_fields),
-            param_fields=param_fields_from_env(),
+            param_fields=_names_from_env(ENV_PARAM_FIELDS, cls.param_fields),
             capture_content=capture_content_or_off(),
             session_from=_names_from_env(ENV_SESSION_FROM, cls.session_from),
             user_from=_names_from_env(ENV_USER_FROM, cls.user_from),

@@ -50,6 +50,7 @@ from otel_mlflow.config.names import (
     ENV_WINDOW_MAX_REQUESTS,
     ENV_WINDOW_SECONDS,
     ENV_WRITERS,
+    ENV_PARAM_FIELDS,
     ENV_REPLICA,
 )
 
@@ -93,6 +94,8 @@ class Config:
     """None: :data:`DEFAULT_SERVER_WRITERS` against an http(s) server, 1 otherwise (sqlite has one writer lock)."""
     replica: str | None = None
     """This process's name among replicas writing one experiment: its window runs' tag and name suffix."""
+    param_fields: tuple[str, ...] = ()
+    """The request fields the app records as run params: columns of the runs view of an experiment we create."""
 
     def __post_init__(self) -> None:
         if self.run_mode not in RUN_MODES:
@@ -197,6 +200,7 @@ class Config:
             "exit_timeout": pick("exit_timeout", ENV_EXIT_TIMEOUT, parse.seconds),
             "writers": pick("writers", ENV_WRITERS, parse.whole),
             "replica": pick("replica", ENV_REPLICA, parse.text),
+            "param_fields": pick("param_fields", ENV_PARAM_FIELDS, parse.names),
         }
         return cls(**{k: v for k, v in values.items() if v is not None})
 

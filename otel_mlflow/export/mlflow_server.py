@@ -35,7 +35,6 @@ from otel_mlflow.config import (
     ENV_TRACKING_URI,
     ENV_TRACKING_USERNAME,
     is_server_uri,
-    param_fields_from_env,
 )
 from otel_mlflow.mapping.experiment_tags import experiment_tags
 
@@ -120,9 +119,11 @@ def make_client(tracking_uri: str | None) -> MlflowClient:
     return MlflowClient(tracking_uri=tracking_uri)
 
 
-def get_or_create_experiment(client: Any, name: str, artifact_location: str | None) -> str:
-    """The id of experiment ``name``, created (at ``artifact_location``) when missing, also when another
-    process creates it at the same moment; :class:`PermanentWriteError` when it is deleted."""
+def get_or_create_experiment(client: Any, name: str, artifact_location: str | None,
+                             param_fields: Sequence[str] = ()) -> str:  # fmt: skip
+    """The id of experiment ``name``, created (at ``artifact_location``, with :func:`experiment_tags` naming
+    ``param_fields`` as runs-view columns) when missing, also when another process creates it at the same moment;
+    :class:`PermanentWriteError` when it is deleted."""
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
         if experiment.lifecycle_stage == "deleted":
@@ -131,7 +132,7 @@ def get_or_create_experiment(client: Any, name: str, artifact_location: str | No
             )
         return str(experiment.experiment_id)
     try:
-        tags = experiment_tags(param_fields_from_env())  # GenAI views first, and a runs view with our columns
+        tags = experiment_tags(param_fields)  # GenAI views first, and a runs view with our columns
         return str(client.create_experiment(name, artifact_location=artifact_location, tags=tags))
     except Exception:
         experiment = client.get_experiment_by_name(name)  # another process created it meanwhile

@@ -267,7 +267,7 @@ class MLflowWriter:
 
     def _resolve_experiment(self) -> str:
         return server.get_or_create_experiment(self._client(), self._config.experiment_name,
-                                               self._config.artifact_root)  # fmt: skip
+                                               self._config.artifact_root, self._config.param_fields)  # fmt: skip
 
     def _check_server(self) -> None:
         """Fail fast when an MLflow server is down, instead of waiting through MLflow's own
