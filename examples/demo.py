@@ -123,6 +123,7 @@ def demo_env() -> dict[str, str]:
 def summarize(tracking_uri: str, experiment_name: str, since_ms: int) -> int:
     from mlflow import MlflowClient
 
+    from otel_mlflow.config import is_server_uri
     from otel_mlflow.mapping.experiment_tags import runs_view_query
 
     client = MlflowClient(tracking_uri=tracking_uri)
@@ -162,7 +163,7 @@ def summarize(tracking_uri: str, experiment_name: str, since_ms: int) -> int:
     if len(runs) > windows:
         print(f"Per-trace runs ({len(runs) - windows}) hold prompt.txt, context.txt, response.txt and spans.json.")
     print(f"Artifacts are under {experiment.artifact_location}.")
-    if tracking_uri.startswith(("http://", "https://")):
+    if is_server_uri(tracking_uri):
         base = tracking_uri.rstrip("/")
         print("Open the MLflow UI of this server:")
     else:

@@ -13,6 +13,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 from otel_mlflow import MLflowSpanExporter, llm_span, trace_llm
+from otel_mlflow.config import DEFAULT_TRACKING_URI, is_server_uri
 
 exporter = MLflowSpanExporter()
 provider = TracerProvider(resource=Resource.create({"service.name": "manual-example"}))
@@ -34,8 +35,8 @@ def main() -> None:
     with llm_span(question="Say hi", model="demo-llm", provider="demo") as call:
         call.set_response("hi")  # a plain string: tokens are estimated and marked as estimated
     provider.shutdown()  # flushes the processor and waits until MLflow has every run
-    uri = os.environ.get("MLFLOW_TRACKING_URI", "sqlite:///mlflow.db")
-    where = uri if uri.startswith(("http://", "https://")) else f"mlflow ui --backend-store-uri {uri}"
+    uri = os.environ.get("MLFLOW_TRACKING_URI", DEFAULT_TRACKING_URI)
+    where = uri if is_server_uri(uri) else f"mlflow ui --backend-store-uri {uri}"
     print(f"{exporter.stats.runs_created} runs written to {uri}; open them with: {where}")
 
 
