@@ -78,10 +78,11 @@ def request_spans(requests: int) -> list[Any]:
 def window_step_metrics() -> list[tuple[str, float]]:
     """(key, value) of the step metrics a window run logs per request, read from the mapping itself (so the
     ceiling logs exactly what window mode logs: latency, tokens in and out, cost)."""
-    from otel_mlflow.export.prices import price_source
+    from otel_mlflow.export.mlflow.prices import price_source
     from otel_mlflow.mapping.request_record import request_record
     from otel_mlflow.mapping.run_plan import MappingOptions
-    from otel_mlflow.mapping.window import WindowSet, window_plan
+    from otel_mlflow.export.pending.windows import WindowSet
+    from otel_mlflow.mapping.window import window_plan
 
     options = MappingOptions(prices=price_source(None))
     window = WindowSet(60, 10).add(request_record(request_spans(1), True, options.prices), 0.0)
@@ -92,11 +93,11 @@ def raw_ceiling_rate(uri: str, artifacts: str, requests: int, traces: bool = Fal
     """The window run's per-request metrics, logged by hand with log_batch (1,000 per call, MLflow's limit) into
     one run; with ``traces``, also each request's spans stored as MLflow traces linked to that run by the same
     MLflow calls otel-mlflow makes, as many traces a call (a server's /v1/traces; TracingClient.log_spans and
-    link_traces_to_run in process: :mod:`otel_mlflow.export.mlflow_traces`), one call after another."""
+    link_traces_to_run in process: :mod:`otel_mlflow.export.mlflow.traces`), one call after another."""
     from mlflow import MlflowClient
     from mlflow.entities import Metric
 
-    from otel_mlflow.export.mlflow_traces import MLflowTraces
+    from otel_mlflow.export.mlflow.traces import MLflowTraces
 
     keys = window_step_metrics()
     spans = request_spans(requests) if traces else []

@@ -33,7 +33,7 @@ from otel_mlflow.config import (
     ConfigError,
     ReceiverSettings,
 )
-from otel_mlflow.export.spool_dir import spooled_spans
+from otel_mlflow.export.spool.folder import spooled_spans
 from otel_mlflow.export.exporter import MLflowSpanExporter
 from otel_mlflow.sigterm import mark_stopping_on_signal
 from otel_mlflow.serve.receiver import TRACES_PATH, Receiver

@@ -2,7 +2,7 @@
 
     otel-mlflow doctor [--receiver-port 4319]
 
-Prints the resolved configuration (credentials masked), then checks, each with the fix when it fails:
+Prints every setting resolved (from the environment, else its default; credentials masked), then checks, each with the fix when it fails:
 the tracking store answers; the experiment exists (or will be created on the first write); an MLflow
 server accepts OTLP at ``/v1/traces`` (needed for linked traces and the Collector's MLflow exporter);
 the receiver's port is free; the spool folder can be written, and how many spans wait in it (left by
@@ -17,21 +17,14 @@ import socket
 import sys
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, fields
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import TextIO
 
-from otel_mlflow.config import (
-    DEFAULT_TRACKING_URI,
-    ENV_RECEIVER_TOKEN,
-    ENV_TRACKING_PASSWORD,
-    ENV_TRACKING_TOKEN,
-    Config,
-    ConfigError,
-    is_server_uri,
-)
+from otel_mlflow.config import DEFAULT_TRACKING_URI, Config, ConfigError, is_server_uri
+from otel_mlflow.config.settings import SETTINGS
 from otel_mlflow.scrub import default_scrubber
-from otel_mlflow.export.mlflow_server import (
+from otel_mlflow.export.mlflow.server import (
     EXPERIMENT_HEADER,
     auth_headers,
     healthy,
@@ -39,7 +32,6 @@ from otel_mlflow.export.mlflow_server import (
     traces_url,
 )
 
-_SECRET_ENV = (ENV_TRACKING_PASSWORD, ENV_TRACKING_TOKEN, ENV_RECEIVER_TOKEN)
 _TIMEOUT = 5.0
 
 
@@ -77,15 +69,9 @@ def run(out: TextIO = sys.stdout, receiver_port: int = 4319) -> int:
     except ConfigError as exc:
         print(f"FAIL configuration: {exc}", file=out)
         return 1
-    print("otel-mlflow configuration", file=out)
-    for f in fields(config):
-        value = getattr(config, f.name)
-        if f.name == "tracking_uri":
-            value = mask_uri(value) if value else "(MLflow's default: sqlite:///mlflow.db)"
-        print(f"  {f.name:<18} {value}", file=out)
-    for name in _SECRET_ENV:
-        if os.environ.get(name):
-            print(f"  {name:<18} *** (set)", file=out)
+    print("otel-mlflow settings (from the environment, else the default)", file=out)
+    for line in settings_lines(os.environ):
+        print(line, file=out)
     print("checks", file=out)
     failed = 0
     for check in _checks(config, receiver_port):
@@ -97,6 +83,26 @@ def run(out: TextIO = sys.stdout, receiver_port: int = 4319) -> int:
     return 1 if failed else 0
 
 
+def settings_lines(env: Mapping[str, str]) -> Iterator[str]:
+    """One line per setting: its variable and value as read from ``env`` (a secret only as ``*** (set)``), or
+    its default; the report's output passes the scrubber as well."""
+    width = max(len(row) for row in SETTINGS)
+    for row in SETTINGS:
+        try:
+            value = row.read({}, env)
+        except ConfigError as exc:
+            shown = f"(refused: {exc})"
+        else:
+            if value is None:
+                default = row.default_doc.replace("`", "")
+                shown = default if default.startswith("unset") else f"default: {default}"
+            elif row.secret:
+                shown = "*** (set)"
+            else:
+                shown = ",".join(value) if isinstance(value, tuple) else str(value)
+        yield f"  {row.env:<{width}} {shown}"
+
+
 def _checks(config: Config, receiver_port: int) -> Iterator[Check]:
     store = _store_check(config)
     yield store
@@ -104,7 +110,7 @@ def _checks(config: Config, receiver_port: int) -> Iterator[Check]:
         yield _experiment_check(config)
     url = traces_url(config.tracking_uri)
     if url and store.ok:
-        yield _traces_check(url, config.tracking_uri or "")
+        yield _traces_check(url, config)
     yield _port_check(receiver_port)
     if config.spool:
         yield _spool_check(config)
@@ -112,7 +118,7 @@ def _checks(config: Config, receiver_port: int) -> Iterator[Check]:
 
 def _spool_check(config: Config) -> Check:
     """Reads the folder only: doctor never creates a spool (nor anything else) where it runs."""
-    from otel_mlflow.export.spool_dir import spool_folder, spooled_spans
+    from otel_mlflow.export.spool.folder import spool_folder, spooled_spans
 
     folder = spool_folder(config)
     parent = next((p for p in (folder, *folder.parents) if p.exists()), None)
@@ -164,11 +170,11 @@ def _experiment_check(config: Config) -> Check:
     return Check("experiment", True, f"{config.experiment_name!r} exists (id {experiment.experiment_id})")
 
 
-def _traces_check(url: str, tracking_uri: str) -> Check:
+def _traces_check(url: str, config: Config) -> Check:
     """POST an empty OTLP request: it writes nothing. A server that ingests OTLP answers 200, or 400
     "no spans found" (MLflow 3.x); an older server answers 404, a store without OTLP support 501."""
     request = urllib.request.Request(url, data=b"", method="POST", headers={
-        "Content-Type": "application/x-protobuf", EXPERIMENT_HEADER: "0", **auth_headers(tracking_uri)})  # fmt: skip
+        "Content-Type": "application/x-protobuf", EXPERIMENT_HEADER: "0", **auth_headers(config)})  # fmt: skip
     try:
         with urllib.request.urlopen(request, timeout=_TIMEOUT):  # noqa: S310
             return Check("/v1/traces", True, f"{url} accepts OTLP traces (linked traces and the Collector's "

@@ -134,7 +134,7 @@ def _quote(name: str) -> str:
 
 def _client() -> Any:
     """A client for the helper API's store; an MLflow server that does not answer fails within seconds."""
-    from otel_mlflow.export.mlflow_server import make_client, require_reachable
+    from otel_mlflow.export.mlflow.server import make_client, require_reachable
     from otel_mlflow.wiring import pipeline
 
     uri = pipeline().config.tracking_uri

@@ -36,7 +36,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from otel_mlflow.config import Config
 from otel_mlflow.export.exporter import MLflowSpanExporter
-from otel_mlflow.export.mlflow_server import get_or_create_experiment, healthy, make_client
+from otel_mlflow.export.mlflow.server import get_or_create_experiment, healthy, make_client
 from otel_mlflow.wiring import Pipeline, set_pipeline
 from otel_mlflow.instrumentation.run_binding import add_run_stamper
 

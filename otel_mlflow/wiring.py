@@ -52,7 +52,7 @@ from otel_mlflow.instrumentation.backend import register_backend
 from otel_mlflow.instrumentation.llm_span import TRACER_NAME
 from otel_mlflow.instrumentation.run_binding import add_run_stamper
 from otel_mlflow.sigterm import install_sigterm_flush
-from otel_mlflow.export.mlflow_server import MLflowUnavailable, get_or_create_experiment, make_client, require_reachable
+from otel_mlflow.export.mlflow.server import MLflowUnavailable, get_or_create_experiment, make_client, require_reachable
 from otel_mlflow.scrub import get_logger
 
 _logger = get_logger(__name__)
@@ -137,7 +137,7 @@ def pipeline() -> Pipeline:
 def resolve_experiment(pipe: Pipeline, wait: float) -> str | None:
     """Point MLflow at the pipeline's store and experiment (created when missing); the experiment id, or
     None when the store does not answer within ``wait`` seconds (the work goes on in the background).
-    Raises :class:`~otel_mlflow.export.mlflow_server.MLflowUnavailable` only from :func:`require_experiment`."""
+    Raises :class:`~otel_mlflow.export.mlflow.server.MLflowUnavailable` only from :func:`require_experiment`."""
     if pipe.experiment_id is not None:
         return pipe.experiment_id
     try:
@@ -169,7 +169,7 @@ def resolve_experiment(pipe: Pipeline, wait: float) -> str | None:
 
 def require_experiment(pipe: Pipeline) -> str:
     """The experiment id for a helper that must talk to MLflow (``@log_training_run``): fails within a
-    few seconds with :class:`~otel_mlflow.export.mlflow_server.MLflowUnavailable` when the server is down."""
+    few seconds with :class:`~otel_mlflow.export.mlflow.server.MLflowUnavailable` when the server is down."""
     if pipe.experiment_id is None:
         require_reachable(pipe.config.tracking_uri)
         pipe.experiment_id = _set_mlflow(pipe.config)

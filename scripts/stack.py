@@ -33,7 +33,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 sys.path.insert(0, str(ROOT))
-from otel_mlflow.export.mlflow_server import healthy  # noqa: E402
+from otel_mlflow.export.mlflow.server import healthy  # noqa: E402
 from otel_mlflow.testing import free_port, wait_for  # noqa: E402
 
 

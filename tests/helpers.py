@@ -102,7 +102,7 @@ def _session_tmp() -> str:
 
 def spooled_span_count(folder: str | Path | None) -> int:
     """Spans still waiting in every spool file of ``folder``."""
-    from otel_mlflow.export.spool_dir import spooled_spans
+    from otel_mlflow.export.spool.folder import spooled_spans
 
     assert folder is not None, "this exporter has no spool"
     return spooled_spans(folder)

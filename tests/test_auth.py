@@ -30,9 +30,10 @@ def test_basic_auth_server(tmp_path: Path, recorder: SpanRecorder, monkeypatch: 
         anonymous.shutdown()
         assert anonymous.stats.spans_dropped_write_failed == 2  # 401: refused, counted, not retried forever
 
-        monkeypatch.setenv("MLFLOW_TRACKING_USERNAME", "admin")
-        monkeypatch.setenv("MLFLOW_TRACKING_PASSWORD", ADMIN_PASSWORD)
-        exporter = MLflowSpanExporter(config=Config.from_env(env={}, tracking_uri=url, flush_interval=0.05,
+        credentials = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": ADMIN_PASSWORD}
+        for name, value in credentials.items():  # MLflow's own client reads them from the process's environment
+            monkeypatch.setenv(name, value)
+        exporter = MLflowSpanExporter(config=Config.from_env(env=credentials, tracking_uri=url, flush_interval=0.05,
                                                             run_mode="trace", link_traces=True))  # fmt: skip
         rag_trace(recorder)
         exporter.export(recorder.take())

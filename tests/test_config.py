@@ -102,15 +102,52 @@ def test_writers_default_to_four_for_a_server_and_one_for_sqlite() -> None:
     assert Config.from_env(env={"OTEL_MLFLOW_WRITERS": "2"}).writer_count == 2
 
 
-def test_every_variable_is_in_the_one_settings_table() -> None:
-    import otel_mlflow.config as config
-    from otel_mlflow.config import names
+def test_every_setting_is_one_row_and_the_docs_are_made_from_the_rows() -> None:
+    """The README's table and the package docstring come from the rows; every OTEL_MLFLOW_* name the code spells
+    is a row; each part's fields are exactly its rows."""
+    import re
+    from dataclasses import fields
+    from pathlib import Path
 
-    table = config.__doc__ or ""
-    variables = {v for k, v in vars(names).items() if k.startswith("ENV_")}
-    assert len(variables) > 30
-    missing = {v for v in variables if v not in table and "..._" + v.rsplit("_", 1)[-1] not in table}
-    assert not missing, f"add to the table in otel_mlflow/config/__init__.py: {sorted(missing)}"
+    import otel_mlflow.config as config
+    from otel_mlflow.config import ReceiverSettings, exporter, receiver
+    from otel_mlflow.config.setting import readme_with_table
+    from otel_mlflow.config.settings import SETTINGS
+
+    root = Path(__file__).resolve().parents[1]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert readme_with_table(readme, SETTINGS) == readme, "run: python -m otel_mlflow.config README.md"
+    assert all(f"``{row.env}``" in (config.__doc__ or "") for row in SETTINGS)
+    spelled = {name for path in (root / "otel_mlflow").rglob("*.py") for name in
+               re.findall(r"\bOTEL_MLFLOW_[A-Z_]*[A-Z]\b", path.read_text(encoding="utf-8"))}  # fmt: skip
+    assert len(SETTINGS) > 40 and spelled - {row.env for row in SETTINGS} == set()
+    assert {row.field for row in exporter.ROWS} == {f.name for f in fields(config.Config)}
+    assert {row.field for row in receiver.ROWS} == {f.name for f in fields(ReceiverSettings)}
+
+
+def test_a_row_that_disagrees_with_the_readme_is_caught() -> None:
+    from pathlib import Path
+
+    from otel_mlflow.config.setting import readme_with_table
+    from otel_mlflow.config.settings import ENV_SPOOL_DIR, SETTINGS
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    edited = readme.replace(ENV_SPOOL_DIR.meaning, "somewhere")
+    assert edited != readme and readme_with_table(edited, SETTINGS) != edited
+
+
+def test_doctor_prints_every_setting_resolved_with_secrets_masked() -> None:
+    from otel_mlflow.config.settings import SETTINGS
+    from otel_mlflow.doctor import settings_lines
+
+    env = {"MLFLOW_TRACKING_TOKEN": "tok-secret", "OTEL_MLFLOW_WINDOW_SECONDS": "15", "OTEL_MLFLOW_WRITERS": "x"}
+    lines = list(settings_lines(env))
+    assert len(lines) == len(SETTINGS)
+    text = "\n".join(lines)
+    assert "tok-secret" not in text and "*** (set)" in text
+    assert any(line.split() == ["OTEL_MLFLOW_WINDOW_SECONDS", "15.0"] for line in lines)
+    assert "OTEL_MLFLOW_WRITERS='x' is not a whole number" in text
+    assert any(line.split()[:3] == ["OTEL_MLFLOW_RUN_MODE", "default:", "auto"] for line in lines)
 
 
 def test_receiver_settings_refuse_a_bad_port_or_bound_by_name() -> None:

@@ -11,11 +11,12 @@ from opentelemetry.trace import SpanKind
 
 from otel_mlflow import attributes as A
 from otel_mlflow.config import ConfigError
-from otel_mlflow.export.prices import price_source
+from otel_mlflow.export.mlflow.prices import price_source
 from otel_mlflow.mapping.request_record import request_record
 from otel_mlflow.mapping.run_plan import MappingOptions
 from otel_mlflow.mapping.trace_run import plan_run
-from otel_mlflow.mapping.window import WindowSet, window_plan
+from otel_mlflow.export.pending.windows import WindowSet
+from otel_mlflow.mapping.window import window_plan
 from tests.helpers import SpanRecorder, Store
 
 

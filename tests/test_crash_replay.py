@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from otel_mlflow import attributes as A
-from otel_mlflow.export.spool_dir import SPOOL_FOLDER_NAME
+from otel_mlflow.export.spool.folder import SPOOL_FOLDER_NAME
 from tests.helpers import Store, spooled_span_count
 
 APP = str(Path(__file__).with_name("crash_app.py"))

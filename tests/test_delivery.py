@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
 
-from otel_mlflow.export.spool_dir import spooled_spans
+from otel_mlflow.export.spool.folder import spooled_spans
 from tests.helpers import SpanRecorder, Store, free_port, wait_for
 from tests.test_mapping import rag_trace
 
@@ -31,11 +31,11 @@ def test_an_error_injected_in_the_writer_loop_does_not_stop_later_writes(
     real_plan = ledger.plan
     failures = []
 
-    def failing_once(now: float, closing: bool) -> None:
+    def failing_once(now: float) -> None:
         if not failures:
             failures.append(now)
             raise RuntimeError("injected fault in the writer loop")
-        real_plan(now, closing)
+        real_plan(now)
 
     ledger.plan = failing_once
     rag_trace(recorder)

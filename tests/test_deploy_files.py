@@ -207,7 +207,7 @@ def test_the_receiver_keeps_its_spool_on_a_volume_in_compose_and_kubernetes() ->
     assert [c["metadata"]["name"] for c in receiver["volumeClaimTemplates"]] == [mount["name"]]
     assert not receiver["template"]["spec"].get("volumes")
     # the grace period covers SIGTERM's 20 s of writing plus the HTTP server's 5 s graceful stop
-    from otel_mlflow.config.names import SIGTERM_EXIT_SECONDS
+    from otel_mlflow.config.settings import SIGTERM_EXIT_SECONDS
 
     assert receiver["template"]["spec"]["terminationGracePeriodSeconds"] >= SIGTERM_EXIT_SECONDS + 10
 

@@ -16,7 +16,7 @@ from opentelemetry.trace import SpanKind
 
 from otel_mlflow import attributes as A
 from otel_mlflow import current_trace_id, log_feedback, log_prediction
-from otel_mlflow.export.mlflow_traces import MLflowTraces, TraceNotStored
+from otel_mlflow.export.mlflow.traces import MLflowTraces, TraceNotStored
 from otel_mlflow.mapping.feedback import FeedbackNote, feedback_counts, feedback_notes
 from otel_mlflow.testing import Capture
 from tests.helpers import SpanRecorder

@@ -25,7 +25,8 @@ from otel_mlflow.mapping.limits import MAX_PARAM_VALUE_CHARS, MAX_TAG_VALUE_CHAR
 from otel_mlflow.mapping.run_plan import MappingOptions
 from otel_mlflow.mapping.trace_run import plan_run
 from otel_mlflow.mapping.request_record import request_record
-from otel_mlflow.mapping.window import WindowSet, window_plan
+from otel_mlflow.export.pending.windows import WindowSet
+from otel_mlflow.mapping.window import window_plan
 from tests.helpers import SpanRecorder, Store
 from tests.test_scrub import VALUE_FORMS
 
@@ -98,7 +99,7 @@ def test_any_spans_map_to_valid_writes(name: str, root: dict[str, Any], child: d
     assert_valid(plan_run(spans, MappingOptions(capture_content=False), run_id="r", artifact_prefix="traces/x/"))
     windows = WindowSet(60, 100)
     windows.add(request_record(spans), now=0)
-    windows.close_expired(0, everything=True)
+    windows.close_expired(0, draining=True)
     [window] = windows.all()
     assert_valid(window_plan(window, MappingOptions())[0])
 

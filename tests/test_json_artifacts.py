@@ -13,7 +13,8 @@ from otel_mlflow.mapping.json_fit import fit_json
 from otel_mlflow.mapping.request_record import request_record
 from otel_mlflow.mapping.run_plan import MappingOptions
 from otel_mlflow.mapping.trace_run import plan_run
-from otel_mlflow.mapping.window import WindowSet, window_plan
+from otel_mlflow.export.pending.windows import WindowSet
+from otel_mlflow.mapping.window import window_plan
 from tests.helpers import SpanRecorder, Store
 
 
@@ -69,7 +70,7 @@ def test_predictions_json_of_300_long_answers_is_valid(recorder: SpanRecorder) -
         root.end()
         windows.add(request_record(recorder.take()), now=0.0)
     [window] = windows.all()
-    window.closed = True
+    window.close()
     plan, _ = window_plan(window, MappingOptions(max_text_chars=200_000))
     table = json.loads(plan.artifacts[A.ARTIFACT_PREDICTIONS])
     assert len(plan.artifacts[A.ARTIFACT_PREDICTIONS]) <= 200_000 and len(table["data"]) == 300  # rows kept, answers cut

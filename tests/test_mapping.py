@@ -311,7 +311,8 @@ def test_run_names_tell_runs_apart(recorder: SpanRecorder) -> None:
 
 def test_cache_and_reasoning_tokens_are_metrics_per_call_and_window_totals(recorder: SpanRecorder) -> None:
     from otel_mlflow.mapping.request_record import request_record
-    from otel_mlflow.mapping.window import WindowSet, window_plan
+    from otel_mlflow.export.pending.windows import WindowSet
+    from otel_mlflow.mapping.window import window_plan
 
     def request(cached: Any) -> list[Any]:
         with recorder.tracer.start_as_current_span("POST /ask", kind=SpanKind.SERVER):

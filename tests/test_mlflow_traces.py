@@ -12,7 +12,7 @@ import pytest
 from opentelemetry.trace import SpanKind
 
 from otel_mlflow import attributes as A
-from otel_mlflow.export.mlflow_traces import MLflowTraces
+from otel_mlflow.export.mlflow.traces import MLflowTraces
 from otel_mlflow.mapping.mlflow_trace import mlflow_trace_spans
 from otel_mlflow.scrub import Scrubber
 from otel_mlflow.config import Config, ScrubSettings
@@ -43,7 +43,7 @@ def traces_of(store: Store, run: Any) -> list[Any]:
 
 
 def test_mlflow_calls_we_depend_on_still_exist() -> None:
-    """The calls of otel_mlflow/export/mlflow_traces.py; when this fails, MLflow changed them: update that module."""
+    """The calls of otel_mlflow/export/mlflow/traces.py; when this fails, MLflow changed them: update that module."""
     from mlflow import MlflowClient
     from mlflow.entities.span import Span
     from mlflow.tracing.client import TracingClient
@@ -230,7 +230,7 @@ def test_many_traces_go_in_chunks_and_a_retry_resumes_after_the_last_chunk_store
                                                                                    store: Store) -> None:  # fmt: skip
     """A window's sync can carry hundreds of traces: they are stored TRACES_PER_CALL a call (one huge call
     outlasts the server's timeout and is retried whole for ever); a retry skips the chunks that landed."""
-    from otel_mlflow.export.mlflow_traces import TRACES_PER_CALL, trace_chunks
+    from otel_mlflow.export.mlflow.traces import TRACES_PER_CALL, trace_chunks
 
     for i in range(2 * TRACES_PER_CALL + 7):
         served_request(recorder, question=f"q{i}?")

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from otel_mlflow.export.mlflow_server import healthy
+from otel_mlflow.export.mlflow.server import healthy
 from otel_mlflow.testing import free_port, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))

@@ -162,7 +162,7 @@ def test_batches_in_flight_report_what_landed_and_raise_the_failure(server_url: 
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    from otel_mlflow.export.batches import log_batches
+    from otel_mlflow.export.mlflow.batches import log_batches
     from otel_mlflow.mapping.limits import Batch
 
     client = MlflowClient(tracking_uri=server_url)

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import HealthCheck, example, given, settings
 from opentelemetry.trace import Link, SpanKind, Status, StatusCode
 
-from otel_mlflow.export.codec import EncodeError, decode_batch, encode_batch
-from otel_mlflow.export.spool import CREATED, CREATING, DONE, SpoolFile
-from otel_mlflow.export.spool_dir import OwnedSpool
+from otel_mlflow.export.spool.codec import EncodeError, decode_batch, encode_batch
+from otel_mlflow.export.spool.file import RunJournal, SpoolFile
+from otel_mlflow.export.spool.folder import OwnedSpool
 from otel_mlflow.mapping.run_plan import MappingOptions
 from otel_mlflow.mapping.trace_run import plan_run
 from tests.helpers import SpanRecorder
@@ -77,11 +77,11 @@ def test_spool_file_retires_journals_and_merges_once(tmp_path: Path) -> None:
     first = spool.append(b"x" * 100, [(0, "t1"), (1, "t1")])
     second = spool.append(b"y" * 50, [(0, "t2")])
     assert spool.span_count == 3 and spool.bytes == 150
-    spool.journal_run("t1", None, CREATING)
-    assert spool.run_of("t1") == (None, CREATING)
-    spool.journal_run("t1", "run-1", CREATED)
+    spool.journal_run("t1", None, RunJournal.CREATING)
+    assert spool.run_of("t1") == (None, RunJournal.CREATING)
+    spool.journal_run("t1", "run-1", RunJournal.CREATED)
     spool.retire([(first, 0), (first, 1)], run=("t1", "run-1"))
-    assert spool.run_of("t1") == ("run-1", DONE)
+    assert spool.run_of("t1") == ("run-1", RunJournal.DONE)
     assert spool.batch_ids() == [second] and spool.bytes == 50
     assert spool.load(second) == (b"y" * 50, {0})
     other = SpoolFile(tmp_path / "b.db")
@@ -97,10 +97,10 @@ def test_the_journal_keeps_the_newest_written_traces(tmp_path: Path) -> None:
     spool = SpoolFile(tmp_path / "a.db")
     for i in range(30):
         spool.retire([], run=(f"t{i}", f"r{i}"))
-    spool.journal_run("in-flight", None, CREATING)
+    spool.journal_run("in-flight", None, RunJournal.CREATING)
     spool.prune_runs(keep=10)
-    assert spool.run_of("t29") == ("r29", DONE) and spool.run_of("t0") is None
-    assert spool.run_of("in-flight") == (None, CREATING)  # never pruned: a replay needs it
+    assert spool.run_of("t29") == ("r29", RunJournal.DONE) and spool.run_of("t0") is None
+    assert spool.run_of("in-flight") == (None, RunJournal.CREATING)  # never pruned: a replay needs it
 
 
 def test_spool_files_are_owner_only(tmp_path: Path) -> None:

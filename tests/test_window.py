@@ -13,7 +13,8 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 from otel_mlflow import attributes as A
 from otel_mlflow.mapping.run_plan import MappingOptions
 from otel_mlflow.mapping.request_record import request_record
-from otel_mlflow.mapping.window import WindowSet, percentile, window_plan
+from otel_mlflow.export.pending.windows import WindowSet
+from otel_mlflow.mapping.window import percentile, window_plan
 from tests.helpers import SpanRecorder, Store
 
 BASE_NS = 1_800_000_000 * 10**9

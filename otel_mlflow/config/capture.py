@@ -16,32 +16,18 @@ import logging
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
-from otel_mlflow.config import parse
+from otel_mlflow.config import settings as S
 from otel_mlflow.config.errors import ConfigError
-from otel_mlflow.config.names import (
-    ENV_ANSWER_FIELDS,
-    ENV_CAPTURE_CONTENT,
-    ENV_LLM_FUNCTIONS,
-    ENV_LLM_MODEL,
-    ENV_LLM_PROVIDER,
-    ENV_PARAM_FIELDS,
-    ENV_QUESTION_FIELDS,
-    ENV_SESSION_FROM,
-    ENV_USER_FROM,
-)
-
-DEFAULT_LLM_FUNCTIONS = ("services.llm_service:generate_answer",)
-"""The old helper guide's service convention (``services/llm_service.py`` defining ``generate_answer``);
-a module that is never imported costs nothing."""
 
 _capture_error_logged = False
 
 
 def capture_content_from_env(env: Mapping[str, str] | None = None) -> bool:
     """``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT`` alone (default true); raises ConfigError."""
-    raw = (os.environ if env is None else env).get(ENV_CAPTURE_CONTENT, "").strip()
-    return True if not raw else parse.boolean(ENV_CAPTURE_CONTENT, raw)
+    value = S.ENV_CAPTURE_CONTENT.read({}, os.environ if env is None else env)
+    return bool(S.ENV_CAPTURE_CONTENT.default if value is None else value)
 
 
 def capture_content_or_off() -> bool:
@@ -57,9 +43,9 @@ def capture_content_or_off() -> bool:
         return False
 
 
-def _names_from_env(var: str, default: Sequence[str]) -> Sequence[str]:
-    raw = os.environ.get(var)
-    return default if raw is None else parse.names(var, raw)
+def _from_env(row: S.Setting, env: Mapping[str, str] | None = None) -> Any:
+    value = row.read({}, os.environ if env is None else env)
+    return row.default if value is None else value
 
 
 @dataclass(frozen=True)
@@ -67,18 +53,18 @@ class CaptureOptions:
     """JSON body fields a FastAPI request's span carries: the question and answer (when content capture is
     on) and request fields as run params (none unless named: ``OTEL_MLFLOW_PARAM_FIELDS=k,temperature``)."""
 
-    question_fields: Sequence[str] = ("question",)
-    answer_fields: Sequence[str] = ("answer",)
-    param_fields: Sequence[str] = ()
-    capture_content: bool = True
-    session_from: Sequence[str] = ("header:x-session-id", "body:session_id")
+    question_fields: Sequence[str] = S.ENV_QUESTION_FIELDS.default
+    answer_fields: Sequence[str] = S.ENV_ANSWER_FIELDS.default
+    param_fields: Sequence[str] = S.ENV_PARAM_FIELDS.default
+    capture_content: bool = S.ENV_CAPTURE_CONTENT.default
+    session_from: Sequence[str] = S.ENV_SESSION_FROM.default
     """Where a request's session id is read (``header:<name>`` or ``body:<field>``): it becomes ``session.id`` on
     the server span, which MLflow shows in its Sessions view."""
-    user_from: Sequence[str] = ("header:x-user-id", "body:user_id")
+    user_from: Sequence[str] = S.ENV_USER_FROM.default
     """Where its user id is read; it becomes ``user.id``."""
 
     def __post_init__(self) -> None:
-        for var, sources in ((ENV_SESSION_FROM, self.session_from), (ENV_USER_FROM, self.user_from)):
+        for var, sources in ((S.ENV_SESSION_FROM, self.session_from), (S.ENV_USER_FROM, self.user_from)):
             for source in sources:
                 kind, _, name = source.partition(":")
                 if kind not in ("header", "body") or not name:
@@ -88,12 +74,12 @@ class CaptureOptions:
     @classmethod
     def from_env(cls) -> CaptureOptions:
         return cls(
-            question_fields=_names_from_env(ENV_QUESTION_FIELDS, cls.question_fields),
-            answer_fields=_names_from_env(ENV_ANSWER_FIELDS, cls.answer_fields),
-            param_fields=_names_from_env(ENV_PARAM_FIELDS, cls.param_fields),
+            question_fields=_from_env(S.ENV_QUESTION_FIELDS),
+            answer_fields=_from_env(S.ENV_ANSWER_FIELDS),
+            param_fields=_from_env(S.ENV_PARAM_FIELDS),
             capture_content=capture_content_or_off(),
-            session_from=_names_from_env(ENV_SESSION_FROM, cls.session_from),
-            user_from=_names_from_env(ENV_USER_FROM, cls.user_from),
+            session_from=_from_env(S.ENV_SESSION_FROM),
+            user_from=_from_env(S.ENV_USER_FROM),
         )
 
 
@@ -102,15 +88,10 @@ class LLMServiceSettings:
     """The functions the LLM-service instrumentor patches (``module:qualname`` entries), and the model and
     provider its spans name when a call does not tell them."""
 
-    functions: Sequence[str] = DEFAULT_LLM_FUNCTIONS
+    functions: Sequence[str] = S.ENV_LLM_FUNCTIONS.default
     model: str | None = None
     provider: str | None = None
 
     @classmethod
     def from_env(cls) -> LLMServiceSettings:
-        raw = os.environ.get(ENV_LLM_FUNCTIONS, "")
-        return cls(
-            functions=tuple(raw.split(",")) if raw.strip() else DEFAULT_LLM_FUNCTIONS,
-            model=os.environ.get(ENV_LLM_MODEL) or None,
-            provider=os.environ.get(ENV_LLM_PROVIDER) or None,
-        )
+        return cls(*(_from_env(row) for row in (S.ENV_LLM_FUNCTIONS, S.ENV_LLM_MODEL, S.ENV_LLM_PROVIDER)))

@@ -13,13 +13,11 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
 
 import regex
 
-from otel_mlflow.config import parse
 from otel_mlflow.config.errors import ConfigError
-from otel_mlflow.config.names import ENV_REDACT_ALLOW_KEYS, ENV_REDACT_KEYS, ENV_REDACT_PATTERNS
+from otel_mlflow.config.settings import ENV_REDACT_ALLOW_KEYS, ENV_REDACT_KEYS, ENV_REDACT_PATTERNS
 
 PATTERN_TIMEOUT_SECONDS = 0.5
 """Longest one user pattern may spend on one value; past it the whole value is masked (a pattern that
@@ -54,12 +52,8 @@ class ScrubSettings:
                 )
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides: Any) -> ScrubSettings:
-        """``overrides`` (``patterns``, ``keys``, ``allow_keys``) first, then the environment."""
+    def from_env(cls, env: Mapping[str, str] | None = None) -> ScrubSettings:
+        """The three rows read from ``env`` (default ``os.environ``)."""
         source = os.environ if env is None else env
-        values = {
-            "patterns": parse.pick(overrides, source, "patterns", ENV_REDACT_PATTERNS, parse.patterns),
-            "keys": parse.pick(overrides, source, "keys", ENV_REDACT_KEYS, parse.names),
-            "allow_keys": parse.pick(overrides, source, "allow_keys", ENV_REDACT_ALLOW_KEYS, parse.names),
-        }
-        return cls(**{k: tuple(v) for k, v in values.items() if v is not None})
+        return cls(*(row.read({}, source) or () for row in (ENV_REDACT_PATTERNS, ENV_REDACT_KEYS,
+                                                             ENV_REDACT_ALLOW_KEYS)))  # fmt: skip

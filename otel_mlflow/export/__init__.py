@@ -1,26 +1,20 @@
 """The export engine: from ``MLflowSpanExporter.export()`` to MLflow, through a durable spool.
 
-Modules:
+Three rooms, and the three modules that join them:
 
 - :mod:`~otel_mlflow.export.exporter`: ``MLflowSpanExporter``, the OTel ``SpanExporter``
-- :mod:`~otel_mlflow.export.codec` / :mod:`~otel_mlflow.export.otlp_spans`: spans <-> OTLP protobuf bytes
-- :mod:`~otel_mlflow.export.spool` / :mod:`~otel_mlflow.export.spool_dir`: the spool file, its folder,
-  file locks and taking over the files of dead processes
-- :mod:`~otel_mlflow.export.ledger`: the one owner of what is pending (buffer, windows, jobs, spool refs);
-  :mod:`~otel_mlflow.export.guarded` (its way to the spool), :mod:`~otel_mlflow.export.memory` (the memory
-  bound), :mod:`~otel_mlflow.export.backlog` (spans on disk only), :mod:`~otel_mlflow.export.replay` (dead
-  processes' files taken over, spilled spans read back), :mod:`~otel_mlflow.export.trace_buffer` (spans
-  waiting for their trace's root)
-- :mod:`~otel_mlflow.export.routing`: a group of spans -> a write job or a window's request
-- :mod:`~otel_mlflow.export.jobqueue` / :mod:`~otel_mlflow.export.jobs`: write jobs, per-run order, retries
-- :mod:`~otel_mlflow.export.engine`: writer threads, flush, exit that waits while MLflow progresses
-- :mod:`~otel_mlflow.export.writer`: one run plan -> MLflow calls; :mod:`~otel_mlflow.export.mlflow_server`:
-  clients, ``/health``, experiments, MLflow's errors, ``/v1/traces``
-- :mod:`~otel_mlflow.export.stats` / :mod:`~otel_mlflow.export.selftelemetry` / :mod:`~otel_mlflow.export.progress`:
-  counters, their OTel metrics, the exit progress line
+- :mod:`~otel_mlflow.export.engine`: writer threads, flush, an exit that waits while MLflow makes progress
+- :mod:`~otel_mlflow.export.stats`: counters, and the same counts as OTel metrics
+- :mod:`~otel_mlflow.export.pending`: everything accepted and not yet in MLflow, owned by one ledger that keeps
+  its lock (trace buffer and trace marks, serving windows, write jobs, spilled backlog, memory bound, routing)
+- :mod:`~otel_mlflow.export.spool`: the durable copy (the spool file, its folder and take-over, the guard that
+  is the only way to it, the OTLP codec)
+- :mod:`~otel_mlflow.export.mlflow`: every call to MLflow (the writer, attempts and backoff, batches in flight,
+  traces and feedback, clients and experiments, prices)
 
-The states a span, a trace's run, a serving window and a spool file go through: ``DESIGN.md`` at the
-repository's root.
+Imports go one way: ``exporter``/``engine`` -> ``pending`` -> ``spool``; ``engine`` -> ``mlflow``; ``mlflow`` may read a
+job's types from ``pending.jobs``; ``pending`` never imports ``mlflow``; only ``mlflow`` imports the ``mlflow`` package.
+The states a span, a trace, a window, a run and a spool file go through: ``DESIGN.md`` at the repository's root.
 """
 
 LOGGER_NAME = "otel_mlflow.export.exporter"

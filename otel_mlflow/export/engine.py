@@ -9,27 +9,30 @@ Usage (the exporter does this)::
 
 Each thread writes the jobs of its shard (all writes of one run go through one thread, in order). The
 loop is supervised: an unexpected error, in a write or in the wait, is logged with its cause and the
-loop goes on. ``close`` keeps writing while writes succeed, shows a progress line after ~2 s, and stops
-when everything is written, when MLflow has been failing for ``OTEL_MLFLOW_RETRY_TIMEOUT``, or when
-``budget`` runs out.
+loop goes on. ``close`` drains the ledger (everything is written now), shows a progress line after ~2 s,
+and stops when everything is written, when MLflow has been failing for ``OTEL_MLFLOW_RETRY_TIMEOUT``, or
+when ``budget`` runs out. The engine never takes the ledger's lock: it asks the ledger to wait.
 """
 
 from __future__ import annotations
 
+import sys
 import threading
 import time
+from typing import TextIO
 
 from otel_mlflow.config import Config
-from otel_mlflow.export.ledger import Ledger
-from otel_mlflow.export.progress import ProgressLine
-from otel_mlflow.export.jobs import Outcome, attempt
-from otel_mlflow.export.writer import MLflowWriter
+from otel_mlflow.export.mlflow.attempt import attempt
+from otel_mlflow.export.mlflow.writer import MLflowWriter
+from otel_mlflow.export.pending.jobs import Outcome
+from otel_mlflow.export.pending.ledger import DRAINING_POLL_SECONDS, Ledger
 from otel_mlflow.scrub import get_logger
 
 _logger = get_logger(__name__)
 _ERROR_PAUSE_SECONDS = 0.5
-_CLOSING_POLL_SECONDS = 0.2
 _JOIN_SECONDS = 2.0
+SHOW_PROGRESS_AFTER_SECONDS = 2.0
+PLAIN_PROGRESS_EVERY_SECONDS = 5.0
 
 
 class Engine:
@@ -38,9 +41,9 @@ class Engine:
         self._config = config
         self._shards = config.writer_count
         self._threads: list[threading.Thread] = []
-        self._closing = False
-        self._stop = False
+        self._lock = threading.Lock()
         self._closing_deadline: float | None = None
+        """Without a spool, at exit: a write failing past this is given up (nothing durable keeps it)."""
         self._failing_since: float | None = None
         """Since when every write attempt failed (None: the last one landed, or none failed yet)."""
 
@@ -49,8 +52,8 @@ class Engine:
         return any(t.is_alive() for t in self._threads)
 
     def start(self) -> None:
-        with self._ledger.cond:
-            if self._threads or self._stop:
+        with self._lock:
+            if self._threads or self._ledger.stopped:
                 return
             self._threads = [threading.Thread(target=self._run, args=(shard,), name=f"otel-mlflow-writer-{shard}",
                                               daemon=True) for shard in range(self._shards)]  # fmt: skip
@@ -61,103 +64,115 @@ class Engine:
     def _run(self, shard: int) -> None:
         writer = MLflowWriter(self._config, self._ledger.options.scrubber)
         last_plan = 0.0
-        while not self._stop:
+        while not self._ledger.stopped:
             try:
                 last_plan = self._cycle(shard, writer, last_plan)
-            except Exception:  # noqa: BLE001 - the writer must not die: log the cause and go on
+            except Exception:  # the writer must not die: log the cause and go on
                 _logger.exception("otel-mlflow writer %d hit an unexpected error; it goes on", shard)
                 time.sleep(_ERROR_PAUSE_SECONDS)
 
     def _cycle(self, shard: int, writer: MLflowWriter, last_plan: float) -> float:
         ledger = self._ledger
         now = time.monotonic()
-        with ledger.cond:
-            planning = self._closing or ledger.needs_planning() or now - last_plan >= self._config.flush_interval
-        if planning:
-            ledger.plan(now, self._closing)
+        if ledger.planning_due(now, last_plan):
+            ledger.plan(now)
             last_plan = now
         job = ledger.take(shard, self._shards, time.monotonic())
-        if job is not None:
-            job.state.on_progress = self._progressed  # a long write that keeps landing parts is no stall at exit
-            outcome = attempt(job, writer, self._closing_deadline)
-            with ledger.cond:
-                if outcome is Outcome.RETRY:
-                    self._failing_since = self._failing_since or time.monotonic()
-                elif outcome is Outcome.WRITTEN:
-                    self._failing_since = None
-            ledger.finish(job, outcome)
+        if job is None:
+            ledger.wait_for_work(now)
             return last_plan
-        with ledger.cond:
-            if self._stop or ledger.needs_planning():
-                return last_plan
-            timeout = self._config.flush_interval
-            for due in (ledger.next_due(), ledger.next_planning()):
-                if due is not None:
-                    timeout = min(timeout, max(0.0, due - now))
-            if self._closing:
-                timeout = min(timeout, _CLOSING_POLL_SECONDS)
-            ledger.cond.wait(timeout)
+        job.state.on_progress = self._progressed  # a long write that keeps landing parts is no stall at exit
+        outcome = attempt(job, writer, self._closing_deadline)
+        with self._lock:
+            if outcome is Outcome.RETRY:
+                self._failing_since = self._failing_since or time.monotonic()
+            elif outcome is Outcome.WRITTEN:
+                self._failing_since = None
+        ledger.finish(job, outcome)
         return last_plan
 
     def _progressed(self) -> None:
         """Part of a write landed (the writer tells while the write goes on): MLflow is not failing."""
-        with self._ledger.cond:
+        with self._lock:
             self._failing_since = None
 
     # --- flush and close ----------------------------------------------------------------------
     def flush(self, timeout: float) -> bool:
         """Wait until everything ready is written; False when ``timeout`` passes first."""
-        ledger = self._ledger
         deadline = time.monotonic() + timeout
-        ledger.flushing(True)
-        try:
-            with ledger.cond:
-                if ledger.settled(time.monotonic()):
-                    return True
+        with self._ledger.flushing():
+            if self._ledger.wait_settled(time.monotonic(), lambda: True):
+                return True
             self.start()
-            with ledger.cond:
-                while not ledger.settled(time.monotonic()):
-                    remaining = deadline - time.monotonic()
-                    if remaining <= 0 or not self.running:
-                        return False
-                    ledger.cond.wait(min(remaining, 0.1))
-            return True
-        finally:
-            ledger.flushing(False)
+            return self._ledger.wait_settled(deadline, lambda: self.running)
 
     def close(self, budget: float) -> int:
         """Write what is left within ``budget`` seconds, then stop the threads; returns spans not written."""
         ledger = self._ledger
         start = time.monotonic()
         deadline = start + budget
-        ledger.flushing(True)  # every waiting retry is due now: MLflow may be back since the last backoff
-        with ledger.cond:
-            self._closing = True
-            if ledger.spool is None:  # nothing durable: give up on a write past the retry timeout
-                self._closing_deadline = start + min(self._config.retry_timeout, budget)
-            planned_before = ledger.plans
-            ledger.cond.notify_all()
-        self.start()
+        if ledger.disk.spool is None:  # nothing durable: give up on a write past the retry timeout
+            self._closing_deadline = start + min(self._config.retry_timeout, budget)
         progress = ProgressLine()
-        left = 0
-        while True:
-            with ledger.cond:
-                left = ledger.left()
-                if ledger.plans > planned_before and ledger.empty():
-                    left = 0
+        with ledger.flushing():  # every waiting retry is due now: MLflow may be back since the last backoff
+            planned_before = ledger.begin_drain()
+            self.start()
+            while True:
+                drained, left = ledger.wait_drained(planned_before, DRAINING_POLL_SECONDS)
+                if drained:
                     break
-                failing_since = None if self._failing_since is None else max(self._failing_since, start)
-            now = time.monotonic()
-            failing = failing_since is not None and now - failing_since >= self._config.retry_timeout
-            if now >= deadline or failing or not self.running:
-                break
-            progress.show(left, now - start)
-            with ledger.cond:
-                ledger.cond.wait(_CLOSING_POLL_SECONDS)
-        self._stop = True
-        with ledger.cond:
-            ledger.cond.notify_all()
+                with self._lock:
+                    failing_since = None if self._failing_since is None else max(self._failing_since, start)
+                now = time.monotonic()
+                failing = failing_since is not None and now - failing_since >= self._config.retry_timeout
+                if now >= deadline or failing or not self.running:
+                    break
+                progress.show(left, now - start)
+        ledger.stop()
         for thread in self._threads:
             thread.join(_JOIN_SECONDS)
         progress.finish(left)
         return left
+
+
+class ProgressLine:
+    """A progress line on stderr while exit waits for MLflow (only when that takes more than ~2 s)::
+
+        otel-mlflow: writing to MLflow before exit: 1,200 left, 210/s, ~6 s to go
+
+    On a terminal the line updates in place; elsewhere (a log file, CI) one line every 5 seconds."""
+
+    def __init__(self, stream: TextIO | None = None) -> None:
+        self._stream = stream or sys.stderr
+        self._tty = bool(getattr(self._stream, "isatty", lambda: False)())
+        self._first_left: int | None = None
+        self._shown_at = 0.0
+        self._shown = False
+
+    def show(self, left: int, elapsed: float) -> None:
+        if self._first_left is None:
+            self._first_left = left
+        if elapsed < SHOW_PROGRESS_AFTER_SECONDS:
+            return
+        now = time.monotonic()
+        if not self._tty and self._shown and now - self._shown_at < PLAIN_PROGRESS_EVERY_SECONDS:
+            return
+        self._shown_at, self._shown = now, True
+        rate = max(0, self._first_left - left) / elapsed
+        eta = f"~{left / rate:,.0f} s to go" if rate > 0 else "waiting for MLflow"
+        self._write(f"otel-mlflow: writing to MLflow before exit: {left:,} left, {rate:,.0f}/s, {eta}")
+
+    def finish(self, left: int) -> None:
+        if not self._shown:
+            return
+        self._write(f"otel-mlflow: {'done' if left == 0 else f'{left:,} left'}", end="\n")
+
+    def _write(self, text: str, end: str = "") -> None:
+        try:
+            if self._tty:
+                self._stream.write(f"\r\033[K{text}{end}")
+            else:
+                self._stream.write(f"{text}\n")
+            self._stream.flush()
+        except (OSError, ValueError):  # a closed stderr must not stop the exit
+            pass

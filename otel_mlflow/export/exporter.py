@@ -18,13 +18,17 @@ In code::
 ``export()`` appends the spans to a durable spool on disk (one sqlite transaction, on the
 BatchSpanProcessor's thread) and returns; writer threads map each finished trace to one MLflow run
 (``OTEL_MLFLOW_RUN_MODE=trace``) or to its serving window's run (``window``, ``auto``; see
-:mod:`otel_mlflow.export.routing`), write it, and only then retire it from the spool. Transient failures
+:mod:`otel_mlflow.export.pending.routing`), write it, and only then retire it from the spool. Transient failures
 are retried with jittered backoff; what MLflow has not taken stays in the spool. At exit the exporter
 keeps writing while MLflow makes progress (``OTEL_MLFLOW_EXIT_TIMEOUT``, 20 s after SIGTERM); whatever is
 left, even after SIGKILL, is written by the next process on the same spool folder or by
 ``otel-mlflow drain``, exactly once. Spans carrying ``otel_mlflow.run_id`` go to that run. Past
 ``OTEL_MLFLOW_SPOOL_MAX_BYTES`` (or, with ``OTEL_MLFLOW_SPOOL=off``, past the memory bound) a batch is
 refused whole and counted (:attr:`MLflowSpanExporter.stats`). Settings: see :mod:`otel_mlflow.config`.
+
+Starting an exporter: the settings are read (:meth:`Config.from_env`), MLflow's process-wide HTTP bounds are set
+when unset (:func:`otel_mlflow.export.mlflow.server.set_process_defaults`, the one step that touches MLflow's
+variables), the spool is opened, and the writer threads start when a dead process left spans in its folder.
 """
 
 from __future__ import annotations
@@ -41,16 +45,14 @@ from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from otel_mlflow.config import ENV_SPOOL_DIR, SIGTERM_EXIT_SECONDS, Config
 from otel_mlflow.export.engine import Engine
-from otel_mlflow.export.ledger import Ledger
-from otel_mlflow.export.spool_dir import OwnedSpool, spool_folder
-from otel_mlflow.export.stats import ExportStats
+from otel_mlflow.export.mlflow.prices import price_source
+from otel_mlflow.export.mlflow.server import set_process_defaults
+from otel_mlflow.export.pending.ledger import Ledger
+from otel_mlflow.export.spool.folder import OwnedSpool, spool_folder
+from otel_mlflow.export.stats import ExportStats, SelfTelemetry
 from otel_mlflow.mapping.run_plan import MappingOptions
-from otel_mlflow.scrub import Scrubber
-from otel_mlflow.export.prices import price_source
-from otel_mlflow.export.selftelemetry import SelfTelemetry
+from otel_mlflow.scrub import Scrubber, get_logger
 from otel_mlflow.sigterm import stopping_on_signal
-from otel_mlflow.export.mlflow_server import bound_mlflow_http_retries
-from otel_mlflow.scrub import get_logger
 
 _logger = get_logger(__name__)
 _LIVE: weakref.WeakSet[MLflowSpanExporter] = weakref.WeakSet()
@@ -81,7 +83,7 @@ class MLflowSpanExporter(SpanExporter):
             replica_in_name=self._config.replica is not None,
         )
         self._shutdown = False
-        bound_mlflow_http_retries(self._config.tracking_uri)
+        set_process_defaults(self._config.tracking_uri)
         self._start()
         _LIVE.add(self)
         method = weakref.WeakMethod(self._after_fork_in_child)
@@ -113,13 +115,12 @@ class MLflowSpanExporter(SpanExporter):
     @property
     def stats(self) -> ExportStats:
         """A snapshot of the exporter's counters."""
-        with self._ledger.cond:
-            return self._ledger.stats.copy()
+        return self._ledger.stats()
 
     @property
     def spool_folder(self) -> str | None:
         """Where this exporter's spool lives (None: memory only)."""
-        owned = self._ledger.owned
+        owned = self._ledger.disk.owned
         return str(owned.folder) if owned is not None else None
 
     def memory_held(self) -> tuple[int, int]:
@@ -139,7 +140,7 @@ class MLflowSpanExporter(SpanExporter):
             accepted = self._ledger.accept(spans, time.monotonic())
             self._engine.start()
             return SpanExportResult.SUCCESS if accepted else SpanExportResult.FAILURE
-        except Exception:  # noqa: BLE001 - export must never raise into the SDK
+        except Exception:  # export must never raise into the SDK
             _logger.exception("otel-mlflow could not accept %d span(s)", len(spans))
             return SpanExportResult.FAILURE
 
@@ -165,7 +166,7 @@ class MLflowSpanExporter(SpanExporter):
         if stopping_on_signal():
             budget = min(budget, SIGTERM_EXIT_SECONDS)
         left = self._engine.close(budget)
-        owned = self._ledger.owned
+        owned = self._ledger.disk.owned
         if owned is not None:
             owned.close()
             if left:
@@ -173,9 +174,7 @@ class MLflowSpanExporter(SpanExporter):
                                 "start on that folder writes them, or run: otel-mlflow drain --spool-dir %s",
                                 left, owned.folder, owned.folder)  # fmt: skip
         elif left:
-            with self._ledger.cond:
-                lost = self._ledger.drop_all()
-                self._ledger.stats.add("spans_dropped_write_failed", lost)
+            lost = self._ledger.drop_all()
             _logger.warning("otel-mlflow shut down with %d span(s) not written (OTEL_MLFLOW_SPOOL=off)", lost)
         _LIVE.discard(self)
 
@@ -186,7 +185,7 @@ class MLflowSpanExporter(SpanExporter):
         if self._shutdown:
             return
         _ABANDONED.append(self._ledger)
-        owned = self._ledger.owned
+        owned = self._ledger.disk.owned
         if owned is not None:
             owned.abandon_in_child()
         self._start()

@@ -1,18 +1,36 @@
-"""The exporter's counters.
+"""The exporter's counters, and the same counts as OpenTelemetry metrics for whoever collects the app's metrics.
 
 Usage::
 
-    stats = ExportStats(telemetry)
-    stats.add("spans_written", 12)      # also feeds the counter otel_mlflow.export.exporter.spans{outcome}
+    stats = ExportStats(SelfTelemetry(meter_provider))
+    stats.add("spans_written", 12)      # also the counter otel_mlflow.export.exporter.spans{outcome="written"}
     snapshot = stats.copy()
+
+``otel_mlflow.export.exporter.spans`` (a counter of spans) has the attribute ``outcome``, one per ``spans_*``
+counter: ``received``, ``written``, ``spilled``, ``dropped_queue_full``, ``dropped_write_failed``,
+``dropped_mapping_failed``, ``dropped_late``, ``joined_late``. With no MeterProvider configured (the distro's
+default ``OTEL_METRICS_EXPORTER=none``), it costs nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, fields
+from typing import Any
 
-from otel_mlflow.export.selftelemetry import SelfTelemetry
+from opentelemetry import metrics
 
+METER_NAME = "otel_mlflow"
+SPANS_COUNTER = "otel_mlflow.export.exporter.spans"
+
+
+class SelfTelemetry:
+    def __init__(self, meter_provider: Any = None) -> None:
+        meter = metrics.get_meter(METER_NAME, meter_provider=meter_provider)
+        self._spans = meter.create_counter(SPANS_COUNTER, unit="{span}", description="spans by outcome")
+
+    def add(self, stat_name: str, n: int) -> None:
+        """Count ``n`` spans under the ExportStats field ``stat_name`` (``spans_written`` -> ``written``)."""
+        self._spans.add(n, {"outcome": stat_name.removeprefix("spans_")})
 
 
 @dataclass
@@ -38,7 +56,7 @@ class ExportStats:
     spool_files_taken_over: int = 0
 
     def add(self, name: str, n: int) -> None:
-        """Add ``n`` to the counter ``name`` (a field of this class)."""
+        """Add ``n`` to the counter ``name`` (a field of this class); ``spans_*`` counters also feed the metric."""
         if not n:
             return
         setattr(self, name, getattr(self, name) + n)
@@ -47,3 +65,8 @@ class ExportStats:
 
     def copy(self) -> ExportStats:
         return ExportStats(None, **{f.name: getattr(self, f.name) for f in fields(self) if f.name != "telemetry"})
+
+
+def span_outcomes() -> list[str]:
+    """Every ``outcome`` the spans counter may carry (one per ``spans_*`` counter)."""
+    return [f.name.removeprefix("spans_") for f in fields(ExportStats) if f.name.startswith("spans_")]

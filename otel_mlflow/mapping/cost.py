@@ -2,7 +2,7 @@
 
 A price source is a function ``(model, provider, input_tokens, output_tokens, cache_read, cache_creation)`` that
 returns ``(input_cost, output_cost)`` in USD, or None for a model it does not know
-(:mod:`otel_mlflow.export.prices` makes one from MLflow's bundled price table and the user's file). A call whose
+(:mod:`otel_mlflow.export.mlflow.prices` makes one from MLflow's bundled price table and the user's file). A call whose
 model is unknown makes the whole request's cost unknown: no cost is better than a wrong one.
 
 Usage::

@@ -1,12 +1,11 @@
 """Serving windows: one MLflow run per (service, configuration) per time window. Pure: no I/O, no clock.
 
-``OTEL_MLFLOW_RUN_MODE=window`` (and ``auto`` for traces whose root is a SERVER span) groups requests::
+``OTEL_MLFLOW_RUN_MODE=window`` (and ``auto`` for traces whose root is a SERVER span) groups requests; the
+windows of a process are kept by :class:`otel_mlflow.export.pending.windows.WindowSet`::
 
-    windows = WindowSet(seconds=60, max_requests=10_000)
-    windows.add(request_record(spans), now=time.monotonic())
-    windows.close_expired(now)
-    for window in windows.to_sync():
-        plan, upto = window_plan(window, MappingOptions())   # new requests; aggregates when closed
+    window = Window(key, service, params, opened_at=now)
+    window.records.append(request_record(spans))
+    plan, upto = window_plan(window, MappingOptions())   # new requests; aggregates when closed
 
 Each request adds steps to ``latency_ms``, ``gen_ai.usage.input_tokens`` and ``gen_ai.usage.output_tokens``,
 stamped with the request's own time. A closed window adds aggregates (latency p50/p95/p99, request and
@@ -18,6 +17,7 @@ that opened it: a restarted process opens new windows and never touches old runs
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 import time
@@ -35,6 +35,23 @@ TABLE_COLUMNS = ("timestamp", "question", "answer", "latency_ms", "input_tokens"
                  "feedback", "trace_id", "error", "session", "user")  # fmt: skip
 
 
+class WindowState(enum.Enum):
+    """Where a window stands; each move is one method of :class:`Window` (named beside each state)."""
+
+    OPEN = "open"
+    """Takes requests; no write in flight. ``start_write`` -> SYNCING, ``close`` -> CLOSED."""
+    SYNCING = "syncing"
+    """Takes requests; a write of its new requests is in flight. ``settle`` -> OPEN, ``close`` -> CLOSING."""
+    CLOSED = "closed"
+    """Takes no requests (its time or size is up, exit, or restored from a dead process's spool); its closing write
+    is due, and late spans and feedback still join its records. ``start_write`` -> CLOSING."""
+    CLOSING = "closing"
+    """Closed, with a write in flight (its closing write, or a last step sync): nothing joins any more.
+    ``settle`` -> FINISHED after the closing write of every record, else CLOSED."""
+    FINISHED = "finished"
+    """Its closing write landed or was given up: forgotten (and dropped from the spool)."""
+
+
 @dataclass(eq=False)
 class Window:
     key: Any
@@ -44,8 +61,7 @@ class Window:
     records: list[RequestRecord] = field(default_factory=list)
     synced: int = 0
     run_id: str | None = None
-    closed: bool = False
-    in_flight: bool = False
+    state: WindowState = WindowState.OPEN
     id: str = field(default_factory=lambda: uuid.uuid4().hex)
     """Names the window's run (tag ``otel_mlflow.write_key``) and its entry in the spool."""
     in_doubt: bool = False
@@ -60,86 +76,51 @@ class Window:
         return len(self.records) - self.synced
 
     @property
-    def needs_sync(self) -> bool:
-        return not self.in_flight and (self.pending > 0 or self.closed)
+    def closed(self) -> bool:
+        """It takes no more requests."""
+        return self.state in (WindowState.CLOSED, WindowState.CLOSING, WindowState.FINISHED)
 
-    def settle(self, upto: int, run_id: str | None, written: bool, closing_write: bool) -> bool:
-        """A write of the records up to ``upto`` landed (``written``) or was given up: their spans are
-        freed (linked by now), the window advances. True when it was the closing write of every record."""
+    @property
+    def in_flight(self) -> bool:
+        return self.state in (WindowState.SYNCING, WindowState.CLOSING)
+
+    @property
+    def joinable(self) -> bool:
+        """Late spans and feedback may still change its records (its closing write is not planned yet)."""
+        return self.state in (WindowState.OPEN, WindowState.SYNCING, WindowState.CLOSED)
+
+    @property
+    def needs_sync(self) -> bool:
+        return self.state is WindowState.CLOSED or (self.state is WindowState.OPEN and self.pending > 0)
+
+    def close(self) -> None:
+        """OPEN -> CLOSED, SYNCING -> CLOSING (a closed window stays as it is)."""
+        if self.state is WindowState.OPEN:
+            self.state = WindowState.CLOSED
+        elif self.state is WindowState.SYNCING:
+            self.state = WindowState.CLOSING
+
+    def start_write(self) -> None:
+        """A write of its new records (and, when closed, its closing write) is planned: OPEN -> SYNCING,
+        CLOSED -> CLOSING."""
+        self.state = WindowState.CLOSING if self.closed else WindowState.SYNCING
+
+    def settle(self, upto: int, run_id: str | None, written: bool, closing_write: bool) -> WindowState:
+        """A write of the records up to ``upto`` landed (``written``) or was given up: their spans are freed (linked
+        by now), the window advances: SYNCING -> OPEN; CLOSING -> FINISHED when this was the closing write of every
+        record, else CLOSED. Returns the new state."""
         for record in self.records[self.synced : upto]:
             record.spans, record.spans_bytes = (), 0
         if written:
             self.run_id, self.in_doubt = run_id, False
-        self.synced, self.in_flight = upto, False
-        return closing_write and self.synced == len(self.records)
-
-
-class WindowSet:
-    """The open and closing windows of this process."""
-
-    def __init__(self, seconds: float, max_requests: int) -> None:
-        self.seconds = seconds
-        self.max_requests = max_requests
-        self._open: dict[Any, Window] = {}
-        self._closing: list[Window] = []
-
-    def add(self, record: RequestRecord, now: float) -> Window:
-        """File ``record`` in its configuration's open window (opened when missing); returns that window."""
-        window = self._open.get(record.window_key) or self._superset(record)
-        if window is not None and len(window.records) >= self.max_requests:
-            self._close(window)
-            window = None
-        if window is None:
-            window = Window(record.window_key, record.service, dict(record.params), opened_at=now)
-            self._open[record.window_key] = window
-        window.records.append(record)
-        return window
-
-    def restore(self, window: Window) -> None:
-        """A window of a dead process, from its spool: closed, so its run gets its aggregates and ends."""
-        window.closed = True
-        self._closing.append(window)
-
-    def _superset(self, record: RequestRecord) -> Window | None:
-        """An open window whose configuration includes all the record knows of its own: a failed call
-        that never reported its model still belongs with its configuration's requests."""
-        items = set(record.params.items())
-        for window in self._open.values():
-            if window.service == record.service and items <= set(window.params.items()):
-                return window
-        return None
-
-    def close_expired(self, now: float, everything: bool = False) -> None:
-        for window in list(self._open.values()):
-            if everything or now - window.opened_at >= self.seconds:
-                self._close(window)
-
-    def to_sync(self) -> list[Window]:
-        return [w for w in [*self._closing, *self._open.values()] if w.needs_sync]
-
-    def finished(self, window: Window) -> None:
-        """The closed window's last sync is done (written or given up): forget it."""
-        if window in self._closing:
-            self._closing.remove(window)
-
-    def joinable(self, window_id: str) -> Window | None:
-        """The window ``window_id`` while a late span can still join one of its records: kept in memory and
-        its closing write not planned yet (the aggregates are computed when it is)."""
-        for window in self.all():
-            if window.id == window_id:
-                return None if window.closed and window.in_flight else window
-        return None
-
-    def all(self) -> list[Window]:
-        return [*self._closing, *self._open.values()]
-
-    def __len__(self) -> int:
-        return len(self._open) + len(self._closing)
-
-    def _close(self, window: Window) -> None:
-        window.closed = True
-        self._open.pop(window.key, None)
-        self._closing.append(window)
+        self.synced = upto
+        if self.state is WindowState.SYNCING:
+            self.state = WindowState.OPEN
+        elif closing_write and self.synced == len(self.records):
+            self.state = WindowState.FINISHED
+        else:
+            self.state = WindowState.CLOSED
+        return self.state
 
 
 def window_plan(window: Window, options: MappingOptions) -> tuple[RunPlan, int]:

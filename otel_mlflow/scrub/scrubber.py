@@ -20,7 +20,7 @@ from typing import Any
 
 import regex
 
-from otel_mlflow.config.names import ENV_REDACT_PATTERNS
+from otel_mlflow.config.settings import ENV_REDACT_PATTERNS
 from otel_mlflow.config.scrub import PATTERN_TIMEOUT_SECONDS, ScrubSettings
 from otel_mlflow.scrub.keys import is_secret_key, is_user_allowed_key
 from otel_mlflow.scrub.logs import get_logger

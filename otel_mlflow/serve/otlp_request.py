@@ -29,7 +29,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
 )
 from opentelemetry.sdk.trace import ReadableSpan
 
-from otel_mlflow.export.otlp_spans import convert_each
+from otel_mlflow.export.spool.otlp_spans import convert_each
 
 PROTOBUF = "application/x-protobuf"
 JSON = "application/json"

@@ -18,7 +18,7 @@ from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.sdk.trace import ReadableSpan
 
-from otel_mlflow.export.otlp_spans import convert_each
+from otel_mlflow.export.spool.otlp_spans import convert_each
 
 
 class EncodeError(ValueError):

@@ -14,27 +14,26 @@ every mode. Usage::
 from __future__ import annotations
 
 from otel_mlflow import attributes as A
-from otel_mlflow.export.trace_buffer import SpanGroup
-from otel_mlflow.export.spool import CREATED, CREATING, DONE
-from otel_mlflow.mapping.span_facts import is_local_root
-from otel_mlflow.export.jobs import Job
+from otel_mlflow.export.pending.jobs import Job, WriteState
+from otel_mlflow.export.pending.traces import SpanGroup
+from otel_mlflow.export.spool.file import RunJournal
 from otel_mlflow.mapping.feedback import feedback_notes, is_feedback_group
 from otel_mlflow.mapping.run_plan import MappingOptions, RunPlan
+from otel_mlflow.mapping.span_facts import is_local_root
 from otel_mlflow.mapping.trace_run import plan_run
-from otel_mlflow.mapping.window import Window, window_plan
-from otel_mlflow.export.writer import WriteState
 
 
 def windowed(group: SpanGroup, run_mode: str) -> bool:
     """Does this complete, run-less group belong to a serving window? (Feedback given later never does.)"""
-    if group.run_id is not None or not group.complete or run_mode == "trace" or is_feedback_group(group.spans):
+    if group.dest is not None or not group.complete or run_mode == "trace" or is_feedback_group(group.spans):
         return False
     if run_mode == "window":
         return True
     return any(s.kind.name == "SERVER" and is_local_root(s) for s in group.spans)
 
 
-def trace_job(group: SpanGroup, options: MappingOptions, journal: tuple[str | None, str] | None = None) -> Job:
+def trace_job(group: SpanGroup, options: MappingOptions,
+              journal: tuple[str | None, RunJournal] | None = None) -> Job:  # fmt: skip
     """The job that writes ``group``: a new run for its trace, or into the run it names.
 
     ``journal`` is the spool's (run id, state) for the trace, for spans replayed from the spool: a run
@@ -44,11 +43,11 @@ def trace_job(group: SpanGroup, options: MappingOptions, journal: tuple[str | No
     run_id, state = group.run_id, WriteState()
     if run_id is None and journal is not None:
         journaled_run, status = journal
-        if status == DONE and journaled_run:
+        if status is RunJournal.DONE and journaled_run:
             run_id = journaled_run
-        elif status == CREATED and journaled_run:
+        elif status is RunJournal.CREATED and journaled_run:
             state.run_id = journaled_run
-        elif status == CREATING:
+        elif status is RunJournal.CREATING:
             state.in_doubt = True
     prefix = f"traces/{trace}/" if run_id else ""
     plan = plan_run(group.spans, options, run_id=run_id, artifact_prefix=prefix)
@@ -60,17 +59,6 @@ def trace_job(group: SpanGroup, options: MappingOptions, journal: tuple[str | No
     job = Job(plan, len(group.spans), key=run_id or trace, spans=group.spans, refs=list(group.refs),
               trace=trace if creates else None, state=state)  # fmt: skip
     job.held_bytes = group.bytes + sum(len(t) for t in plan.artifacts.values())
-    return job
-
-
-def window_job(window: Window, options: MappingOptions) -> Job:
-    """The job that brings ``window``'s run up to date (its new requests; aggregates once closed)."""
-    plan, upto = window_plan(window, options)
-    new = window.records[window.synced : upto]
-    state = WriteState(in_doubt=window.in_doubt and window.run_id is None)
-    job = Job(plan, sum(r.span_count for r in new), key=f"w-{window.id}", spans=[s for r in new for s in r.spans],
-              window=window, upto=upto, state=state)  # fmt: skip
-    job.held_bytes = sum(r.held_bytes() for r in new)
     return job
 
 

@@ -2,17 +2,19 @@
 
 Used by the writer, ``init_mlflow``, the doctor, the model registry helpers and the pytest plugin::
 
-    from otel_mlflow.export import mlflow_server as server
+    from otel_mlflow.export.mlflow import server
 
+    server.set_process_defaults(uri)               # MLflow's process-wide HTTP bounds (once, at the exporter's start)
     server.require_reachable(uri)                  # MLflowUnavailable within 2 s when a server is down
     client = server.make_client(uri)               # MlflowClient (mlflow imported here, on first use)
     experiment_id = server.get_or_create_experiment(client, "rag", artifact_location=None)
-    server.send_trace(uri, spans, experiment_id, run_id)   # OTLP to the server, linked to the run
+    server.send_trace(uri, spans, experiment_id, run_id, headers)   # OTLP to the server, linked to the run
 
 MLflow servers (3.6+, SQL backend store) ingest OTLP at ``POST /v1/traces`` with the header
 ``x-mlflow-experiment-id``, and link the traces to a run given ``x-mlflow-run-id``. Credentials follow
-MLflow's own variables: ``MLFLOW_TRACKING_TOKEN`` (bearer) or ``MLFLOW_TRACKING_USERNAME``/``PASSWORD``
-(basic), or the URI's ``user:password@``.
+MLflow's own variables, read with every other setting (:class:`~otel_mlflow.config.Config`):
+``MLFLOW_TRACKING_TOKEN`` (bearer) or ``MLFLOW_TRACKING_USERNAME``/``PASSWORD`` (basic), or the URI's
+``user:password@`` (:func:`auth_headers`).
 """
 
 from __future__ import annotations
@@ -28,14 +30,7 @@ from typing import TYPE_CHECKING, Any
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
 
-from otel_mlflow.config import (
-    ENV_EXPERIMENT_NAME,
-    ENV_TRACKING_PASSWORD,
-    ENV_TRACKING_TOKEN,
-    ENV_TRACKING_URI,
-    ENV_TRACKING_USERNAME,
-    is_server_uri,
-)
+from otel_mlflow.config import ENV_EXPERIMENT_NAME, ENV_TRACKING_URI, Config, is_server_uri
 from otel_mlflow.mapping.experiment_tags import experiment_tags
 
 if TYPE_CHECKING:
@@ -54,8 +49,7 @@ MLFLOW_HTTP_BOUNDS = {
     "MLFLOW_HTTP_REQUEST_TIMEOUT": "30",
 }
 """MLflow's own HTTP retries (defaults: 7 retries, factor 2: minutes inside one call), bounded so that
-``OTEL_MLFLOW_RETRY_TIMEOUT`` and our backoff decide. Set only when unset; MLflow reads them process-wide,
-so they bound the app's own mlflow calls to a server too."""
+``OTEL_MLFLOW_RETRY_TIMEOUT`` and our backoff decide (:func:`set_process_defaults`)."""
 
 
 class MLflowUnavailable(ConnectionError):
@@ -96,26 +90,27 @@ def healthy(url: str, timeout: float) -> bool:
 def require_reachable(tracking_uri: str | None, timeout: float = PROBE_TIMEOUT) -> None:
     """Raise :class:`MLflowUnavailable` within ``timeout`` seconds when an MLflow server does not answer
     ``/health``; a local store (sqlite, files) always passes."""
-    uri = tracking_uri or os.environ.get(ENV_TRACKING_URI) or ""
+    uri = tracking_uri or ""
     if is_server_uri(uri) and not healthy(uri, timeout):
         raise MLflowUnavailable(f"MLflow server at {server_url(uri)} is not reachable or not healthy; start it, "
                                 f"or set {ENV_TRACKING_URI} to a server that is up")  # fmt: skip
 
 
-def bound_mlflow_http_retries(tracking_uri: str | None) -> None:
-    """Set :data:`MLFLOW_HTTP_BOUNDS` (each only when unset) when writing to an MLflow server."""
-    if is_server_uri(tracking_uri or os.environ.get(ENV_TRACKING_URI)):
-        for name, value in MLFLOW_HTTP_BOUNDS.items():
+def set_process_defaults(tracking_uri: str | None) -> None:
+    """The one step where otel-mlflow sets MLflow's process-wide variables, each only when unset and only for an
+    MLflow server: :data:`MLFLOW_HTTP_BOUNDS` (MLflow reads them for every call of the process, the app's own
+    included) and ``MLFLOW_SUPPRESS_PRINTING_URL_TO_STDOUT=true`` (ending a run would print its URL, once per
+    trace). The exporter calls it at its start; :func:`make_client` for the helper API's clients."""
+    if is_server_uri(tracking_uri):
+        for name, value in {**MLFLOW_HTTP_BOUNDS, SUPPRESS_URL_PRINTING: "true"}.items():
             os.environ.setdefault(name, value)
 
 
 def make_client(tracking_uri: str | None) -> MlflowClient:
-    """An ``MlflowClient`` for ``tracking_uri`` (None: MLflow's default). Against a server, ending a run no
-    longer prints its URL to stdout (noise once per trace; the user's own setting wins)."""
+    """An ``MlflowClient`` for ``tracking_uri`` (None: MLflow's default), after :func:`set_process_defaults`."""
     from mlflow import MlflowClient
 
-    if is_server_uri(tracking_uri):
-        os.environ.setdefault(SUPPRESS_URL_PRINTING, "true")
+    set_process_defaults(tracking_uri)
     return MlflowClient(tracking_uri=tracking_uri)
 
 
@@ -161,29 +156,30 @@ def run_is_missing(exc: BaseException) -> bool:
     return getattr(cause, "error_code", None) == "RESOURCE_DOES_NOT_EXIST"
 
 
-def auth_headers(tracking_uri: str | None = None) -> dict[str, str]:
-    """MLflow's credentials as a header: MLFLOW_TRACKING_TOKEN, MLFLOW_TRACKING_USERNAME/PASSWORD, or the URI's."""
-    if tracking_uri:
-        parts = urllib.parse.urlsplit(tracking_uri)
+def auth_headers(config: Config) -> dict[str, str]:
+    """MLflow's credentials as a header: the URI's ``user:password@``, else ``MLFLOW_TRACKING_TOKEN``, else
+    ``MLFLOW_TRACKING_USERNAME``/``PASSWORD`` (as ``config`` read them)."""
+    if config.tracking_uri:
+        parts = urllib.parse.urlsplit(config.tracking_uri)
         if parts.username and parts.password:
             pair = f"{urllib.parse.unquote(parts.username)}:{urllib.parse.unquote(parts.password)}"
             return {"Authorization": "Basic " + base64.b64encode(pair.encode()).decode()}
-    token = os.environ.get(ENV_TRACKING_TOKEN)
-    if token:
-        return {"Authorization": f"Bearer {token}"}
-    user, password = os.environ.get(ENV_TRACKING_USERNAME), os.environ.get(ENV_TRACKING_PASSWORD)
+    if config.tracking_token:
+        return {"Authorization": f"Bearer {config.tracking_token}"}
+    user, password = config.tracking_username, config.tracking_password
     if user and password:
         return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
     return {}
 
 
 def send_trace(tracking_uri: str, spans: Sequence[ReadableSpan], experiment_id: str, run_id: str,
-               timeout: float = 10.0) -> None:  # fmt: skip
-    """POST ``spans`` as OTLP protobuf; raises :class:`LinkRefused` for a 4xx/501, OSError when down."""
+               headers: dict[str, str], timeout: float = 10.0) -> None:  # fmt: skip
+    """POST ``spans`` as OTLP protobuf (``headers``: :func:`auth_headers`); raises :class:`LinkRefused` for a
+    4xx/501, OSError when down."""
     url = server_url(tracking_uri, TRACES_PATH)
     body = encode_spans(spans).SerializeToString()
     headers = {"Content-Type": "application/x-protobuf", EXPERIMENT_HEADER: experiment_id, RUN_HEADER: run_id,
-               **auth_headers(tracking_uri)}  # fmt: skip
+               **headers}  # fmt: skip
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
         with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310 - the user's tracking URI

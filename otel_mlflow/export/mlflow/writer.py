@@ -1,5 +1,5 @@
 """Writes one :class:`RunPlan` to MLflow with as few calls as possible (how to reach MLflow, its errors and
-experiments: :mod:`~otel_mlflow.export.mlflow_server`).
+experiments: :mod:`.server`).
 
 A write is resumable: :class:`WriteState` records what already landed (run created, batches
 logged, artifacts uploaded, run ended), so a retry after a failure never creates a second run
@@ -12,7 +12,7 @@ import os
 import tempfile
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
@@ -24,10 +24,11 @@ from otel_mlflow.mapping.feedback import FeedbackNote, feedback_notes
 from otel_mlflow.mapping.run_plan import RunPlan
 from otel_mlflow.mapping.mlflow_trace import mlflow_trace_spans
 from otel_mlflow.scrub import Scrubber
-from otel_mlflow.export import mlflow_server as server
-from otel_mlflow.export.mlflow_server import LinkRefused, PermanentWriteError, is_permanent
-from otel_mlflow.export.batches import BATCHES_IN_FLIGHT, log_batches
-from otel_mlflow.export.mlflow_traces import MLflowTraces
+from otel_mlflow.export.mlflow import server
+from otel_mlflow.export.mlflow.batches import BATCHES_IN_FLIGHT, log_batches
+from otel_mlflow.export.mlflow.server import LinkRefused, PermanentWriteError, is_permanent
+from otel_mlflow.export.mlflow.traces import MLflowTraces
+from otel_mlflow.export.pending.jobs import WriteState
 from otel_mlflow.ratelimit import RateLimitedLog
 from otel_mlflow.scrub import get_logger
 
@@ -39,35 +40,6 @@ _logger = get_logger(__name__)
 _warnings = RateLimitedLog(_logger)
 _KNOWN_RUNS = 10_000
 _PROBE_CACHE_SECONDS = 5.0
-
-
-@dataclass
-class WriteState:
-    """What of a plan already landed in MLflow."""
-
-    run_id: str | None = None
-    batches_done: set[int] = field(default_factory=set)
-    """Indexes of the plan's ``log_batch`` calls that landed (they may land out of order: several in flight)."""
-    artifacts_done: bool = False
-    ended: bool = False
-    linked: bool = False
-    trace_chunks_done: int = 0
-    """Chunks of the plan's spans already stored as MLflow traces (:meth:`MLflowTraces.log`)."""
-    tags_at_creation: bool = False
-    in_doubt: bool = False
-    """A crashed process may have created this run: look it up by ``plan.identity`` before creating it."""
-    on_progress: Callable[[], None] | None = None
-    """Called each time part of the write lands (a batch, a chunk of traces): a long write is progress too."""
-    on_create: Callable[[str | None], None] | None = None
-    """Called with None just before ``create_run`` and with the run id just after (the spool's journal)."""
-
-    def progressed(self) -> None:
-        if self.on_progress is not None:
-            self.on_progress()
-
-    def chunks_stored(self, done: int) -> None:
-        self.trace_chunks_done = done
-        self.progressed()
 
 
 @dataclass
@@ -89,7 +61,7 @@ class MLflowWriter:
         self._healthy_until = 0.0
         self._link = config.link_traces
         self._link_refused = False
-        self._traces = MLflowTraces(config.tracking_uri)
+        self._traces = MLflowTraces(config.tracking_uri, server.auth_headers(config))
 
     # --- public -------------------------------------------------------------------------
     def write(self, plan: RunPlan, state: WriteState, spans: Sequence[ReadableSpan] = ()) -> str | None:

@@ -10,6 +10,8 @@ its own. Usage::
     owned = OwnedSpool.create(folder)             # this process's file
     files, batches = owned.take_over_dead()       # merge files whose owner is gone: how many, new batch ids
 
+The engine reaches these through :class:`~otel_mlflow.export.spool.guarded.GuardedSpool` only.
+
 Default folder, one per tracking store and experiment (a spool replays into the store it came from):
 beside a sqlite store's file (``<db folder>/.otel-mlflow-spool/<key>``), else
 ``$XDG_CACHE_HOME/otel-mlflow/spool/<key>`` (``~/.cache`` when unset).
@@ -23,19 +25,19 @@ import os
 import uuid
 from pathlib import Path
 
-from otel_mlflow.config import DEFAULT_TRACKING_URI, ENV_TRACKING_URI, Config
-from otel_mlflow.export.spool import SpoolFile
+from otel_mlflow.config import DEFAULT_TRACKING_URI, Config
+from otel_mlflow.export.spool.file import SpoolFile
+from otel_mlflow.export.spool.sqlite import is_disk_error
 from otel_mlflow.scrub import get_logger
 
 _logger = get_logger(__name__)
-"""MLflow 3's own default when ``MLFLOW_TRACKING_URI`` is unset."""
 SPOOL_FOLDER_NAME = ".otel-mlflow-spool"
 _PREFIX, _DB, _LOCK = "spool-", ".db", ".lock"
 
 
 def spool_folder(config: Config) -> Path:
     """The folder of the spool for ``config``'s tracking store and experiment."""
-    uri = config.tracking_uri or os.environ.get(ENV_TRACKING_URI) or DEFAULT_TRACKING_URI
+    uri = config.tracking_uri or DEFAULT_TRACKING_URI
     if config.spool_dir:
         return Path(config.spool_dir).expanduser()
     key = hashlib.sha256(f"{uri}\0{config.experiment_name}".encode()).hexdigest()[:16]
@@ -87,7 +89,8 @@ class OwnedSpool:
 
     def take_over_dead(self) -> tuple[int, list[int]]:
         """Merge every file of this folder whose owner is dead into ours; returns how many files, and the
-        ids their batches got in ours."""
+        ids their batches got in ours. A disk error of our own file is raised (the guard switches the spool off);
+        a file that cannot be read is left in place with its error logged."""
         taken, batches = 0, []
         for db in sorted(self.folder.glob(f"{_PREFIX}*{_DB}")):
             name = db.name[: -len(_DB)]
@@ -101,7 +104,9 @@ class OwnedSpool:
                     batches += self.spool.merge(db, name)
                     taken += 1
                     _remove(db, name, self.folder)
-            except Exception:  # noqa: BLE001 - a damaged file must not stop this process's own spool
+            except Exception as exc:
+                if is_disk_error(exc):
+                    raise  # our disk: the guard's one warning and memory from now on
                 _logger.exception("otel-mlflow could not take over the spool file %s; it is left in place", db)
             finally:
                 os.close(fd)

@@ -1,21 +1,24 @@
 """The durable spool file: every accepted span stays on disk until MLflow has it. Plain sqlite I/O.
 
-One sqlite file (WAL mode, one transaction per call) per live process; :mod:`otel_mlflow.export.spool_dir`
-chooses the folder, owns the file lock and takes over files left by dead processes. Usage::
+One sqlite file (WAL mode, one transaction per call) per live process; :mod:`.folder` chooses the folder, owns
+the file lock and takes over files left by dead processes; :mod:`.guarded` is the engine's only way here. Usage::
 
     spool = SpoolFile(path)
-    batch = spool.append(blob, [(position, trace_hex), ...])   # one export() call, OTLP protobuf
-    spool.journal_run(trace_hex, None, CREATING)                # before create_run
-    spool.journal_run(trace_hex, run_id, CREATED)               # after it
-    spool.retire([(batch, position), ...], run=(trace_hex, run_id))  # written: spans gone, run done
+    batch = spool.append(blob, [(position, trace_hex), ...])            # one export() call, OTLP protobuf
+    spool.journal_run(trace_hex, None, RunJournal.CREATING)              # before create_run
+    spool.journal_run(trace_hex, run_id, RunJournal.CREATED)             # after it
+    spool.retire([(batch, position), ...], run=(trace_hex, run_id))      # written: spans gone, run DONE
 
-Tables: ``batches`` (one encoded request per export call), ``spans`` (its spans not yet written),
-``runs`` (the write journal of per-trace runs), ``windows`` and ``records`` (serving windows and the
-requests their aggregates need, kept until the window's closing write), ``merged`` (files taken over).
+Tables: ``batches`` (one encoded request per export call), ``spans`` (its spans not yet written; ``held`` marks
+those a window record keeps for its MLflow trace, never replayed as spans of their own), ``runs`` (the write
+journal of per-trace runs), ``windows`` and ``records`` (serving windows and the requests their aggregates need,
+kept until the window's closing write), ``merged`` (files taken over). ``PRAGMA user_version`` is the schema's
+version; a file of version 1 (held spans marked by ``trace = 'held'``) is brought up to date when opened.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import os
 import sqlite3
@@ -23,17 +26,34 @@ import threading
 import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from contextlib import AbstractContextManager
 from typing import Any
 
-CREATING, CREATED, DONE = "creating", "created", "done"
-"""Journal states of a run: ``creating`` without a run id means a crash may have created it (in doubt)."""
+from otel_mlflow.export.spool.sqlite import roll_back, transaction
+
+
+
+class RunJournal(str, enum.Enum):
+    """Where the creation of a run (a trace's or a window's) stands, as the spool journals it."""
+
+    NONE = ""
+    """Not created and not being created (a window whose first write has not started)."""
+    CREATING = "creating"
+    """``create_run`` is under way: after a crash the run may exist (in doubt: looked up by its write key)."""
+    CREATED = "created"
+    """The run exists (its id journaled beside): a replay resumes into it."""
+    DONE = "done"
+    """A trace's spans are in its run: later spans of the trace join it (trace runs only)."""
+
+
+SCHEMA_VERSION = 2
 REMEMBERED_RUNS = 10_000
 """Written traces remembered, so a late span joins its trace's run even after a restart."""
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY, data BLOB NOT NULL, bytes INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS spans (batch INTEGER NOT NULL, pos INTEGER NOT NULL, trace TEXT NOT NULL,
-                                  PRIMARY KEY (batch, pos)) WITHOUT ROWID;
+                                  held INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (batch, pos)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS runs (trace TEXT PRIMARY KEY, run_id TEXT, state TEXT NOT NULL, updated REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS windows (id TEXT PRIMARY KEY, data TEXT NOT NULL, run_id TEXT, state TEXT,
                                     synced INTEGER NOT NULL DEFAULT 0);
@@ -47,8 +67,8 @@ SpanRef = tuple[int, int]
 WindowRecord = tuple[str, dict[str, Any], int, dict[str, Any], Sequence[SpanRef]]
 """(window id, window description, index in the window, request record, the request's span refs: retired as the
 record is kept; a record whose dict lists ``span_refs`` holds those spans instead, until its window's run has them)."""
-HELD = "held"
-"""The ``trace`` of a span held by a window record (for its MLflow trace): never replayed as a span of its own."""
+_V1_HELD = "held"
+"""How version 1 marked a held span: its ``trace`` overwritten with this word."""
 
 
 class SpoolFile:
@@ -62,6 +82,7 @@ class SpoolFile:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across a process crash
         self._db.executescript(_SCHEMA)
+        _upgrade(self._db, "main")
         self._lock = threading.Lock()
         self._left: dict[int, list[int]] = {}  # batch -> [spans not yet written, blob bytes]
         self.bytes = 0
@@ -98,12 +119,11 @@ class SpoolFile:
 
     def load(self, batch: int, held: bool = False) -> tuple[bytes, set[int]]:
         """A batch's encoded spans and the positions not yet written: free ones (replayed as spans), or with
-        ``held`` those that window records hold (:data:`HELD`)."""
-        where = "trace = ?" if held else "trace != ?"
+        ``held`` those that window records hold."""
         with self._lock:
             row = self._db.execute("SELECT data FROM batches WHERE id = ?", (batch,)).fetchone()
-            positions = {p for (p,) in self._db.execute(f"SELECT pos FROM spans WHERE batch = ? AND {where}",
-                                                        (batch, HELD))}  # fmt: skip
+            query = "SELECT pos FROM spans WHERE batch = ? AND held = ?"
+            positions = {p for (p,) in self._db.execute(query, (batch, int(held)))}
         return (bytes(row[0]) if row else b""), positions
 
     def retire(self, refs: Iterable[SpanRef], run: tuple[str, str] | None = None) -> None:
@@ -111,7 +131,7 @@ class SpoolFile:
         refs = list(refs)
         with self._lock, self._tx():
             if run is not None:
-                self._set_run(*run, DONE)
+                self._set_run(*run, RunJournal.DONE)
             self._retire(refs)
 
     def _retire(self, refs: list[SpanRef]) -> None:
@@ -128,24 +148,24 @@ class SpoolFile:
                 del self._left[batch]
 
     # --- the run journal --------------------------------------------------------------------
-    def journal_run(self, trace: str, run_id: str | None, state: str) -> None:
+    def journal_run(self, trace: str, run_id: str | None, state: RunJournal) -> None:
         with self._lock, self._tx():
             self._set_run(trace, run_id, state)
 
-    def _set_run(self, trace: str, run_id: str | None, state: str) -> None:
+    def _set_run(self, trace: str, run_id: str | None, state: RunJournal) -> None:
         self._db.execute("INSERT OR REPLACE INTO runs (trace, run_id, state, updated) VALUES (?, ?, ?, ?)",
-                         (trace, run_id, state, time.time()))  # fmt: skip
+                         (trace, run_id, state.value, time.time()))  # fmt: skip
 
-    def run_of(self, trace: str) -> tuple[str | None, str] | None:
+    def run_of(self, trace: str) -> tuple[str | None, RunJournal] | None:
         """(run id, state) journaled for ``trace``, or None."""
         with self._lock:
             row = self._db.execute("SELECT run_id, state FROM runs WHERE trace = ?", (trace,)).fetchone()
-        return None if row is None else (row[0], row[1])
+        return None if row is None else (row[0], RunJournal(row[1]))
 
     def prune_runs(self, keep: int = REMEMBERED_RUNS) -> None:
         with self._lock, self._tx():
             self._db.execute("DELETE FROM runs WHERE state = ? AND trace NOT IN (SELECT trace FROM runs WHERE state = ? "
-                             "ORDER BY updated DESC LIMIT ?)", (DONE, DONE, keep))  # fmt: skip
+                             "ORDER BY updated DESC LIMIT ?)", (RunJournal.DONE.value, RunJournal.DONE.value, keep))  # fmt: skip
 
     # --- windows ------------------------------------------------------------------------------
     def add_records(self, records: Sequence[WindowRecord]) -> None:
@@ -156,13 +176,13 @@ class SpoolFile:
                                  (window, json.dumps(window_data)))  # fmt: skip
                 self._db.execute("INSERT OR REPLACE INTO records (window, idx, data) VALUES (?, ?, ?)",
                                  (window, index, json.dumps(record)))  # fmt: skip
-                self._db.executemany("UPDATE spans SET trace = ? WHERE batch = ? AND pos = ?",
-                                     [(HELD, b, p) for b, p in record.get("span_refs") or ()])  # fmt: skip
+                self._db.executemany("UPDATE spans SET held = 1 WHERE batch = ? AND pos = ?",
+                                     [(b, p) for b, p in record.get("span_refs") or ()])  # fmt: skip
                 self._retire(list(refs))
 
-    def window_progress(self, window: str, run_id: str | None, state: str, synced: int | None = None) -> None:
+    def window_progress(self, window: str, run_id: str | None, state: RunJournal, synced: int | None = None) -> None:
         with self._lock, self._tx():
-            self._db.execute("UPDATE windows SET run_id = ?, state = ? WHERE id = ?", (run_id, state, window))
+            self._db.execute("UPDATE windows SET run_id = ?, state = ? WHERE id = ?", (run_id, state.value, window))
             if synced is not None:
                 self._db.execute("UPDATE windows SET synced = ? WHERE id = ?", (synced, window))
                 self._release_held(window, synced)
@@ -194,7 +214,7 @@ class SpoolFile:
             for window, data, run_id, state, synced in rows:
                 records = [json.loads(r) for (r,) in self._db.execute(
                     "SELECT data FROM records WHERE window = ? ORDER BY idx", (window,))]  # fmt: skip
-                out.append({"id": window, **json.loads(data), "run_id": run_id, "state": state, "synced": synced,
+                out.append({"id": window, **json.loads(data), "run_id": run_id, "state": RunJournal(state or ""), "synced": synced,
                             "records": records})  # fmt: skip
         return out
 
@@ -212,11 +232,12 @@ class SpoolFile:
             self._db.execute("ATTACH DATABASE ? AS other", (str(other),))
             try:
                 self._db.executescript(_SCHEMA.replace("EXISTS ", "EXISTS other."))
+                _upgrade(self._db, "other")
                 with self._tx():
                     offset = int(self._db.execute("SELECT coalesce(max(id), 0) FROM main.batches").fetchone()[0])
                     new = [int(b) + offset for (b,) in self._db.execute("SELECT id FROM other.batches ORDER BY id")]
                     self._db.execute("INSERT INTO main.batches SELECT id + ?, data, bytes FROM other.batches", (offset,))
-                    self._db.execute("INSERT INTO main.spans SELECT batch + ?, pos, trace FROM other.spans", (offset,))
+                    self._db.execute("INSERT INTO main.spans SELECT batch + ?, pos, trace, held FROM other.spans", (offset,))
                     self._db.execute("INSERT OR IGNORE INTO main.runs SELECT * FROM other.runs")
                     self._db.execute("INSERT OR IGNORE INTO main.windows SELECT * FROM other.windows")
                     self._db.execute("INSERT OR IGNORE INTO main.records SELECT * FROM other.records")
@@ -231,16 +252,23 @@ class SpoolFile:
         with self._lock:
             self._db.close()
 
-    def _tx(self) -> _Transaction:
-        return _Transaction(self._db)
+    def _tx(self) -> AbstractContextManager[None]:
+        return transaction(self._db)
 
 
-class _Transaction:
-    def __init__(self, db: sqlite3.Connection) -> None:
-        self._db = db
-
-    def __enter__(self) -> None:
-        self._db.execute("BEGIN IMMEDIATE")
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        self._db.execute("COMMIT" if exc_type is None else "ROLLBACK")
+def _upgrade(db: sqlite3.Connection, schema: str) -> None:
+    """Bring the file attached as ``schema`` to :data:`SCHEMA_VERSION` (a version-1 file gets its ``held`` column)."""
+    version = int(db.execute(f"PRAGMA {schema}.user_version").fetchone()[0])
+    if version >= SCHEMA_VERSION:
+        return
+    columns = {row[1] for row in db.execute(f"PRAGMA {schema}.table_info(spans)")}
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if "held" not in columns:
+            db.execute(f"ALTER TABLE {schema}.spans ADD COLUMN held INTEGER NOT NULL DEFAULT 0")
+            db.execute(f"UPDATE {schema}.spans SET held = 1 WHERE trace = ?", (_V1_HELD,))
+        db.execute(f"PRAGMA {schema}.user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        roll_back(db)
+        raise

@@ -3,7 +3,7 @@
 Checked against MLflow 3.6 to 3.17.2 (``tests/test_mlflow_traces.py`` fails loudly when a call changes).
 
 - **A server** (``http(s)://``): ``POST /v1/traces`` with ``x-mlflow-experiment-id`` and ``x-mlflow-run-id``
-  (:func:`~otel_mlflow.export.mlflow_server.send_trace`); the server stores and links them.
+  (:func:`~otel_mlflow.export.mlflow.server.send_trace`); the server stores and links them.
 - **A database store in process** (sqlite, PostgreSQL...): what the server's handler does, there being no public
   API for OTel spans: ``mlflow.entities.span.Span.from_otel_proto(span, location_id=experiment_id)`` for each
   span of the OTLP encoding, ``mlflow.tracing.client.TracingClient(uri).log_spans(experiment_id, spans)``, then
@@ -17,7 +17,7 @@ one); the MLflow trace id comes from MLflow's own derivation from the OTel trace
 
 Usage::
 
-    traces = MLflowTraces(tracking_uri)
+    traces = MLflowTraces(tracking_uri, headers=auth_headers(config))
     ids = traces.log(client, experiment_id, run_id, spans)     # MLflow trace ids (in process), or [] (server)
     traces.log_feedback(note, experiment_id)                   # TraceNotStored while the trace is on its way
 """
@@ -32,7 +32,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_mlflow import attributes as A
 from otel_mlflow.config import is_server_uri
-from otel_mlflow.export.mlflow_server import LinkRefused, send_trace
+from otel_mlflow.export.mlflow.server import LinkRefused, send_trace
 from otel_mlflow.mapping.feedback import FeedbackNote
 
 class TraceNotStored(Exception):
@@ -58,8 +58,9 @@ def trace_chunks(spans: Sequence[ReadableSpan], per_chunk: int) -> list[list[Rea
 class MLflowTraces:
     """Stores spans as traces in the tracking store of ``tracking_uri``; one per writer."""
 
-    def __init__(self, tracking_uri: str | None) -> None:
+    def __init__(self, tracking_uri: str | None, headers: dict[str, str] | None = None) -> None:
         self.tracking_uri = tracking_uri
+        self._headers = headers or {}
         self._tracing_client: Any = None
 
     def log(self, client: Any, experiment_id: str, run_id: str, spans: Sequence[ReadableSpan], done: int = 0,
@@ -79,7 +80,7 @@ class MLflowTraces:
 
     def _log_chunk(self, client: Any, experiment_id: str, run_id: str, spans: Sequence[ReadableSpan]) -> list[str]:
         if self.tracking_uri and is_server_uri(self.tracking_uri):
-            send_trace(self.tracking_uri, spans, experiment_id, run_id)
+            send_trace(self.tracking_uri, spans, experiment_id, run_id, self._headers)
             return []
         from mlflow.entities.span import Span
 

@@ -1,0 +1,398 @@
+"""The ledger: the one owner of everything accepted and not yet in MLflow, and the only holder of its lock.
+
+It coordinates the owners of each piece of pending state (each a plain structure it calls under its lock):
+the trace buffer and trace marks (:mod:`.traces`), the serving windows (:mod:`.windows`), the write jobs
+(:mod:`.jobs`), the spilled backlog (:mod:`.backlog`) and the memory bound (:mod:`.memory`); and it reaches the
+durable copy through the guarded spool only. Writer threads ask it for work and tell it what happened::
+
+    ledger = Ledger(config, options, telemetry, owned_spool)
+    ledger.accept(spans, now)                  # export(): spooled (one transaction), then held or spilled
+    if ledger.planning_due(now, last_plan):
+        ledger.plan(now)                       # ready traces -> jobs or window records; windows -> jobs
+    job = ledger.take(shard, shards, now)      # or ledger.wait_for_work(now) when there is none
+    ledger.finish(job, attempt(job, writer, None))   # retire from the spool, journal, count
+
+Its :class:`Phase`: RUNNING -> DRAINING (:meth:`begin_drain`) -> STOPPED (:meth:`stop`). The states of a trace,
+a window and a run, and the one method that moves each: DESIGN.md, "The export engine's states".
+"""
+
+from __future__ import annotations
+
+import enum
+import threading
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+
+from opentelemetry.sdk.trace import ReadableSpan
+
+from otel_mlflow.config import Config
+from otel_mlflow.export import LOGGER_NAME
+from otel_mlflow.export.pending.backlog import Backlog
+from otel_mlflow.export.pending.jobs import Job, JobQueue, Outcome
+from otel_mlflow.export.pending.memory import Held, MemoryBound, span_bytes
+from otel_mlflow.export.pending.routing import feedback_job, trace_job, windowed
+from otel_mlflow.export.pending.traces import FiledIn, SpanGroup, TraceBuffer, WrittenTo
+from otel_mlflow.export.pending.windows import Windows, rebuild
+from otel_mlflow.export.spool.file import WindowRecord
+from otel_mlflow.export.spool.folder import OwnedSpool
+from otel_mlflow.export.spool.guarded import REFUSED, GuardedSpool
+from otel_mlflow.export.stats import ExportStats, SelfTelemetry
+from otel_mlflow.mapping.feedback import is_feedback_group
+from otel_mlflow.mapping.request_record import record_to_dict, request_record
+from otel_mlflow.mapping.run_plan import MappingOptions
+from otel_mlflow.ratelimit import RateLimitedLog
+from otel_mlflow.scrub import get_logger
+
+_logger = get_logger(__name__)
+LATE_CHILD_GRACE_SECONDS = 5.0
+"""A trace is written this long after its root came (the SDK exports every 5 s): children that end after it
+(streams, background work) join its one record. ``force_flush`` and draining do not wait for it."""
+TAKE_OVER_EVERY_SECONDS, PRUNE_JOURNAL_EVERY_SECONDS, DRAINING_POLL_SECONDS = 5.0, 60.0, 0.2
+"""How often a live process looks for spool files of dead ones (forks, crashed replicas); how often the runs journal
+forgets written traces beyond the last 10,000; how often draining looks again."""
+
+
+class Phase(enum.Enum):
+    RUNNING = "running"
+    """Traces are written after their grace period, windows when their time is up."""
+    DRAINING = "draining"
+    """Everything is written now: traces still waiting for their root, open windows, retries due at once."""
+    STOPPED = "stopped"
+    """The writer threads leave their loop."""
+
+
+class Ledger:
+    def __init__(self, config: Config, options: MappingOptions, telemetry: SelfTelemetry,
+                 owned: OwnedSpool | None) -> None:  # fmt: skip
+        self.config, self.options = config, options
+        self.warnings = RateLimitedLog(get_logger(LOGGER_NAME))
+        self.disk = GuardedSpool(owned, on_failure=self._spool_lost)
+        self._cond = threading.Condition()
+        self._stats = ExportStats(telemetry)
+        self._memory = MemoryBound(config)
+        self._traces = TraceBuffer(config.trace_timeout)
+        self._windows = Windows(config.window_seconds, config.window_max_requests)
+        self._jobs = JobQueue()
+        self._backlog = Backlog()
+        self._phase = Phase.RUNNING
+        self._plan_lock = threading.Lock()
+        self._dirty, self._planning, self._plans = True, False, 0
+        self._flushing = 0  # force_flush calls waiting: planning takes finished traces without their grace period
+        self._next_take_over, self._next_prune = 0.0, time.monotonic() + PRUNE_JOURNAL_EVERY_SECONDS
+        self._took_over_draining = False
+
+    @property
+    def draining(self) -> bool:
+        return self._phase is not Phase.RUNNING
+
+    @property
+    def stopped(self) -> bool:
+        return self._phase is Phase.STOPPED
+
+    # --- intake ---------------------------------------------------------------------------------
+    def accept(self, spans: Sequence[ReadableSpan], now: float) -> bool:
+        """Take ``spans`` whole or refuse them whole (False, counted); never waits on MLflow."""
+        sizes = [span_bytes(s) for s in spans]
+        batch, positions = self.disk.append_batch(spans, self.config.spool_max_bytes, self.warnings)
+        with self._cond:
+            self._stats.add("spans_received", len(spans))
+            fits = self._memory.fits(self._held(), len(spans), sum(sizes))
+            if batch == REFUSED or (batch is None and not fits):
+                self._stats.add("spans_dropped_queue_full", len(spans))
+                return False
+            if batch is not None and (self._backlog or not fits):
+                self._backlog.spill(batch)  # on disk only; read back when memory frees
+                self._stats.add("spans_spilled", len(spans))
+            else:
+                for index, (span, size) in enumerate(zip(spans, sizes)):
+                    ref = (batch, positions[index]) if batch is not None else None
+                    self._traces.add(span, now, size, ref)
+            self._dirty = True
+            self._cond.notify_all()
+        return True
+
+    # --- planning: what is ready becomes jobs ---------------------------------------------------
+    def plan(self, now: float) -> None:
+        """Turn what is ready into jobs: finished traces, window updates, spilled spans read back."""
+        if not self._plan_lock.acquire(blocking=False):
+            return
+        try:
+            with self._cond:
+                self._planning, draining = True, self.draining
+            if now >= self._next_take_over or (draining and not self._took_over_draining):
+                self._took_over_draining = draining
+                self._take_over(now)
+            self._read_back(now)
+            with self._cond:
+                self._dirty = False
+                grace = 0.0 if self._flushing or draining else LATE_CHILD_GRACE_SECONDS
+                groups = self._traces.pop_ready(now, grace, draining)
+            records: list[WindowRecord] = []
+            for group in groups:
+                self._route(group, now, records)
+            if records:
+                self.disk.call(lambda s: s.add_records(records))  # one transaction for the pass
+            with self._cond:
+                jobs = self._windows.due(now, draining, self.options)
+            for job in jobs:
+                if job.window is not None:
+                    job.state.on_create = self.disk.window_journal(job.window.id)
+                self._add_job(job, now)
+        finally:
+            with self._cond:
+                self._planning = False
+                self._plans += 1
+                self._cond.notify_all()
+            self._plan_lock.release()
+
+    def _route(self, group: SpanGroup, now: float, records: list[WindowRecord]) -> None:
+        try:
+            if isinstance(group.dest, FiledIn):  # children of a filed request, ended after its grace period
+                with self._cond:
+                    joined = self._windows.join_late(group, records)
+                    self._stats.add("spans_joined_late", len(group.spans) * joined)
+                return None if joined else self._drop(group, "spans_dropped_late", "ended after their window closed")
+            if windowed(group, self.config.run_mode):
+                record = request_record(group.spans, self.options.capture_content, self.options.prices)
+                if self.config.link_traces:  # its spans stay in the spool until its MLflow trace is linked
+                    record.spans, record.spans_bytes, record.span_refs = group.spans, group.bytes, list(group.refs)
+                with self._cond:
+                    window, mark = self._windows.file(record, now)
+                    self._traces.mark(group.trace_id, mark)  # late spans join its record
+                refs = [] if record.span_refs else group.refs  # held spans are retired once the window's run has them
+                return records.append((window.id, window.describe(), mark.index, record_to_dict(record), refs))
+            if is_feedback_group(group.spans):  # given after its request: joins the request's record, if it can
+                with self._cond:
+                    self._windows.join_feedback(group, self._traces, records)
+                job = feedback_job(group, self.options, now, self.config.window_seconds)
+            else:
+                trace = f"{group.trace_id:032x}"
+                journal = self.disk.call(lambda s: s.run_of(trace)) if group.replayed and not group.dest else None
+                job = trace_job(group, self.options, journal)
+        except Exception:  # one bad group must not stop the others
+            _logger.exception("otel-mlflow could not map %d span(s); they are dropped", len(group.spans))
+            self._drop(group, "spans_dropped_mapping_failed", None)
+            return
+        if job.trace is not None:
+            job.state.on_create = self.disk.run_journal(job.trace)
+        self._add_job(job, now)
+
+    def _drop(self, group: SpanGroup, stat: str, why: str | None) -> None:
+        self.disk.call(lambda s: s.retire(group.refs))
+        with self._cond:
+            self._stats.add(stat, len(group.spans))
+            self._traces.forget(group.trace_id)
+        if why:
+            self.warnings.warn("late", "otel-mlflow dropped %d span(s) that %s", len(group.spans), why)
+
+    def _add_job(self, job: Job, now: float) -> None:
+        if self.disk.spool is None and job.deadline is None:
+            job.deadline = now + self.config.retry_timeout
+        with self._cond:
+            self._stats.add("metrics_dropped_non_finite", job.plan.dropped_metrics)
+            self._jobs.add(job)
+            self._cond.notify_all()
+
+    # --- what comes back from disk: dead processes' files, spilled batches ----------------------
+    def _take_over(self, now: float) -> None:
+        """Merge the spool files of dead processes into ours; queue their batches, restore their windows closed."""
+        self._next_take_over = now + TAKE_OVER_EVERY_SECONDS
+        if now >= self._next_prune:  # the journal remembers the last 10,000 written traces
+            self._next_prune = now + PRUNE_JOURNAL_EVERY_SECONDS
+            self.disk.call(lambda s: s.prune_runs())
+        files, batches = self.disk.take_over_dead()
+        if not files:
+            return
+        with self._cond:
+            self._backlog.adopt(batches)
+            self._stats.add("spool_files_taken_over", files)
+            known = self._windows.ids()
+        restored = rebuild(self.disk.windows(), self.disk, known, now)
+        with self._cond:
+            for window in restored:
+                self._windows.restore(window)
+
+    def _read_back(self, now: float) -> None:
+        """Spilled batches back into the trace buffer while memory has room."""
+        while self.disk.spool is not None:
+            with self._cond:  # the room is added up from what memory holds: only when a batch waits
+                batch = self._backlog.next() if self._backlog and self._room_to_read_back() else None
+            if batch is None:
+                return
+            loaded = self.disk.read_batch(batch)
+            if loaded is None:
+                return
+            spans, lost = loaded
+            with self._cond:
+                for span, ref in spans:
+                    self._traces.add(span, now, span_bytes(span), ref, replayed=True)
+                self._stats.add("spans_dropped_mapping_failed", len(lost))
+            if lost:
+                self.disk.call(lambda s: s.retire(lost))
+
+    def _spool_lost(self) -> int:
+        """The guard dropped the spool: spilled batches stay on disk for the next start. Returns how many."""
+        with self._cond:
+            self._stats.add("spool_errors", 1)
+            return self._backlog.forget()
+
+    # --- writer threads -------------------------------------------------------------------------
+    def take(self, shard: int, shards: int, now: float) -> Job | None:
+        """The next due job of this writer's shard; jobs of one key go one at a time, in order."""
+        with self._cond:
+            return self._jobs.take(shard, shards, now)
+
+    def finish(self, job: Job, outcome: Outcome) -> None:
+        """Settle one attempt: durable first (spool), then memory and counters."""
+        if outcome is Outcome.RETRY:
+            with self._cond:
+                self._jobs.release(job)
+                self._stats.add("writes_retried", 1)
+            self.warnings.warn("retry", "otel-mlflow write failed, will retry (attempt %d): %s", job.attempts, job.error)
+            return
+        written = outcome is Outcome.WRITTEN
+        if not written:
+            self.warnings.warn("give_up", "otel-mlflow dropped %d span(s): MLflow refused the write or kept failing "
+                               "until OTEL_MLFLOW_RETRY_TIMEOUT: %s", job.span_count, job.error)  # fmt: skip
+        window = job.window
+        if window is not None:
+            closed = job.closes_window and job.upto == len(window.records)
+            self.disk.settle_window(window.id, job.run_id or window.run_id, job.upto, closed)
+        else:
+            run = (job.trace, job.run_id) if written and job.trace and job.run_id else None
+            self.disk.call(lambda s: s.retire(job.refs, run=run))
+        with self._cond:
+            self._jobs.done(job)
+            self._stats.add("spans_written" if written else "spans_dropped_write_failed", job.span_count)
+            if written and job.plan.run_id is None and not job.state.in_doubt and not job.plan.only_feedback:
+                self._stats.add("runs_created", 1)
+            if window is not None:
+                self._windows.settle(job, written)  # a window not FINISHED gets a later job (aggregates, end)
+            elif job.trace is not None:
+                trace_id = int(job.trace, 16)
+                if written and job.run_id:
+                    self._traces.mark(trace_id, WrittenTo(job.run_id))
+                else:
+                    self._traces.forget(trace_id)
+            self._cond.notify_all()
+
+    def planning_due(self, now: float, last_plan: float) -> bool:
+        with self._cond:
+            return self.draining or self._needs_planning() or now - last_plan >= self.config.flush_interval
+
+    def wait_for_work(self, now: float) -> None:
+        """Sleep until a job may be due, planning is due, or something changes (at most the flush interval)."""
+        with self._cond:
+            if self.stopped or self._needs_planning():
+                return
+            timeout = self.config.flush_interval
+            for due in (self._jobs.next_due(), self._traces.next_grace_end(LATE_CHILD_GRACE_SECONDS)):
+                if due is not None:
+                    timeout = min(timeout, max(0.0, due - now))
+            if self.draining:
+                timeout = min(timeout, DRAINING_POLL_SECONDS)
+            self._cond.wait(timeout)
+
+    # --- flush, drain, stop ---------------------------------------------------------------------
+    @contextmanager
+    def flushing(self) -> Iterator[None]:
+        """While ``force_flush`` (or exit) waits: every waiting retry is due now and no grace period applies."""
+        with self._cond:
+            self._flushing += 1
+            self._jobs.due_now()
+            self._dirty = True
+            self._cond.notify_all()
+        try:
+            yield
+        finally:
+            with self._cond:
+                self._flushing -= 1
+
+    def wait_settled(self, deadline: float, alive: Callable[[], bool]) -> bool:
+        """Wait until nothing ready is left unwritten (traces still waiting for their root do not count); False
+        when ``deadline`` passes first or no writer is ``alive``."""
+        with self._cond:
+            while not self._settled(time.monotonic()):
+                remaining = deadline - time.monotonic()
+                if remaining <= 0 or not alive():
+                    return False
+                self._cond.wait(min(remaining, 0.1))
+        return True
+
+    def begin_drain(self) -> int:
+        """RUNNING -> DRAINING: from the next planning pass on, everything is written now. Returns the planning
+        passes so far (:meth:`wait_drained` waits for one that drained)."""
+        with self._cond:
+            if self._phase is Phase.RUNNING:
+                self._phase = Phase.DRAINING
+            self._cond.notify_all()
+            return self._plans
+
+    def wait_drained(self, since: int, timeout: float) -> tuple[bool, int]:
+        """Wait up to ``timeout`` for a planning pass after ``since`` to leave nothing pending; returns (drained,
+        spans and window requests not yet in MLflow)."""
+        with self._cond:
+            if not (self._plans > since and self._empty()):
+                self._cond.wait(timeout)
+            drained = self._plans > since and self._empty()
+            return drained, 0 if drained else self._left()
+
+    def stop(self) -> None:
+        """-> STOPPED: writer threads leave their loop."""
+        with self._cond:
+            self._phase = Phase.STOPPED
+            self._cond.notify_all()
+
+    def drop_all(self) -> int:
+        """Without a spool, at exit: forget what is left (counted as write failures); returns how many spans."""
+        with self._cond:
+            lost = self._held()[0]
+            self._jobs.clear()
+            self._traces.clear()
+            self._windows.clear()
+            self._stats.add("spans_dropped_write_failed", lost)
+            return lost
+
+    # --- reading ----------------------------------------------------------------------------------
+    def stats(self) -> ExportStats:
+        """A snapshot of the counters."""
+        with self._cond:
+            return self._stats.copy()
+
+    def memory_held(self) -> Held:
+        """(spans, estimated bytes) held in memory now; spilled spans wait on disk and are not counted."""
+        with self._cond:
+            return self._held()
+
+    def room_bytes(self) -> int:
+        """Bytes more the exporter takes before refusing: spool disk, or memory without a spool."""
+        spool = self.disk.spool
+        with self._cond:
+            room = self.config.spool_max_bytes - spool.bytes if spool is not None else None
+            return self._memory.room_bytes(room, self._held())
+
+    # --- state (lock held) ------------------------------------------------------------------------
+    def _needs_planning(self) -> bool:
+        """New spans came, or spilled ones can be read back now (else planning would spin)."""
+        return self._dirty or (bool(self._backlog) and self._room_to_read_back())
+
+    def _room_to_read_back(self) -> bool:
+        stuck = not self._jobs and not self._traces.has_ready(time.monotonic())
+        return self._memory.room_to_read_back(self._held(), stuck)
+
+    def _settled(self, now: float) -> bool:
+        return (not self._planning and not self._jobs and not self._backlog and not self._windows.busy()
+                and not self._traces.has_ready(now))  # fmt: skip
+
+    def _empty(self) -> bool:
+        return not (self._planning or self._jobs or self._backlog or len(self._traces) or len(self._windows))
+
+    def _left(self) -> int:
+        spool = self.disk.spool
+        return self._windows.unwritten() + (spool.span_count if spool is not None else self._held()[0])
+
+    def _held(self) -> Held:
+        jobs_spans, jobs_bytes = self._jobs.held()
+        window_spans, window_bytes = self._windows.held()
+        return len(self._traces) + jobs_spans + window_spans, self._traces.bytes + jobs_bytes + window_bytes
