@@ -117,3 +117,39 @@ def test_context_free_spans_are_refused_by_the_codec(recorder: SpanRecorder) -> 
 
     with pytest.raises(EncodeError):
         encode_batch([ReadableSpan(name="no context")])
+
+
+def _version_1_file(path: Path) -> None:
+    """A spool file as version 1 wrote it: no ``held`` column, held spans marked by ``trace = 'held'``."""
+    import sqlite3
+
+    db = sqlite3.connect(path)
+    db.executescript("""
+        CREATE TABLE batches (id INTEGER PRIMARY KEY, data BLOB NOT NULL, bytes INTEGER NOT NULL);
+        CREATE TABLE spans (batch INTEGER NOT NULL, pos INTEGER NOT NULL, trace TEXT NOT NULL,
+                            PRIMARY KEY (batch, pos)) WITHOUT ROWID;
+        CREATE TABLE runs (trace TEXT PRIMARY KEY, run_id TEXT, state TEXT NOT NULL, updated REAL NOT NULL);
+        CREATE TABLE windows (id TEXT PRIMARY KEY, data TEXT NOT NULL, run_id TEXT, state TEXT,
+                              synced INTEGER NOT NULL DEFAULT 0);
+        CREATE TABLE records (window TEXT NOT NULL, idx INTEGER NOT NULL, data TEXT NOT NULL,
+                              PRIMARY KEY (window, idx)) WITHOUT ROWID;
+        CREATE TABLE merged (source TEXT PRIMARY KEY);
+        INSERT INTO batches VALUES (1, x'00', 1);
+        INSERT INTO spans VALUES (1, 0, 'aa'), (1, 1, 'held'), (1, 2, 'bb');
+        INSERT INTO runs VALUES ('aa', NULL, 'creating', 0);
+    """)
+    db.commit()
+    db.close()
+
+
+def test_a_version_1_spool_file_is_upgraded_when_opened_or_merged(tmp_path: Path) -> None:
+    _version_1_file(tmp_path / "old.db")
+    old = SpoolFile(tmp_path / "old.db")
+    assert old.load(1) == (b"\x00", {0, 2}) and old.load(1, held=True) == (b"\x00", {1})
+    assert old.run_of("aa") == (None, RunJournal.CREATING)
+    old.close()
+    _version_1_file(tmp_path / "dead.db")
+    spool = SpoolFile(tmp_path / "new.db")
+    [batch] = spool.merge(tmp_path / "dead.db", "dead")
+    assert spool.load(batch) == (b"\x00", {0, 2}) and spool.load(batch, held=True) == (b"\x00", {1})
+    assert spool.span_count == 3
