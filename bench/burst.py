@@ -13,10 +13,13 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.persist import prepare_experiment, serve_request  # noqa: E402
-from otel_mlflow import MLflowSpanExporter  # noqa: E402
-from otel_mlflow.config import DEFAULT_EXPERIMENT_NAME, Config  # noqa: E402
-from otel_mlflow.config import BSP_MAX_QUEUE_SIZE  # noqa: E402
+from bench.persist import prepare_experiment, serve_request
+from otel_mlflow import MLflowSpanExporter
+from otel_mlflow.config import (
+    BSP_MAX_QUEUE_SIZE,
+    DEFAULT_EXPERIMENT_NAME,
+    Config,
+)
 
 
 def burst(requests: int = 10_000) -> dict[str, float]:
@@ -24,8 +27,7 @@ def burst(requests: int = 10_000) -> dict[str, float]:
     store = Path(tempfile.mkdtemp(prefix="bench-burst-"))
     uri = f"sqlite:///{store / 'mlflow.db'}"
     prepare_experiment(uri, DEFAULT_EXPERIMENT_NAME, str(store / "a"))
-    exporter = MLflowSpanExporter(config=Config.from_env(
-        env={}, tracking_uri=uri, artifact_location=str(store / "a")))  # fmt: skip
+    exporter = MLflowSpanExporter(config=Config.from_env(env={}, tracking_uri=uri, artifact_location=str(store / "a")))
     provider = TracerProvider(resource=Resource.create({"service.name": "burst"}))
     provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=BSP_MAX_QUEUE_SIZE))
     tracer = provider.get_tracer("burst")

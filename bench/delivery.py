@@ -23,9 +23,9 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.persist import serve_request  # noqa: E402
-from otel_mlflow import MLflowSpanExporter  # noqa: E402
-from otel_mlflow.config import Config  # noqa: E402
+from bench.persist import serve_request
+from otel_mlflow import MLflowSpanExporter
+from otel_mlflow.config import Config
 
 BATCH = 512
 
@@ -41,14 +41,21 @@ def spool_append_rate(spans: int = 20_480) -> tuple[float, float]:
         serve_request(tracer)
     made = list(memory.get_finished_spans())
     folder = tempfile.mkdtemp(prefix="bench-spool-")
-    exporter = MLflowSpanExporter(config=Config.from_env(
-        env={}, tracking_uri="http://127.0.0.1:9", spool_dir=folder, max_queue_size=1, retry_timeout=1,
-        exit_timeout=1))  # fmt: skip
+    exporter = MLflowSpanExporter(
+        config=Config.from_env(
+            env={},
+            tracking_uri="http://127.0.0.1:9",
+            spool_dir=folder,
+            max_queue_size=1,
+            retry_timeout=1,
+            exit_timeout=1,
+        )
+    )
     started = time.perf_counter()
     for first in range(0, len(made), BATCH):
         exporter.export(made[first : first + BATCH])
     elapsed = time.perf_counter() - started
-    on_disk = exporter._ledger.spool.bytes if exporter._ledger.spool is not None else 0  # noqa: SLF001 - a bench reads it
+    on_disk = exporter._ledger.spool.bytes if exporter._ledger.spool is not None else 0
     exporter.shutdown(timeout_seconds=1)
     return len(made) / elapsed, on_disk / len(made)
 
@@ -104,13 +111,27 @@ def batch_script(calls: int) -> dict[str, float]:
     for label, source in (("direct", _DIRECT), ("ours", _OURS)):
         work = Path(tempfile.mkdtemp(prefix=f"bench-batch-{label}-"))
         uri = f"sqlite:///{work / 'mlflow.db'}"
-        env = {**os.environ, "MLFLOW_TRACKING_URI": uri, "MLFLOW_EXPERIMENT_NAME": "batch",
-               "MLFLOW_ARTIFACT_PATH": str(work / "a"), "OTEL_MLFLOW_LINK_TRACES": "false"}  # fmt: skip
-        subprocess.run([sys.executable, "-c", "from mlflow import MlflowClient; MlflowClient().search_experiments()"],
-                       env=env, cwd=work, check=True)  # the store's schema is not part of the measurement
+        env = {
+            **os.environ,
+            "MLFLOW_TRACKING_URI": uri,
+            "MLFLOW_EXPERIMENT_NAME": "batch",
+            "MLFLOW_ARTIFACT_PATH": str(work / "a"),
+            "OTEL_MLFLOW_LINK_TRACES": "false",
+        }
+        subprocess.run(
+            [sys.executable, "-c", "from mlflow import MlflowClient; MlflowClient().search_experiments()"],
+            env=env,
+            cwd=work,
+            check=True,
+        )  # the store's schema is not part of the measurement
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-c", textwrap.dedent(source.format(calls=calls))], env=env, cwd=work,
-                       check=True, stderr=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(source.format(calls=calls))],
+            env=env,
+            cwd=work,
+            check=True,
+            stderr=subprocess.DEVNULL,
+        )
         out[f"{label}_seconds"] = time.perf_counter() - started
         from mlflow import MlflowClient
 

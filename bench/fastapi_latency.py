@@ -19,12 +19,12 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from pydantic import BaseModel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.onthread import DropExporter, generate_answer  # noqa: E402
-from instrumentors.fastapi import FastAPIRequestInstrumentor  # noqa: E402
-from instrumentors.llm_service import LLMServiceInstrumentor  # noqa: E402
-from otel_mlflow import MLflowSpanExporter  # noqa: E402
-from bench.persist import prepare_experiment  # noqa: E402
-from otel_mlflow.config import DEFAULT_EXPERIMENT_NAME, CaptureOptions, Config  # noqa: E402
+from bench.onthread import DropExporter, generate_answer
+from bench.persist import prepare_experiment
+from instrumentors.fastapi import FastAPIRequestInstrumentor
+from instrumentors.llm_service import LLMServiceInstrumentor
+from otel_mlflow import MLflowSpanExporter
+from otel_mlflow.config import DEFAULT_EXPERIMENT_NAME, CaptureOptions, Config
 
 CAPTURE = CaptureOptions(param_fields=("k",))  # as the example app runs: question, k and answer
 
@@ -85,8 +85,9 @@ def _one(name: str, service: Any, count: int) -> float:
         store = Path(tempfile.mkdtemp(prefix="bench-fastapi-"))
         uri = f"sqlite:///{store / 'mlflow.db'}"
         prepare_experiment(uri, DEFAULT_EXPERIMENT_NAME, str(store / "a"))
-        exporter = MLflowSpanExporter(config=Config.from_env(
-            env={}, tracking_uri=uri, artifact_location=str(store / "a")))  # fmt: skip
+        exporter = MLflowSpanExporter(
+            config=Config.from_env(env={}, tracking_uri=uri, artifact_location=str(store / "a"))
+        )
     provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=count * 8))
     llm = LLMServiceInstrumentor()
     with_llm_span = name in ("otel_mlflow_instrumentation", "otel_mlflow")

@@ -17,13 +17,17 @@ from opentelemetry.sdk.trace.export import BatchSpanProcessor, SpanExporter, Spa
 from opentelemetry.trace import SpanKind
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from instrumentors.llm_service import LLMServiceInstrumentor  # noqa: E402
+from instrumentors.llm_service import LLMServiceInstrumentor
 
 QUESTION = "What is RAG?"
 CONTEXT = "Retrieval-Augmented Generation combines search and LLMs."
 ANSWER = "RAG retrieves documents and generates an answer grounded in them."
-HAND_ATTRIBUTES = {"gen_ai.operation.name": "chat", "gen_ai.request.model": "gpt-4",
-                   "otel_mlflow.question": QUESTION, "otel_mlflow.context": CONTEXT}  # fmt: skip
+HAND_ATTRIBUTES = {
+    "gen_ai.operation.name": "chat",
+    "gen_ai.request.model": "gpt-4",
+    "otel_mlflow.question": QUESTION,
+    "otel_mlflow.context": CONTEXT,
+}
 """Request attributes the hand-written span sets at its start; with :func:`hand_made_call` it ends with
 the same attribute set (keys and values; JSON compared parsed) as the instrumented call
 (tests/test_bench.py checks this, so the baseline cannot drift)."""
@@ -41,16 +45,25 @@ def generate_answer(question: str, context: str) -> dict[str, Any]:
 def hand_made_call(tracer: Any) -> dict[str, Any]:
     """The LLM call with its GenAI span written by hand, as an app author would: the attributes known at the
     start passed to ``start_as_current_span``, the rest set from the result, messages as ``json.dumps``."""
-    attributes = {**HAND_ATTRIBUTES, "gen_ai.input.messages": json.dumps(
-        [{"role": "user", "parts": [{"type": "text", "content": QUESTION}]}])}  # fmt: skip
+    attributes = {
+        **HAND_ATTRIBUTES,
+        "gen_ai.input.messages": json.dumps([{"role": "user", "parts": [{"type": "text", "content": QUESTION}]}]),
+    }
     with tracer.start_as_current_span("chat gpt-4", kind=SpanKind.CLIENT, attributes=attributes) as span:
         result = generate_answer(QUESTION, CONTEXT)
         usage = result["usage"]
-        output = [{"role": "assistant", "parts": [{"type": "text", "content": result["answer"]}], "finish_reason": "stop"}]
-        span.set_attributes({"gen_ai.response.model": result["model"], "otel_mlflow.answer": result["answer"],
-                             "gen_ai.usage.input_tokens": usage["prompt_tokens"],
-                             "gen_ai.usage.output_tokens": usage["completion_tokens"],
-                             "gen_ai.output.messages": json.dumps(output)})  # fmt: skip
+        output = [
+            {"role": "assistant", "parts": [{"type": "text", "content": result["answer"]}], "finish_reason": "stop"}
+        ]
+        span.set_attributes(
+            {
+                "gen_ai.response.model": result["model"],
+                "otel_mlflow.answer": result["answer"],
+                "gen_ai.usage.input_tokens": usage["prompt_tokens"],
+                "gen_ai.usage.output_tokens": usage["completion_tokens"],
+                "gen_ai.output.messages": json.dumps(output),
+            }
+        )
     return result
 
 

@@ -13,9 +13,9 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.trace import SpanKind
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.onthread import old_helper_call  # noqa: E402
-from otel_mlflow import MLflowSpanExporter  # noqa: E402
-from otel_mlflow.config import Config  # noqa: E402
+from bench.onthread import old_helper_call
+from otel_mlflow import MLflowSpanExporter
+from otel_mlflow.config import Config
 
 ANSWER = "RAG retrieves documents and generates an answer grounded in them."
 
@@ -49,9 +49,18 @@ def otel_mlflow_rate(uri: str, artifacts: str, mode: str, requests: int, **setti
     name = f"bench-{mode}-{time.monotonic_ns()}"
     prepare_experiment(uri, name, artifacts)
     spans = request_spans(requests)
-    exporter = MLflowSpanExporter(config=Config.from_env(
-        env={}, tracking_uri=uri, artifact_location=artifacts, experiment_name=name,
-        run_mode=mode, flush_interval=0.2, max_queue_size=max(20_000, requests * 3), **settings))  # fmt: skip
+    exporter = MLflowSpanExporter(
+        config=Config.from_env(
+            env={},
+            tracking_uri=uri,
+            artifact_location=artifacts,
+            experiment_name=name,
+            run_mode=mode,
+            flush_interval=0.2,
+            max_queue_size=max(20_000, requests * 3),
+            **settings,
+        )
+    )
     started = time.perf_counter()
     for batch in range(0, len(spans), 512):
         exporter.export(spans[batch : batch + 512])
@@ -79,9 +88,9 @@ def window_step_metrics() -> list[tuple[str, float]]:
     """(key, value) of the step metrics a window run logs per request, read from the mapping itself (so the
     ceiling logs exactly what window mode logs: latency, tokens in and out, cost)."""
     from otel_mlflow.export.mlflow.prices import price_source
+    from otel_mlflow.export.pending.windows import WindowSet
     from otel_mlflow.mapping.request_record import request_record
     from otel_mlflow.mapping.run_plan import MappingOptions
-    from otel_mlflow.export.pending.windows import WindowSet
     from otel_mlflow.mapping.window import window_plan
 
     options = MappingOptions(prices=price_source(None))
@@ -135,8 +144,12 @@ def one_run_per_call_floor(uri: str, artifacts: str, requests: int) -> float:
     started = time.perf_counter()
     for _ in range(requests):
         run = client.create_run(experiment, tags=plan.tags)
-        client.log_batch(run.info.run_id, metrics=[Metric(m.key, m.value, m.timestamp_ms, m.step) for m in plan.metrics],
-                         params=[Param(k, v) for k, v in plan.params.items()], synchronous=True)  # fmt: skip
+        client.log_batch(
+            run.info.run_id,
+            metrics=[Metric(m.key, m.value, m.timestamp_ms, m.step) for m in plan.metrics],
+            params=[Param(k, v) for k, v in plan.params.items()],
+            synchronous=True,
+        )
         client.set_terminated(run.info.run_id)
     return requests / (time.perf_counter() - started)
 
@@ -150,4 +163,3 @@ def old_helper_rate(uri: str, artifacts: str, requests: int) -> float:
     for _ in range(requests):
         old_helper_call(experiment)
     return requests / (time.perf_counter() - started)
-

@@ -57,8 +57,13 @@ def record(name: str) -> Path:
     raw = OUT / f"{name}.raw"
     env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true"}
     for fmt, target in (("flamegraph", OUT / f"{name}.svg"), ("raw", raw)):
-        subprocess.run([str(py_spy), "record", "--rate", str(RATE), "--format", fmt, "--output", str(target), "--",
-                        *child], check=True, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+        subprocess.run(
+            [str(py_spy), "record", "--rate", str(RATE), "--format", fmt, "--output", str(target), "--", *child],
+            check=True,
+            env=env,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
     (OUT / f"{name}.txt").write_text(summary(raw.read_text()))
     raw.unlink()
     return OUT / f"{name}.svg"

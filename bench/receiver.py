@@ -13,12 +13,14 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from otel_mlflow import MLflowSpanExporter  # noqa: E402
-from bench.persist import prepare_experiment  # noqa: E402
-from otel_mlflow.config import Config  # noqa: E402
-from otel_mlflow.config import ReceiverSettings
-from otel_mlflow.serve.grpc_receiver import GrpcReceiver  # noqa: E402
-from otel_mlflow.serve.receiver import Receiver  # noqa: E402
+from bench.persist import prepare_experiment
+from otel_mlflow import MLflowSpanExporter
+from otel_mlflow.config import (
+    Config,
+    ReceiverSettings,
+)
+from otel_mlflow.serve.grpc_receiver import GrpcReceiver
+from otel_mlflow.serve.receiver import Receiver
 
 
 def make_bodies(traces: int, llm_call, per_body: int = 256) -> list[bytes]:  # type: ignore[no-untyped-def]
@@ -32,8 +34,13 @@ def make_bodies(traces: int, llm_call, per_body: int = 256) -> list[bytes]:  # t
     return [encode_spans(spans[i : i + per_body]).SerializeToString() for i in range(0, len(spans), per_body)]
 
 
-def bench_receiver(workdir: Path, traces: int, llm_call, transport: str = "http",  # type: ignore[no-untyped-def]
-                   link_traces: bool = True) -> tuple[float, float]:  # fmt: skip
+def bench_receiver(
+    workdir: Path,
+    traces: int,
+    llm_call,
+    transport: str = "http",  # type: ignore[no-untyped-def]
+    link_traces: bool = True,
+) -> tuple[float, float]:
     """(spans/s accepted over ``transport`` (``http`` or ``grpc``), spans/s persisted) for ``traces`` two-span
     traces in window mode, one client sending bodies of 256 spans one after another; ``link_traces`` False
     writes the window runs only (no MLflow traces)."""
@@ -41,9 +48,18 @@ def bench_receiver(workdir: Path, traces: int, llm_call, transport: str = "http"
     store.mkdir()
     uri, name = f"sqlite:///{store / 'mlflow.db'}", f"bench-{time.monotonic_ns()}"
     prepare_experiment(uri, name, str(store / "a"))
-    exporter = MLflowSpanExporter(config=Config.from_env(
-        env={}, tracking_uri=uri, artifact_location=str(store / "a"), experiment_name=name, flush_interval=0.05,
-        max_queue_size=traces * 4, run_mode="window", link_traces=link_traces))  # fmt: skip
+    exporter = MLflowSpanExporter(
+        config=Config.from_env(
+            env={},
+            tracking_uri=uri,
+            artifact_location=str(store / "a"),
+            experiment_name=name,
+            flush_interval=0.05,
+            max_queue_size=traces * 4,
+            run_mode="window",
+            link_traces=link_traces,
+        )
+    )
     receiver = Receiver(ReceiverSettings(port=0, grpc_port=0), exporter).start()
     grpc_receiver = GrpcReceiver(receiver.intake).start() if transport == "grpc" else None
     bodies = make_bodies(traces, llm_call)
@@ -73,8 +89,11 @@ def round_trip_ms(workdir: Path, llm_call, requests: int = 300) -> tuple[float, 
     store.mkdir()
     uri, name = f"sqlite:///{store / 'mlflow.db'}", f"bench-{time.monotonic_ns()}"
     prepare_experiment(uri, name, str(store / "a"))
-    exporter = MLflowSpanExporter(config=Config.from_env(
-        env={}, tracking_uri=uri, artifact_location=str(store / "a"), experiment_name=name, run_mode="window"))  # fmt: skip
+    exporter = MLflowSpanExporter(
+        config=Config.from_env(
+            env={}, tracking_uri=uri, artifact_location=str(store / "a"), experiment_name=name, run_mode="window"
+        )
+    )
     receiver = Receiver(ReceiverSettings(port=0, grpc_port=0), exporter).start()
     bodies = make_bodies(requests, llm_call, per_body=2)
     times = []

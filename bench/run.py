@@ -36,8 +36,8 @@ from typing import Any
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench import burst, delivery, fastapi_latency, onthread, persist, profiles, receiver, stack, startup  # noqa: E402
-from otel_mlflow.testing import mlflow_server  # noqa: E402
+from bench import burst, delivery, fastapi_latency, onthread, persist, profiles, receiver, stack, startup
+from otel_mlflow.testing import mlflow_server
 
 Row = dict[str, Any]
 
@@ -47,8 +47,15 @@ def median(repeats: int, measure: Callable[[], float]) -> float:
 
 
 def row(measure: str, baseline: str, base: float, ours: str, value: float, target: str = "") -> Row:
-    return {"measure": measure, "baseline": baseline, "baseline_value": base, "ours": ours, "ours_value": value,
-            "ratio": value / base if base else float("nan"), "target": target}  # fmt: skip
+    return {
+        "measure": measure,
+        "baseline": baseline,
+        "baseline_value": base,
+        "ours": ours,
+        "ours_value": value,
+        "ratio": value / base if base else float("nan"),
+        "target": target,
+    }
 
 
 def on_thread_rows(repeats: int, calls: int) -> list[Row]:
@@ -57,14 +64,17 @@ def on_thread_rows(repeats: int, calls: int) -> list[Row]:
     traced = median(repeats, lambda: onthread.mlflow_trace_us(max(200, calls // 10)))
     old = median(repeats, lambda: onthread.old_helper_us(20))
     m = "on-thread µs per LLM call"
-    return [row(m, "bare OTel span", bare, "instrumented", ours, "<= 1.5x"),
-            row(m, "same attrs by hand", hand, "instrumented", ours, "<= 1.1x"),
-            row(m, "@mlflow.trace", traced, "instrumented", ours, "< 1x"),
-            row(m, "old helper", old, "instrumented", ours, "< 1x")]  # fmt: skip
+    return [
+        row(m, "bare OTel span", bare, "instrumented", ours, "<= 1.5x"),
+        row(m, "same attrs by hand", hand, "instrumented", ours, "<= 1.1x"),
+        row(m, "@mlflow.trace", traced, "instrumented", ours, "< 1x"),
+        row(m, "old helper", old, "instrumented", ours, "< 1x"),
+    ]
 
 
-def persist_rows(label: str, uri: str, artifacts: str, repeats: int, requests: int, slow: int,
-                 window_target: str) -> list[Row]:  # fmt: skip
+def persist_rows(
+    label: str, uri: str, artifacts: str, repeats: int, requests: int, slow: int, window_target: str
+) -> list[Row]:
     """Window mode with runs only and with linked MLflow traces (the default), each against the same writes made
     by hand with MLflow's client; trace mode against the one-run-per-call floor; the old helper style. Each
     repeat runs every measure once, ours right after its baseline (a server gets faster as it warms up and its
@@ -80,8 +90,9 @@ def persist_rows(label: str, uri: str, artifacts: str, repeats: int, requests: i
             "raw_linked": lambda: persist.raw_ceiling_rate(uri, artifacts, linked, traces=True),
             "window_linked": lambda: persist.otel_mlflow_rate(uri, artifacts, "window", linked),
             "floor": lambda: persist.one_run_per_call_floor(uri, artifacts, slow),
-            "numbers": lambda: persist.otel_mlflow_rate(uri, artifacts, "trace", slow, capture_content=False,
-                                                        log_spans=False, link_traces=False),  # fmt: skip
+            "numbers": lambda: persist.otel_mlflow_rate(
+                uri, artifacts, "trace", slow, capture_content=False, log_spans=False, link_traces=False
+            ),
             "trace": lambda: persist.otel_mlflow_rate(uri, artifacts, "trace", slow),
             "old": lambda: persist.old_helper_rate(uri, artifacts, max(10, slow // 3)),
         }
@@ -90,17 +101,21 @@ def persist_rows(label: str, uri: str, artifacts: str, repeats: int, requests: i
             rate, missing = result if isinstance(result, tuple) else (result, 0)
             figures.setdefault(name, []).append(rate)
             lost += missing
-    raw, w, raw_linked, wl, floor, n, t, old = (statistics.median(figures[k]) for k in (
-        "raw", "window", "raw_linked", "window_linked", "floor", "numbers", "trace", "old"))  # fmt: skip
+    raw, w, raw_linked, wl, floor, n, t, old = (
+        statistics.median(figures[k])
+        for k in ("raw", "window", "raw_linked", "window_linked", "floor", "numbers", "trace", "old")
+    )
     made = repeats * 2 * (requests + linked + 2 * slow)
     m = f"persisted req/s, {label}"
-    return [row(m, "raw log_batch ceiling", raw, "window mode, runs only", w, window_target),
-            row(m, "raw ceiling + traces", raw_linked, "window + linked traces", wl, window_target),
-            row(m, "old helper", old, "window mode", w, "> 1x"),
-            row(m, "run-per-call floor", floor, "trace, numbers only", n, ">= 0.85x"),
-            row(m, "run-per-call floor", floor, "trace + artifacts", t),
-            row(m, "old helper", old, "trace + artifacts", t, "> 1x"),
-            row(f"spans lost, {label}", "spans made", made, "lost", lost, "0")]  # fmt: skip
+    return [
+        row(m, "raw log_batch ceiling", raw, "window mode, runs only", w, window_target),
+        row(m, "raw ceiling + traces", raw_linked, "window + linked traces", wl, window_target),
+        row(m, "old helper", old, "window mode", w, "> 1x"),
+        row(m, "run-per-call floor", floor, "trace, numbers only", n, ">= 0.85x"),
+        row(m, "run-per-call floor", floor, "trace + artifacts", t),
+        row(m, "old helper", old, "trace + artifacts", t, "> 1x"),
+        row(f"spans lost, {label}", "spans made", made, "lost", lost, "0"),
+    ]
 
 
 def writers_rows(uri: str, artifacts: str, repeats: int, traces: int) -> list[Row]:
@@ -113,10 +128,18 @@ def delivery_rows(window_req_s: float, repeats: int, calls: int) -> tuple[list[R
     rates = [delivery.spool_append_rate() for _ in range(repeats)]
     append, per_span = statistics.median(r[0] for r in rates), statistics.median(r[1] for r in rates)
     batch = delivery.batch_script(calls)
-    rows = [row("spans/s", "window mode into sqlite", window_req_s * 2, "spool append (export)", append, ">= 3x"),
-            row(f"batch script of {calls:,} calls, s", "direct MLflow writes", batch["direct_seconds"],
-                "otel-mlflow, emit + exit", batch["ours_seconds"], "<= 1.2x"),
-            row("batch script runs written", "calls made", calls, "runs in MLflow", batch["ours_runs"], "= 1x")]
+    rows = [
+        row("spans/s", "window mode into sqlite", window_req_s * 2, "spool append (export)", append, ">= 3x"),
+        row(
+            f"batch script of {calls:,} calls, s",
+            "direct MLflow writes",
+            batch["direct_seconds"],
+            "otel-mlflow, emit + exit",
+            batch["ours_seconds"],
+            "<= 1.2x",
+        ),
+        row("batch script runs written", "calls made", calls, "runs in MLflow", batch["ours_runs"], "= 1x"),
+    ]
     return rows, {"spool_bytes_per_span": per_span, **batch}
 
 
@@ -126,9 +149,11 @@ def stack_rows(work: Path, requests: int) -> list[Row]:
     two, lost_two = stack.stack_rate(work, 2, requests)
     lite, lost_lite = stack.stack_rate(work, 1, requests, sqlite=True)
     m = f"stack req/s persisted, {requests} req"
-    return [row(m, "1 receiver, PostgreSQL", one, "2 receivers, PostgreSQL", two, "no gain on 2 cores"),
-            row(m, "MLflow on sqlite", lite, "MLflow on PostgreSQL", one),
-            row("stack requests lost", "requests sent", 3 * requests, "lost", lost_one + lost_two + lost_lite, "0")]
+    return [
+        row(m, "1 receiver, PostgreSQL", one, "2 receivers, PostgreSQL", two, "no gain on 2 cores"),
+        row(m, "MLflow on sqlite", lite, "MLflow on PostgreSQL", one),
+        row("stack requests lost", "requests sent", 3 * requests, "lost", lost_one + lost_two + lost_lite, "0"),
+    ]
 
 
 def main() -> int:
@@ -149,40 +174,85 @@ def main() -> int:
     window_req_s = rows[-7]["ours_value"]
     if not args.no_server:
         with mlflow_server(work / "server") as url:
-            rows += persist_rows("REST", url, str(work / "rest-a"), repeats, int(1000 * scale), int(40 * scale),
-                                 ">= 0.6x")  # fmt: skip
+            rows += persist_rows(
+                "REST", url, str(work / "rest-a"), repeats, int(1000 * scale), int(40 * scale), ">= 0.6x"
+            )
             rows += writers_rows(url, str(work / "rest-w"), repeats, int(200 * scale))
     more, delivery_figures = delivery_rows(window_req_s, repeats, int(3000 * scale))
     rows += more
     for transport, link, traces in (("http", False, 2000), ("grpc", False, 2000), ("http", True, 300)):
-        rc = [receiver.bench_receiver(work, int(traces * scale), persist.serve_request, transport, link)
-              for _ in range(repeats)]  # fmt: skip
-        rows.append(row("receiver spans/s, sqlite, window", f"accepted over {transport.upper().replace('GRPC', 'gRPC')}",
-                        statistics.median(r[0] for r in rc), "persisted + traces" if link else "persisted, runs only",
-                        statistics.median(r[1] for r in rc), "" if link else ">= 0.5x"))  # fmt: skip
+        rc = [
+            receiver.bench_receiver(work, int(traces * scale), persist.serve_request, transport, link)
+            for _ in range(repeats)
+        ]
+        rows.append(
+            row(
+                "receiver spans/s, sqlite, window",
+                f"accepted over {transport.upper().replace('GRPC', 'gRPC')}",
+                statistics.median(r[0] for r in rc),
+                "persisted + traces" if link else "persisted, runs only",
+                statistics.median(r[1] for r in rc),
+                "" if link else ">= 0.5x",
+            )
+        )
     if not args.no_server:
         rows += stack_rows(work, int(1500 * scale))
     p50, p99 = receiver.round_trip_ms(work, persist.serve_request, int(300 * scale))
     rows.append(row("receiver round trip ms, 1 trace, OTLP/HTTP", "p50", p50, "p99", p99))
     fa = fastapi_latency.request_us(int(200 * scale), rounds=3 * repeats)  # short interleaved rounds: drift hits all
     official_added = fa["official"] - fa["none"]
-    rows.append(row("FastAPI added µs/request", "official instr.", official_added, "ours: official + capture",
-                    fa["capture"] - fa["none"], "<= 1.1x"))  # fmt: skip
-    rows.append(row("FastAPI added µs/request", "official instr.", official_added, "ours + LLM-call span",
-                    fa["otel_mlflow_instrumentation"] - fa["none"]))  # fmt: skip
-    rows.append(row("FastAPI added µs/request", "official instr.", official_added, "ours + MLflow writer",
-                    fa["otel_mlflow"] - fa["none"]))  # fmt: skip
-    rows.append(row("start-up s, opentelemetry-instrument", "console exporter", startup.startup_seconds("console", repeats),
-                    "mlflow exporter", startup.startup_seconds("mlflow", repeats), "<= 1.2x"))  # fmt: skip
+    rows.append(
+        row(
+            "FastAPI added µs/request",
+            "official instr.",
+            official_added,
+            "ours: official + capture",
+            fa["capture"] - fa["none"],
+            "<= 1.1x",
+        )
+    )
+    rows.append(
+        row(
+            "FastAPI added µs/request",
+            "official instr.",
+            official_added,
+            "ours + LLM-call span",
+            fa["otel_mlflow_instrumentation"] - fa["none"],
+        )
+    )
+    rows.append(
+        row(
+            "FastAPI added µs/request",
+            "official instr.",
+            official_added,
+            "ours + MLflow writer",
+            fa["otel_mlflow"] - fa["none"],
+        )
+    )
+    rows.append(
+        row(
+            "start-up s, opentelemetry-instrument",
+            "console exporter",
+            startup.startup_seconds("console", repeats),
+            "mlflow exporter",
+            startup.startup_seconds("mlflow", repeats),
+            "<= 1.2x",
+        )
+    )
     b = burst.burst(int(10_000 * scale))
-    rows.append(row(f"burst of {b['requests']:.0f} requests", "spans made", b["spans_made"], "spans lost",
-                    b["spans_lost"], "0"))  # fmt: skip
+    rows.append(
+        row(f"burst of {b['requests']:.0f} requests", "spans made", b["spans_made"], "spans lost", b["spans_lost"], "0")
+    )
     print_table(rows)
-    print(f"\nburst: issued in {b['issued_seconds']:.1f} s, all persisted after {b['persisted_seconds']:.1f} s, "
-          f"peak RSS growth {b['peak_rss_growth_mb']:.0f} MB (20,480 spans in the SDK's queue, 20,000 in the "
-          f"exporter's memory, the rest on disk)")
-    print(f"spool: {delivery_figures['spool_bytes_per_span']:.0f} bytes on disk per span; batch script: "
-          f"{delivery_figures['ours_runs']:.0f} of {delivery_figures['calls']:.0f} runs written")
+    print(
+        f"\nburst: issued in {b['issued_seconds']:.1f} s, all persisted after {b['persisted_seconds']:.1f} s, "
+        f"peak RSS growth {b['peak_rss_growth_mb']:.0f} MB (20,480 spans in the SDK's queue, 20,000 in the "
+        f"exporter's memory, the rest on disk)"
+    )
+    print(
+        f"spool: {delivery_figures['spool_bytes_per_span']:.0f} bytes on disk per span; batch script: "
+        f"{delivery_figures['ours_runs']:.0f} of {delivery_figures['calls']:.0f} runs written"
+    )
     out = Path(__file__).resolve().parent / "results"
     out.mkdir(exist_ok=True)
     (out / "latest.json").write_text(json.dumps({"rows": rows, "burst": b, "delivery": delivery_figures}, indent=2))
@@ -212,8 +282,10 @@ def verdict(r: Row) -> str:
 def print_table(rows: list[Row]) -> None:
     print(f"\n{'measure':<38} {'baseline':<22} {'value':>10}  {'otel-mlflow':<24} {'value':>10}  {'ratio':>7}  target")
     for r in rows:
-        print(f"{r['measure']:<38} {r['baseline']:<22} {r['baseline_value']:>10.1f}  {r['ours']:<24} "
-              f"{r['ours_value']:>10.1f}  {r['ratio']:>6.2f}x  {r['target']} {verdict(r)}".rstrip())  # fmt: skip
+        print(
+            f"{r['measure']:<38} {r['baseline']:<22} {r['baseline_value']:>10.1f}  {r['ours']:<24} "
+            f"{r['ours_value']:>10.1f}  {r['ratio']:>6.2f}x  {r['target']} {verdict(r)}".rstrip()
+        )
 
 
 if __name__ == "__main__":

@@ -30,6 +30,7 @@ def stack_rate(workdir: Path, replicas: int, requests: int, sqlite: bool = False
     folder.mkdir(parents=True)
     backend = f"sqlite:///{folder / 'mlflow.db'}" if sqlite else None
     with Stack(folder, replicas=replicas, backend_uri=backend) as stack:
+
         def ask(i: int) -> int:
             return demo.post(f"{stack.app_urls[i % replicas]}/ask", {"question": f"q{i}", "k": 1 + i % 3})[0]
 

@@ -1,6 +1,7 @@
 """The main job (`make demo`): the example RAG app, run zero-code under `opentelemetry-instrument`
 with uvicorn on 127.0.0.1, asked a handful of questions, stopped with SIGTERM (spans flushed), then a
-summary of the MLflow runs it wrote (users' feedback on three answers included) and the command to open the MLflow UI on that store.
+summary of the MLflow runs it wrote (users' feedback on three answers included) and the command to open the
+MLflow UI on that store.
 
 Uses MLFLOW_TRACKING_URI when set; otherwise ./mlflow.db (MLflow's own default), artifacts in mlartifacts/ beside it.
 Requests are served, so the default run mode (auto) gathers them into one run per configuration (k)
@@ -28,7 +29,12 @@ QUESTIONS = (  # two users' chat sessions (MLflow's Sessions view), read from th
     {"question": "What does MLflow record for each run?", "k": 2, "session_id": "demo-session-1", "user_id": "ada"},
     {"question": "What is a span in OpenTelemetry?", "k": 1, "session_id": "demo-session-2", "user_id": "grace"},
     {"question": "Why do input tokens matter for cost?", "k": 3, "session_id": "demo-session-2", "user_id": "grace"},
-    {"question": "What does the Collector do with telemetry?", "k": 2, "session_id": "demo-session-1", "user_id": "ada"},
+    {
+        "question": "What does the Collector do with telemetry?",
+        "k": 2,
+        "session_id": "demo-session-1",
+        "user_id": "ada",
+    },
     {"question": "Please fail this request", "k": 1, "session_id": "demo-session-2", "user_id": "grace"},  # fails
 )
 FEEDBACK = {0: ("helpful", None), 1: ("helpful", None), 3: ("wrong", "it never mentions output tokens")}
@@ -44,9 +50,18 @@ def free_port() -> int:
 def start_app(env: Mapping[str, str], port: int, log_path: Path) -> subprocess.Popen[bytes]:
     """Start the example app zero-code: `opentelemetry-instrument uvicorn api_gateway.main:app`."""
     instrument = Path(sys.executable).with_name("opentelemetry-instrument")
-    command = [str(instrument), sys.executable, "-m", "uvicorn", "api_gateway.main:app",
-               "--host", "127.0.0.1", "--port", str(port)]  # fmt: skip
-    log = open(log_path, "wb")  # noqa: SIM115 - closed by the child's exit
+    command = [
+        str(instrument),
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "api_gateway.main:app",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    log = open(log_path, "wb")
     return subprocess.Popen(command, cwd=RAG_APP, env=dict(env), stdout=log, stderr=subprocess.STDOUT)
 
 
@@ -86,8 +101,12 @@ def stop(proc: subprocess.Popen[bytes], timeout: float = 60.0) -> int:
     return proc.wait(timeout)
 
 
-def run_app(env: Mapping[str, str], questions: Sequence[Mapping[str, Any]], log_path: Path,
-            feedback: Mapping[int, tuple[Any, str | None]] | None = None) -> list[tuple[int, dict[str, Any]]]:  # fmt: skip
+def run_app(
+    env: Mapping[str, str],
+    questions: Sequence[Mapping[str, Any]],
+    log_path: Path,
+    feedback: Mapping[int, tuple[Any, str | None]] | None = None,
+) -> list[tuple[int, dict[str, Any]]]:
     """Ask each question, then give ``feedback`` (index -> (value, comment)) on those answers; SIGTERM."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
@@ -128,10 +147,15 @@ def summarize(tracking_uri: str, experiment_name: str, since_ms: int) -> int:
 
     client = MlflowClient(tracking_uri=tracking_uri)
     experiment = client.get_experiment_by_name(experiment_name)
-    runs = [] if experiment is None else client.search_runs(
-        [experiment.experiment_id], filter_string=f"attributes.start_time >= {since_ms}",
-        order_by=["attributes.start_time ASC"],
-    )  # fmt: skip
+    runs = (
+        []
+        if experiment is None
+        else client.search_runs(
+            [experiment.experiment_id],
+            filter_string=f"attributes.start_time >= {since_ms}",
+            order_by=["attributes.start_time ASC"],
+        )
+    )
     if not runs:
         print(f"No runs were written to {tracking_uri}; see .demo/app.log", file=sys.stderr)
         return 1
@@ -141,23 +165,33 @@ def summarize(tracking_uri: str, experiment_name: str, since_ms: int) -> int:
         config = ", ".join(f"{k}={v}" for k, v in sorted(p.items()))
         if run.data.tags.get("otel_mlflow.run_mode") == "window":
             print(f"\nwindow run {run.info.run_name!r} [{run.info.status}] {config}")
-            print(f"  requests {m.get('request_count', 0):.0f}, errors {m.get('error_count', 0):.0f}, "
-                  f"latency p50 {m.get('latency_ms.p50', 0):.1f} ms / p95 {m.get('latency_ms.p95', 0):.1f} ms, "
-                  f"tokens {m.get('tokens.total', 0):.0f}")  # fmt: skip
-            given = ", ".join(f"{k[len('feedback.'):]} {v:.0f}" for k, v in sorted(m.items()) if k.startswith("feedback."))
+            print(
+                f"  requests {m.get('request_count', 0):.0f}, errors {m.get('error_count', 0):.0f}, "
+                f"latency p50 {m.get('latency_ms.p50', 0):.1f} ms / p95 {m.get('latency_ms.p95', 0):.1f} ms, "
+                f"tokens {m.get('tokens.total', 0):.0f}"
+            )
+            given = ", ".join(
+                f"{k[len('feedback.') :]} {v:.0f}" for k, v in sorted(m.items()) if k.startswith("feedback.")
+            )
             if given:
                 print(f"  feedback: {given}")
             table = _artifact(client, run.info.run_id, "predictions.json")
             for row in json.loads(table)["data"] if table else []:
-                print(f"    {row[6]:<5} {row[3]:>7.1f} ms  {str(row[1])[:45]!r} -> {str(row[2] or '(no answer)')[:40]!r}")
+                print(
+                    f"    {row[6]:<5} {row[3]:>7.1f} ms  {str(row[1])[:45]!r} -> {str(row[2] or '(no answer)')[:40]!r}"
+                )
         else:
-            print(f"\nrun {run.info.run_name!r} [{run.info.status}] {config}, "
-                  f"latency {m.get('latency_ms', 0):.1f} ms, tokens {m.get('tokens.total', 0):.0f}")  # fmt: skip
+            print(
+                f"\nrun {run.info.run_name!r} [{run.info.status}] {config}, "
+                f"latency {m.get('latency_ms', 0):.1f} ms, tokens {m.get('tokens.total', 0):.0f}"
+            )
     traces = client.search_traces(locations=[experiment.experiment_id], max_results=1000)
     windows = sum(r.data.tags.get("otel_mlflow.run_mode") == "window" for r in runs)
     rated = sum(1 for t in traces if any(a.name == "user_feedback" for a in t.info.assessments or ()))
-    print(f"\n{len(traces)} MLflow trace(s), each linked to its run, with the question as Input and the answer as "
-          f"Output; {rated} with the user's feedback as an assessment.")
+    print(
+        f"\n{len(traces)} MLflow trace(s), each linked to its run, with the question as Input and the answer as "
+        f"Output; {rated} with the user's feedback as an assessment."
+    )
     if windows:
         print(f"Window runs ({windows}) hold predictions.json, one row per request.")
     if len(runs) > windows:
@@ -189,7 +223,9 @@ def main() -> int:
     Path(".demo").mkdir(exist_ok=True)
     since_ms = int(time.time() * 1000)
     print(f"Starting the example RAG app under opentelemetry-instrument; runs go to {env['MLFLOW_TRACKING_URI']}")
-    for (status, body), question in zip(run_app(env, QUESTIONS, Path(".demo/app.log"), FEEDBACK), QUESTIONS):
+    for (status, body), question in zip(
+        run_app(env, QUESTIONS, Path(".demo/app.log"), FEEDBACK), QUESTIONS, strict=True
+    ):
         print(f"  {status}  {question['question']!r} -> {str(body.get('answer', body.get('detail')))[:70]!r}")
     return summarize(env["MLFLOW_TRACKING_URI"], env["MLFLOW_EXPERIMENT_NAME"], since_ms)
 

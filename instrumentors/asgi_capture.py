@@ -76,13 +76,23 @@ class RequestCaptureMiddleware:
         self.app = app
         self.options = options = options or CaptureOptions.from_env()
         owners = ((A.SESSION_ID, options.session_from), (A.USER_ID, options.user_from))
-        self._identity = [(attribute, [(kind, name.lower() if kind == "header" else name)
-                                       for kind, _, name in (source.partition(":") for source in sources)])
-                          for attribute, sources in owners]  # fmt: skip
+        self._identity = [
+            (
+                attribute,
+                [
+                    (kind, name.lower() if kind == "header" else name)
+                    for kind, _, name in (source.partition(":") for source in sources)
+                ],
+            )
+            for attribute, sources in owners
+        ]
         sources = [source for _, parsed in self._identity for source in parsed]
         self._headers = frozenset(name.encode("latin-1") for kind, name in sources if kind == "header")
-        self._reads_request = bool((options.capture_content and options.question_fields) or options.param_fields
-                                   or any(kind == "body" for kind, _ in sources))  # fmt: skip
+        self._reads_request = bool(
+            (options.capture_content and options.question_fields)
+            or options.param_fields
+            or any(kind == "body" for kind, _ in sources)
+        )
         self._reads_response = bool(options.capture_content and options.answer_fields)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:

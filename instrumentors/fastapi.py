@@ -3,7 +3,8 @@
 The HTTP server spans themselves come from the official ``opentelemetry-instrumentation-fastapi``
 (installed with otel-mlflow; under ``opentelemetry-instrument`` it runs as the ``fastapi`` entry
 point). This instrumentor adds :class:`~instrumentors.asgi_capture.RequestCaptureMiddleware`, which puts
-the request's question, the body fields named as params and the answer on the server span, so each request's run carries them.
+the request's question, the body fields named as params and the answer on the server span, so each request's run
+carries them.
 
 Zero-code: the entry point ``otel_mlflow_fastapi`` patches every FastAPI app (disable it with
 ``OTEL_PYTHON_DISABLED_INSTRUMENTATIONS=otel_mlflow_fastapi``). In code, one call does both parts and
@@ -39,7 +40,7 @@ _left_alone: weakref.WeakSet[Any] = weakref.WeakSet()
 """Apps given to ``uninstrument_app``: the class-wide patch adds no capture to them any more."""
 
 
-class FastAPIRequestInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class FastAPIRequestInstrumentor(BaseInstrumentor):
     """Adds request/answer capture to every FastAPI app (``instrument``) or to one (``instrument_app``)."""
 
     def instrumentation_dependencies(self) -> Collection[str]:

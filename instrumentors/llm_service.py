@@ -13,9 +13,10 @@ In code (before the app imports its service, or the app keeps the unpatched func
 
 Targets are ``module:qualname`` entries (``pkg.mod:func`` or ``pkg.mod:Class.method``), from the
 ``functions`` argument or ``OTEL_MLFLOW_LLM_FUNCTIONS`` (comma-separated; default
-``services.llm_service:generate_answer``, the old helper guide's convention). A module not imported yet is patched the moment it is
-imported; one never imported costs nothing; a bad entry is one warning, never a crash.
-Each call becomes a GenAI span (see :mod:`otel_mlflow.instrumentation.llm_span`). ``uninstrument()`` restores every original.
+``services.llm_service:generate_answer``, the old helper guide's convention). A module not imported yet is patched
+the moment it is imported; one never imported costs nothing; a bad entry is one warning, never a crash.
+Each call becomes a GenAI span (see :mod:`otel_mlflow.instrumentation.llm_span`). ``uninstrument()`` restores every
+original.
 
 Environment: ``OTEL_MLFLOW_LLM_FUNCTIONS``, ``OTEL_MLFLOW_LLM_MODEL`` and ``OTEL_MLFLOW_LLM_PROVIDER``
 (model and provider when the call does not tell them), ``OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT``.
@@ -23,6 +24,7 @@ Environment: ``OTEL_MLFLOW_LLM_FUNCTIONS``, ``OTEL_MLFLOW_LLM_MODEL`` and ``OTEL
 
 from __future__ import annotations
 
+import functools
 import inspect
 import sys
 from collections.abc import Collection
@@ -41,7 +43,6 @@ from otel_mlflow.scrub import get_logger
 _logger = get_logger(__name__)
 
 
-
 @dataclass(frozen=True)
 class Target:
     """One function to patch: ``module`` and the dotted ``qualname`` inside it."""
@@ -53,9 +54,7 @@ class Target:
     def parse(cls, entry: str) -> Target:
         module, sep, qualname = entry.strip().partition(":")
         if not sep or not module or not qualname or not all(p.isidentifier() for p in qualname.split(".")):
-            raise ValueError(
-                f"{entry!r} is not a 'module:function' entry (e.g. services.llm_service:generate_answer)"
-            )
+            raise ValueError(f"{entry!r} is not a 'module:function' entry (e.g. services.llm_service:generate_answer)")
         return cls(module, qualname)
 
     def __str__(self) -> str:
@@ -75,7 +74,7 @@ def parse_targets(entries: Collection[str]) -> list[Target]:
     return targets
 
 
-class LLMServiceInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class LLMServiceInstrumentor(BaseInstrumentor):
     """Patches LLM-service functions so each call is an OTel GenAI span."""
 
     def instrumentation_dependencies(self) -> Collection[str]:
@@ -98,7 +97,7 @@ class LLMServiceInstrumentor(BaseInstrumentor):  # type: ignore[misc]
             if target.module in sys.modules:
                 self._patch(target, sys.modules[target.module])
             else:
-                wrapt.register_post_import_hook(lambda module, t=target: self._patch(t, module), target.module)
+                wrapt.register_post_import_hook(functools.partial(self._patch, target), target.module)
 
     def _uninstrument(self, **kwargs: Any) -> None:
         self._active = False  # hooks of modules imported later do nothing now
@@ -116,8 +115,13 @@ class LLMServiceInstrumentor(BaseInstrumentor):  # type: ignore[misc]
                 owner = getattr(owner, part)
             original = inspect.getattr_static(owner, name)
         except AttributeError:
-            _logger.warning("otel-mlflow: %s has no %s; %s entry %s is skipped", target.module, target.qualname,
-                            ENV_LLM_FUNCTIONS, target)  # fmt: skip
+            _logger.warning(
+                "otel-mlflow: %s has no %s; %s entry %s is skipped",
+                target.module,
+                target.qualname,
+                ENV_LLM_FUNCTIONS,
+                target,
+            )
             return
         if is_ours(original):
             return  # never wrap twice
@@ -132,4 +136,3 @@ def _make_wrapper(options: TraceOptions) -> Any:
         return traced_call(wrapped, args, kwargs, options)
 
     return wrapper
-

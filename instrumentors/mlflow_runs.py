@@ -24,7 +24,7 @@ from opentelemetry.instrumentation.instrumentor import BaseInstrumentor  # type:
 from otel_mlflow.instrumentation.run_binding import add_run_stamper, set_stamping
 
 
-class MLflowRunInstrumentor(BaseInstrumentor):  # type: ignore[misc]
+class MLflowRunInstrumentor(BaseInstrumentor):
     def instrumentation_dependencies(self) -> Collection[str]:
         return ()
 

@@ -23,11 +23,11 @@ from __future__ import annotations
 from otel_mlflow.config import Config, ConfigError
 from otel_mlflow.export.exporter import MLflowSpanExporter
 from otel_mlflow.export.stats import ExportStats
-from otel_mlflow.wiring import flush, init_mlflow
-from otel_mlflow.registry import ModelNotFoundError, get_latest_model, register_model, transition_model_to_stage
-from otel_mlflow.instrumentation.llm_span import LLMCall, llm_span, trace_llm
 from otel_mlflow.instrumentation.feedback import current_trace_id, log_feedback
 from otel_mlflow.instrumentation.helpers import log_evaluation_metrics, log_llm_call, log_prediction, log_training_run
+from otel_mlflow.instrumentation.llm_span import LLMCall, llm_span, trace_llm
+from otel_mlflow.registry import ModelNotFoundError, get_latest_model, register_model, transition_model_to_stage
+from otel_mlflow.wiring import flush, init_mlflow
 
 __all__ = [
     "Config",

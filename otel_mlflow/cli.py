@@ -33,11 +33,11 @@ from otel_mlflow.config import (
     ConfigError,
     ReceiverSettings,
 )
-from otel_mlflow.export.spool.folder import spooled_spans
 from otel_mlflow.export.exporter import MLflowSpanExporter
-from otel_mlflow.sigterm import mark_stopping_on_signal
-from otel_mlflow.serve.receiver import TRACES_PATH, Receiver
+from otel_mlflow.export.spool.folder import spooled_spans
 from otel_mlflow.scrub import get_logger
+from otel_mlflow.serve.receiver import TRACES_PATH, Receiver
+from otel_mlflow.sigterm import mark_stopping_on_signal
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -46,27 +46,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     receive = commands.add_parser("receive", help="OTLP receiver (HTTP POST /v1/traces, and gRPC) writing to MLflow")
     receive.add_argument("--host", help=f"address to bind (default 127.0.0.1; {ENV_RECEIVER_HOST})")
     receive.add_argument("--port", type=int, help=f"OTLP/HTTP port (default 4319; {ENV_RECEIVER_PORT})")
-    receive.add_argument("--grpc-port", type=int,
-                         help=f"OTLP/gRPC port (default 4320, 0: off; {ENV_RECEIVER_GRPC_PORT})")
+    receive.add_argument(
+        "--grpc-port", type=int, help=f"OTLP/gRPC port (default 4320, 0: off; {ENV_RECEIVER_GRPC_PORT})"
+    )
     receive.add_argument("--token", help=f"require 'Authorization: Bearer <token>' ({ENV_RECEIVER_TOKEN})")
-    receive.add_argument("--max-body-bytes", type=int,
-                         help=f"largest request body, compressed or not (default 16 MiB; {ENV_RECEIVER_MAX_BODY_BYTES})")
-    receive.add_argument("--max-spans", type=int,
-                         help=f"most spans in one request; more is a 413 (default 50,000; {ENV_RECEIVER_MAX_SPANS})")
-    receive.add_argument("--read-timeout", type=float, help="seconds an HTTP client has to send a request's headers, "
-                         f"then its body; idle connections close after it too (default 30; {ENV_RECEIVER_READ_TIMEOUT})")
-    receive.add_argument("--max-connections", type=int,
-                         help=f"open HTTP connections; past it, 503 (default 1,000; {ENV_RECEIVER_MAX_CONNECTIONS})")
+    receive.add_argument(
+        "--max-body-bytes",
+        type=int,
+        help=f"largest request body, compressed or not (default 16 MiB; {ENV_RECEIVER_MAX_BODY_BYTES})",
+    )
+    receive.add_argument(
+        "--max-spans",
+        type=int,
+        help=f"most spans in one request; more is a 413 (default 50,000; {ENV_RECEIVER_MAX_SPANS})",
+    )
+    receive.add_argument(
+        "--read-timeout",
+        type=float,
+        help="seconds an HTTP client has to send a request's headers, "
+        f"then its body; idle connections close after it too (default 30; {ENV_RECEIVER_READ_TIMEOUT})",
+    )
+    receive.add_argument(
+        "--max-connections",
+        type=int,
+        help=f"open HTTP connections; past it, 503 (default 1,000; {ENV_RECEIVER_MAX_CONNECTIONS})",
+    )
     receive.add_argument("--log-level", default="INFO")
-    doctor = commands.add_parser("doctor", help="print the configuration and check the tracking store, "
-                                                "experiment, /v1/traces and the receiver port")  # fmt: skip
-    doctor.add_argument("--receiver-port", type=int, help=f"the receiver's port to check (default 4319; {ENV_RECEIVER_PORT})")
+    doctor = commands.add_parser(
+        "doctor",
+        help="print the configuration and check the tracking store, experiment, /v1/traces and the receiver port",
+    )
+    doctor.add_argument(
+        "--receiver-port", type=int, help=f"the receiver's port to check (default 4319; {ENV_RECEIVER_PORT})"
+    )
     doctor.add_argument("--log-level", default="WARNING")
-    drain = commands.add_parser("drain", help="write what a spool folder holds (left by stopped or killed "
-                                              "processes) to MLflow, with progress, then exit")  # fmt: skip
-    drain.add_argument("--spool-dir", default=None,
-                       help="the spool folder (default: the one of MLFLOW_TRACKING_URI and MLFLOW_EXPERIMENT_NAME; "
-                            f"{ENV_SPOOL_DIR})")  # fmt: skip
+    drain = commands.add_parser(
+        "drain",
+        help="write what a spool folder holds (left by stopped or killed "
+        "processes) to MLflow, with progress, then exit",
+    )
+    drain.add_argument(
+        "--spool-dir",
+        default=None,
+        help=f"the spool folder (default: the one of MLFLOW_TRACKING_URI and MLFLOW_EXPERIMENT_NAME; {ENV_SPOOL_DIR})",
+    )
     drain.add_argument("--log-level", default="WARNING")
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -90,10 +113,16 @@ def _receive(args: argparse.Namespace) -> int:
     from otel_mlflow.serve.grpc_receiver import GrpcReceiver  # grpcio: only this command needs it
 
     try:
-        settings = ReceiverSettings.from_env(host=args.host, port=args.port, grpc_port=args.grpc_port,
-                                             token=args.token or None, max_body_bytes=args.max_body_bytes,
-                                             max_spans=args.max_spans, read_timeout=args.read_timeout,
-                                             max_connections=args.max_connections)  # fmt: skip
+        settings = ReceiverSettings.from_env(
+            host=args.host,
+            port=args.port,
+            grpc_port=args.grpc_port,
+            token=args.token or None,
+            max_body_bytes=args.max_body_bytes,
+            max_spans=args.max_spans,
+            read_timeout=args.read_timeout,
+            max_connections=args.max_connections,
+        )
         exporter = MLflowSpanExporter(config=Config.from_env())
     except ConfigError as exc:
         print(f"otel-mlflow: {exc}", file=sys.stderr)
@@ -102,8 +131,11 @@ def _receive(args: argparse.Namespace) -> int:
         receiver = Receiver(settings, exporter)
         grpc_receiver = GrpcReceiver(receiver.intake).start() if settings.grpc_port else None
     except OSError as exc:
-        print(f"otel-mlflow: cannot listen on {settings.host}: {exc}; choose another --port / --grpc-port "
-              "or stop what uses it", file=sys.stderr)  # fmt: skip
+        print(
+            f"otel-mlflow: cannot listen on {settings.host}: {exc}; choose another --port / --grpc-port "
+            "or stop what uses it",
+            file=sys.stderr,
+        )
         return 1
 
     def stop(signum: int, frame: FrameType | None) -> None:
@@ -114,22 +146,34 @@ def _receive(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     log = get_logger("otel_mlflow")
-    log.info("otel-mlflow receiving OTLP/HTTP on %s%s%s (auth: %s), writing to %s experiment %r",
-             receiver.url, TRACES_PATH, f" and OTLP/gRPC on {grpc_receiver.endpoint}" if grpc_receiver else "",
-             "bearer token" if settings.token else "none",
-             exporter.config.tracking_uri or "MLflow's default store", exporter.config.experiment_name)  # fmt: skip
+    log.info(
+        "otel-mlflow receiving OTLP/HTTP on %s%s%s (auth: %s), writing to %s experiment %r",
+        receiver.url,
+        TRACES_PATH,
+        f" and OTLP/gRPC on {grpc_receiver.endpoint}" if grpc_receiver else "",
+        "bearer token" if settings.token else "none",
+        exporter.config.tracking_uri or "MLflow's default store",
+        exporter.config.experiment_name,
+    )
     if not settings.token and not _is_loopback(settings.host):
-        log.warning("otel-mlflow receiver listens on %s without a token: anyone who reaches it can write to "
-                    "MLflow. Set one: --token \"$(openssl rand -hex 16)\" (or %s), and the same bearer token in "
-                    "the senders' headers", settings.host, ENV_RECEIVER_TOKEN)  # fmt: skip
+        log.warning(
+            "otel-mlflow receiver listens on %s without a token: anyone who reaches it can write to "
+            'MLflow. Set one: --token "$(openssl rand -hex 16)" (or %s), and the same bearer token in '
+            "the senders' headers",
+            settings.host,
+            ENV_RECEIVER_TOKEN,
+        )
     receiver.serve_forever()
     receiver.stop(flush=False)
     if grpc_receiver is not None:
         grpc_receiver.stop()
     exporter.shutdown()
     stats = exporter.stats
-    log.info("stopped: %d spans written, %d dropped", stats.spans_written,
-             stats.spans_dropped_write_failed + stats.spans_dropped_queue_full)
+    log.info(
+        "stopped: %d spans written, %d dropped",
+        stats.spans_written,
+        stats.spans_dropped_write_failed + stats.spans_dropped_queue_full,
+    )
     return 0
 
 
@@ -153,8 +197,11 @@ def _drain(spool_dir: str | None) -> int:
     if folder is None:
         print("otel-mlflow: the spool folder cannot be opened; see the warning above", file=sys.stderr)
         return 1
-    print(f"otel-mlflow: draining {folder} into {exporter.config.tracking_uri or 'MLflow default store'}, "
-          f"experiment {exporter.config.experiment_name!r}", file=sys.stderr)  # fmt: skip
+    print(
+        f"otel-mlflow: draining {folder} into {exporter.config.tracking_uri or 'MLflow default store'}, "
+        f"experiment {exporter.config.experiment_name!r}",
+        file=sys.stderr,
+    )
     exporter.shutdown()  # takes the dead files over, writes while MLflow makes progress, shows progress
     stats = exporter.stats
     left = spooled_spans(folder)

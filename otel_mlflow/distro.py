@@ -31,7 +31,7 @@ from opentelemetry.environment_variables import (
     OTEL_METRICS_EXPORTER,
     OTEL_TRACES_EXPORTER,
 )
-from opentelemetry.instrumentation.distro import BaseDistro
+from opentelemetry.instrumentation.distro import BaseDistro  # type: ignore[attr-defined]  # upstream: "# type: ignore"
 from opentelemetry.sdk.environment_variables import OTEL_BSP_MAX_QUEUE_SIZE
 
 from otel_mlflow.config import (
@@ -47,7 +47,7 @@ from otel_mlflow.sigterm import install_sigterm_flush
 EXPORTER_NAME = "mlflow"
 
 
-class MLflowConfigurator(SDKConfigurator):  # type: ignore[misc]
+class MLflowConfigurator(SDKConfigurator):
     """The SDK's own configurator (reads ``OTEL_*`` variables), registered under otel-mlflow's name: the
     SDK registers none, and ``opentelemetry-instrument`` needs one (see
     :mod:`otel_mlflow.instrumentation.otel_private`). Spans are stamped with the MLflow run active where they

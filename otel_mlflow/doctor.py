@@ -2,7 +2,8 @@
 
     otel-mlflow doctor [--receiver-port 4319]
 
-Prints every setting resolved (from the environment, else its default; credentials masked), then checks, each with the fix when it fails:
+Prints every setting resolved (from the environment, else its default; credentials masked), then checks, each with
+the fix when it fails:
 the tracking store answers; the experiment exists (or will be created on the first write); an MLflow
 server accepts OTLP at ``/v1/traces`` (needed for linked traces and the Collector's MLflow exporter);
 the receiver's port is free; the spool folder can be written, and how many spans wait in it (left by
@@ -12,18 +13,17 @@ stopped or killed processes: ``otel-mlflow drain`` writes them). Exits 1 when a 
 from __future__ import annotations
 
 import os
-from pathlib import Path
 import socket
 import sys
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import TextIO
+from pathlib import Path
+from typing import Any, TextIO, TypeVar
 
 from otel_mlflow.config import DEFAULT_TRACKING_URI, Config, ConfigError, is_server_uri
 from otel_mlflow.config.settings import SETTINGS
-from otel_mlflow.scrub import default_scrubber
 from otel_mlflow.export.mlflow.server import (
     EXPERIMENT_HEADER,
     auth_headers,
@@ -31,8 +31,10 @@ from otel_mlflow.export.mlflow.server import (
     make_client,
     traces_url,
 )
+from otel_mlflow.scrub import default_scrubber
 
 _TIMEOUT = 5.0
+T = TypeVar("T")
 
 
 @dataclass
@@ -123,8 +125,12 @@ def _spool_check(config: Config) -> Check:
     folder = spool_folder(config)
     parent = next((p for p in (folder, *folder.parents) if p.exists()), None)
     if parent is None or not parent.is_dir() or not os.access(parent, os.W_OK | os.X_OK):
-        return Check("spool", False, f"{folder} cannot be made: spans would be kept in memory only",
-                     "set OTEL_MLFLOW_SPOOL_DIR to a writable folder")  # fmt: skip
+        return Check(
+            "spool",
+            False,
+            f"{folder} cannot be made: spans would be kept in memory only",
+            "set OTEL_MLFLOW_SPOOL_DIR to a writable folder",
+        )
     waiting = spooled_spans(folder) if folder.is_dir() else 0
     detail = f"{folder}: {waiting} span(s) waiting" + (" (write them: otel-mlflow drain)" if waiting else "")
     return Check("spool", True, detail)
@@ -134,17 +140,25 @@ def _store_check(config: Config) -> Check:
     uri = config.tracking_uri or DEFAULT_TRACKING_URI
     shown = mask_uri(uri)
     if is_server_uri(uri) and not healthy(uri, _TIMEOUT):
-        return Check("tracking store", False, f"{shown} does not answer GET /health with 200",
-                     "start it (`mlflow server --host 127.0.0.1 --port 5000`), check the host and port in "
-                     "MLFLOW_TRACKING_URI, or unset MLFLOW_TRACKING_URI to use ./mlflow.db")  # fmt: skip
+        return Check(
+            "tracking store",
+            False,
+            f"{shown} does not answer GET /health with 200",
+            "start it (`mlflow server --host 127.0.0.1 --port 5000`), check the host and port in "
+            "MLFLOW_TRACKING_URI, or unset MLFLOW_TRACKING_URI to use ./mlflow.db",
+        )
     missing = _missing_sqlite_file(config)
     if missing is not None:  # querying would create it: doctor changes nothing on disk
         return Check("tracking store", True, f"{missing} does not exist yet; the first write creates it")
     try:
         _guarded(lambda: _client(config).search_experiments(max_results=1))
     except Exception as exc:  # noqa: BLE001 - every failure is reported, with the URI
-        return Check("tracking store", False, f"{shown} refused a query: {_first_line(exc)}",
-                     "check MLFLOW_TRACKING_URI and its credentials (MLFLOW_TRACKING_USERNAME/PASSWORD or TOKEN)")
+        return Check(
+            "tracking store",
+            False,
+            f"{shown} refused a query: {_first_line(exc)}",
+            "check MLFLOW_TRACKING_URI and its credentials (MLFLOW_TRACKING_USERNAME/PASSWORD or TOKEN)",
+        )
     return Check("tracking store", True, f"{shown} answers")
 
 
@@ -165,28 +179,46 @@ def _experiment_check(config: Config) -> Check:
     if experiment is None:
         return Check("experiment", True, f"{config.experiment_name!r} does not exist yet; the first write creates it")
     if experiment.lifecycle_stage == "deleted":
-        return Check("experiment", False, f"{config.experiment_name!r} is deleted",
-                     "restore it in the MLflow UI, or set MLFLOW_EXPERIMENT_NAME to another name")  # fmt: skip
+        return Check(
+            "experiment",
+            False,
+            f"{config.experiment_name!r} is deleted",
+            "restore it in the MLflow UI, or set MLFLOW_EXPERIMENT_NAME to another name",
+        )
     return Check("experiment", True, f"{config.experiment_name!r} exists (id {experiment.experiment_id})")
 
 
 def _traces_check(url: str, config: Config) -> Check:
     """POST an empty OTLP request: it writes nothing. A server that ingests OTLP answers 200, or 400
     "no spans found" (MLflow 3.x); an older server answers 404, a store without OTLP support 501."""
-    request = urllib.request.Request(url, data=b"", method="POST", headers={
-        "Content-Type": "application/x-protobuf", EXPERIMENT_HEADER: "0", **auth_headers(config)})  # fmt: skip
+    request = urllib.request.Request(
+        url,
+        data=b"",
+        method="POST",
+        headers={"Content-Type": "application/x-protobuf", EXPERIMENT_HEADER: "0", **auth_headers(config)},
+    )
     try:
-        with urllib.request.urlopen(request, timeout=_TIMEOUT):  # noqa: S310
-            return Check("/v1/traces", True, f"{url} accepts OTLP traces (linked traces and the Collector's "
-                                             "MLflow exporter will work)")  # fmt: skip
+        with urllib.request.urlopen(request, timeout=_TIMEOUT):
+            return Check(
+                "/v1/traces",
+                True,
+                f"{url} accepts OTLP traces (linked traces and the Collector's MLflow exporter will work)",
+            )
     except urllib.error.HTTPError as exc:
         detail = exc.read()[:500].decode("utf-8", "replace")
         if exc.code == 400 and "no spans" in detail.lower():
-            return Check("/v1/traces", True, f"{url} accepts OTLP traces (linked traces and the Collector's "
-                                             "MLflow exporter will work)")  # fmt: skip
-        return Check("/v1/traces", False, f"{url} answered {exc.code}",
-                     "use MLflow 3.6+ with a SQL backend store (--backend-store-uri postgresql://... or sqlite:///...)"
-                     ", or leave OTEL_MLFLOW_LINK_TRACES off")  # fmt: skip
+            return Check(
+                "/v1/traces",
+                True,
+                f"{url} accepts OTLP traces (linked traces and the Collector's MLflow exporter will work)",
+            )
+        return Check(
+            "/v1/traces",
+            False,
+            f"{url} answered {exc.code}",
+            "use MLflow 3.6+ with a SQL backend store (--backend-store-uri postgresql://... or sqlite:///...)"
+            ", or leave OTEL_MLFLOW_LINK_TRACES off",
+        )
     except OSError as exc:
         return Check("/v1/traces", False, f"{url}: {exc}", "check that the MLflow server is reachable")
 
@@ -197,17 +229,21 @@ def _port_check(port: int) -> Check:
         try:
             s.bind(("127.0.0.1", port))
         except OSError:
-            return Check("receiver port", False, f"127.0.0.1:{port} is in use",
-                         f"stop what listens there (`ss -ltnp | grep :{port}`) or run "
-                         f"`otel-mlflow receive --port <another>` and point the Collector at it")  # fmt: skip
+            return Check(
+                "receiver port",
+                False,
+                f"127.0.0.1:{port} is in use",
+                f"stop what listens there (`ss -ltnp | grep :{port}`) or run "
+                f"`otel-mlflow receive --port <another>` and point the Collector at it",
+            )
     return Check("receiver port", True, f"127.0.0.1:{port} is free for `otel-mlflow receive`")
 
 
-def _client(config: Config) -> object:
+def _client(config: Config) -> Any:
     return make_client(config.tracking_uri)
 
 
-def _guarded(call: Callable[[], object]) -> object:
+def _guarded(call: Callable[[], T]) -> T:
     """Run an MLflow call with MLflow's HTTP retries off, so a dead server fails in seconds, not minutes."""
     saved = {k: os.environ.get(k) for k in ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT")}
     os.environ["MLFLOW_HTTP_REQUEST_MAX_RETRIES"] = "0"

@@ -61,6 +61,6 @@ def _flush_then_exit(signum: int, frame: FrameType | None) -> None:
     signal.signal(signum, signal.SIG_DFL)
     try:
         shut_down_provider_to_stop()
-    except Exception:  # noqa: BLE001 - the process must still stop
+    except Exception:
         _logger.exception("otel-mlflow could not flush spans on SIGTERM")
     os.kill(os.getpid(), signum)

@@ -37,8 +37,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from otel_mlflow.config import Config
 from otel_mlflow.export.exporter import MLflowSpanExporter
 from otel_mlflow.export.mlflow.server import get_or_create_experiment, healthy, make_client
-from otel_mlflow.wiring import Pipeline, set_pipeline
 from otel_mlflow.instrumentation.run_binding import add_run_stamper
+from otel_mlflow.wiring import Pipeline, set_pipeline
 
 
 @dataclass
@@ -83,8 +83,9 @@ def otel_mlflow_capture(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iter
     config = Config.from_env(flush_interval=0.05)
     previous_uri = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(uri)
-    experiment_id = get_or_create_experiment(make_client(uri), config.experiment_name, str(store / "artifacts"),
-                                             config.param_fields)  # fmt: skip
+    experiment_id = get_or_create_experiment(
+        make_client(uri), config.experiment_name, str(store / "artifacts"), config.param_fields
+    )
     mlflow.set_experiment(experiment_id=experiment_id)
 
     memory = InMemorySpanExporter()
@@ -123,8 +124,9 @@ def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.1
 
 
 @contextmanager
-def mlflow_server(root: Path, timeout: float = 60.0, extra_args: Sequence[str] = (),
-                  env: Mapping[str, str] | None = None) -> Iterator[str]:  # fmt: skip
+def mlflow_server(
+    root: Path, timeout: float = 60.0, extra_args: Sequence[str] = (), env: Mapping[str, str] | None = None
+) -> Iterator[str]:
     """Start a real ``mlflow server`` on 127.0.0.1 with a sqlite backend; yield its URL; stop it.
 
     ``extra_args`` go on its command line (``["--app-name", "basic-auth"]``), ``env`` into its environment."""
@@ -133,19 +135,34 @@ def mlflow_server(root: Path, timeout: float = 60.0, extra_args: Sequence[str] =
     log = open(root / "server.log", "wb")
     proc = subprocess.Popen(
         [
-            sys.executable, "-m", "mlflow", "server",
-            "--host", "127.0.0.1", "--port", str(port),
-            "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
-            "--artifacts-destination", str(root / "server-artifacts"),
-            "--workers", "1", *extra_args,
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{root / 'server.db'}",
+            "--artifacts-destination",
+            str(root / "server-artifacts"),
+            "--workers",
+            "1",
+            *extra_args,
         ],
-        stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=root,
-    )  # fmt: skip
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, **(env or {})},
+        cwd=root,
+    )
     url = f"http://127.0.0.1:{port}"
 
     try:
         if not wait_for(lambda: healthy(url, 1.0), timeout, 0.25):
-            raise RuntimeError(f"mlflow server did not start in {timeout}s: {(root / 'server.log').read_text()[-2000:]}")
+            raise RuntimeError(
+                f"mlflow server did not start in {timeout}s: {(root / 'server.log').read_text()[-2000:]}"
+            )
         yield url
     finally:
         proc.terminate()

@@ -48,12 +48,12 @@ from otel_mlflow.config import (
     service_name_given,
 )
 from otel_mlflow.export.exporter import MLflowSpanExporter, live_exporters
+from otel_mlflow.export.mlflow.server import MLflowUnavailable, get_or_create_experiment, make_client, require_reachable
 from otel_mlflow.instrumentation.backend import register_backend
 from otel_mlflow.instrumentation.llm_span import TRACER_NAME
 from otel_mlflow.instrumentation.run_binding import add_run_stamper
-from otel_mlflow.sigterm import install_sigterm_flush
-from otel_mlflow.export.mlflow.server import MLflowUnavailable, get_or_create_experiment, make_client, require_reachable
 from otel_mlflow.scrub import get_logger
+from otel_mlflow.sigterm import install_sigterm_flush
 
 _logger = get_logger(__name__)
 INIT_CHECK_SECONDS = 10.0
@@ -162,8 +162,12 @@ def resolve_experiment(pipe: Pipeline, wait: float) -> str | None:
     if start:  # one lookup at a time: a slow first open of a sqlite store is not raced by a second
         threading.Thread(target=resolve, name="otel-mlflow-init", daemon=True).start()
     if not done.wait(wait):
-        _logger.warning("otel-mlflow: the tracking store did not answer within %.0f s; init_mlflow() goes on "
-                        "and the writer resolves experiment %r when it does", wait, pipe.config.experiment_name)
+        _logger.warning(
+            "otel-mlflow: the tracking store did not answer within %.0f s; init_mlflow() goes on "
+            "and the writer resolves experiment %r when it does",
+            wait,
+            pipe.config.experiment_name,
+        )
     return pipe.experiment_id
 
 
@@ -194,8 +198,9 @@ def _set_mlflow(config: Config) -> str:
 
     if config.tracking_uri:
         mlflow.set_tracking_uri(config.tracking_uri)
-    experiment_id = get_or_create_experiment(make_client(config.tracking_uri), config.experiment_name,
-                                             config.artifact_root, config.param_fields)  # fmt: skip
+    experiment_id = get_or_create_experiment(
+        make_client(config.tracking_uri), config.experiment_name, config.artifact_root, config.param_fields
+    )
     mlflow.set_experiment(experiment_id=experiment_id)
     return experiment_id
 

@@ -39,8 +39,9 @@ from otel_mlflow.testing import free_port, wait_for  # noqa: E402
 
 def pg_bin(name: str) -> str:
     """A PostgreSQL server program: on PATH, else where Debian's ``postgresql`` package puts it."""
-    found = shutil.which(name) or next(iter(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)),
-                                       None)  # fmt: skip
+    found = shutil.which(name) or next(
+        iter(sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True)), None
+    )
     if found is None:
         raise RuntimeError(f"{name} not found: install PostgreSQL (Debian: apt-get install postgresql)")
     return str(found)
@@ -59,8 +60,14 @@ class Service:
 
     def start(self) -> Service:
         env = {**os.environ, "MLFLOW_DISABLE_TELEMETRY": "true", **self.env, "PATH": f"{BIN}:{os.environ['PATH']}"}
-        self.proc = subprocess.Popen(self.argv, cwd=self.cwd, env=env, stdout=open(self.log, "ab"),
-                                     stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+        self.proc = subprocess.Popen(
+            self.argv,
+            cwd=self.cwd,
+            env=env,
+            stdout=open(self.log, "ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         return self
 
     def stop(self, timeout: float = 60.0) -> int | None:
@@ -93,7 +100,9 @@ class Postgres:
     def start(self) -> Postgres:
         data, run = self.folder / "data", self._run
         run(pg_bin("initdb"), "-D", str(data), "-A", "trust", "-U", "postgres", "-E", "UTF8", "--no-sync")
-        options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c fsync={'on' if self._fsync else 'off'}"
+        options = (
+            f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.folder} -c fsync={'on' if self._fsync else 'off'}"
+        )
         run(pg_bin("pg_ctl"), "-D", str(data), "-l", str(self.folder / "postgres.log"), "-w", "-o", options, "start")
         run(pg_bin("createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", "mlflow")
         return self
@@ -118,18 +127,40 @@ def rotel_binary() -> str:
 def rotel_command(binary: str, http_port: int, grpc_port: int, target: str, protocol: str, pid_file: Path) -> list[str]:
     """A rotel Collector taking OTLP on 127.0.0.1 (HTTP and gRPC ports) and exporting, gzip, to ``target`` over
     ``protocol`` (``http`` or ``grpc``) in 200 ms batches."""
-    return [binary, "start", "--otlp-http-endpoint", f"127.0.0.1:{http_port}",
-            "--otlp-grpc-endpoint", f"127.0.0.1:{grpc_port}", "--exporter", "otlp",
-            "--otlp-exporter-protocol", protocol, "--otlp-exporter-endpoint", target,
-            "--otlp-exporter-compression", "gzip", "--batch-timeout", "200ms", "--pid-file", str(pid_file)]  # fmt: skip
+    return [
+        binary,
+        "start",
+        "--otlp-http-endpoint",
+        f"127.0.0.1:{http_port}",
+        "--otlp-grpc-endpoint",
+        f"127.0.0.1:{grpc_port}",
+        "--exporter",
+        "otlp",
+        "--otlp-exporter-protocol",
+        protocol,
+        "--otlp-exporter-endpoint",
+        target,
+        "--otlp-exporter-compression",
+        "gzip",
+        "--batch-timeout",
+        "200ms",
+        "--pid-file",
+        str(pid_file),
+    ]
 
 
 class Stack:
     """PostgreSQL, MLflow, ``replicas`` x (receiver, Collector, app). Logs and spools under ``folder``."""
 
-    def __init__(self, folder: Path, replicas: int = 2, experiment: str = "llmops-rag",
-                 receiver_env: dict[str, str] | None = None, backend_uri: str | None = None,
-                 services: list[str] | None = None) -> None:  # fmt: skip
+    def __init__(
+        self,
+        folder: Path,
+        replicas: int = 2,
+        experiment: str = "llmops-rag",
+        receiver_env: dict[str, str] | None = None,
+        backend_uri: str | None = None,
+        services: list[str] | None = None,
+    ) -> None:
         self.folder = folder
         folder.mkdir(parents=True, exist_ok=True)
         self.replicas, self.experiment = replicas, experiment
@@ -169,10 +200,24 @@ class Stack:
 
     def _start_mlflow(self, port: int) -> None:
         self.mlflow_url = f"http://127.0.0.1:{port}"
-        self.mlflow = Service("mlflow", [str(BIN / "mlflow"), "server", "--host", "127.0.0.1", "--port", str(port),
-                                         "--backend-store-uri", str(self.backend_uri), "--workers", "2",
-                                         "--artifacts-destination", str(self.folder / "artifacts")],
-                              self.folder / "mlflow.log").start()  # fmt: skip
+        self.mlflow = Service(
+            "mlflow",
+            [
+                str(BIN / "mlflow"),
+                "server",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--backend-store-uri",
+                str(self.backend_uri),
+                "--workers",
+                "2",
+                "--artifacts-destination",
+                str(self.folder / "artifacts"),
+            ],
+            self.folder / "mlflow.log",
+        ).start()
         self._ready(self.mlflow, self.mlflow_url, 120)
 
     def restart_mlflow(self, down_seconds: float = 0.0) -> None:
@@ -184,23 +229,58 @@ class Stack:
 
     def _start_replica(self, index: int) -> None:
         receiver_port, collector_port, app_port = free_port(), free_port(), free_port()
-        env = {"MLFLOW_TRACKING_URI": self.mlflow_url, "MLFLOW_EXPERIMENT_NAME": self.experiment,
-               "OTEL_MLFLOW_SPOOL_DIR": str(self.folder / f"spool-{index}"), "OTEL_MLFLOW_REPLICA": f"receiver-{index}",
-               "OTEL_MLFLOW_PARAM_FIELDS": "k", **self.receiver_env}  # fmt: skip  (k: a column of the runs view)
-        receiver = Service(f"receiver-{index}", [str(BIN / "otel-mlflow"), "receive", "--port", str(receiver_port),
-                                                 "--grpc-port", "0"], self.folder / f"receiver-{index}.log", env)  # fmt: skip
+        env = {
+            "MLFLOW_TRACKING_URI": self.mlflow_url,
+            "MLFLOW_EXPERIMENT_NAME": self.experiment,
+            "OTEL_MLFLOW_SPOOL_DIR": str(self.folder / f"spool-{index}"),
+            "OTEL_MLFLOW_REPLICA": f"receiver-{index}",
+            "OTEL_MLFLOW_PARAM_FIELDS": "k",
+            **self.receiver_env,
+        }  # k: a column of the runs view
+        receiver = Service(
+            f"receiver-{index}",
+            [str(BIN / "otel-mlflow"), "receive", "--port", str(receiver_port), "--grpc-port", "0"],
+            self.folder / f"receiver-{index}.log",
+            env,
+        )
         self.receivers.append(receiver.start())
         self._ready(receiver, f"http://127.0.0.1:{receiver_port}", 60)
-        collector = Service(f"collector-{index}", rotel_command(
-            rotel_binary(), collector_port, free_port(), f"http://127.0.0.1:{receiver_port}", "http",
-            self.folder / f"rotel-{index}.pid"), self.folder / f"collector-{index}.log")  # fmt: skip
+        collector = Service(
+            f"collector-{index}",
+            rotel_command(
+                rotel_binary(),
+                collector_port,
+                free_port(),
+                f"http://127.0.0.1:{receiver_port}",
+                "http",
+                self.folder / f"rotel-{index}.pid",
+            ),
+            self.folder / f"collector-{index}.log",
+        )
         self.collectors.append(collector.start())
-        app_env = {"OTEL_SERVICE_NAME": self.services[index], "OTEL_TRACES_EXPORTER": "otlp",
-                   "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf", "OTEL_BSP_SCHEDULE_DELAY": "200",
-                   "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector_port}", "OTEL_MLFLOW_PARAM_FIELDS": "k"}
-        app = Service(f"app-{index}", [str(BIN / "opentelemetry-instrument"), str(BIN / "uvicorn"),
-                                       "api_gateway.main:app", "--host", "127.0.0.1", "--port", str(app_port)],
-                      self.folder / f"app-{index}.log", app_env, ROOT / "examples" / "rag_app")  # fmt: skip
+        app_env = {
+            "OTEL_SERVICE_NAME": self.services[index],
+            "OTEL_TRACES_EXPORTER": "otlp",
+            "OTEL_EXPORTER_OTLP_PROTOCOL": "http/protobuf",
+            "OTEL_BSP_SCHEDULE_DELAY": "200",
+            "OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{collector_port}",
+            "OTEL_MLFLOW_PARAM_FIELDS": "k",
+        }
+        app = Service(
+            f"app-{index}",
+            [
+                str(BIN / "opentelemetry-instrument"),
+                str(BIN / "uvicorn"),
+                "api_gateway.main:app",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(app_port),
+            ],
+            self.folder / f"app-{index}.log",
+            app_env,
+            ROOT / "examples" / "rag_app",
+        )
         self.apps.append(app.start())
         self.app_urls.append(f"http://127.0.0.1:{app_port}")
         self._ready(app, self.app_urls[-1], 60)
@@ -227,8 +307,11 @@ class Stack:
         for receiver in self.receivers:
             env = {**os.environ, **receiver.env, "MLFLOW_DISABLE_TELEMETRY": "true"}
             with open(receiver.log, "ab") as log:
-                statuses.append(subprocess.run([str(BIN / "otel-mlflow"), "drain"], env=env, stdout=log,
-                                               stderr=subprocess.STDOUT, timeout=600).returncode)  # fmt: skip
+                statuses.append(
+                    subprocess.run(
+                        [str(BIN / "otel-mlflow"), "drain"], env=env, stdout=log, stderr=subprocess.STDOUT, timeout=600
+                    ).returncode
+                )
         return statuses
 
     def stop(self) -> None:
@@ -253,10 +336,14 @@ def main() -> int:
     with Stack(args.folder, replicas=args.replicas) as stack:
         print(f"MLflow UI      {stack.mlflow_url}  (PostgreSQL backend {stack.backend_uri})")
         for index, url in enumerate(stack.app_urls):
-            print(f"RAG app {index}      {url}  (POST /ask, POST /feedback) -> Collector -> "
-                  f"{stack.receivers[index].name}")  # fmt: skip
-        print(f"Logs           {args.folder}\nTry: curl -s -X POST {stack.app_urls[0]}/ask "
-              "-H 'content-type: application/json' -d '{\"question\": \"What is RAG?\", \"k\": 2}'\nCtrl-C stops it all.", flush=True)
+            print(
+                f"RAG app {index}      {url}  (POST /ask, POST /feedback) -> Collector -> {stack.receivers[index].name}"
+            )
+        print(
+            f"Logs           {args.folder}\nTry: curl -s -X POST {stack.app_urls[0]}/ask "
+            '-H \'content-type: application/json\' -d \'{"question": "What is RAG?", "k": 2}\'\nCtrl-C stops it all.',
+            flush=True,
+        )
         try:
             signal.pause()
         except KeyboardInterrupt:

@@ -25,6 +25,23 @@ def _work_outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iter
         os.chdir(previous)
 
 
+FAST_TIER = "OTEL_MLFLOW_FAST_TESTS"
+"""Set by `make test-fast`: a test that starts a process there is missing its mark."""
+
+
+@pytest.fixture(autouse=True)
+def _no_process_in_the_fast_tier(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`make test-fast` runs pure and in-process tests only: starting a process fails the test, naming the mark."""
+    if not os.environ.get(FAST_TIER):
+        return
+    import subprocess
+
+    def refuse(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("this test starts a process: mark it @pytest.mark.subprocess (or server)")
+
+    monkeypatch.setattr(subprocess.Popen, "__init__", refuse)
+
+
 @pytest.fixture(autouse=True)
 def _own_cache_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Spools of server URIs default to the per-user cache: give each test its own, so a test that leaves
@@ -69,12 +86,17 @@ def start_receiver(make_exporter: Any) -> Iterator[Any]:
     """Start in-process receivers on a free loopback port, each with its own exporter; stopped after the test."""
     started: list[Receiver] = []
 
-    def start(token: str | None = None, max_body_bytes: int = 1 << 20, receiver: dict[str, Any] | None = None,
-              **exporter_settings: Any) -> Receiver:  # fmt: skip
+    def start(
+        token: str | None = None,
+        max_body_bytes: int = 1 << 20,
+        receiver: dict[str, Any] | None = None,
+        **exporter_settings: Any,
+    ) -> Receiver:
         """``receiver``: more ReceiverSettings (read_timeout, max_connections...)."""
         exporter = make_exporter(**exporter_settings)
-        settings = ReceiverSettings(host="127.0.0.1", port=0, token=token, max_body_bytes=max_body_bytes,
-                                    **(receiver or {}))  # fmt: skip
+        settings = ReceiverSettings(
+            host="127.0.0.1", port=0, token=token, max_body_bytes=max_body_bytes, **(receiver or {})
+        )
         started.append(Receiver(settings, exporter).start())
         return started[-1]
 

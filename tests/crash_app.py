@@ -42,11 +42,22 @@ def kill_after(method_name: str, nth: int) -> None:
 
 def request(tracer: Any, mode: str, i: int) -> None:
     kind = SpanKind.SERVER if mode == "window" else SpanKind.INTERNAL
-    root = tracer.start_span("POST /ask" if mode == "window" else f"job {i}", kind=kind,
-                             attributes={"http.route": "/ask", "http.request.method": "POST"})  # fmt: skip
-    chat = tracer.start_span("chat demo", context=set_span_in_context(root), kind=SpanKind.CLIENT, attributes={
-        "gen_ai.operation.name": "chat", "gen_ai.request.model": "demo", "gen_ai.usage.input_tokens": 10 + i,
-        "gen_ai.usage.output_tokens": 20})  # fmt: skip
+    root = tracer.start_span(
+        "POST /ask" if mode == "window" else f"job {i}",
+        kind=kind,
+        attributes={"http.route": "/ask", "http.request.method": "POST"},
+    )
+    chat = tracer.start_span(
+        "chat demo",
+        context=set_span_in_context(root),
+        kind=SpanKind.CLIENT,
+        attributes={
+            "gen_ai.operation.name": "chat",
+            "gen_ai.request.model": "demo",
+            "gen_ai.usage.input_tokens": 10 + i,
+            "gen_ai.usage.output_tokens": 20,
+        },
+    )
     chat.end()
     root.end()
 
@@ -58,8 +69,9 @@ def main() -> None:
         kill_after("create_run", kill_at)
     elif kill == "after-log-batch":
         kill_after("log_batch", kill_at)
-    exporter = MLflowSpanExporter(tracking_uri=uri, run_mode=mode, flush_interval=0.05, window_seconds=3600,
-                                  link_traces=False)  # fmt: skip
+    exporter = MLflowSpanExporter(
+        tracking_uri=uri, run_mode=mode, flush_interval=0.05, window_seconds=3600, link_traces=False
+    )
     provider = TracerProvider(resource=Resource.create({"service.name": "crash-app"}), shutdown_on_exit=False)
     provider.add_span_processor(SimpleSpanProcessor(exporter))  # each span.end() exports (spools) at once
     tracer = provider.get_tracer("crash-app")

@@ -27,8 +27,9 @@ def main() -> None:
     MlflowClient(tracking_uri=uri).search_experiments()  # the store's file exists before the limit
     signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit fails with EFBIG instead of killing us
     resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
-    exporter = MLflowSpanExporter(tracking_uri=uri, spool_dir=spool_dir, run_mode="trace", link_traces=False,
-                                  flush_interval=0.05)  # fmt: skip
+    exporter = MLflowSpanExporter(
+        tracking_uri=uri, spool_dir=spool_dir, run_mode="trace", link_traces=False, flush_interval=0.05
+    )
     provider = TracerProvider()
     provider.add_span_processor(SimpleSpanProcessor(exporter))
     tracer = provider.get_tracer("disk-limit")

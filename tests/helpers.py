@@ -6,7 +6,6 @@ import os
 import shutil
 import subprocess
 import sys
-
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,8 +20,18 @@ from opentelemetry.trace import Tracer
 
 from otel_mlflow.testing import free_port, mlflow_server, wait_for
 
-__all__ = ["SpanRecorder", "Store", "free_port", "make_store", "mlflow_server", "receiver_process",
-           "rotel_binary", "rotel_collector", "spooled_span_count", "wait_for"]
+__all__ = [
+    "SpanRecorder",
+    "Store",
+    "free_port",
+    "make_store",
+    "mlflow_server",
+    "receiver_process",
+    "rotel_binary",
+    "rotel_collector",
+    "spooled_span_count",
+    "wait_for",
+]
 
 
 class SpanRecorder:
@@ -61,8 +70,9 @@ class Store:
         exp = client.get_experiment_by_name(experiment)
         if exp is None:
             return []
-        return list(client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"],
-                                       max_results=50_000))  # MLflow's default page is 1,000 runs
+        return list(
+            client.search_runs([exp.experiment_id], order_by=["attributes.start_time ASC"], max_results=50_000)
+        )  # MLflow's default page is 1,000 runs
 
     def artifact_text(self, run: Any, path: str) -> str:
         import mlflow.artifacts
@@ -114,9 +124,13 @@ def receiver_process(env: dict[str, str], cwd: Path, port: int, grpc_port: int =
     import httpx
 
     log = cwd / "receiver.log"
-    proc = subprocess.Popen([sys.executable, "-m", "otel_mlflow", "receive", "--port", str(port),
-                             "--grpc-port", str(grpc_port)],
-                            env={**os.environ, **env}, cwd=cwd, stdout=subprocess.DEVNULL, stderr=open(log, "ab"))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "otel_mlflow", "receive", "--port", str(port), "--grpc-port", str(grpc_port)],
+        env={**os.environ, **env},
+        cwd=cwd,
+        stdout=subprocess.DEVNULL,
+        stderr=open(log, "ab"),
+    )
 
     def up() -> bool:
         try:
@@ -143,8 +157,9 @@ def rotel_binary() -> Path:
 
 
 @contextmanager
-def rotel_collector(folder: Path, target: str, protocol: str = "http",
-                    grpc_port: int | None = None) -> Iterator[tuple[int, int]]:  # fmt: skip
+def rotel_collector(
+    folder: Path, target: str, protocol: str = "http", grpc_port: int | None = None
+) -> Iterator[tuple[int, int]]:
     """A real collector (rotel) receiving OTLP on 127.0.0.1 and exporting to ``target`` over ``protocol`` (http
     or grpc, gzip); yields its (OTLP/HTTP port, OTLP/gRPC port), stops it after. Its log: ``folder/rotel.log``."""
     import socket
@@ -154,8 +169,11 @@ def rotel_collector(folder: Path, target: str, protocol: str = "http",
 
     http_port, grpc_port = free_port(), grpc_port or free_port()
     log = open(folder / "rotel.log", "wb")
-    proc = subprocess.Popen(rotel_command(str(rotel_binary()), http_port, grpc_port, target, protocol,
-                                          folder / "rotel.pid"), stdout=log, stderr=subprocess.STDOUT)  # fmt: skip
+    proc = subprocess.Popen(
+        rotel_command(str(rotel_binary()), http_port, grpc_port, target, protocol, folder / "rotel.pid"),
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
 
     def listening() -> bool:
         with socket.socket() as s:

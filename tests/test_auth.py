@@ -23,8 +23,9 @@ def test_basic_auth_server(tmp_path: Path, recorder: SpanRecorder, monkeypatch: 
 
     server_env = {"MLFLOW_AUTH_ADMIN_PASSWORD": ADMIN_PASSWORD, "MLFLOW_FLASK_SERVER_SECRET_KEY": "test-only"}
     with mlflow_server(tmp_path / "server", extra_args=["--app-name", "basic-auth"], env=server_env) as url:
-        anonymous = MLflowSpanExporter(config=Config.from_env(env={}, tracking_uri=url, flush_interval=0.05,
-                                                             run_mode="trace", retry_timeout=5))  # fmt: skip
+        anonymous = MLflowSpanExporter(
+            config=Config.from_env(env={}, tracking_uri=url, flush_interval=0.05, run_mode="trace", retry_timeout=5)
+        )
         rag_trace(recorder)
         anonymous.export(recorder.take())
         anonymous.shutdown()
@@ -33,8 +34,11 @@ def test_basic_auth_server(tmp_path: Path, recorder: SpanRecorder, monkeypatch: 
         credentials = {"MLFLOW_TRACKING_USERNAME": "admin", "MLFLOW_TRACKING_PASSWORD": ADMIN_PASSWORD}
         for name, value in credentials.items():  # MLflow's own client reads them from the process's environment
             monkeypatch.setenv(name, value)
-        exporter = MLflowSpanExporter(config=Config.from_env(env=credentials, tracking_uri=url, flush_interval=0.05,
-                                                            run_mode="trace", link_traces=True))  # fmt: skip
+        exporter = MLflowSpanExporter(
+            config=Config.from_env(
+                env=credentials, tracking_uri=url, flush_interval=0.05, run_mode="trace", link_traces=True
+            )
+        )
         rag_trace(recorder)
         exporter.export(recorder.take())
         assert exporter.force_flush(60_000)

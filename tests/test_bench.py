@@ -31,7 +31,8 @@ def test_the_hand_written_span_sets_what_the_instrumented_call_sets() -> None:
     instrumentor.instrument(functions=[f"{module.__name__}:generate_answer"], tracer_provider=provider)
     try:
         assert module.generate_answer(onthread.QUESTION, onthread.CONTEXT) == onthread.hand_made_call(
-            provider.get_tracer("bench"))  # fmt: skip
+            provider.get_tracer("bench")
+        )
     finally:
         instrumentor.uninstrument()
         del sys.modules[module.__name__]

@@ -118,8 +118,11 @@ def test_every_setting_is_one_row_and_the_docs_are_made_from_the_rows() -> None:
     readme = (root / "README.md").read_text(encoding="utf-8")
     assert readme_with_table(readme, SETTINGS) == readme, "run: python -m otel_mlflow.config README.md"
     assert all(f"``{row.env}``" in (config.__doc__ or "") for row in SETTINGS)
-    spelled = {name for path in (root / "otel_mlflow").rglob("*.py") for name in
-               re.findall(r"\bOTEL_MLFLOW_[A-Z_]*[A-Z]\b", path.read_text(encoding="utf-8"))}  # fmt: skip
+    spelled = {
+        name
+        for path in (root / "otel_mlflow").rglob("*.py")
+        for name in re.findall(r"\bOTEL_MLFLOW_[A-Z_]*[A-Z]\b", path.read_text(encoding="utf-8"))
+    }
     assert len(SETTINGS) > 40 and spelled - {row.env for row in SETTINGS} == set()
     assert {row.field for row in exporter.ROWS} == {f.name for f in fields(config.Config)}
     assert {row.field for row in receiver.ROWS} == {f.name for f in fields(ReceiverSettings)}
@@ -161,9 +164,12 @@ def test_receiver_settings_refuse_a_bad_port_or_bound_by_name() -> None:
         ReceiverSettings.from_env({"OTEL_MLFLOW_RECEIVER_MAX_SPANS": "many"})
     assert ReceiverSettings.from_env({"OTEL_MLFLOW_RECEIVER_PORT": "4400"}, port=None).port == 4400
     assert ReceiverSettings.from_env({"OTEL_MLFLOW_RECEIVER_PORT": "4400"}, port=4500).port == 4500  # the flag wins
-    for variable, value in (("OTEL_MLFLOW_RECEIVER_READ_TIMEOUT", "0"), ("OTEL_MLFLOW_RECEIVER_READ_TIMEOUT", "nan"),
-                            ("OTEL_MLFLOW_RECEIVER_READ_TIMEOUT", "inf"),
-                            ("OTEL_MLFLOW_RECEIVER_MAX_CONNECTIONS", "0")):  # fmt: skip
+    for variable, value in (
+        ("OTEL_MLFLOW_RECEIVER_READ_TIMEOUT", "0"),
+        ("OTEL_MLFLOW_RECEIVER_READ_TIMEOUT", "nan"),
+        ("OTEL_MLFLOW_RECEIVER_READ_TIMEOUT", "inf"),
+        ("OTEL_MLFLOW_RECEIVER_MAX_CONNECTIONS", "0"),
+    ):
         with pytest.raises(ConfigError, match=f"{variable}={value}.*greater than 0"):
             ReceiverSettings.from_env({variable: value})
     settings = ReceiverSettings.from_env({"OTEL_MLFLOW_RECEIVER_READ_TIMEOUT": "2.5"}, max_connections=10)

@@ -12,10 +12,10 @@ from opentelemetry.trace import SpanKind
 from otel_mlflow import attributes as A
 from otel_mlflow.config import ConfigError
 from otel_mlflow.export.mlflow.prices import price_source
+from otel_mlflow.export.pending.windows import WindowSet
 from otel_mlflow.mapping.request_record import request_record
 from otel_mlflow.mapping.run_plan import MappingOptions
 from otel_mlflow.mapping.trace_run import plan_run
-from otel_mlflow.export.pending.windows import WindowSet
 from otel_mlflow.mapping.window import window_plan
 from tests.helpers import SpanRecorder, Store
 
@@ -48,7 +48,8 @@ def test_mlflow_bundled_prices_and_unknown_models(recorder: SpanRecorder, monkey
     monkeypatch.setattr(socket, "getaddrinfo", no_network)  # MLflow fetches its remote catalog given a provider
     prices = price_source(None)
     assert prices is not None and prices("gpt-4o-mini", "openai", 1000, 1000, None, None) == pytest.approx(
-        (0.00015, 0.0006))  # fmt: skip
+        (0.00015, 0.0006)
+    )
     assert reached == []
     assert cost(calls(recorder, "gpt-4o-mini"), prices) == pytest.approx(0.00015 + 0.0006)
     assert cost(calls(recorder, "gpt-4o-mini", "gpt-4o-mini"), prices) == pytest.approx(2 * 0.00075)
@@ -63,8 +64,11 @@ def test_the_users_prices_win_and_a_bad_file_is_a_clear_error(recorder: SpanReco
     prices = price_source(str(own))
     assert cost(calls(recorder, "demo-llm"), prices) == pytest.approx(0.001 + 0.002)
     assert cost(calls(recorder, "gpt-4o-mini"), prices) == 0
-    for text, needle in (("not json", "cannot read it as JSON"), ('{"m": {"input": -1, "output": 1}}', "'m' needs"),
-                         ("[1, 2]", "a JSON object of models")):  # fmt: skip
+    for text, needle in (
+        ("not json", "cannot read it as JSON"),
+        ('{"m": {"input": -1, "output": 1}}', "'m' needs"),
+        ("[1, 2]", "a JSON object of models"),
+    ):
         own.write_text(text)
         with pytest.raises(ConfigError, match=f"OTEL_MLFLOW_PRICES={own}.*{needle}"):
             price_source(str(own))

@@ -24,8 +24,13 @@ pytestmark = pytest.mark.subprocess
 
 def run_app(store: Store, mode: str, requests: int, flushed_first: int, kill: str, kill_at: int = 1) -> int:
     """Run the app; returns how many requests it made before it exited or was killed."""
-    proc = subprocess.run([sys.executable, APP, store.uri, mode, str(requests), str(flushed_first), kill, str(kill_at)],
-                          capture_output=True, text=True, timeout=300, cwd=store.root)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, APP, store.uri, mode, str(requests), str(flushed_first), kill, str(kill_at)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=store.root,
+    )
     if kill == "none":
         assert proc.returncode == 0, proc.stderr[-3000:]
     else:
@@ -78,8 +83,9 @@ def test_sigkill_between_mlflow_write_and_spool_update_writes_no_duplicate_run(s
 
 
 @pytest.mark.parametrize(("kill", "kill_at", "flushed_first"), [("after-create", 1, 0), ("after-log-batch", 2, 20)])
-def test_sigkill_inside_a_window_write_closes_the_window_once(store: Store, kill: str, kill_at: int,
-                                                              flushed_first: int) -> None:  # fmt: skip
+def test_sigkill_inside_a_window_write_closes_the_window_once(
+    store: Store, kill: str, kill_at: int, flushed_first: int
+) -> None:
     # after-create: all 40 requests spooled, killed as the window's run is created;
     # after-log-batch: 20 requests written, 20 more spooled; killed right after their batch of steps landed
     made = run_app(store, "window", requests=40, flushed_first=flushed_first, kill=kill, kill_at=kill_at)

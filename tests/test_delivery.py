@@ -45,7 +45,8 @@ def test_an_error_injected_in_the_writer_loop_does_not_stop_later_writes(
     engine_logger = logging.getLogger("otel_mlflow.export.engine")
     assert wait_for(lambda: "injected fault in the writer loop" in caplog.text, 5), (
         f"not logged; logger disabled={engine_logger.disabled} level={engine_logger.getEffectiveLevel()} "
-        f"propagate={engine_logger.propagate}")
+        f"propagate={engine_logger.propagate}"
+    )
     rag_trace(recorder)
     assert exporter.export(recorder.take()) is SpanExportResult.SUCCESS
     assert exporter.force_flush(20_000)
@@ -56,6 +57,7 @@ def _helper_script(body: str) -> str:
     return "import time, sys, logging\nlogging.basicConfig(level=logging.WARNING)\n" + textwrap.dedent(body)
 
 
+@pytest.mark.subprocess
 def test_helpers_never_wait_on_an_mlflow_server_that_is_down(tmp_path: Path) -> None:
     """A closed port: MLflow's own client would retry for minutes. Our helpers return at once, init_mlflow
     within its stated bound, and @log_training_run fails within seconds with an error naming the fix."""
@@ -81,11 +83,16 @@ def test_helpers_never_wait_on_an_mlflow_server_that_is_down(tmp_path: Path) -> 
         except Exception as exc:
             print("training", type(exc).__name__, time.monotonic() - started, exc)
         """)
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}", "OTEL_MLFLOW_EXIT_TIMEOUT": "1",
-           "OTEL_MLFLOW_SPOOL_DIR": str(tmp_path / "spool")}  # fmt: skip
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}",
+        "OTEL_MLFLOW_EXIT_TIMEOUT": "1",
+        "OTEL_MLFLOW_SPOOL_DIR": str(tmp_path / "spool"),
+    }
     started = time.monotonic()
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path,
-                         timeout=120)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=120
+    )
     total = time.monotonic() - started
     assert out.returncode == 0, out.stderr[-2000:]
     lines = {line.split()[0]: line.split() for line in out.stdout.splitlines()}
@@ -112,6 +119,7 @@ def test_spool_folder_that_cannot_be_made_falls_back_to_memory_with_one_clear_wa
     assert len(store.runs()) == 1
 
 
+@pytest.mark.subprocess
 def test_a_full_disk_mid_run_falls_back_to_memory_and_the_app_keeps_going(store: Store, tmp_path: Path) -> None:
     """``ulimit -f``: every file this process writes is capped at 256 KiB. The MLflow store lives in a server
     process with no limit; the app's spool hits the cap, warns once, and the spans still reach MLflow."""
@@ -136,8 +144,9 @@ def test_a_full_disk_mid_run_falls_back_to_memory_and_the_app_keeps_going(store:
         """)
     with mlflow_server(tmp_path / "server") as url:
         env = {**os.environ, "MLFLOW_TRACKING_URI": url, "OTEL_MLFLOW_SPOOL_DIR": str(tmp_path / "spool")}
-        out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path,
-                             timeout=180)  # fmt: skip
+        out = subprocess.run(
+            [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=tmp_path, timeout=180
+        )
     assert out.returncode == 0, out.stderr[-3000:]
     words = out.stdout.split()
     assert words[words.index("accepted") + 1] == "60"
@@ -162,13 +171,15 @@ _SPOOLER = _helper_script("""
     """)
 
 
+@pytest.mark.subprocess
 def test_a_process_takes_over_only_the_spool_files_of_dead_processes(tmp_path: Path, make_exporter: Any) -> None:
     down = f"http://127.0.0.1:{free_port()}"  # nothing is written anywhere: the spans stay in their files
     env = {**os.environ, "MLFLOW_TRACKING_URI": down, "OTEL_MLFLOW_SPOOL_DIR": str(tmp_path / "spool")}
 
     def spooler(count: int, fate: str) -> subprocess.Popen[str]:
-        proc = subprocess.Popen([sys.executable, "-c", _SPOOLER, str(count), fate], stdout=subprocess.PIPE,
-                                text=True, env=env, cwd=tmp_path)  # fmt: skip
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _SPOOLER, str(count), fate], stdout=subprocess.PIPE, text=True, env=env, cwd=tmp_path
+        )
         assert proc.stdout is not None and proc.stdout.readline().strip() == "spooled"
         return proc
 
@@ -196,6 +207,7 @@ TAKE_OVER_PAUSE = 6.0
 """Longer than the ledger's take-over interval, so a second scan happens while the live spooler lives."""
 
 
+@pytest.mark.subprocess
 def test_forked_multiprocessing_children_lose_nothing(tmp_path: Path, store: Store) -> None:
     """multiprocessing's fork children end with os._exit (no atexit): their spans are spooled before
     that, and the parent (or the next start) writes them."""
@@ -224,8 +236,9 @@ def test_forked_multiprocessing_children_lose_nothing(tmp_path: Path, store: Sto
     assert len(runs) == 40 and len(set(prompts)) == 40, f"{len(runs)} runs, {len(set(prompts))} distinct"
 
 
-def test_exit_waits_through_one_long_write_that_keeps_landing_parts(recorder: SpanRecorder, store: Store,
-                                                                    make_exporter: Any) -> None:  # fmt: skip
+def test_exit_waits_through_one_long_write_that_keeps_landing_parts(
+    recorder: SpanRecorder, store: Store, make_exporter: Any
+) -> None:
     """One window sync of 800 requests stores 800 MLflow traces (milliseconds each, well past the 3 s retry timeout
     set here): each chunk that lands counts as MLflow progressing, so the exit waits for the whole write instead of
     giving up on it as stalled."""

@@ -47,6 +47,8 @@ def service_for(host: str) -> dict[str, Any]:
     matches = [services[n] for n, hosts in names.items() if host in hosts]
     assert len(matches) == 1, f"no single compose service answers {host}"
     return matches[0]
+
+
 ENDPOINTS = {
     "receiver": COLLECTOR["exporters"]["otlphttp/otel-mlflow"]["endpoint"],
     "mlflow": COMPOSE["services"]["otel-mlflow-receiver"]["environment"]["MLFLOW_TRACKING_URI"],
@@ -106,8 +108,9 @@ def test_compose_collector_mounts_the_config_and_has_its_env() -> None:
     mount = next(v for v in collector["volumes"] if v.startswith("./collector-config.yaml:"))
     assert f"--config={mount.split(':')[1]}" in collector["command"]
     assert collector_env_vars() <= set(collector["environment"])
-    grpc, http = (int(COLLECTOR["receivers"]["otlp"]["protocols"][p]["endpoint"].rsplit(":", 1)[1])
-                  for p in ("grpc", "http"))  # fmt: skip
+    grpc, http = (
+        int(COLLECTOR["receivers"]["otlp"]["protocols"][p]["endpoint"].rsplit(":", 1)[1]) for p in ("grpc", "http")
+    )
     assert {f"127.0.0.1:{grpc}:{grpc}", f"127.0.0.1:{http}:{http}"} <= set(collector["ports"])
     app = COMPOSE["services"]["rag-app"]
     assert app["environment"]["OTEL_EXPORTER_OTLP_ENDPOINT"] == f"http://otel-collector:{http}"
@@ -118,7 +121,7 @@ def test_compose_binds_loopback_and_holds_no_secrets() -> None:
         for port in service.get("ports", []):
             assert port.startswith("127.0.0.1:"), f"{name}: {port}"
         env = service.get("environment", {})
-        for key, value in (env.items() if isinstance(env, dict) else []):
+        for key, value in env.items() if isinstance(env, dict) else []:
             if any(word in key for word in ("PASSWORD", "TOKEN", "SECRET")):
                 assert str(value).startswith("${"), f"{name}.{key} must come from .env, not the file"
     for key in ("POSTGRES_PASSWORD", "OTEL_MLFLOW_RECEIVER_TOKEN"):
@@ -178,7 +181,7 @@ def test_k8s_secrets_are_never_literal_and_images_are_built_by_deploy_sh() -> No
 def test_dockerfile_installs_the_package_the_way_the_readme_says() -> None:
     dockerfile = (ROOT / "Dockerfile").read_text()
     run = next(line for line in dockerfile.splitlines() if line.startswith("RUN pip install"))
-    spec = [a for a in shlex.split(run[len("RUN "):]) if not a.startswith("--")][-1]
+    spec = [a for a in shlex.split(run[len("RUN ") :]) if not a.startswith("--")][-1]
     assert spec == ".[otlp]"
     assert f'pip install "{spec}"' in (ROOT / "README.md").read_text()
     assert 'CMD ["otel-mlflow", "receive"]' in dockerfile
@@ -309,5 +312,7 @@ def test_the_gateway_routes_each_service_to_one_receiver_replica() -> None:
     headless = k8s("Service", name)
     assert headless["spec"]["clusterIP"] == "None" and namespace == headless["metadata"]["namespace"]
     assert k8s("StatefulSet", "otel-mlflow-receiver")["spec"]["serviceName"] == name
-    assert resolver["ports"] == [DEFAULT_GRPC_PORT] and DEFAULT_GRPC_PORT in {p["port"] for p in headless["spec"]["ports"]}
+    assert resolver["ports"] == [DEFAULT_GRPC_PORT] and DEFAULT_GRPC_PORT in {
+        p["port"] for p in headless["spec"]["ports"]
+    }
     assert exporter["protocol"]["otlp"]["headers"]["authorization"] == "Bearer ${env:OTEL_MLFLOW_RECEIVER_TOKEN}"

@@ -12,6 +12,8 @@ import pytest
 
 from tests.helpers import Store, free_port, mlflow_server
 
+pytestmark = pytest.mark.subprocess  # each test runs `otel-mlflow doctor`
+
 
 def doctor(env_updates: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MLFLOW_"))}
@@ -64,8 +66,13 @@ def test_busy_receiver_port_is_a_failure_with_a_fix(store: Store) -> None:
         port = busy.getsockname()[1]
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MLFLOW_"))}
         env.update({"MLFLOW_DISABLE_TELEMETRY": "true", "MLFLOW_TRACKING_URI": store.uri})
-        result = subprocess.run([str(Path(sys.executable).with_name("otel-mlflow")), "doctor", "--receiver-port",
-                                 str(port)], env=env, capture_output=True, text=True, timeout=120)  # fmt: skip
+        result = subprocess.run(
+            [str(Path(sys.executable).with_name("otel-mlflow")), "doctor", "--receiver-port", str(port)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
     assert result.returncode == 1
     assert f"127.0.0.1:{port} is in use" in result.stdout and "--port <another>" in result.stdout
 
@@ -80,20 +87,31 @@ def test_real_server_reports_v1_traces(tmp_path: Path) -> None:
 
 def test_spool_waiting_spans_are_reported_with_the_drain_command(store: Store, tmp_path: Path) -> None:
     """A process killed with spans in its spool: doctor says how many wait, drain writes them."""
-    env = {"MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ARTIFACT_PATH": str(store.artifacts),
-           "OTEL_MLFLOW_RUN_MODE": "trace"}  # fmt: skip
-    spooler = ("import os, signal\nfrom opentelemetry.sdk.trace import TracerProvider\n"
-               "from opentelemetry.sdk.trace.export import SimpleSpanProcessor\nfrom otel_mlflow import MLflowSpanExporter\n"
-               "e = MLflowSpanExporter(max_queue_size=1)\np = TracerProvider(shutdown_on_exit=False)\n"
-               "p.add_span_processor(SimpleSpanProcessor(e))\n"
-               "[p.get_tracer('t').start_span(f'job {i}').end() for i in range(5)]\n"
-               "os.kill(os.getpid(), signal.SIGKILL)\n")  # fmt: skip
+    env = {
+        "MLFLOW_TRACKING_URI": store.uri,
+        "MLFLOW_ARTIFACT_PATH": str(store.artifacts),
+        "OTEL_MLFLOW_RUN_MODE": "trace",
+    }
+    spooler = (
+        "import os, signal\nfrom opentelemetry.sdk.trace import TracerProvider\n"
+        "from opentelemetry.sdk.trace.export import SimpleSpanProcessor\nfrom otel_mlflow import MLflowSpanExporter\n"
+        "e = MLflowSpanExporter(max_queue_size=1)\np = TracerProvider(shutdown_on_exit=False)\n"
+        "p.add_span_processor(SimpleSpanProcessor(e))\n"
+        "[p.get_tracer('t').start_span(f'job {i}').end() for i in range(5)]\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
     killed = subprocess.run([sys.executable, "-c", spooler], env={**os.environ, **env}, cwd=tmp_path, timeout=120)
     assert killed.returncode == -9
     report = doctor(env)
     assert "ok   spool:" in report.stdout and "5 span(s) waiting (write them: otel-mlflow drain)" in report.stdout
-    drained = subprocess.run([str(Path(sys.executable).with_name("otel-mlflow")), "drain"], env={**os.environ, **env},
-                             capture_output=True, text=True, cwd=tmp_path, timeout=300)  # fmt: skip
+    drained = subprocess.run(
+        [str(Path(sys.executable).with_name("otel-mlflow")), "drain"],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=300,
+    )
     assert drained.returncode == 0, drained.stderr
     assert "5 span(s) written, 0 left" in drained.stderr
     assert len(store.runs()) == 5

@@ -45,8 +45,12 @@ def run_instrumented(tmp_path: Path, store: Store, extra_env: dict[str, str]) ->
     instrument = Path(sys.executable).with_name("opentelemetry-instrument")
     return subprocess.run(
         [str(instrument), sys.executable, str(script)],
-        env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path,
-    )  # fmt: skip
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
 
 
 def test_traces_exporter_mlflow_writes_a_run(tmp_path: Path, store: Store) -> None:
@@ -77,8 +81,9 @@ def test_bad_setting_is_reported_by_name(tmp_path: Path, store: Store) -> None:
 def test_spans_inside_an_mlflow_run_land_in_it_zero_code(tmp_path: Path, store: Store) -> None:
     """The ``otel_mlflow_runs`` instrumentor stamps the active run's id on spans (no private SDK hook)."""
     script = tmp_path / "run_app.py"
-    script.write_text(textwrap.dedent(
-        """
+    script.write_text(
+        textwrap.dedent(
+            """
         import mlflow
         from opentelemetry import trace
 
@@ -88,12 +93,20 @@ def test_spans_inside_an_mlflow_run_land_in_it_zero_code(tmp_path: Path, store: 
                 span.set_attribute("gen_ai.request.model", "gpt-4")
                 span.set_attribute("gen_ai.usage.input_tokens", 7)
         print("run:", run.info.run_id)
-        """))  # fmt: skip
+        """
+        )
+    )
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MLFLOW_"))}
     env.update({"MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ARTIFACT_PATH": str(store.artifacts)})
     instrument = Path(sys.executable).with_name("opentelemetry-instrument")
-    result = subprocess.run([str(instrument), sys.executable, str(script)], env=env, capture_output=True, text=True,
-                            timeout=120, cwd=tmp_path)  # fmt: skip
+    result = subprocess.run(
+        [str(instrument), sys.executable, str(script)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     [run] = store.runs()  # the span went into the user's run: no run of its own
     assert "run: " + run.info.run_id in result.stdout
@@ -111,8 +124,9 @@ def test_without_a_service_name_the_script_names_the_service(tmp_path: Path, sto
     helper.write_text("from otel_mlflow import log_llm_call\nlog_llm_call(model='m', prompt='p', response='r')\n")
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MLFLOW_"))}
     env.update({"MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ARTIFACT_PATH": str(store.artifacts)})
-    done = subprocess.run([sys.executable, str(helper)], env=env, capture_output=True, text=True, timeout=120,
-                          cwd=tmp_path)  # fmt: skip
+    done = subprocess.run(
+        [sys.executable, str(helper)], env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
     assert done.returncode == 0, done.stderr
     names = {r.data.tags.get("service.name") for r in store.runs()}
     assert names == {"app", "nightly_eval"}

@@ -11,7 +11,7 @@ import pytest
 from tests.helpers import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-import demo  # noqa: E402
+import demo
 
 pytestmark = pytest.mark.subprocess
 
@@ -26,8 +26,11 @@ def test_example_app_runs_land_in_mlflow_after_sigterm(tmp_path: Path, store: St
             "OTEL_MLFLOW_RUN_MODE": "trace",  # a run per request, to check each one
         }
     )
-    questions = [{"question": "What is RAG?", "k": 2}, {"question": "What is a span?", "k": 1},
-                 {"question": "please fail", "k": 1}]  # fmt: skip
+    questions = [
+        {"question": "What is RAG?", "k": 2},
+        {"question": "What is a span?", "k": 1},
+        {"question": "please fail", "k": 1},
+    ]
     answers = demo.run_app(env, questions, tmp_path / "app.log")
     assert [status for status, _ in answers] == [200, 200, 502]
     runs = store.runs()
@@ -47,8 +50,12 @@ def test_example_app_runs_land_in_mlflow_after_sigterm(tmp_path: Path, store: St
 def test_default_auto_mode_gives_window_runs_with_a_predictions_table(tmp_path: Path, store: Store) -> None:
     env = demo.demo_env()
     env.update({"MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ARTIFACT_PATH": str(store.artifacts)})
-    questions = [{"question": "What is RAG?", "k": 2}, {"question": "What is MLflow?", "k": 2},
-                 {"question": "please fail", "k": 2}, {"question": "What is a span?", "k": 1}]  # fmt: skip
+    questions = [
+        {"question": "What is RAG?", "k": 2},
+        {"question": "What is MLflow?", "k": 2},
+        {"question": "please fail", "k": 2},
+        {"question": "What is a span?", "k": 1},
+    ]
     demo.run_app(env, questions, tmp_path / "app.log", feedback={0: ("helpful", None), 2: ("wrong", "no answer")})
     runs = {r.data.params.get("k"): r for r in store.runs()}
     assert set(runs) == {"1", "2"}  # one window per configuration
@@ -63,17 +70,29 @@ def test_default_auto_mode_gives_window_runs_with_a_predictions_table(tmp_path: 
     assert window.info.run_name.startswith("rag-api k=2 ") and runs["1"].info.run_name.startswith("rag-api k=1 ")
     traces = store.client().search_traces(locations=[window.info.experiment_id], run_id=window.info.run_id)
     assert sorted(json.loads(t.info.request_preview)["question"] for t in traces) == [
-        "What is MLflow?", "What is RAG?", "please fail"]  # fmt: skip
+        "What is MLflow?",
+        "What is RAG?",
+        "please fail",
+    ]
     # POST /feedback with /ask's x-trace-id: an MLflow assessment on that trace, and the window's counts
-    feedback = {json.loads(t.info.request_preview)["question"]: [(a.value, a.rationale) for a in t.info.assessments
-                                                                  if a.name == "user_feedback"] for t in traces}  # fmt: skip
-    assert feedback == {"What is RAG?": [("helpful", None)], "What is MLflow?": [], "please fail": [("wrong", "no answer")]}
+    feedback = {
+        json.loads(t.info.request_preview)["question"]: [
+            (a.value, a.rationale) for a in t.info.assessments if a.name == "user_feedback"
+        ]
+        for t in traces
+    }
+    assert feedback == {
+        "What is RAG?": [("helpful", None)],
+        "What is MLflow?": [],
+        "please fail": [("wrong", "no answer")],
+    }
     assert window.data.metrics["feedback.helpful"] == 1 and window.data.metrics["feedback.wrong"] == 1
     assert [row[table["columns"].index("feedback")] for row in table["data"]] == ["helpful", None, "wrong"]
 
 
-def test_the_demo_summary_says_what_it_wrote_and_where_to_look(tmp_path: Path, store: Store,
-                                                               capsys: pytest.CaptureFixture[str]) -> None:  # fmt: skip
+def test_the_demo_summary_says_what_it_wrote_and_where_to_look(
+    tmp_path: Path, store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
     env = demo.demo_env()
     env.update({"MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ARTIFACT_PATH": str(store.artifacts)})
     demo.run_app(env, [{"question": "What is RAG?", "k": 2}], tmp_path / "app.log")
@@ -113,10 +132,14 @@ def test_manual_example_writes_three_runs(tmp_path: Path) -> None:
 
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MLFLOW_"))}
     app = Path(__file__).resolve().parents[1] / "examples" / "manual" / "app.py"
-    result = subprocess.run([sys.executable, str(app)], env=env, cwd=tmp_path, capture_output=True, text=True,
-                            timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(app)], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
-    assert "3 runs written to sqlite:///mlflow.db; open them with: mlflow ui --backend-store-uri sqlite:///mlflow.db" in result.stdout
+    assert (
+        "3 runs written to sqlite:///mlflow.db; open them with: mlflow ui --backend-store-uri sqlite:///mlflow.db"
+        in result.stdout
+    )
     store = Store(root=tmp_path, uri=f"sqlite:///{tmp_path / 'mlflow.db'}", artifacts=tmp_path / "mlartifacts")
     assert store.artifacts.is_dir()  # the one artifact rule: mlartifacts/ beside a sqlite store
     runs = store.runs()

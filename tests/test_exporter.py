@@ -8,6 +8,7 @@ import sys
 import time
 from typing import Any
 
+import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
 from opentelemetry.trace import SpanKind
 
@@ -101,9 +102,7 @@ def test_span_with_run_id_lands_in_that_run(recorder: SpanRecorder, store: Store
     assert run.data.tags[A.TAG_PARAM_CONFLICT_PREFIX + "model"] == "gpt-4o"
     history = client.get_metric_history(existing.info.run_id, "gen_ai.usage.input_tokens")
     assert sorted((m.step, m.value) for m in history) == [(0, 10), (1, 20)]
-    texts = sorted(
-        store.artifact_text(run, p) for p in store.artifact_paths(run) if p.endswith("prompt.txt")
-    )
+    texts = sorted(store.artifact_text(run, p) for p in store.artifact_paths(run) if p.endswith("prompt.txt"))
     assert texts == ["prompt 10", "prompt 20"]
     assert run.info.status == "RUNNING"  # the exporter never ends a run it did not create
 
@@ -235,6 +234,7 @@ def test_unreachable_mlflow_without_spool_drops_and_counts(recorder: SpanRecorde
     assert exporter.stats.spans_dropped_write_failed == 2
 
 
+@pytest.mark.subprocess
 def test_importing_otel_mlflow_does_not_import_mlflow() -> None:
     code = (
         "import sys, otel_mlflow; from otel_mlflow import MLflowSpanExporter; MLflowSpanExporter();"
@@ -269,8 +269,14 @@ def test_drops_are_reported_as_otel_metrics(recorder: SpanRecorder, store: Store
     from otel_mlflow.config import Config
 
     reader = InMemoryMetricReader()
-    config = Config.from_env(env={}, tracking_uri=store.uri, artifact_location=str(store.artifacts),
-                             max_queue_size=2, trace_timeout=600, spool=False)  # fmt: skip
+    config = Config.from_env(
+        env={},
+        tracking_uri=store.uri,
+        artifact_location=str(store.artifacts),
+        max_queue_size=2,
+        trace_timeout=600,
+        spool=False,
+    )
     exporter = MLflowSpanExporter(config=config, meter_provider=MeterProvider(metric_readers=[reader]))
     try:
         with recorder.tracer.start_as_current_span("root"):

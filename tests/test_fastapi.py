@@ -109,7 +109,9 @@ def test_non_json_and_oversized_bodies_pass_untouched(rag_app: Any, recorder: Sp
         assert A.QUESTION not in span.attributes
 
 
-def test_failed_llm_call_gives_a_failed_run(rag_app: Any, recorder: SpanRecorder, store: Store, make_exporter: Any) -> None:
+def test_failed_llm_call_gives_a_failed_run(
+    rag_app: Any, recorder: SpanRecorder, store: Store, make_exporter: Any
+) -> None:
     FastAPIRequestInstrumentor.instrument_app(rag_app, tracer_provider=recorder.provider)
     response = post(rag_app, "/ask", json={"question": "please fail", "k": 1})
     assert response.status_code == 502
@@ -122,8 +124,9 @@ def test_failed_llm_call_gives_a_failed_run(rag_app: Any, recorder: SpanRecorder
     assert run.data.metrics["error_count"] == 2  # the server span and the LLM call
 
 
-def test_no_request_field_is_a_param_unless_named(rag_app: Any, recorder: SpanRecorder,
-                                                  monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_no_request_field_is_a_param_unless_named(
+    rag_app: Any, recorder: SpanRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The library's default names no param field: ``k`` belongs to the example, which sets it itself."""
     monkeypatch.delenv("OTEL_MLFLOW_PARAM_FIELDS")
     FastAPIRequestInstrumentor.instrument_app(rag_app, tracer_provider=recorder.provider)
@@ -133,8 +136,9 @@ def test_no_request_field_is_a_param_unless_named(rag_app: Any, recorder: SpanRe
     assert not [key for key in server.attributes if key.startswith(A.PARAM_PREFIX)]
 
 
-def test_uninstrument_app_undoes_instrument_app_even_under_the_class_wide_patch(rag_app: Any,
-                                                                                recorder: SpanRecorder) -> None:  # fmt: skip
+def test_uninstrument_app_undoes_instrument_app_even_under_the_class_wide_patch(
+    rag_app: Any, recorder: SpanRecorder
+) -> None:
     everywhere = FastAPIRequestInstrumentor()
     everywhere.instrument()  # as opentelemetry-instrument does: every app gets the capture middleware
     try:
@@ -153,8 +157,9 @@ def test_uninstrument_app_undoes_instrument_app_even_under_the_class_wide_patch(
         everywhere.uninstrument()
 
 
-def test_health_checks_make_no_spans_unless_the_user_says_otherwise(rag_app: Any, recorder: SpanRecorder,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:  # fmt: skip
+def test_health_checks_make_no_spans_unless_the_user_says_otherwise(
+    rag_app: Any, recorder: SpanRecorder, monkeypatch: pytest.MonkeyPatch
+) -> None:
     async def get(path: str) -> int:
         transport = httpx.ASGITransport(app=rag_app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
@@ -178,8 +183,12 @@ def test_session_and_user_from_headers_or_body_reach_the_run_the_table_and_the_t
 
     FastAPIRequestInstrumentor.instrument_app(rag_app, tracer_provider=recorder.provider)
     try:
-        post(rag_app, "/ask", json={"question": "q1?", "k": 1, "user_id": "body-user"},
-             headers={"x-session-id": "s-1", "X-User-Id": "header-user"})  # the header comes first in the list
+        post(
+            rag_app,
+            "/ask",
+            json={"question": "q1?", "k": 1, "user_id": "body-user"},
+            headers={"x-session-id": "s-1", "X-User-Id": "header-user"},
+        )  # the header comes first in the list
         post(rag_app, "/ask", json={"question": "q2?", "k": 1, "session_id": "s-2", "user_id": 7})
         post(rag_app, "/ask", json={"question": "q3?", "k": 1})
     finally:

@@ -46,7 +46,9 @@ def serve(capture: Capture, question: str, feedback: str | None = None) -> str:
 def assessments(capture: Capture, otel_trace_id: str) -> list[Any]:
     client = mlflow.MlflowClient(capture.tracking_uri)
     experiment = client.get_experiment_by_name(capture.experiment_name)
-    [found] = [t for t in client.search_traces(locations=[experiment.experiment_id]) if otel_trace_id in t.info.trace_id]
+    [found] = [
+        t for t in client.search_traces(locations=[experiment.experiment_id]) if otel_trace_id in t.info.trace_id
+    ]
     return [a for a in found.info.assessments if a.name == A.DEFAULT_FEEDBACK_NAME]
 
 
@@ -67,8 +69,13 @@ def test_feedback_later_and_with_the_request_become_assessments_and_window_count
     assert run.data.metrics["feedback.True"] == 1
     assert "feedback.other" not in run.data.metrics
     assert run.data.metrics["request_count"] == 4  # the feedback made no request and no run of its own
-    table = json.loads(Path(mlflow.artifacts.download_artifacts(f"{run.info.artifact_uri}/predictions.json",
-                                                                tracking_uri=capture.tracking_uri)).read_text())
+    table = json.loads(
+        Path(
+            mlflow.artifacts.download_artifacts(
+                f"{run.info.artifact_uri}/predictions.json", tracking_uri=capture.tracking_uri
+            )
+        ).read_text()
+    )
     column = table["columns"].index("feedback")
     assert [row[column] for row in table["data"]] == ["helpful", "wrong", "True", None]
 
@@ -96,15 +103,18 @@ def test_logging_a_feedback_twice_leaves_one_assessment(window_env: None, otel_m
         traces.log_feedback(FeedbackNote(uuid.uuid4().hex, "x", key="1"), experiment.experiment_id)
 
 
-@pytest.mark.parametrize(("trace_id", "value", "error"), [
-    ("not-a-trace", "ok", "neither an OpenTelemetry trace id"),
-    ("0" * 32, "ok", "neither an OpenTelemetry trace id"),
-    (None, "ok", "neither an OpenTelemetry trace id"),
-    ("ab" * 16, "", "non-empty text"),
-    ("ab" * 16, float("nan"), "finite number"),
-    ("ab" * 16, ["a"], "a bool or a finite number"),
-    ("ab" * 16, "x" * 1001, "at most 1000"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("trace_id", "value", "error"),
+    [
+        ("not-a-trace", "ok", "neither an OpenTelemetry trace id"),
+        ("0" * 32, "ok", "neither an OpenTelemetry trace id"),
+        (None, "ok", "neither an OpenTelemetry trace id"),
+        ("ab" * 16, "", "non-empty text"),
+        ("ab" * 16, float("nan"), "finite number"),
+        ("ab" * 16, ["a"], "a bool or a finite number"),
+        ("ab" * 16, "x" * 1001, "at most 1000"),
+    ],
+)
 def test_bad_feedback_is_a_clear_error_before_anything_is_recorded(
     otel_mlflow_capture: Capture, trace_id: Any, value: Any, error: str
 ) -> None:

@@ -15,7 +15,7 @@ from otel_mlflow.testing import free_port
 from tests.helpers import Store
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-import demo  # noqa: E402
+import demo
 
 pytestmark = pytest.mark.subprocess
 WORKERS = 3
@@ -27,9 +27,21 @@ def test_forked_workers_each_export_their_requests_once(tmp_path: Path, store: S
     env = demo.demo_env()
     env.update({"MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ARTIFACT_PATH": str(store.artifacts)})
     instrument = Path(sys.executable).with_name("opentelemetry-instrument")
-    command = [str(instrument), sys.executable, "-m", "gunicorn", "api_gateway.main:app", "-k",
-               "uvicorn.workers.UvicornWorker", "-w", str(WORKERS), "-b", f"127.0.0.1:{port}",
-               "--graceful-timeout", "20"]  # fmt: skip
+    command = [
+        str(instrument),
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "api_gateway.main:app",
+        "-k",
+        "uvicorn.workers.UvicornWorker",
+        "-w",
+        str(WORKERS),
+        "-b",
+        f"127.0.0.1:{port}",
+        "--graceful-timeout",
+        "20",
+    ]
     log = open(tmp_path / "gunicorn.log", "wb")
     proc = subprocess.Popen(command, cwd=demo.RAG_APP, env=env, stdout=log, stderr=subprocess.STDOUT)
     url = f"http://127.0.0.1:{port}"

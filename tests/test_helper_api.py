@@ -24,8 +24,13 @@ from otel_mlflow.testing import Capture
 
 
 def test_log_llm_call(otel_mlflow_capture: Capture) -> None:
-    log_llm_call(model="gpt-4", prompt="What is RAG?", response="Retrieval-Augmented Generation...",
-                 tokens_used=256, temperature=0.7)  # fmt: skip
+    log_llm_call(
+        model="gpt-4",
+        prompt="What is RAG?",
+        response="Retrieval-Augmented Generation...",
+        tokens_used=256,
+        temperature=0.7,
+    )
     [span] = otel_mlflow_capture.spans()
     assert span.attributes["gen_ai.request.model"] == "gpt-4"
     [run] = otel_mlflow_capture.runs()
@@ -40,15 +45,23 @@ def test_log_llm_call(otel_mlflow_capture: Capture) -> None:
 
 
 def test_log_prediction(otel_mlflow_capture: Capture) -> None:
-    log_prediction(question="What is RAG?", answer="Retrieval-Augmented Generation",
-                   context="RAG combines retrieval and generation.", latency_ms=125.5,
-                   model_version="gpt-4-turbo", user_feedback="helpful")  # fmt: skip
+    log_prediction(
+        question="What is RAG?",
+        answer="Retrieval-Augmented Generation",
+        context="RAG combines retrieval and generation.",
+        latency_ms=125.5,
+        model_version="gpt-4-turbo",
+        user_feedback="helpful",
+    )
     [run] = otel_mlflow_capture.runs()
     assert run.data.metrics["latency_ms"] == pytest.approx(125.5, abs=0.01)
     assert run.data.params["model_version"] == "gpt-4-turbo"
     assert run.data.tags["user_feedback"] == "helpful"
-    for name, text in (("question.txt", "What is RAG?"), ("answer.txt", "Retrieval-Augmented Generation"),
-                       ("context.txt", "RAG combines retrieval and generation.")):  # fmt: skip
+    for name, text in (
+        ("question.txt", "What is RAG?"),
+        ("answer.txt", "Retrieval-Augmented Generation"),
+        ("context.txt", "RAG combines retrieval and generation."),
+    ):
         assert Path(mlflow.artifacts.download_artifacts(f"{run.info.artifact_uri}/{name}")).read_text() == text
 
 
@@ -84,8 +97,9 @@ def test_numbers_as_mlflow_takes_them(otel_mlflow_capture: Capture) -> None:
 
     import numpy as np
 
-    log_evaluation_metrics({"f32": np.float32(0.5), "i64": np.int64(7), "dec": decimal.Decimal("0.25"),
-                            "frac": fractions.Fraction(3, 4)})  # fmt: skip
+    log_evaluation_metrics(
+        {"f32": np.float32(0.5), "i64": np.int64(7), "dec": decimal.Decimal("0.25"), "frac": fractions.Fraction(3, 4)}
+    )
     log_prediction(question="q", answer="a", latency_ms=np.int64(12), score=np.float64(0.9))
     runs = otel_mlflow_capture.runs()
     metrics = {k: v for run in runs for k, v in run.data.metrics.items()}
@@ -181,13 +195,15 @@ INIT_SCRIPT = textwrap.dedent(
 )
 
 
+@pytest.mark.subprocess
 def test_init_mlflow_installs_a_pipeline_once(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MLFLOW_"))}
     env["MLFLOW_DISABLE_TELEMETRY"] = "true"
     script = tmp_path / "app.py"
     script.write_text(INIT_SCRIPT)
-    result = subprocess.run([sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                            timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [sys.executable, str(script)], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
     assert result.returncode == 0, result.stderr
     assert "provider TracerProvider experiment rag-experiments" in result.stdout
     assert (tmp_path / "mlflow.db").exists()  # MLflow's default store, in the working directory
@@ -195,15 +211,30 @@ def test_init_mlflow_installs_a_pipeline_once(tmp_path: Path) -> None:
     assert len(artifacts) == 1 and artifacts[0].read_text() == "user: What is RAG?"
 
 
+@pytest.mark.subprocess
 def test_init_mlflow_keeps_the_provider_of_opentelemetry_instrument(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OTEL_", "MLFLOW_"))}
-    env.update({"MLFLOW_DISABLE_TELEMETRY": "true", "OTEL_TRACES_EXPORTER": "mlflow",
-                "MLFLOW_EXPERIMENT_NAME": "rag-experiments"})  # fmt: skip
+    env.update(
+        {
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "OTEL_TRACES_EXPORTER": "mlflow",
+            "MLFLOW_EXPERIMENT_NAME": "rag-experiments",
+        }
+    )
     script = tmp_path / "app.py"
-    script.write_text(INIT_SCRIPT + "\nfrom otel_mlflow.export.exporter import live_exporters\nprint('exporters', len(live_exporters()))\n")
+    script.write_text(
+        INIT_SCRIPT
+        + "\nfrom otel_mlflow.export.exporter import live_exporters\nprint('exporters', len(live_exporters()))\n"
+    )
     instrument = Path(sys.executable).with_name("opentelemetry-instrument")
-    result = subprocess.run([str(instrument), sys.executable, str(script)], cwd=tmp_path, env=env,
-                            capture_output=True, text=True, timeout=120)  # fmt: skip
+    result = subprocess.run(
+        [str(instrument), sys.executable, str(script)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "exporters 1" in result.stdout  # the zero-code exporter; none added twice
     import mlflow as mlflow_module

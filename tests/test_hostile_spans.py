@@ -15,26 +15,28 @@ from typing import Any
 
 import numpy as np
 import pytest
-
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from opentelemetry.sdk.trace.export import SpanExportResult
 
 from otel_mlflow import attributes as A
+from otel_mlflow.export.pending.windows import WindowSet
 from otel_mlflow.mapping.limits import MAX_PARAM_VALUE_CHARS, MAX_TAG_VALUE_CHARS, is_valid_key
+from otel_mlflow.mapping.request_record import request_record
 from otel_mlflow.mapping.run_plan import MappingOptions
 from otel_mlflow.mapping.trace_run import plan_run
-from otel_mlflow.mapping.request_record import request_record
-from otel_mlflow.export.pending.windows import WindowSet
 from otel_mlflow.mapping.window import window_plan
 from tests.helpers import SpanRecorder, Store
 from tests.test_scrub import VALUE_FORMS
 
-texts = st.text(alphabet=st.characters(codec="utf-8") | st.sampled_from(["\ud800", "\udfff", "\x00", "/", ".", ":"]),
-                max_size=300)  # fmt: skip
-nested = st.recursive(st.none() | st.booleans() | st.floats() | st.text(max_size=20),
-                      lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
-                      max_leaves=30)  # fmt: skip
+texts = st.text(
+    alphabet=st.characters(codec="utf-8") | st.sampled_from(["\ud800", "\udfff", "\x00", "/", ".", ":"]), max_size=300
+)
+nested = st.recursive(
+    st.none() | st.booleans() | st.floats() | st.text(max_size=20),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4),
+    max_leaves=30,
+)
 values = st.one_of(
     texts,
     st.booleans(),
@@ -49,15 +51,28 @@ values = st.one_of(
     st.floats(width=32).map(np.float64),  # numpy floats are floats to the SDK
 )
 prefixes = st.sampled_from(["", A.PARAM_PREFIX, A.METRIC_PREFIX, A.TAG_PREFIX, "gen_ai.", "llm.", "http."])
-known_keys = st.sampled_from([A.GEN_AI_REQUEST_MODEL, A.GEN_AI_USAGE_INPUT_TOKENS, A.GEN_AI_USAGE_OUTPUT_TOKENS,
-                              A.GEN_AI_INPUT_MESSAGES, A.GEN_AI_OUTPUT_MESSAGES, A.OI_INVOCATION_PARAMETERS,
-                              A.GEN_AI_RETRIEVAL_DOCUMENTS, A.HTTP_STATUS_CODE, A.STEP, A.QUESTION, A.RUN_ID])  # fmt: skip
+known_keys = st.sampled_from(
+    [
+        A.GEN_AI_REQUEST_MODEL,
+        A.GEN_AI_USAGE_INPUT_TOKENS,
+        A.GEN_AI_USAGE_OUTPUT_TOKENS,
+        A.GEN_AI_INPUT_MESSAGES,
+        A.GEN_AI_OUTPUT_MESSAGES,
+        A.OI_INVOCATION_PARAMETERS,
+        A.GEN_AI_RETRIEVAL_DOCUMENTS,
+        A.HTTP_STATUS_CODE,
+        A.STEP,
+        A.QUESTION,
+        A.RUN_ID,
+    ]
+)
 colliding = st.sampled_from(["a", "a.txt/b", "a/b", "a_b", "a?", "a ", "A", "a.txt", "/a", "a//b", "../a"])
 """Names that collide once MLflow-valid, or as overflow artifact files and folders."""
 attributes = st.dictionaries(
     st.one_of(known_keys, st.tuples(prefixes, texts).map("".join), st.tuples(prefixes, colliding).map("".join)),
-    values, max_size=15,
-)  # fmt: skip
+    values,
+    max_size=15,
+)
 SECRETS = [(form, secret) for form, secret, _ in VALUE_FORMS]
 
 
@@ -89,8 +104,12 @@ def assert_valid(plan: Any) -> None:
             json.loads(text)  # valid JSON, however long its strings were
 
 
-@settings(max_examples=300, deadline=None, derandomize=True,  # the same examples in every CI run
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+@settings(
+    max_examples=300,
+    deadline=None,
+    derandomize=True,  # the same examples in every CI run
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(name=texts, root=attributes, child=attributes)
 @example(name="r", root={A.PARAM_PREFIX + "a": "v" * 7000, A.PARAM_PREFIX + "a.txt/b": "w" * 7000}, child={})
 def test_any_spans_map_to_valid_writes(name: str, root: dict[str, Any], child: dict[str, Any]) -> None:
@@ -104,9 +123,12 @@ def test_any_spans_map_to_valid_writes(name: str, root: dict[str, Any], child: d
     assert_valid(window_plan(window, MappingOptions())[0])
 
 
-@settings(max_examples=25, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture,
-                                 HealthCheck.data_too_large])  # fmt: skip
+@settings(
+    max_examples=25,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large],
+)
 @given(name=texts, root=attributes, child=attributes)
 def test_exporter_never_raises_and_mlflow_accepts_every_write(
     name: str, root: dict[str, Any], child: dict[str, Any], store: Store, make_exporter: Any
@@ -120,15 +142,16 @@ def test_exporter_never_raises_and_mlflow_accepts_every_write(
     assert stats.spans_written == 2
 
 
-fields = st.sampled_from(["name", "attribute value", "attribute key", "param", "tag", "event", "status", "link",
-                          "header"])  # fmt: skip
+fields = st.sampled_from(
+    ["name", "attribute value", "attribute key", "param", "tag", "event", "status", "link", "header"]
+)
 
 
 @settings(max_examples=200, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
-@given(planted=st.lists(st.tuples(fields, st.sampled_from(SECRETS), texts), min_size=1, max_size=4),
-       extra=attributes)  # fmt: skip
-def test_a_secret_planted_in_any_field_is_in_no_planned_write(planted: list[tuple[str, tuple[str, str], str]],
-                                                              extra: dict[str, Any]) -> None:  # fmt: skip
+@given(planted=st.lists(st.tuples(fields, st.sampled_from(SECRETS), texts), min_size=1, max_size=4), extra=attributes)
+def test_a_secret_planted_in_any_field_is_in_no_planned_write(
+    planted: list[tuple[str, tuple[str, str], str]], extra: dict[str, Any]
+) -> None:
     from opentelemetry.trace import Link, Status, StatusCode
 
     recorder = SpanRecorder()
@@ -158,10 +181,14 @@ def test_a_secret_planted_in_any_field_is_in_no_planned_write(planted: list[tupl
         assert secret not in written and json.dumps(secret)[1:-1] not in written, secret
 
 
-real_numbers = st.one_of(st.integers(-(10**6), 10**6), st.floats(allow_nan=False, allow_infinity=False),
-                         st.floats(width=32).map(np.float32), st.integers(-1000, 1000).map(np.int64),
-                         st.decimals(allow_nan=False, allow_infinity=False, places=3),
-                         st.fractions(max_denominator=100))  # fmt: skip
+real_numbers = st.one_of(
+    st.integers(-(10**6), 10**6),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.floats(width=32).map(np.float32),
+    st.integers(-1000, 1000).map(np.int64),
+    st.decimals(allow_nan=False, allow_infinity=False, places=3),
+    st.fractions(max_denominator=100),
+)
 not_numbers = st.one_of(st.booleans(), st.none(), st.text(max_size=5), st.just(np.bool_(True)), st.lists(st.integers()))
 
 

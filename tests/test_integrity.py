@@ -43,7 +43,9 @@ def test_token_counts_from_numeric_strings_and_bad_ones_dropped_and_counted(
     [run] = store.runs()
     history = store.client().get_metric_history(run.info.run_id, A.GEN_AI_USAGE_INPUT_TOKENS)
     assert [m.value for m in history] == [120.0]  # "120" counted; -5, NaN, inf, "lots", "-3" left out
-    assert all(m.value >= 0 for key in run.data.metrics for m in store.client().get_metric_history(run.info.run_id, key))
+    assert all(
+        m.value >= 0 for key in run.data.metrics for m in store.client().get_metric_history(run.info.run_id, key)
+    )
     assert run.data.tags[A.TAG_DROPPED_TOKENS] == str(len(BAD_COUNTS))
     if run_mode == "window":
         assert run.data.metrics[A.METRIC_INPUT_TOTAL] == 120  # the bad counts are not in the totals either
@@ -93,8 +95,9 @@ def test_training_runs_nest_and_an_error_ends_them_failed(otel_mlflow_capture: C
     assert "outer_loss" in runs["outer"].data.metrics and "inner_loss" not in runs["outer"].data.metrics
 
 
-def test_colliding_overflow_artifact_names_are_both_kept(recorder: SpanRecorder, store: Store,
-                                                         make_exporter: Any) -> None:  # fmt: skip
+def test_colliding_overflow_artifact_names_are_both_kept(
+    recorder: SpanRecorder, store: Store, make_exporter: Any
+) -> None:
     long = "v" * (MAX_PARAM_VALUE_CHARS + 10)
     exporter = make_exporter()
     with recorder.tracer.start_as_current_span("job") as span:
@@ -117,8 +120,9 @@ def _all_artifacts(store: Store, run: Any, path: str = "") -> list[str]:
     return out
 
 
-def test_an_artifact_write_given_up_ends_the_run_failed_with_the_reason(recorder: SpanRecorder, store: Store,
-                                                                         make_exporter: Any, tmp_path: Path) -> None:  # fmt: skip
+def test_an_artifact_write_given_up_ends_the_run_failed_with_the_reason(
+    recorder: SpanRecorder, store: Store, make_exporter: Any, tmp_path: Path
+) -> None:
     not_a_folder = tmp_path / "artifacts-is-a-file"
     not_a_folder.write_text("x")
     exporter = make_exporter(artifact_location=str(not_a_folder / "deeper"), spool=False, retry_timeout=1.0)
@@ -133,16 +137,18 @@ def test_an_artifact_write_given_up_ends_the_run_failed_with_the_reason(recorder
     assert exporter.stats.spans_dropped_write_failed == 1
 
 
-def test_late_children_join_their_request_in_window_mode(recorder: SpanRecorder, store: Store,
-                                                         make_exporter: Any) -> None:  # fmt: skip
+def test_late_children_join_their_request_in_window_mode(
+    recorder: SpanRecorder, store: Store, make_exporter: Any
+) -> None:
     exporter = make_exporter(run_mode="window")
     hours = 3 * 3600 * 10**9
     for n in range(3):
         with recorder.tracer.start_as_current_span(f"POST /ask {n}", kind=SpanKind.SERVER) as root:
             context = root.get_span_context()
             chat(recorder, 10)
-        late = recorder.tracer.start_span("chat m", context=_as_parent(context), kind=SpanKind.CLIENT,
-                                          start_time=root.end_time + hours)  # fmt: skip
+        late = recorder.tracer.start_span(
+            "chat m", context=_as_parent(context), kind=SpanKind.CLIENT, start_time=root.end_time + hours
+        )
         late.set_attribute(A.GEN_AI_REQUEST_MODEL, "m")
         late.set_attribute(A.GEN_AI_USAGE_INPUT_TOKENS, 5)
         exporter.export(recorder.take())  # the request alone first
@@ -161,8 +167,9 @@ def test_late_children_join_their_request_in_window_mode(recorder: SpanRecorder,
     assert exporter.stats.spans_joined_late == 3 and exporter.stats.spans_dropped_late == 0
 
 
-def test_a_child_of_a_request_whose_window_was_written_makes_no_run(recorder: SpanRecorder, store: Store,
-                                                                    make_exporter: Any) -> None:  # fmt: skip
+def test_a_child_of_a_request_whose_window_was_written_makes_no_run(
+    recorder: SpanRecorder, store: Store, make_exporter: Any
+) -> None:
     exporter = make_exporter(run_mode="window", window_seconds=0.2)
     with recorder.tracer.start_as_current_span("POST /ask", kind=SpanKind.SERVER) as root:
         context = root.get_span_context()

@@ -9,11 +9,11 @@ from typing import Any
 from opentelemetry.trace import SpanKind
 
 from otel_mlflow import attributes as A
+from otel_mlflow.export.pending.windows import WindowSet
 from otel_mlflow.mapping.json_fit import fit_json
 from otel_mlflow.mapping.request_record import request_record
 from otel_mlflow.mapping.run_plan import MappingOptions
 from otel_mlflow.mapping.trace_run import plan_run
-from otel_mlflow.export.pending.windows import WindowSet
 from otel_mlflow.mapping.window import window_plan
 from tests.helpers import SpanRecorder, Store
 
@@ -22,7 +22,9 @@ def test_a_huge_string_is_cut_inside_the_document() -> None:
     text, cut = fit_json({"prompt": "x" * 10_000_000, "model": "m"}, limit=5_000)
     data = json.loads(text)
     assert cut and len(text) <= 5_000 and data["model"] == "m"
-    assert data["prompt"].endswith("[... truncated by otel-mlflow: " + f"{10_000_000 - 2500} of 10000000 characters cut]")
+    assert data["prompt"].endswith(
+        "[... truncated by otel-mlflow: " + f"{10_000_000 - 2500} of 10000000 characters cut]"
+    )
 
 
 def test_many_rows_of_long_answers_fit_and_parse() -> None:
@@ -73,7 +75,9 @@ def test_predictions_json_of_300_long_answers_is_valid(recorder: SpanRecorder) -
     window.close()
     plan, _ = window_plan(window, MappingOptions(max_text_chars=200_000))
     table = json.loads(plan.artifacts[A.ARTIFACT_PREDICTIONS])
-    assert len(plan.artifacts[A.ARTIFACT_PREDICTIONS]) <= 200_000 and len(table["data"]) == 300  # rows kept, answers cut
+    assert (
+        len(plan.artifacts[A.ARTIFACT_PREDICTIONS]) <= 200_000 and len(table["data"]) == 300
+    )  # rows kept, answers cut
     assert plan.tags[A.TAG_TRUNCATED] == "1"
 
 

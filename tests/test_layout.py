@@ -18,21 +18,48 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-LEAVES = ("otel_mlflow.attributes", "otel_mlflow.config", "otel_mlflow.ratelimit", "otel_mlflow.sigterm", "otel_mlflow.scrub",
-          "otel_mlflow.mlflow_limits")
+LEAVES = (
+    "otel_mlflow.attributes",
+    "otel_mlflow.config",
+    "otel_mlflow.ratelimit",
+    "otel_mlflow.sigterm",
+    "otel_mlflow.scrub",
+    "otel_mlflow.mlflow_limits",
+)
 ALLOWED = {
-    "otel_mlflow.mapping": ("otel_mlflow.attributes", "otel_mlflow.config", "otel_mlflow.scrub", "otel_mlflow.mlflow_limits",
-                            "otel_mlflow.mapping"),
+    "otel_mlflow.mapping": (
+        "otel_mlflow.attributes",
+        "otel_mlflow.config",
+        "otel_mlflow.scrub",
+        "otel_mlflow.mlflow_limits",
+        "otel_mlflow.mapping",
+    ),
     "otel_mlflow.instrumentation": (*LEAVES, "otel_mlflow.instrumentation"),
     "otel_mlflow.export": (*LEAVES, "otel_mlflow.mapping", "otel_mlflow.export"),
     "otel_mlflow.export.spool": (*LEAVES, "otel_mlflow.export=", "otel_mlflow.export.spool"),
-    "otel_mlflow.export.pending": (*LEAVES, "otel_mlflow.mapping", "otel_mlflow.export=", "otel_mlflow.export.pending",
-                                   "otel_mlflow.export.spool", "otel_mlflow.export.stats"),
-    "otel_mlflow.export.mlflow": (*LEAVES, "otel_mlflow.mapping", "otel_mlflow.export=", "otel_mlflow.export.mlflow",
-                                  "otel_mlflow.export.pending.jobs"),
+    "otel_mlflow.export.pending": (
+        *LEAVES,
+        "otel_mlflow.mapping",
+        "otel_mlflow.export=",
+        "otel_mlflow.export.pending",
+        "otel_mlflow.export.spool",
+        "otel_mlflow.export.stats",
+    ),
+    "otel_mlflow.export.mlflow": (
+        *LEAVES,
+        "otel_mlflow.mapping",
+        "otel_mlflow.export=",
+        "otel_mlflow.export.mlflow",
+        "otel_mlflow.export.pending.jobs",
+    ),
     "otel_mlflow.serve": (*LEAVES, "otel_mlflow.mapping", "otel_mlflow.export", "otel_mlflow.serve"),
-    "instrumentors": ("instrumentors", "otel_mlflow.instrumentation", "otel_mlflow.config", "otel_mlflow.attributes",
-                      "otel_mlflow.scrub"),
+    "instrumentors": (
+        "instrumentors",
+        "otel_mlflow.instrumentation",
+        "otel_mlflow.config",
+        "otel_mlflow.attributes",
+        "otel_mlflow.scrub",
+    ),
     "otel_mlflow.attributes": (),
     "otel_mlflow.config": ("otel_mlflow.config",),
     "otel_mlflow.scrub": ("otel_mlflow.config", "otel_mlflow.scrub"),
@@ -68,7 +95,9 @@ def imports_of(source: str, module: str, is_package: bool) -> set[str]:
                 base = ".".join([*anchor, *([base] if base else [])])
             for alias in node.names:
                 candidate = f"{base}.{alias.name}"
-                is_module = any((ROOT / (candidate.replace(".", "/") + suffix)).exists() for suffix in (".py", "/__init__.py"))
+                is_module = any(
+                    (ROOT / (candidate.replace(".", "/") + suffix)).exists() for suffix in (".py", "/__init__.py")
+                )
                 found.add(candidate if is_module else base)
     return found
 
@@ -88,9 +117,8 @@ def violations(module: str, imported: set[str]) -> list[str]:
     out = []
     allowed = rule_for(module)
     for name in sorted(imported):
-        if allowed is not None and name.split(".")[0] in OURS:
-            if not allows(allowed, name):
-                out.append(f"{module} imports {name}")
+        if allowed is not None and name.split(".")[0] in OURS and not allows(allowed, name):
+            out.append(f"{module} imports {name}")
         in_mlflow_room = module == MLFLOW_ROOM or module.startswith(MLFLOW_ROOM + ".")
         if module.startswith("otel_mlflow.export") and not in_mlflow_room and name.split(".")[0] == "mlflow":
             out.append(f"{module} imports {name}: only {MLFLOW_ROOM} calls MLflow")
@@ -137,7 +165,10 @@ def test_the_check_catches_a_wrong_way(module: str, imported: set[str]) -> None:
 def test_from_package_import_module_counts_as_that_module() -> None:
     source = "from otel_mlflow import attributes as A\nfrom otel_mlflow import init_mlflow\nfrom . import limits\n"
     assert imports_of(source, "otel_mlflow.mapping.window", False) == {
-        "otel_mlflow.attributes", "otel_mlflow", "otel_mlflow.mapping.limits"}  # fmt: skip
+        "otel_mlflow.attributes",
+        "otel_mlflow",
+        "otel_mlflow.mapping.limits",
+    }
 
 
 def test_modules_stay_small() -> None:
@@ -160,7 +191,22 @@ def test_the_export_engine_has_three_rooms_and_one_lock_holder() -> None:
 
 
 def test_each_subpackage_exists_and_says_what_it_holds() -> None:
-    for name in ("instrumentation", "mapping", "export", "serve", "config", "export/pending", "export/spool",
-                 "export/mlflow"):
+    for name in (
+        "instrumentation",
+        "mapping",
+        "export",
+        "serve",
+        "config",
+        "export/pending",
+        "export/spool",
+        "export/mlflow",
+    ):
         init = ROOT / "otel_mlflow" / name / "__init__.py"
         assert ast.get_docstring(ast.parse(init.read_text())), f"{init} needs a docstring saying what it holds"
+
+
+def test_the_stats_module_documents_every_outcome_its_counter_emits() -> None:
+    from otel_mlflow.export import stats
+
+    assert all(f"``{outcome}``" in (stats.__doc__ or "") for outcome in stats.span_outcomes())
+    assert len(stats.span_outcomes()) == 8

@@ -93,9 +93,17 @@ SERVICE = textwrap.dedent(
 )
 
 FUNCTIONS = [
-    "generate_answer", "plain_answer", "openai_style", "async_answer", "stream_answer",
-    "astream_answer", "slow_first_chunk", "failing", "weird_result", "Service.answer",
-]  # fmt: skip
+    "generate_answer",
+    "plain_answer",
+    "openai_style",
+    "async_answer",
+    "stream_answer",
+    "astream_answer",
+    "slow_first_chunk",
+    "failing",
+    "weird_result",
+    "Service.answer",
+]
 
 
 @pytest.fixture
@@ -256,10 +264,14 @@ def test_bad_entries_warn_and_never_crash(
 ) -> None:
     instrumentor = LLMServiceInstrumentor()
     instrumentor.instrument(
-        functions=["no-colon", f"{service_name}:missing_function", f"{service_name}:generate_answer",
-                   "never_imported_module_xyz:f"],
+        functions=[
+            "no-colon",
+            f"{service_name}:missing_function",
+            f"{service_name}:generate_answer",
+            "never_imported_module_xyz:f",
+        ],
         tracer_provider=recorder.provider,
-    )  # fmt: skip
+    )
     try:
         module = importlib.import_module(service_name)
         module.generate_answer("q", "c")
@@ -272,9 +284,7 @@ def test_bad_entries_warn_and_never_crash(
     assert "has no missing_function" in messages
 
 
-def test_env_var_names_the_targets(
-    service_name: str, recorder: SpanRecorder, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_env_var_names_the_targets(service_name: str, recorder: SpanRecorder, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OTEL_MLFLOW_LLM_FUNCTIONS", f"{service_name}:plain_answer")
     monkeypatch.setenv("OTEL_MLFLOW_LLM_MODEL", "gpt-4")
     instrumentor = LLMServiceInstrumentor()
@@ -304,9 +314,7 @@ def test_content_capture_off(service_name: str, recorder: SpanRecorder, monkeypa
         sys.modules.pop(service_name, None)
 
 
-def test_decorator_and_context_manager_match_the_instrumentor(
-    instrumented: ModuleType, recorder: SpanRecorder
-) -> None:
+def test_decorator_and_context_manager_match_the_instrumentor(instrumented: ModuleType, recorder: SpanRecorder) -> None:
     @trace_llm(tracer_provider=recorder.provider)
     def generate_answer(question: str, context: str, temperature: float = 0.2) -> Any:
         return instrumented.generate_answer.__wrapped__(question, context)

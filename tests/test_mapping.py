@@ -310,8 +310,8 @@ def test_run_names_tell_runs_apart(recorder: SpanRecorder) -> None:
 
 
 def test_cache_and_reasoning_tokens_are_metrics_per_call_and_window_totals(recorder: SpanRecorder) -> None:
-    from otel_mlflow.mapping.request_record import request_record
     from otel_mlflow.export.pending.windows import WindowSet
+    from otel_mlflow.mapping.request_record import request_record
     from otel_mlflow.mapping.window import window_plan
 
     def request(cached: Any) -> list[Any]:
@@ -344,3 +344,26 @@ def test_a_trace_run_is_tagged_with_its_session_and_user(recorder: SpanRecorder)
         root.set_attribute(A.USER_ID, "u-3")
     plan = plan_run(recorder.take(), OPTIONS)
     assert plan.tags[A.SESSION_ID] == "s-9" and plan.tags[A.USER_ID] == "u-3"
+
+
+def _calls_with_cache_reads(recorder: SpanRecorder, cache_reads: list[int]) -> list[Any]:
+    with recorder.tracer.start_as_current_span("job", kind=SpanKind.INTERNAL):
+        for i, cached in enumerate(cache_reads):
+            with recorder.tracer.start_as_current_span(f"chat {i}", kind=SpanKind.CLIENT) as chat:
+                chat.set_attribute(A.GEN_AI_OPERATION_NAME, "chat")
+                chat.set_attribute(A.GEN_AI_REQUEST_MODEL, "m")
+                chat.set_attribute(A.GEN_AI_USAGE_INPUT_TOKENS, 10)
+                chat.set_attribute(A.GEN_AI_USAGE_CACHE_READ, cached)
+                chat.set_attribute(A.GEN_AI_PROMPT, f"prompt {i}")
+                chat.set_attribute(A.GEN_AI_COMPLETION, f"answer {i}")
+    return recorder.take()
+
+
+def test_cache_read_tokens_never_decide_where_a_calls_text_goes(recorder: SpanRecorder) -> None:
+    """A detail-token count once overwrote the run's count of LLM calls (OpenLIT's `cache_read=0`: one call's text
+    under llm_calls/000/; two calls with `cache_read=1`: both wrote prompt.txt, the first call's text lost)."""
+    one = plan_run(_calls_with_cache_reads(recorder, [0]), MappingOptions()).artifacts
+    assert one["prompt.txt"] == "prompt 0" and not any(k.startswith("llm_calls/") for k in one)
+    two = plan_run(_calls_with_cache_reads(recorder, [1, 1]), MappingOptions()).artifacts
+    assert "prompt.txt" not in two
+    assert [two[f"llm_calls/{i:03d}/prompt.txt"] for i in range(2)] == ["prompt 0", "prompt 1"]

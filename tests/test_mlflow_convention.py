@@ -11,6 +11,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from otel_mlflow import attributes as A
 from otel_mlflow.mapping.mlflow_convention import translate
 from otel_mlflow.mapping.span_facts import span_facts
@@ -57,14 +59,21 @@ def test_mlflow_attributes_become_our_conventions(recorder: SpanRecorder) -> Non
     assert translate(plain) is plain  # a span MLflow did not make is read as it is
 
 
-def test_an_app_traced_with_mlflow_exports_otlp_to_the_receiver(store: Store, start_receiver: Any,
-                                                                 tmp_path: Path) -> None:  # fmt: skip
+@pytest.mark.subprocess
+def test_an_app_traced_with_mlflow_exports_otlp_to_the_receiver(
+    store: Store, start_receiver: Any, tmp_path: Path
+) -> None:
     receiver = start_receiver(run_mode="trace")
-    env = {**os.environ, "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'app.db'}",
-           "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{receiver.url}/v1/traces",
-           "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf", "MLFLOW_ENABLE_OTLP_EXPORTER": "true"}  # fmt: skip
-    done = subprocess.run([sys.executable, "-c", APP], env=env, cwd=tmp_path, capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'app.db'}",
+        "OTEL_EXPORTER_OTLP_TRACES_ENDPOINT": f"{receiver.url}/v1/traces",
+        "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL": "http/protobuf",
+        "MLFLOW_ENABLE_OTLP_EXPORTER": "true",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", APP], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert receiver.stats["accepted_spans"] == 4, (receiver.stats, done.stderr[-2000:])
     assert receiver.exporter.force_flush(20_000)

@@ -12,18 +12,19 @@ import pytest
 from opentelemetry.trace import SpanKind
 
 from otel_mlflow import attributes as A
+from otel_mlflow.config import Config, ScrubSettings
 from otel_mlflow.export.mlflow.traces import MLflowTraces
 from otel_mlflow.mapping.mlflow_trace import mlflow_trace_spans
 from otel_mlflow.scrub import Scrubber
-from otel_mlflow.config import Config, ScrubSettings
 from tests.helpers import SpanRecorder, Store
 from tests.test_mapping import rag_trace
 
 SCRUB = Scrubber(ScrubSettings())
 
 
-def served_request(recorder: SpanRecorder, question: str = "What is RAG?", answer: str = "Retrieval.",
-                   session: str | None = None) -> None:  # fmt: skip
+def served_request(
+    recorder: SpanRecorder, question: str = "What is RAG?", answer: str = "Retrieval.", session: str | None = None
+) -> None:
     with recorder.tracer.start_as_current_span("POST /ask", kind=SpanKind.SERVER) as root:
         root.set_attribute(A.QUESTION, question)
         root.set_attribute(A.ANSWER, answer)
@@ -99,8 +100,9 @@ def test_writing_the_same_spans_again_leaves_one_trace(recorder: SpanRecorder, s
     assert len(client.search_traces(locations=[experiment])) == 1
 
 
-def test_without_content_capture_the_trace_has_no_text(recorder: SpanRecorder, store: Store,
-                                                       make_exporter: Any) -> None:  # fmt: skip
+def test_without_content_capture_the_trace_has_no_text(
+    recorder: SpanRecorder, store: Store, make_exporter: Any
+) -> None:
     exporter = make_exporter(capture_content=False)
     served_request(recorder, question="private question", answer="private answer")
     exporter.export(recorder.take())
@@ -131,8 +133,9 @@ def test_a_store_that_cannot_hold_traces_is_told_once_and_runs_are_still_written
     monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
     uri = f"file://{tmp_path / 'mlruns'}"
     caplog.set_level(logging.WARNING)
-    exporter = MLflowSpanExporter(config=Config.from_env(env={}, tracking_uri=uri, run_mode="trace",
-                                                         flush_interval=0.05, spool="off"))  # fmt: skip
+    exporter = MLflowSpanExporter(
+        config=Config.from_env(env={}, tracking_uri=uri, run_mode="trace", flush_interval=0.05, spool="off")
+    )
     try:
         for _ in range(3):
             served_request(recorder)
@@ -162,12 +165,12 @@ def test_the_root_shows_the_question_else_the_first_prompt_and_keeps_its_own(rec
     assert json.loads(rag[A.MLFLOW_SPAN_OUTPUTS]) == "assistant: Retrieval."
     assert json.loads(agent[A.MLFLOW_SPAN_INPUTS]) == {"x": 1}
     assert not any(A.MLFLOW_SPAN_INPUTS in (s.attributes or {}) for s in copies if s.parent is not None)
-    assert all(A.MLFLOW_SPAN_INPUTS not in (s.attributes or {})
-               for s in mlflow_trace_spans(copies, False, SCRUB))  # fmt: skip
+    assert all(A.MLFLOW_SPAN_INPUTS not in (s.attributes or {}) for s in mlflow_trace_spans(copies, False, SCRUB))
 
 
-def test_an_experiment_we_create_opens_on_mlflow_genai_views(recorder: SpanRecorder, store: Store,
-                                                             make_exporter: Any) -> None:  # fmt: skip
+def test_an_experiment_we_create_opens_on_mlflow_genai_views(
+    recorder: SpanRecorder, store: Store, make_exporter: Any
+) -> None:
     exporter = make_exporter(experiment_name="fresh-experiment")
     served_request(recorder)
     exporter.export(recorder.take())
@@ -178,8 +181,9 @@ def test_an_experiment_we_create_opens_on_mlflow_genai_views(recorder: SpanRecor
     assert {"params.`model`", "metrics.`request_count`", "metrics.`latency_ms.p95`"} <= set(view["selectedColumns"])
 
 
-def test_the_runs_view_fits_an_experiment_tag_whatever_the_param_fields(recorder: SpanRecorder, store: Store,
-                                                                          make_exporter: Any) -> None:  # fmt: skip
+def test_the_runs_view_fits_an_experiment_tag_whatever_the_param_fields(
+    recorder: SpanRecorder, store: Store, make_exporter: Any
+) -> None:
     """600 request fields named as params (OTEL_MLFLOW_PARAM_FIELDS) would make a view MLflow refuses (and with it
     the experiment): the view keeps the columns that fit; a name MLflow could not take as a param is left out."""
     fields = [f"field_{i:03d}_{'x' * 40}" for i in range(600)]
@@ -226,8 +230,9 @@ def test_requests_filed_before_an_exit_get_their_traces_linked_by_the_next_start
     assert spooled_span_count(spool) == 0
 
 
-def test_many_traces_go_in_chunks_and_a_retry_resumes_after_the_last_chunk_stored(recorder: SpanRecorder,
-                                                                                   store: Store) -> None:  # fmt: skip
+def test_many_traces_go_in_chunks_and_a_retry_resumes_after_the_last_chunk_stored(
+    recorder: SpanRecorder, store: Store
+) -> None:
     """A window's sync can carry hundreds of traces: they are stored TRACES_PER_CALL a call (one huge call
     outlasts the server's timeout and is retried whole for ever); a retry skips the chunks that landed."""
     from otel_mlflow.export.mlflow.traces import TRACES_PER_CALL, trace_chunks

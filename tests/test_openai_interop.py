@@ -40,7 +40,7 @@ COMPLETION = {
 class ChatCompletions(BaseHTTPRequestHandler):
     requests: list[dict[str, Any]] = []
 
-    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+    def do_POST(self) -> None:
         length = int(self.headers.get("content-length", 0))
         ChatCompletions.requests.append(json.loads(self.rfile.read(length)))
         body = json.dumps(COMPLETION).encode()

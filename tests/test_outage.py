@@ -11,14 +11,13 @@ import sys
 import time
 from pathlib import Path
 
-
 import pytest
 
 from otel_mlflow.export.mlflow.server import healthy
 from otel_mlflow.testing import free_port, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-import demo  # noqa: E402
+import demo
 
 pytestmark = [pytest.mark.server, pytest.mark.subprocess]
 OUTAGE_SECONDS = 30
@@ -26,11 +25,25 @@ OUTAGE_SECONDS = 30
 
 def start_server(root: Path, port: int) -> subprocess.Popen[bytes]:
     return subprocess.Popen(
-        [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
-         "--backend-store-uri", f"sqlite:///{root / 'server.db'}",
-         "--artifacts-destination", str(root / "artifacts"), "--workers", "1"],
-        stdout=open(root / "server.log", "ab"), stderr=subprocess.STDOUT,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "mlflow",
+            "server",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--backend-store-uri",
+            f"sqlite:///{root / 'server.db'}",
+            "--artifacts-destination",
+            str(root / "artifacts"),
+            "--workers",
+            "1",
+        ],
+        stdout=open(root / "server.log", "ab"),
+        stderr=subprocess.STDOUT,
+    )
 
 
 def timed_ask(url: str, i: int) -> tuple[int, float]:
@@ -48,8 +61,14 @@ def test_mlflow_outage_loses_nothing_and_never_slows_requests(tmp_path: Path) ->
     assert wait_for(lambda: healthy(mlflow_url, 1.0), 60, 0.25), (tmp_path / "server.log").read_text()[-2000:]
     env = demo.demo_env()
     env.pop("MLFLOW_ARTIFACT_PATH", None)  # the server keeps the artifacts
-    env.update({"MLFLOW_TRACKING_URI": mlflow_url, "OTEL_MLFLOW_FLUSH_INTERVAL": "0.2",
-                "OTEL_MLFLOW_RETRY_TIMEOUT": "120", "OTEL_MLFLOW_WINDOW_SECONDS": "3600"})  # fmt: skip
+    env.update(
+        {
+            "MLFLOW_TRACKING_URI": mlflow_url,
+            "OTEL_MLFLOW_FLUSH_INTERVAL": "0.2",
+            "OTEL_MLFLOW_RETRY_TIMEOUT": "120",
+            "OTEL_MLFLOW_WINDOW_SECONDS": "3600",
+        }
+    )
     app = demo.start_app(env, app_port, tmp_path / "app.log")
     sent = 0
     try:
@@ -84,16 +103,17 @@ def test_mlflow_outage_loses_nothing_and_never_slows_requests(tmp_path: Path) ->
         assert len(runs) == 1, [r.info.run_name for r in runs]  # one window, created once
         [run] = runs
         assert run.data.metrics["request_count"] == sent
-        table = json.loads(Path(client.download_artifacts(run.info.run_id, "predictions.json", str(tmp_path)))
-                           .read_text())  # fmt: skip
+        table = json.loads(
+            Path(client.download_artifacts(run.info.run_id, "predictions.json", str(tmp_path))).read_text()
+        )
         trace_ids = [row[8] for row in table["data"]]
         assert len(trace_ids) == sent and len(set(trace_ids)) == sent  # every request once, none twice
         history = client.get_metric_history(run.info.run_id, "latency_ms")
         assert sorted(m.step for m in history) == list(range(sent))
-        print(f"outage: {sent} requests ({len(during)} during {OUTAGE_SECONDS}s down), all written once; "
-              f"median latency {median_before:.1f} ms before, {median_during:.1f} ms during")
+        print(
+            f"outage: {sent} requests ({len(during)} during {OUTAGE_SECONDS}s down), all written once; "
+            f"median latency {median_before:.1f} ms before, {median_during:.1f} ms during"
+        )
     finally:
         server.terminate()
         server.wait(30)
-
-

@@ -18,11 +18,19 @@ from otel_mlflow.instrumentation.otel_private import SDKConfigurator, fastapi_ap
 from tests.helpers import SpanRecorder
 
 
+@pytest.mark.subprocess
 def test_the_sdk_configurator_still_configures_the_sdk_from_env() -> None:
     assert callable(getattr(SDKConfigurator, "configure", None))  # what opentelemetry-instrument calls
-    code = ("from otel_mlflow.distro import MLflowConfigurator\nfrom opentelemetry import trace\n"
-            "MLflowConfigurator().configure()\nprint(type(trace.get_tracer_provider()).__module__)")  # fmt: skip
-    env = {**os.environ, "OTEL_TRACES_EXPORTER": "console", "OTEL_METRICS_EXPORTER": "none", "OTEL_LOGS_EXPORTER": "none"}
+    code = (
+        "from otel_mlflow.distro import MLflowConfigurator\nfrom opentelemetry import trace\n"
+        "MLflowConfigurator().configure()\nprint(type(trace.get_tracer_provider()).__module__)"
+    )
+    env = {
+        **os.environ,
+        "OTEL_TRACES_EXPORTER": "console",
+        "OTEL_METRICS_EXPORTER": "none",
+        "OTEL_LOGS_EXPORTER": "none",
+    }
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "opentelemetry.sdk.trace"

@@ -19,7 +19,7 @@ import pytest
 from tests.helpers import Store, free_port, receiver_process, rotel_collector, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-import demo  # noqa: E402
+import demo
 
 pytestmark = pytest.mark.subprocess
 ROOT = Path(__file__).resolve().parents[1]
@@ -46,9 +46,14 @@ def command_with(markdown: Path, *parts: str) -> str:
 
 def run_app(command: str, cwd: Path, env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
     """``command`` in bash, as a user would type it, with the venv's tools first on PATH."""
-    proc = subprocess.Popen(["bash", "-c", command],
-                            cwd=cwd, env={**env, "PATH": f"{BIN}:{os.environ['PATH']}"}, start_new_session=True,
-                            stdout=open(log, "wb"), stderr=subprocess.STDOUT)  # fmt: skip
+    proc = subprocess.Popen(
+        ["bash", "-c", command],
+        cwd=cwd,
+        env={**env, "PATH": f"{BIN}:{os.environ['PATH']}"},
+        start_new_session=True,
+        stdout=open(log, "wb"),
+        stderr=subprocess.STDOUT,
+    )
     demo.wait_healthy(f"http://127.0.0.1:{port}", proc)
     return proc
 
@@ -68,8 +73,9 @@ def receiver(tmp_path: Path, store: Store) -> Iterator[tuple[int, int, subproces
     """``otel-mlflow receive`` from the README (its ports free ones), into ``store``."""
     assert "otel-mlflow receive" in shell_commands(ROOT / "README.md")  # run with its ports made free ones
     http_port, grpc_port = free_port(), free_port()
-    proc = receiver_process({"MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ARTIFACT_PATH": str(store.artifacts)},
-                            tmp_path, http_port, grpc_port)  # fmt: skip
+    proc = receiver_process(
+        {"MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ARTIFACT_PATH": str(store.artifacts)}, tmp_path, http_port, grpc_port
+    )
     try:
         yield http_port, grpc_port, proc
     finally:
@@ -78,14 +84,17 @@ def receiver(tmp_path: Path, store: Store) -> Iterator[tuple[int, int, subproces
 
 
 @pytest.mark.parametrize("line", ["http://collector:4317", "http://127.0.0.1:4320", "http/protobuf"])
-def test_the_collector_and_receiver_lines(line: str, receiver: tuple[int, int, subprocess.Popen[bytes]],
-                                          store: Store, tmp_path: Path) -> None:  # fmt: skip
+def test_the_collector_and_receiver_lines(
+    line: str, receiver: tuple[int, int, subprocess.Popen[bytes]], store: Store, tmp_path: Path
+) -> None:
     http_port, grpc_port, receiver_proc = receiver
     command = command_with(ROOT / "README.md", "OTEL_TRACES_EXPORTER=otlp", line)
     assert command.endswith("opentelemetry-instrument uvicorn app:app")
     app_port = free_port()
     command = command.replace("uvicorn app:app", f"uvicorn api_gateway.main:app --port {app_port}")
-    command = command.replace("127.0.0.1:4320", f"127.0.0.1:{grpc_port}").replace("127.0.0.1:4319", f"127.0.0.1:{http_port}")
+    command = command.replace("127.0.0.1:4320", f"127.0.0.1:{grpc_port}").replace(
+        "127.0.0.1:4319", f"127.0.0.1:{http_port}"
+    )
     with rotel_collector(tmp_path, f"http://127.0.0.1:{http_port}") as (_, collector_grpc):  # the Collector's OTLP
         command = command.replace("collector:4317", f"127.0.0.1:{collector_grpc}")
         app = run_app(command, ROOT / "examples" / "rag_app", app_env(), app_port, tmp_path / "app.log")
@@ -95,7 +104,8 @@ def test_the_collector_and_receiver_lines(line: str, receiver: tuple[int, int, s
         finally:
             stop(app)  # the app's exporter sends what it holds on SIGTERM
         assert wait_for(lambda: receiver_proc.poll() is None and _received(tmp_path, trace_id, store), 30), (
-            (tmp_path / "app.log").read_text()[-3000:])
+            tmp_path / "app.log"
+        ).read_text()[-3000:]
     receiver_proc.send_signal(signal.SIGTERM)  # closes the window: its run is complete
     assert receiver_proc.wait(60) == 0
     [run] = store.runs()
@@ -109,7 +119,8 @@ def _received(tmp_path: Path, trace_id: str, store: Store) -> bool:
     """The receiver wrote the request's trace (its window run stays open until the window closes)."""
     experiment = store.client().get_experiment_by_name("llmops-rag")
     return experiment is not None and any(
-        trace_id in t.info.trace_id for t in store.client().search_traces(locations=[experiment.experiment_id]))
+        trace_id in t.info.trace_id for t in store.client().search_traces(locations=[experiment.experiment_id])
+    )
 
 
 def test_the_zero_code_walkthrough(tmp_path: Path) -> None:
@@ -120,19 +131,29 @@ def test_the_zero_code_walkthrough(tmp_path: Path) -> None:
     shutil.copytree(ROOT / "examples", tmp_path / "examples")
     (tmp_path / ".venv").symlink_to(Path(sys.prefix))  # the guide's ../../.venv/bin/...
     app_port, ui_port = free_port(), free_port()
-    app = run_app(start.replace("--port 8000", f"--host 127.0.0.1 --port {app_port}"), tmp_path, app_env(),
-                  app_port, tmp_path / "app.log")  # fmt: skip
+    app = run_app(
+        start.replace("--port 8000", f"--host 127.0.0.1 --port {app_port}"),
+        tmp_path,
+        app_env(),
+        app_port,
+        tmp_path / "app.log",
+    )
     try:
-        answer = subprocess.run(["bash", "-c", ask.replace(":8000", f":{app_port}")], capture_output=True, text=True,
-                                check=True, timeout=60).stdout  # fmt: skip
+        answer = subprocess.run(
+            ["bash", "-c", ask.replace(":8000", f":{app_port}")], capture_output=True, text=True, check=True, timeout=60
+        ).stdout
         assert json.loads(answer)["question"] == "What is RAG?"
     finally:
         stop(app)
     store = tmp_path / "examples" / "rag_app" / "mlflow.db"
     assert store.exists(), (tmp_path / "app.log").read_text()[-3000:]
-    ui_proc = subprocess.Popen(["bash", "-c", ui.replace("--port 5000", f"--host 127.0.0.1 --port {ui_port}")],
-                               cwd=tmp_path / "examples" / "rag_app", stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL, start_new_session=True)  # fmt: skip
+    ui_proc = subprocess.Popen(
+        ["bash", "-c", ui.replace("--port 5000", f"--host 127.0.0.1 --port {ui_port}")],
+        cwd=tmp_path / "examples" / "rag_app",
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
     try:
         import httpx
 
@@ -140,10 +161,16 @@ def test_the_zero_code_walkthrough(tmp_path: Path) -> None:
 
         def runs() -> list[dict[str, object]]:
             try:
-                experiment = httpx.get(f"http://127.0.0.1:{ui_port}/ajax-api/2.0/mlflow/experiments/get-by-name",
-                                       params={"experiment_name": "llmops-rag"}, timeout=2).json()["experiment"]
-                return httpx.post(search, json={"experiment_ids": [experiment["experiment_id"]]},
-                                  timeout=5).json().get("runs", [])  # fmt: skip
+                experiment = httpx.get(
+                    f"http://127.0.0.1:{ui_port}/ajax-api/2.0/mlflow/experiments/get-by-name",
+                    params={"experiment_name": "llmops-rag"},
+                    timeout=2,
+                ).json()["experiment"]
+                return (
+                    httpx.post(search, json={"experiment_ids": [experiment["experiment_id"]]}, timeout=5)
+                    .json()
+                    .get("runs", [])
+                )
             except (httpx.HTTPError, KeyError, ValueError):
                 return []
 
@@ -167,8 +194,14 @@ def test_make_demo(tmp_path: Path) -> None:
     for name in (".venv", "pyproject.toml", "examples"):
         (tmp_path / name).symlink_to(Path(sys.prefix) if name == ".venv" else ROOT / name)
     # -o: the venv counts as installed (else make would reinstall the project, editable, from this folder)
-    result = subprocess.run(["make", "-o", ".venv/.installed", "-f", str(ROOT / "Makefile"), "demo"], cwd=tmp_path,
-                            capture_output=True, text=True, timeout=300, env=app_env())  # fmt: skip
+    result = subprocess.run(
+        ["make", "-o", ".venv/.installed", "-f", str(ROOT / "Makefile"), "demo"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=app_env(),
+    )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     assert f"sqlite:///{tmp_path / 'mlflow.db'}" in out and (tmp_path / "mlflow.db").exists()

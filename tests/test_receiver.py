@@ -66,7 +66,9 @@ def test_decoded_spans_map_exactly_like_the_originals(recorder: SpanRecorder) ->
         original, received = plan_run(spans, MappingOptions()), plan_run(decoded.spans, MappingOptions())
         assert received.params == original.params
         assert received.tags == original.tags
-        assert [(m.key, m.value, m.step) for m in received.metrics] == [(m.key, m.value, m.step) for m in original.metrics]
+        assert [(m.key, m.value, m.step) for m in received.metrics] == [
+            (m.key, m.value, m.step) for m in original.metrics
+        ]
         assert received.artifacts.keys() == original.artifacts.keys()
         assert received.artifacts["prompt.txt"] == original.artifacts["prompt.txt"]
 
@@ -101,8 +103,13 @@ def test_truncated_protobuf_is_400_with_a_reason(recorder: SpanRecorder, start_r
 
 def test_malformed_json_is_400(start_receiver: Any) -> None:
     receiver = start_receiver()
-    for body in (b"", b"{not json", b"[1, 2]", json.dumps({"resourceSpans": "nope"}).encode(),
-                 json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [{"name": 5}]}]}]}).encode()):
+    for body in (
+        b"",
+        b"{not json",
+        b"[1, 2]",
+        json.dumps({"resourceSpans": "nope"}).encode(),
+        json.dumps({"resourceSpans": [{"scopeSpans": [{"spans": [{"name": 5}]}]}]}).encode(),
+    ):
         response = post(receiver, body, JS)
         assert response.status_code == 400, body
         assert response.json()["message"]
@@ -181,8 +188,9 @@ def test_unknown_path_and_health(start_receiver: Any) -> None:
     assert health["status"] == "ok" and health["room"] > 0
 
 
-def test_json_spans_with_ids_that_are_not_hex_are_refused_alone(recorder: SpanRecorder, store: Store,
-                                                                 start_receiver: Any) -> None:  # fmt: skip
+def test_json_spans_with_ids_that_are_not_hex_are_refused_alone(
+    recorder: SpanRecorder, store: Store, start_receiver: Any
+) -> None:
     """A Collector does not retry a 400: one bad id must not lose the request's good spans (partial success)."""
     receiver = start_receiver()
     data = json_dict(rag_spans(recorder))
@@ -200,8 +208,10 @@ def test_json_spans_with_ids_that_are_not_hex_are_refused_alone(recorder: SpanRe
     assert run.data.metrics["span_count"] == good
 
 
-def test_a_request_larger_than_the_memory_bound_is_taken_whole(recorder: SpanRecorder, store: Store,
-                                                                start_receiver: Any) -> None:  # fmt: skip
+@pytest.mark.slow
+def test_a_request_larger_than_the_memory_bound_is_taken_whole(
+    recorder: SpanRecorder, store: Store, start_receiver: Any
+) -> None:
     """More spans than memory holds, on an empty receiver: spooled and spilled, never "backlog is full"."""
     receiver = start_receiver(max_queue_size=1_000, run_mode="window")
     for _ in range(3_000):

@@ -22,8 +22,16 @@ PB = {"Content-Type": "application/x-protobuf"}
 
 
 def start(store: Store, port: int) -> subprocess.Popen[bytes]:
-    return receiver_process({"MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ARTIFACT_PATH": str(store.artifacts),
-                             "OTEL_MLFLOW_RUN_MODE": "trace", "OTEL_MLFLOW_LOG_SPANS": "false"}, store.root, port)
+    return receiver_process(
+        {
+            "MLFLOW_TRACKING_URI": store.uri,
+            "MLFLOW_ARTIFACT_PATH": str(store.artifacts),
+            "OTEL_MLFLOW_RUN_MODE": "trace",
+            "OTEL_MLFLOW_LOG_SPANS": "false",
+        },
+        store.root,
+        port,
+    )
 
 
 def send_traces(port: int, traces: int, per_request: int = 50) -> int:
@@ -36,8 +44,9 @@ def send_traces(port: int, traces: int, per_request: int = 50) -> int:
                 with recorder.tracer.start_as_current_span("chat") as chat:
                     chat.set_attribute(A.GEN_AI_REQUEST_MODEL, "gpt-4")
         spans = recorder.take()
-        response = httpx.post(f"http://127.0.0.1:{port}/v1/traces", content=protobuf_body(spans), headers=PB,
-                              timeout=30)  # fmt: skip
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/v1/traces", content=protobuf_body(spans), headers=PB, timeout=30
+        )
         assert response.status_code == 200, response.text
         acknowledged += len(spans) // 2
     return acknowledged
@@ -83,5 +92,7 @@ def test_sigterm_after_3000_acknowledged_spans_writes_them_before_exit_or_at_res
     runs = trace_runs(store)
     assert len(runs) == acknowledged == 1500 and max(runs.values()) == 1
     assert stop_seconds < 30  # a serving process stops within a 30 s grace period
-    print(f"receiver SIGTERM: stopped in {stop_seconds:.1f} s with {written_at_exit} of {acknowledged} traces "
-          f"written; the rest replayed at restart")
+    print(
+        f"receiver SIGTERM: stopped in {stop_seconds:.1f} s with {written_at_exit} of {acknowledged} traces "
+        f"written; the rest replayed at restart"
+    )

@@ -37,8 +37,21 @@ def mutations(valid_pb: bytes, valid_json: bytes, rng: random.Random) -> list[tu
         elif kind == 3:  # truncated JSON
             cases.append((valid_json[: rng.randrange(1, len(valid_json))], js))
         elif kind == 4:  # mis-typed JSON
-            cases.append((rng.choice([b"[]", b"1", b'"x"', b'{"resourceSpans": 5}', b'{"resourceSpans": [1]}',
-                                      b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": 7}]}]}]}']), js))  # fmt: skip
+            cases.append(
+                (
+                    rng.choice(
+                        [
+                            b"[]",
+                            b"1",
+                            b'"x"',
+                            b'{"resourceSpans": 5}',
+                            b'{"resourceSpans": [1]}',
+                            b'{"resourceSpans": [{"scopeSpans": [{"spans": [{"traceId": 7}]}]}]}',
+                        ]
+                    ),
+                    js,
+                )
+            )
         elif kind == 5:  # deeply nested JSON
             depth = rng.randrange(100, 5000)
             cases.append((b"[" * depth + b"]" * depth, js))
@@ -52,6 +65,7 @@ def mutations(valid_pb: bytes, valid_json: bytes, rng: random.Random) -> list[tu
 
 
 @pytest.mark.subprocess
+@pytest.mark.slow
 def test_fuzzed_bodies_all_get_4xx_and_the_receiver_stays_up(recorder: SpanRecorder, make_exporter: Any) -> None:
     rag_trace(recorder)
     spans = recorder.take()
@@ -73,8 +87,12 @@ def test_fuzzed_bodies_all_get_4xx_and_the_receiver_stays_up(recorder: SpanRecor
                 else:
                     assert 400 <= status < 500, (status, body[:80])
             assert client.get("/health").json()["status"] == "ok"
-            assert client.post("/v1/traces", content=valid_pb, headers={"Content-Type": "application/x-protobuf"}
-                               ).status_code == 200  # fmt: skip
+            assert (
+                client.post(
+                    "/v1/traces", content=valid_pb, headers={"Content-Type": "application/x-protobuf"}
+                ).status_code
+                == 200
+            )
             rss_end = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     finally:
         receiver.stop()

@@ -12,8 +12,8 @@ from typing import Any
 import grpc
 import pytest
 from google.rpc import error_details_pb2, status_pb2
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2_grpc import TraceServiceStub
 from opentelemetry.sdk.trace.export import SpanExportResult
 
@@ -32,10 +32,12 @@ from tests.test_receiver import rag_spans
 def start_grpc(make_exporter: Any) -> Iterator[Any]:
     started: list[GrpcReceiver] = []
 
-    def start(token: str | None = None, max_body_bytes: int = 1 << 20, max_spans: int = 50_000,
-              **exporter_settings: Any) -> GrpcReceiver:  # fmt: skip
-        settings = ReceiverSettings(host="127.0.0.1", port=0, grpc_port=0, token=token, max_body_bytes=max_body_bytes,
-                                    max_spans=max_spans)  # fmt: skip
+    def start(
+        token: str | None = None, max_body_bytes: int = 1 << 20, max_spans: int = 50_000, **exporter_settings: Any
+    ) -> GrpcReceiver:
+        settings = ReceiverSettings(
+            host="127.0.0.1", port=0, grpc_port=0, token=token, max_body_bytes=max_body_bytes, max_spans=max_spans
+        )
         grpc_receiver = GrpcReceiver(Intake(make_exporter(**exporter_settings), settings)).start()
         started.append(grpc_receiver)
         return grpc_receiver
@@ -126,13 +128,22 @@ def test_full_spool_is_unavailable_with_retry_info_and_keeps_nothing(recorder: S
     assert stats.spans_received - stats.spans_dropped_queue_full == len(children)
 
 
+@pytest.mark.subprocess
 def test_the_cli_serves_grpc_beside_http_and_an_app_with_default_settings_reaches_it(
     recorder: SpanRecorder, store: Store, tmp_path: Path
 ) -> None:
     http_port, grpc_port = free_port(), free_port()
-    proc = receiver_process({"MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ARTIFACT_PATH": str(store.artifacts),
-                             "OTEL_MLFLOW_RUN_MODE": "trace", "OTEL_MLFLOW_FLUSH_INTERVAL": "0.05"},
-                            tmp_path, http_port, grpc_port)  # fmt: skip
+    proc = receiver_process(
+        {
+            "MLFLOW_TRACKING_URI": store.uri,
+            "MLFLOW_ARTIFACT_PATH": str(store.artifacts),
+            "OTEL_MLFLOW_RUN_MODE": "trace",
+            "OTEL_MLFLOW_FLUSH_INTERVAL": "0.05",
+        },
+        tmp_path,
+        http_port,
+        grpc_port,
+    )
     try:
         # an app's defaults: OTLPSpanExporter() reads OTEL_EXPORTER_OTLP_ENDPOINT (gRPC, no TLS for http://)
         with pytest.MonkeyPatch.context() as env:

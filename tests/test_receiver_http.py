@@ -45,8 +45,13 @@ class Http1:
         self.conn = h11.Connection(h11.CLIENT)
         self.host = f"{host}:{port}"
 
-    def request(self, body: bytes | None = None, headers: dict[str, str] | None = None, path: str = "/v1/traces",
-                chunked: bool = False) -> None:  # fmt: skip
+    def request(
+        self,
+        body: bytes | None = None,
+        headers: dict[str, str] | None = None,
+        path: str = "/v1/traces",
+        chunked: bool = False,
+    ) -> None:
         fields = {"Host": self.host, "Content-Type": PB, **(headers or {})}
         if chunked:
             fields["Transfer-Encoding"] = "chunked"
@@ -107,8 +112,10 @@ def test_the_sdk_http_exporter_plain_and_gzip_over_one_kept_alive_session(
 
 
 @pytest.mark.parametrize("encoding", ["plain", "gzip"])
-def test_curl_with_a_chunked_body(encoding: str, recorder: SpanRecorder, store: Store, start_receiver: Any,
-                                  tmp_path: Path) -> None:  # fmt: skip
+@pytest.mark.subprocess
+def test_curl_with_a_chunked_body(
+    encoding: str, recorder: SpanRecorder, store: Store, start_receiver: Any, tmp_path: Path
+) -> None:
     receiver = start_receiver()
     bodies = {"protobuf": (one_trace(recorder), PB), "json": (_json_trace(recorder), "application/json")}
     for name, (body, media) in bodies.items():
@@ -117,9 +124,22 @@ def test_curl_with_a_chunked_body(encoding: str, recorder: SpanRecorder, store: 
         headers = ["-H", f"Content-Type: {media}", "-H", "Transfer-Encoding: chunked"]
         if encoding == "gzip":
             headers += ["-H", "Content-Encoding: gzip"]
-        done = subprocess.run(["curl", "-sS", "-v", "--fail-with-body", "-X", "POST", *headers,
-                               "--data-binary", f"@{path}", f"{receiver.url}/v1/traces"],
-                              capture_output=True, timeout=30)  # fmt: skip
+        done = subprocess.run(
+            [
+                "curl",
+                "-sS",
+                "-v",
+                "--fail-with-body",
+                "-X",
+                "POST",
+                *headers,
+                "--data-binary",
+                f"@{path}",
+                f"{receiver.url}/v1/traces",
+            ],
+            capture_output=True,
+            timeout=30,
+        )
         assert done.returncode == 0, done.stderr.decode()
         assert "> Transfer-Encoding: chunked" in done.stderr.decode()  # curl really streamed it
         assert "< Content-Type: " + media in done.stderr.decode().replace("content-type", "Content-Type")
@@ -132,8 +152,9 @@ def _json_trace(recorder: SpanRecorder) -> bytes:
     return json_body(recorder.take())
 
 
-def test_many_requests_over_one_kept_alive_connection(recorder: SpanRecorder, store: Store,
-                                                      start_receiver: Any) -> None:  # fmt: skip
+def test_many_requests_over_one_kept_alive_connection(
+    recorder: SpanRecorder, store: Store, start_receiver: Any
+) -> None:
     receiver = start_receiver()
     client = Http1(receiver)
     for _ in range(20):
@@ -151,8 +172,10 @@ def test_pipelined_requests_in_one_write(recorder: SpanRecorder, store: Store, s
     raw = b""
     for _ in range(5):
         body = one_trace(recorder)
-        raw += (f"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: {PB}\r\nContent-Length: {len(body)}\r\n\r\n"
-                .encode() + body)  # fmt: skip
+        raw += (
+            f"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: {PB}\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+            + body
+        )
     client.sock.sendall(raw)
     answers = b""
     while answers.count(b"HTTP/1.1 ") < 5:  # the answers in order, on the same connection
@@ -205,8 +228,9 @@ def test_a_declared_length_past_the_bound_is_413_without_reading(start_receiver:
     assert client.closed_by_server(within=10)
 
 
-def test_slow_clients_do_not_block_others_and_are_cut_off(recorder: SpanRecorder, store: Store,
-                                                          start_receiver: Any) -> None:  # fmt: skip
+def test_slow_clients_do_not_block_others_and_are_cut_off(
+    recorder: SpanRecorder, store: Store, start_receiver: Any
+) -> None:
     """300 connections trickle header lines, 20 trickle a body, 20 say nothing: a normal client and /health
     are served at once all along, and every slow one is closed by its deadline, which trickling does not move."""
     receiver = start_receiver(receiver={"read_timeout": 5})
@@ -215,8 +239,9 @@ def test_slow_clients_do_not_block_others_and_are_cut_off(recorder: SpanRecorder
     body_tricklers = [socket.create_connection((host, port), timeout=10) for _ in range(20)]
     silent = [socket.create_connection((host, port), timeout=10) for _ in range(20)]
     for sock in body_tricklers:
-        sock.sendall(f"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: {PB}\r\nContent-Length: 1000\r\n\r\n"
-                     .encode())  # fmt: skip
+        sock.sendall(
+            f"POST /v1/traces HTTP/1.1\r\nHost: x\r\nContent-Type: {PB}\r\nContent-Length: 1000\r\n\r\n".encode()
+        )
     stop = threading.Event()
 
     def trickle() -> None:
@@ -237,15 +262,17 @@ def test_slow_clients_do_not_block_others_and_are_cut_off(recorder: SpanRecorder
     try:
         stop.wait(1)
         for _ in range(3):  # served promptly while 340 connections hang on
-            response = httpx.post(f"{receiver.url}/v1/traces", content=one_trace(recorder),
-                                  headers={"Content-Type": PB}, timeout=2)  # fmt: skip
+            response = httpx.post(
+                f"{receiver.url}/v1/traces", content=one_trace(recorder), headers={"Content-Type": PB}, timeout=2
+            )
             assert response.status_code == 200
             assert httpx.get(f"{receiver.url}/health", timeout=2).status_code == 200
         held = receiver.stats  # all of that while every slow connection was still open
         assert held["connections_timed_out"] == 0 and held["connections_open"] >= 340
         slow = header_tricklers + body_tricklers + silent
-        assert wait_for(lambda: receiver.stats["connections_timed_out"] + receiver.stats["refused_requests"]
-                        >= len(slow), 30)  # fmt: skip
+        assert wait_for(
+            lambda: receiver.stats["connections_timed_out"] + receiver.stats["refused_requests"] >= len(slow), 30
+        )
         for sock in slow:
             sock.settimeout(10)
             try:
@@ -303,24 +330,31 @@ def test_the_sdk_exporter_retries_a_503_after_retry_after_and_the_spans_are_writ
     assert len(ids) == 21 and len(set(ids)) == 21  # the 20 retried traces once each, and the first
 
 
-def test_health_and_small_requests_are_answered_while_a_large_body_decodes(recorder: SpanRecorder,
-                                                                          start_receiver: Any) -> None:  # fmt: skip
+@pytest.mark.slow
+def test_health_and_small_requests_are_answered_while_a_large_body_decodes(
+    recorder: SpanRecorder, start_receiver: Any
+) -> None:
     """A large body is decoded on a worker thread: the event loop goes on serving everyone else meanwhile."""
     for _ in range(6_000):
         rag_trace(recorder)
     large = json_body(recorder.take())  # 12,000 spans of OTLP JSON: seconds of decoding
     receiver = start_receiver(max_body_bytes=64 << 20, max_queue_size=100_000, run_mode="window")
     outcome: list[int] = []
-    thread = threading.Thread(target=lambda: outcome.append(httpx.post(
-        f"{receiver.url}/v1/traces", content=large, headers={"Content-Type": "application/json"}, timeout=120
-    ).status_code))  # fmt: skip
+    thread = threading.Thread(
+        target=lambda: outcome.append(
+            httpx.post(
+                f"{receiver.url}/v1/traces", content=large, headers={"Content-Type": "application/json"}, timeout=120
+            ).status_code
+        )
+    )
     thread.start()
     assert wait_for(lambda: receiver.stats["requests"] == 1, 30)
     answered_meanwhile = small_posts = 0
     while thread.is_alive():
         health = httpx.get(f"{receiver.url}/health", timeout=5)
-        small = httpx.post(f"{receiver.url}/v1/traces", content=one_trace(recorder), headers={"Content-Type": PB},
-                           timeout=5)  # fmt: skip
+        small = httpx.post(
+            f"{receiver.url}/v1/traces", content=one_trace(recorder), headers={"Content-Type": PB}, timeout=5
+        )
         assert health.status_code == small.status_code == 200
         small_posts += 1
         answered_meanwhile += thread.is_alive()

@@ -31,9 +31,13 @@ def memory_kb(pid: int, field: str) -> int:
 
 def start(tmp_path: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    env = {"MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}", "OTEL_MLFLOW_RUN_MODE": "trace",
-           "OTEL_MLFLOW_MAX_QUEUE_BYTES": str(MEMORY_BOUND), "OTEL_MLFLOW_SPOOL_DIR": str(tmp_path / "spool"),
-           "OTEL_MLFLOW_EXIT_TIMEOUT": "1"}  # fmt: skip
+    env = {
+        "MLFLOW_TRACKING_URI": f"http://127.0.0.1:{free_port()}",
+        "OTEL_MLFLOW_RUN_MODE": "trace",
+        "OTEL_MLFLOW_MAX_QUEUE_BYTES": str(MEMORY_BOUND),
+        "OTEL_MLFLOW_SPOOL_DIR": str(tmp_path / "spool"),
+        "OTEL_MLFLOW_EXIT_TIMEOUT": "1",
+    }
     return receiver_process(env, tmp_path, port), f"http://127.0.0.1:{port}"
 
 
@@ -41,8 +45,13 @@ def request(spans: int, array_items: int = 0, trace_seed: int = 1) -> bytes:
     req = ExportTraceServiceRequest()
     scope = req.resource_spans.add().scope_spans.add()
     for i in range(spans):
-        span = scope.spans.add(name="s", trace_id=(trace_seed * 1_000_003 + i + 1).to_bytes(16, "big"),
-                               span_id=(i + 1).to_bytes(8, "big"), start_time_unix_nano=1, end_time_unix_nano=2)
+        span = scope.spans.add(
+            name="s",
+            trace_id=(trace_seed * 1_000_003 + i + 1).to_bytes(16, "big"),
+            span_id=(i + 1).to_bytes(8, "big"),
+            start_time_unix_nano=1,
+            end_time_unix_nano=2,
+        )
         if array_items:
             values = AnyValue()
             values.array_value.values.extend(AnyValue(string_value=f"{n:08d}" + "x" * 92) for n in range(array_items))
@@ -56,8 +65,9 @@ def test_array_attributes_are_counted_and_memory_stays_bounded(tmp_path: Path) -
         before = memory_kb(proc.pid, "VmRSS")
         body = request(1, array_items=40_000)  # one span holding a 4 MB array of strings
         for n in range(60):  # 240 MB of arrays in all
-            response = httpx.post(f"{url}/v1/traces", content=body.replace(b"\x00" * 8, n.to_bytes(8, "big"), 1),
-                                  headers=PB, timeout=60)  # fmt: skip
+            response = httpx.post(
+                f"{url}/v1/traces", content=body.replace(b"\x00" * 8, n.to_bytes(8, "big"), 1), headers=PB, timeout=60
+            )
             assert response.status_code == 200, response.text
         growth_mb = (memory_kb(proc.pid, "VmHWM") - before) / 1024
     finally:

@@ -36,7 +36,11 @@ VALUE_FORMS = [
     ('[{"content": "{\\"password\\": \\"PLANTED 17\\"}"}]', "PLANTED 17", '\\"password\\": \\"[redacted]\\"'),
     ("a JSON string: password=LEAK18\\nAuthorization: Token PLANTED19\\n", "PLANTED19", "Token [redacted]"),
     ("JSON text\\nBasic UExBTlRFRDpwYXNzd29yZA==\\nghp_PLANTED20abcdefghijklmnop", "PLANTED20", "\\nghp_...[redacted]"),
-    ("JSON text\\napi_key=PLANTED21\\nBearer PLANTED_22_bearer", "PLANTED_22", "\\napi_key=[redacted]\\nBearer [redacted]"),
+    (
+        "JSON text\\napi_key=PLANTED21\\nBearer PLANTED_22_bearer",
+        "PLANTED_22",
+        "\\napi_key=[redacted]\\nBearer [redacted]",
+    ),
 ]
 
 
@@ -50,38 +54,83 @@ def test_every_form_of_credential_in_text_is_masked_with_its_shape_kept(text: st
 
 @pytest.mark.parametrize(
     "text",
-    ["max_tokens=100 input_tokens: 5", "Basic Authentication is used here", "scikit sk-learn is fine",
-     "the author: Jane", "http://example.com:8080/path", "gen_ai.usage.input_tokens=12", "ratio: 3:2"],
-)  # fmt: skip
+    [
+        "max_tokens=100 input_tokens: 5",
+        "Basic Authentication is used here",
+        "scikit sk-learn is fine",
+        "the author: Jane",
+        "http://example.com:8080/path",
+        "gen_ai.usage.input_tokens=12",
+        "ratio: 3:2",
+    ],
+)
 def test_ordinary_text_is_left_alone(text: str) -> None:
     assert scrub_text(text) == text
 
 
 @pytest.mark.parametrize(
     "key",
-    ["http.request.header.authorization", "http.request.header.x-api-key", "http.request.header.x-custom-auth",
-     "db_password", "GITHUB_TOKEN", "clientSecret", "aws_secret_access_key", "AWS_ACCESS_KEY_ID", "set-cookie",
-     "auth.token", "db.dsn", "openai_api_key", "accessToken", "X-Amz-Signature", "private_key", "MYSQL_PWD"],
-)  # fmt: skip
+    [
+        "http.request.header.authorization",
+        "http.request.header.x-api-key",
+        "http.request.header.x-custom-auth",
+        "db_password",
+        "GITHUB_TOKEN",
+        "clientSecret",
+        "aws_secret_access_key",
+        "AWS_ACCESS_KEY_ID",
+        "set-cookie",
+        "auth.token",
+        "db.dsn",
+        "openai_api_key",
+        "accessToken",
+        "X-Amz-Signature",
+        "private_key",
+        "MYSQL_PWD",
+    ],
+)
 def test_secret_keys(key: str) -> None:
     assert is_secret_key(key)
 
 
 @pytest.mark.parametrize(
     "key",
-    ["gen_ai.usage.input_tokens", "gen_ai.request.max_tokens", "mlflow.chat.tokenUsage", "llm.token_count.prompt",
-     "session.id", "user.id", "author", "tokenizer", "gen_ai.response.model", "keyword", "otel_mlflow.metric.tokens"],
-)  # fmt: skip
+    [
+        "gen_ai.usage.input_tokens",
+        "gen_ai.request.max_tokens",
+        "mlflow.chat.tokenUsage",
+        "llm.token_count.prompt",
+        "session.id",
+        "user.id",
+        "author",
+        "tokenizer",
+        "gen_ai.response.model",
+        "keyword",
+        "otel_mlflow.metric.tokens",
+    ],
+)
 def test_keys_that_stay(key: str) -> None:
     assert not is_secret_key(key)
 
 
 def test_secret_key_keeps_its_name_and_the_kind_of_its_value() -> None:
     scrub = Scrubber()
-    out = scrub.attributes({"http.request.header.authorization": "Bearer PLANTED", "openai_api_key":
-                            "sk-proj-PLANTED0123456789abcdef", "password": "x", "pin.secret": 1234, "k": 3})  # fmt: skip
-    assert out == {"http.request.header.authorization": "Bearer [redacted]", "openai_api_key": "sk-proj-...[redacted]",
-                   "password": "[redacted]", "pin.secret": "[redacted]", "k": 3}  # fmt: skip
+    out = scrub.attributes(
+        {
+            "http.request.header.authorization": "Bearer PLANTED",
+            "openai_api_key": "sk-proj-PLANTED0123456789abcdef",
+            "password": "x",
+            "pin.secret": 1234,
+            "k": 3,
+        }
+    )
+    assert out == {
+        "http.request.header.authorization": "Bearer [redacted]",
+        "openai_api_key": "sk-proj-...[redacted]",
+        "password": "[redacted]",
+        "pin.secret": "[redacted]",
+        "k": 3,
+    }
 
 
 def test_user_words_patterns_and_allowed_keys() -> None:

@@ -29,11 +29,22 @@ LINK_TOKEN = "PLANTEDlinktoken"
 CUSTOM = "ACME-123456"  # matches the user's pattern ACME-\d{6}
 PROMPT = "PLANTED prompt text that must not be stored when capture is off"
 FORMS = "\n".join(form for form, _, _ in VALUE_FORMS)
-SECRETS = (OPENAI_KEY, BEARER, API_KEY_HEADER, CUSTOM_HEADER, RESOURCE_TOKEN, LINK_TOKEN, CUSTOM,
-           *(secret for _, secret, _ in VALUE_FORMS))  # fmt: skip
+SECRETS = (
+    OPENAI_KEY,
+    BEARER,
+    API_KEY_HEADER,
+    CUSTOM_HEADER,
+    RESOURCE_TOKEN,
+    LINK_TOKEN,
+    CUSTOM,
+    *(secret for _, secret, _ in VALUE_FORMS),
+)
 PATTERNS = (r"ACME-\d{6}",)
-RESOURCE = {"auth.token": RESOURCE_TOKEN, "db.dsn": "postgresql://app:PLANTEDdsnpw@db/x",
-            "deployment.note": f"key {OPENAI_KEY}"}  # fmt: skip
+RESOURCE = {
+    "auth.token": RESOURCE_TOKEN,
+    "db.dsn": "postgresql://app:PLANTEDdsnpw@db/x",
+    "deployment.note": f"key {OPENAI_KEY}",
+}
 
 
 def plant(recorder: SpanRecorder) -> list[Any]:
@@ -83,8 +94,9 @@ def hostile() -> SpanRecorder:
 
 
 @pytest.mark.parametrize("run_mode", ["trace", "window"])
-def test_planted_secrets_are_nowhere_in_the_store(hostile: SpanRecorder, store: Store, make_exporter: Any,
-                                                  run_mode: str) -> None:  # fmt: skip
+def test_planted_secrets_are_nowhere_in_the_store(
+    hostile: SpanRecorder, store: Store, make_exporter: Any, run_mode: str
+) -> None:
     exporter = make_exporter(run_mode=run_mode, redact_patterns=PATTERNS)
     exporter.export(plant(hostile))
     exporter.shutdown()
@@ -105,8 +117,9 @@ def test_planted_secrets_are_nowhere_in_the_store(hostile: SpanRecorder, store: 
         assert chat["status_description"].startswith("Incorrect API key provided: sk-proj-...[redacted]")
 
 
-def test_capture_off_keeps_no_prompt_or_response_anywhere(hostile: SpanRecorder, store: Store,
-                                                          make_exporter: Any) -> None:  # fmt: skip
+def test_capture_off_keeps_no_prompt_or_response_anywhere(
+    hostile: SpanRecorder, store: Store, make_exporter: Any
+) -> None:
     exporter = make_exporter(capture_content=False)
     exporter.export(plant(hostile))
     exporter.shutdown()
@@ -121,9 +134,16 @@ def test_spans_for_mlflow_traces_are_cleaned_in_every_field(hostile: SpanRecorde
     scrub = Scrubber(ScrubSettings(patterns=PATTERNS))
     for span in plant(hostile):
         clean = sanitized_span(span, True, scrub)
-        text = repr((clean.name, dict(clean.attributes or {}), [(e.name, dict(e.attributes or {})) for e in clean.events],
-                     [dict(link.attributes or {}) for link in clean.links], clean.status.description,
-                     dict(clean.resource.attributes)))  # fmt: skip
+        text = repr(
+            (
+                clean.name,
+                dict(clean.attributes or {}),
+                [(e.name, dict(e.attributes or {})) for e in clean.events],
+                [dict(link.attributes or {}) for link in clean.links],
+                clean.status.description,
+                dict(clean.resource.attributes),
+            )
+        )
         for secret in SECRETS:
             assert secret not in text, secret
 
@@ -137,14 +157,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, Path
 
 @pytest.mark.server
 @pytest.mark.parametrize("run_mode", ["trace", "window"])
-def test_linked_traces_on_a_server_hold_no_secret(server: tuple[str, Path], hostile: SpanRecorder,
-                                                  make_exporter: Any, run_mode: str) -> None:  # fmt: skip
+def test_linked_traces_on_a_server_hold_no_secret(
+    server: tuple[str, Path], hostile: SpanRecorder, make_exporter: Any, run_mode: str
+) -> None:
     from mlflow import MlflowClient
 
     url, root = server
     experiment = f"secrets-{run_mode}"
-    exporter = make_exporter(tracking_uri=url, experiment_name=experiment, run_mode=run_mode, link_traces=True,
-                             redact_patterns=PATTERNS)  # fmt: skip
+    exporter = make_exporter(
+        tracking_uri=url, experiment_name=experiment, run_mode=run_mode, link_traces=True, redact_patterns=PATTERNS
+    )
     exporter.export(plant(hostile))
     exporter.shutdown()
     client = MlflowClient(tracking_uri=url)
@@ -161,8 +183,11 @@ def test_linked_traces_on_a_server_hold_no_secret(server: tuple[str, Path], host
 def test_training_run_name_params_and_tags_are_scrubbed(otel_mlflow_capture: Capture, tmp_path: Path) -> None:
     from otel_mlflow import log_training_run
 
-    @log_training_run(run_name=f"train {OPENAI_KEY}", params={"openai_api_key": OPENAI_KEY, "k": 3},
-                      tags={"token": BEARER, "note": "password=LEAK9"})  # fmt: skip
+    @log_training_run(
+        run_name=f"train {OPENAI_KEY}",
+        params={"openai_api_key": OPENAI_KEY, "k": 3},
+        tags={"token": BEARER, "note": "password=LEAK9"},
+    )
     def train() -> None:
         mlflow.log_metric("loss", 0.5)
 

@@ -26,8 +26,13 @@ def export_one_trace(url: str, recorder: SpanRecorder, experiment: str, **settin
     from mlflow import MlflowClient
 
     exporter = MLflowSpanExporter(
-        config=Config.from_env(env={}, tracking_uri=url, experiment_name=experiment, flush_interval=0.05,
-                               **{"run_mode": "trace", **settings})
+        config=Config.from_env(
+            env={},
+            tracking_uri=url,
+            experiment_name=experiment,
+            flush_interval=0.05,
+            **{"run_mode": "trace", **settings},
+        )
     )
     try:
         rag_trace(recorder)
@@ -85,8 +90,9 @@ def window_of_requests(url: str, recorder: SpanRecorder, experiment: str, reques
     time, as the SDK hands them over; returns (client, the experiment's one run)."""
     from mlflow import MlflowClient
 
-    exporter = MLflowSpanExporter(config=Config.from_env(
-        env={}, tracking_uri=url, experiment_name=experiment, flush_interval=0.05))  # fmt: skip
+    exporter = MLflowSpanExporter(
+        config=Config.from_env(env={}, tracking_uri=url, experiment_name=experiment, flush_interval=0.05)
+    )
     try:
         for _ in range(requests):
             rag_trace(recorder)
@@ -115,8 +121,11 @@ def test_feedback_becomes_an_assessment_on_the_servers_trace(server_url: str, re
 
     from otel_mlflow import attributes as A
 
-    exporter = MLflowSpanExporter(config=Config.from_env(
-        env={}, tracking_uri=server_url, experiment_name="feedback", flush_interval=0.05, run_mode="window"))  # fmt: skip
+    exporter = MLflowSpanExporter(
+        config=Config.from_env(
+            env={}, tracking_uri=server_url, experiment_name="feedback", flush_interval=0.05, run_mode="window"
+        )
+    )
     try:
         rag_trace(recorder)
         request = recorder.take()
@@ -138,7 +147,9 @@ def test_feedback_becomes_an_assessment_on_the_servers_trace(server_url: str, re
     assert feedback.value == "helpful" and feedback.source.source_id == "user-9"
 
 
-def test_a_big_window_sync_lands_every_step_once_with_batches_in_flight(server_url: str, recorder: SpanRecorder) -> None:
+def test_a_big_window_sync_lands_every_step_once_with_batches_in_flight(
+    server_url: str, recorder: SpanRecorder
+) -> None:
     """400 requests in one sync: 1,600+ metric values, log_batch calls sent two at a time, and 400 traces
     in /v1/traces calls of 50: every request's step lands exactly once and every trace is linked."""
     client, run = window_of_requests(server_url, recorder, "big-window", 400)
@@ -148,8 +159,9 @@ def test_a_big_window_sync_lands_every_step_once_with_batches_in_flight(server_u
         assert sorted(m.step for m in history) == list(range(400)), key
     linked, token = 0, None
     while True:
-        page = client.search_traces(locations=[run.info.experiment_id], run_id=run.info.run_id, max_results=500,
-                                    page_token=token)  # fmt: skip
+        page = client.search_traces(
+            locations=[run.info.experiment_id], run_id=run.info.run_id, max_results=500, page_token=token
+        )
         linked, token = linked + len(page), page.token
         if not token:
             break

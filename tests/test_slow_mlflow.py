@@ -71,10 +71,18 @@ def test_slow_mlflow_never_slows_export_and_memory_stays_bounded(tmp_path: Path)
     with mlflow_server(tmp_path / "server") as url:
         proxy = slow_proxy(int(url.rsplit(":", 1)[1]))
         port = next(proxy)
-        exporter = MLflowSpanExporter(config=Config.from_env(
-            env={}, tracking_uri=f"http://127.0.0.1:{port}", run_mode="window", flush_interval=0.05,
-            max_queue_size=100, spool_max_bytes=400_000, retry_timeout=120,
-            spool_dir=str(tmp_path / "spool")))  # fmt: skip
+        exporter = MLflowSpanExporter(
+            config=Config.from_env(
+                env={},
+                tracking_uri=f"http://127.0.0.1:{port}",
+                run_mode="window",
+                flush_interval=0.05,
+                max_queue_size=100,
+                spool_max_bytes=400_000,
+                retry_timeout=120,
+                spool_dir=str(tmp_path / "spool"),
+            )
+        )
         export_ms, held = [], []
         try:
             deadline = time.monotonic() + 8
@@ -99,8 +107,13 @@ def test_slow_mlflow_never_slows_export_and_memory_stays_bounded(tmp_path: Path)
     assert export_ms[int(len(export_ms) * 0.99)] < DELAY_SECONDS * 1000 / 2, export_ms[-5:]
     assert max(held) <= 100
     assert stats.spans_spilled > 0  # past the memory bound the spans wait on disk, not in memory
-    print(f"slow MLflow: {len(export_ms)} exports, median {export_ms[len(export_ms) // 2]:.3f} ms, p99 {export_ms[int(len(export_ms) * 0.99)]:.3f}")
+    print(
+        f"slow MLflow: {len(export_ms)} exports, median {export_ms[len(export_ms) // 2]:.3f} ms, "
+        f"p99 {export_ms[int(len(export_ms) * 0.99)]:.3f}"
+    )
     assert stats.spans_dropped_queue_full > 0  # past the disk bound: refused and counted, not hoarded
     assert stats.spans_written > 0  # it still writes, slowly
-    print(f"slow MLflow: {len(export_ms)} exports, median {export_ms[len(export_ms) // 2]:.3f} ms, "
-          f"held at most {max(held)} spans, {stats.spans_written} written, {stats.spans_dropped_queue_full} dropped")
+    print(
+        f"slow MLflow: {len(export_ms)} exports, median {export_ms[len(export_ms) // 2]:.3f} ms, "
+        f"held at most {max(held)} spans, {stats.spans_written} written, {stats.spans_dropped_queue_full} dropped"
+    )

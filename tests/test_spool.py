@@ -27,22 +27,29 @@ def round_trip(spans: list[Any]) -> list[Any]:
 
 def test_everything_a_span_carries_comes_back(recorder: SpanRecorder) -> None:
     rag_trace(recorder)
-    with recorder.tracer.start_as_current_span("linked", kind=SpanKind.CONSUMER,
-                                               links=[Link(recorder.spans()[0].context, {"why": "retry"})]) as span:
+    with recorder.tracer.start_as_current_span(
+        "linked", kind=SpanKind.CONSUMER, links=[Link(recorder.spans()[0].context, {"why": "retry"})]
+    ) as span:
         span.add_event("chunk", {"n": 3, "texts": ("a", "b")})
         span.set_attribute("floats", (0.5, 1.5))
         span.set_status(Status(StatusCode.ERROR, "boom"))
     spans = recorder.take()
-    for original, back in zip(spans, round_trip(spans)):
+    for original, back in zip(spans, round_trip(spans), strict=True):
         assert back is not None
         assert (back.name, back.kind, back.start_time, back.end_time) == (
-            original.name, original.kind, original.start_time, original.end_time)
+            original.name,
+            original.kind,
+            original.start_time,
+            original.end_time,
+        )
         assert back.context.trace_id == original.context.trace_id and back.context.span_id == original.context.span_id
         assert (back.parent.span_id if back.parent else None) == (original.parent.span_id if original.parent else None)
         assert dict(back.attributes) == dict(original.attributes)
         assert back.status.status_code == original.status.status_code
         assert back.status.description == original.status.description
-        assert [(e.name, dict(e.attributes)["n"]) for e in back.events] == [(e.name, e.attributes["n"]) for e in original.events]
+        assert [(e.name, dict(e.attributes)["n"]) for e in back.events] == [
+            (e.name, e.attributes["n"]) for e in original.events
+        ]
         assert [lk.context.span_id for lk in back.links] == [lk.context.span_id for lk in original.links]
         assert dict(back.resource.attributes) == dict(original.resource.attributes)
     assert plan_run(round_trip(spans[:2]), MappingOptions()) == plan_run(spans[:2], MappingOptions())
@@ -56,14 +63,19 @@ def test_a_span_that_ends_before_it_starts_lasts_zero_ms_on_both_paths(recorder:
     assert (back.start_time, back.end_time) == (2_000_000_000, 1_000_000_000)  # the spool keeps what was sent
     in_process, spooled = plan_run([original], MappingOptions()), plan_run([back], MappingOptions())
     assert in_process.metrics == spooled.metrics and in_process.end_ms == spooled.end_ms == 2000
-    assert in_process.tags["otel_mlflow.spans_ending_before_start"] == spooled.tags["otel_mlflow.spans_ending_before_start"] == "1"
+    assert (
+        in_process.tags["otel_mlflow.spans_ending_before_start"]
+        == spooled.tags["otel_mlflow.spans_ending_before_start"]
+        == "1"
+    )
 
 
 @settings(max_examples=150, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow])
 @given(root=attributes, child=attributes)
 @example(root={}, child={"gen_ai.request.model": "", "gen_ai.input.messages": ["0E0"]})  # arrays were lists
-def test_hostile_spans_plan_the_same_after_the_spool_or_stay_in_memory(root: dict[str, Any],
-                                                                        child: dict[str, Any]) -> None:
+def test_hostile_spans_plan_the_same_after_the_spool_or_stay_in_memory(
+    root: dict[str, Any], child: dict[str, Any]
+) -> None:
     spans = make_spans(SpanRecorder(), "POST /ask", root, child)
     try:
         back = round_trip(spans)

@@ -33,15 +33,19 @@ def dead_spool_file(folder: Path) -> Path:
     return path
 
 
-def test_a_disk_error_during_take_over_gives_one_warning_and_the_memory_fall_back(store: Store,
-                                                                                  tmp_path: Path) -> None:  # fmt: skip
+def test_a_disk_error_during_take_over_gives_one_warning_and_the_memory_fall_back(store: Store, tmp_path: Path) -> None:
     folder = tmp_path / "spool"
     dead = dead_spool_file(folder)
     store.client().search_experiments()  # the store's file exists: its size sets the limit
     limit = (store.root / "mlflow.db").stat().st_size + (8 << 20)
     assert limit < DEAD_FILE_BYTES
-    proc = subprocess.run([sys.executable, APP, store.uri, str(folder), str(limit), "20"], capture_output=True,
-                          text=True, timeout=300, cwd=store.root)  # fmt: skip
+    proc = subprocess.run(
+        [sys.executable, APP, store.uri, str(folder), str(limit), "20"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=store.root,
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "spool_errors 1 written 20" in proc.stdout, proc.stdout + proc.stderr[-3000:]
     assert proc.stderr.count("cannot use its spool") == 1, proc.stderr[-3000:]

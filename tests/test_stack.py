@@ -45,19 +45,23 @@ def test_every_request_once_through_collectors_two_receivers_and_a_restarted_mlf
         assert runs and all(r.data.tags.get("otel_mlflow.run_mode") == "window" for r in runs)
         assert all(r.info.status == "FINISHED" for r in runs), (
             [(r.info.run_name, r.info.status, r.data.tags.get("otel_mlflow.write_error")) for r in runs],
-            [r.log.read_text()[-3000:] for r in stack.receivers])
+            [r.log.read_text()[-3000:] for r in stack.receivers],
+        )
         assert sum(r.data.metrics["request_count"] for r in runs) == REQUESTS
         rows: Counter[str] = Counter()
         steps = 0
         for run in runs:
-            table = json.loads(Path(client.download_artifacts(run.info.run_id, "predictions.json", str(tmp_path)))
-                               .read_text())  # fmt: skip
+            table = json.loads(
+                Path(client.download_artifacts(run.info.run_id, "predictions.json", str(tmp_path))).read_text()
+            )
             rows.update(row[table["columns"].index("question")] for row in table["data"])
             steps += len(client.get_metric_history(run.info.run_id, "latency_ms"))
         assert rows == Counter(sent.keys()) and steps == REQUESTS  # each request once: one row, one step
         traces = []
         for run in runs:
-            traces += client.search_traces(locations=[experiment.experiment_id], run_id=run.info.run_id, max_results=500)
+            traces += client.search_traces(
+                locations=[experiment.experiment_id], run_id=run.info.run_id, max_results=500
+            )
         linked = Counter(t.info.trace_id for t in traces)
         assert len(linked) == REQUESTS and set(linked.values()) == {1}
         assert {t.rsplit("-", 1)[-1].rsplit("/", 1)[-1] for t in linked} == set(sent.values())
@@ -100,8 +104,13 @@ def test_make_stack_serves_the_app_and_stops_everything_on_ctrl_c(tmp_path: Path
     rotel_binary()
     log = tmp_path / "stack.out"
     # -o: the venv counts as installed (make would otherwise reinstall it if pyproject.toml is newer)
-    proc = subprocess.Popen(["make", "-o", ".venv/.installed", "stack"], cwd=ROOT, stdout=open(log, "wb"),
-                            stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    proc = subprocess.Popen(
+        ["make", "-o", ".venv/.installed", "stack"],
+        cwd=ROOT,
+        stdout=open(log, "wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         from tests.helpers import wait_for
 

@@ -22,15 +22,24 @@ from otel_mlflow.mapping.experiment_tags import runs_view_query
 from otel_mlflow.testing import mlflow_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
-import demo  # noqa: E402
+import demo
 
 pytestmark = [pytest.mark.subprocess, pytest.mark.server]
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync"]  # fmt: skip
-QUESTIONS = [{"question": "What is RAG?", "k": 2, "session_id": "ui-session-1"},
-             {"question": "What does MLflow record for each run?", "k": 2, "session_id": "ui-session-1"},
-             {"question": "What is a span in OpenTelemetry?", "k": 1, "session_id": "ui-session-2"}]  # fmt: skip
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+QUESTIONS = [
+    {"question": "What is RAG?", "k": 2, "session_id": "ui-session-1"},
+    {"question": "What does MLflow record for each run?", "k": 2, "session_id": "ui-session-1"},
+    {"question": "What is a span in OpenTelemetry?", "k": 1, "session_id": "ui-session-2"},
+]
 
 
 def screenshots() -> Path:
@@ -49,7 +58,9 @@ def test_the_ui_shows_run_names_the_predictions_table_and_traces_with_their_inpu
     uri = f"sqlite:///{root / 'server.db'}"
     env = demo.demo_env()
     env.update({"MLFLOW_TRACKING_URI": uri, "MLFLOW_ARTIFACT_PATH": str(tmp_path / "artifacts")})
-    answers = demo.run_app(env, QUESTIONS, tmp_path / "app.log", feedback={0: ("helpful", "grounded"), 2: ("wrong", None)})
+    answers = demo.run_app(
+        env, QUESTIONS, tmp_path / "app.log", feedback={0: ("helpful", "grounded"), 2: ("wrong", None)}
+    )
     assert [status for status, _ in answers] == [200, 200, 200]
     from mlflow import MlflowClient
 

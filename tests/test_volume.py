@@ -11,12 +11,14 @@ import threading
 import time
 from collections import Counter
 
+import pytest
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 from opentelemetry.trace import SpanKind
 
-from otel_mlflow import MLflowSpanExporter, attributes as A
+from otel_mlflow import MLflowSpanExporter
+from otel_mlflow import attributes as A
 from otel_mlflow.config import Config
 from tests.helpers import Store
 
@@ -24,6 +26,7 @@ BATCH_CALLS = 3_000
 BURST_REQUESTS = 20_000
 
 
+@pytest.mark.subprocess
 def test_a_batch_script_of_3000_helper_calls_exits_with_3000_runs(store: Store) -> None:
     """The old guide's use: a loop of log_llm_call into the default sqlite store, then the script ends."""
     script = textwrap.dedent(f"""
@@ -33,8 +36,9 @@ def test_a_batch_script_of_3000_helper_calls_exits_with_3000_runs(store: Store) 
         """)
     env = {**os.environ, "MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ARTIFACT_PATH": str(store.artifacts)}
     started = time.monotonic()
-    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=store.root,
-                         timeout=900)  # fmt: skip
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=store.root, timeout=900
+    )
     elapsed = time.monotonic() - started
     assert out.returncode == 0, out.stderr[-3000:]
     runs = store.runs()
@@ -44,11 +48,19 @@ def test_a_batch_script_of_3000_helper_calls_exits_with_3000_runs(store: Store) 
     print(f"batch script: {len(runs)} runs written of {BATCH_CALLS} in {elapsed:.1f} s")
 
 
+@pytest.mark.slow
 def test_a_burst_of_20000_requests_is_kept_whole_with_memory_bounded(store: Store) -> None:
     bound = 4_000
-    exporter = MLflowSpanExporter(config=Config.from_env(
-        env={}, tracking_uri=store.uri, artifact_location=str(store.artifacts), run_mode="window",
-        max_queue_size=bound, window_seconds=3600))  # fmt: skip
+    exporter = MLflowSpanExporter(
+        config=Config.from_env(
+            env={},
+            tracking_uri=store.uri,
+            artifact_location=str(store.artifacts),
+            run_mode="window",
+            max_queue_size=bound,
+            window_seconds=3600,
+        )
+    )
     provider = TracerProvider(resource=Resource.create({"service.name": "burst"}), shutdown_on_exit=False)
     provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=2 * BURST_REQUESTS + 1024))
     tracer = provider.get_tracer("burst")
@@ -65,8 +77,13 @@ def test_a_burst_of_20000_requests_is_kept_whole_with_memory_bounded(store: Stor
     for i in range(BURST_REQUESTS):
         with tracer.start_as_current_span("POST /ask", kind=SpanKind.SERVER, attributes={"http.route": "/ask"}):
             with tracer.start_as_current_span("chat demo", kind=SpanKind.CLIENT) as chat:
-                chat.set_attributes({A.GEN_AI_REQUEST_MODEL: "demo", A.GEN_AI_USAGE_INPUT_TOKENS: i % 50,
-                                     A.GEN_AI_USAGE_OUTPUT_TOKENS: 5})  # fmt: skip
+                chat.set_attributes(
+                    {
+                        A.GEN_AI_REQUEST_MODEL: "demo",
+                        A.GEN_AI_USAGE_INPUT_TOKENS: i % 50,
+                        A.GEN_AI_USAGE_OUTPUT_TOKENS: 5,
+                    }
+                )
     provider.shutdown()  # exit: writes everything, waiting while MLflow makes progress
     sampling.set()
     sampler.join()

@@ -11,18 +11,26 @@ import pytest
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from otel_mlflow import attributes as A
-from otel_mlflow.mapping.run_plan import MappingOptions
-from otel_mlflow.mapping.request_record import request_record
 from otel_mlflow.export.pending.windows import WindowSet
+from otel_mlflow.mapping.request_record import request_record
+from otel_mlflow.mapping.run_plan import MappingOptions
 from otel_mlflow.mapping.window import percentile, window_plan
 from tests.helpers import SpanRecorder, Store
 
 BASE_NS = 1_800_000_000 * 10**9
 
 
-def request(recorder: SpanRecorder, i: int, latency_ms: float, *, k: int = 2, fail: bool = False,
-            kind: SpanKind = SpanKind.SERVER, model: str = "gpt-4",
-            first_chunk_s: Any = None) -> list[Any]:  # fmt: skip
+def request(
+    recorder: SpanRecorder,
+    i: int,
+    latency_ms: float,
+    *,
+    k: int = 2,
+    fail: bool = False,
+    kind: SpanKind = SpanKind.SERVER,
+    model: str = "gpt-4",
+    first_chunk_s: Any = None,
+) -> list[Any]:
     """One request trace with exact times: root lasting latency_ms, a chat child with tokens."""
     start = BASE_NS + i * 1_000_000_000
     end = start + int(latency_ms * 1_000_000)
@@ -150,7 +158,9 @@ def test_window_mode_into_sqlite(recorder: SpanRecorder, store: Store, make_expo
     assert run.info.status == "RUNNING"  # the window is still open
     history = store.client().get_metric_history(run.info.run_id, "latency_ms")
     assert sorted((m.step, m.value) for m in history) == list(enumerate(latencies))
-    assert {m.timestamp for m in history} == {(BASE_NS + i * 10**9 + int(latencies[i] * 1e6)) // 10**6 for i in range(20)}
+    assert {m.timestamp for m in history} == {
+        (BASE_NS + i * 10**9 + int(latencies[i] * 1e6)) // 10**6 for i in range(20)
+    }
     exporter.shutdown()  # closes the window
     [run] = store.runs()
     assert run.info.status == "FINISHED"

@@ -1,6 +1,6 @@
 """Manual instrumentation, end to end: the decorator, the context manager and the exporter in code.
 
-    python examples/manual/app.py      # writes three runs to ./mlflow.db (or MLFLOW_TRACKING_URI)
+python examples/manual/app.py      # writes three runs to ./mlflow.db (or MLFLOW_TRACKING_URI)
 """
 
 from __future__ import annotations
@@ -24,8 +24,13 @@ trace.set_tracer_provider(provider)
 @trace_llm(model="demo-llm", provider="demo")
 def generate_answer(question: str, context: str) -> dict:
     answer = context.split(".")[0] + "."
-    return {"answer": answer, "usage": {"prompt_tokens": len(question.split()) + len(context.split()),
-                                        "completion_tokens": len(answer.split())}}  # fmt: skip
+    return {
+        "answer": answer,
+        "usage": {
+            "prompt_tokens": len(question.split()) + len(context.split()),
+            "completion_tokens": len(answer.split()),
+        },
+    }
 
 
 def main() -> None:

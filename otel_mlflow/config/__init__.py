@@ -20,6 +20,7 @@ from the same rows; ``otel-mlflow doctor`` prints them resolved):
 
 from __future__ import annotations
 
+from otel_mlflow.config import settings as _settings
 from otel_mlflow.config.capture import (
     CaptureOptions,
     LLMServiceSettings,
@@ -28,12 +29,11 @@ from otel_mlflow.config.capture import (
 )
 from otel_mlflow.config.errors import ConfigError
 from otel_mlflow.config.exporter import Config, is_server_uri
-from otel_mlflow.config.settings import *  # every variable's row, from one place
 from otel_mlflow.config.receiver import ReceiverSettings
 from otel_mlflow.config.scrub import ScrubSettings
 from otel_mlflow.config.service import default_service_name, service_name_given
-from otel_mlflow.config import settings as _settings
 from otel_mlflow.config.setting import text_table
+from otel_mlflow.config.settings import *  # noqa: F403 - every variable's row, from one place
 
 __doc__ = (__doc__ or "") + "\n" + text_table(_settings.SETTINGS)
 

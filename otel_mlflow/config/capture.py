@@ -68,8 +68,10 @@ class CaptureOptions:
             for source in sources:
                 kind, _, name = source.partition(":")
                 if kind not in ("header", "body") or not name:
-                    raise ConfigError(f"{var}: {source!r} is not header:<name> or body:<field>, "
-                                      "e.g. header:x-session-id,body:session_id")  # fmt: skip
+                    raise ConfigError(
+                        f"{var}: {source!r} is not header:<name> or body:<field>, "
+                        "e.g. header:x-session-id,body:session_id"
+                    )
 
     @classmethod
     def from_env(cls) -> CaptureOptions:

@@ -13,12 +13,13 @@ _TRUE = {"true", "1", "yes", "on", "span_only", "span_and_event", "event_only"}
 _FALSE = {"false", "0", "no", "off", "no_content"}
 
 
-def pick(given: Mapping[str, Any], source: Mapping[str, str], name: str, var: str,
-         read: Callable[[str, str], T]) -> T | None:  # fmt: skip
+def pick(
+    given: Mapping[str, Any], source: Mapping[str, str], name: str, var: str, read: Callable[[str, str], T]
+) -> T | None:
     """One setting: ``given[name]`` (an argument or flag; None counts as not given), else the variable ``var``
     of ``source`` read with ``read`` (blank counts as unset), else None (the default applies)."""
     if given.get(name) is not None:
-        return given[name]  # type: ignore[no-any-return]
+        return given[name]
     raw = source.get(var)
     if raw is None or not raw.strip():
         return None

@@ -55,5 +55,6 @@ class ScrubSettings:
     def from_env(cls, env: Mapping[str, str] | None = None) -> ScrubSettings:
         """The three rows read from ``env`` (default ``os.environ``)."""
         source = os.environ if env is None else env
-        return cls(*(row.read({}, source) or () for row in (ENV_REDACT_PATTERNS, ENV_REDACT_KEYS,
-                                                             ENV_REDACT_ALLOW_KEYS)))  # fmt: skip
+        return cls(
+            *(row.read({}, source) or () for row in (ENV_REDACT_PATTERNS, ENV_REDACT_KEYS, ENV_REDACT_ALLOW_KEYS))
+        )

@@ -18,9 +18,15 @@ from typing import Any
 
 from otel_mlflow.config import parse
 from otel_mlflow.config.errors import ConfigError
+from otel_mlflow.config.parse import text as parse_text
 
 EXPORTER, RECEIVER, INSTRUMENTORS, SCRUB, MLFLOW_CLIENT = (
-    "exporter", "receiver", "instrumentors", "scrubber", "MLflow client")  # fmt: skip
+    "exporter",
+    "receiver",
+    "instrumentors",
+    "scrubber",
+    "MLflow client",
+)
 """Who reads a setting: the exporter (in the app or behind ``otel-mlflow receive``), the receiver's server, the
 instrumentors, the scrubber (every way out), the MLflow client (ours and MLflow's own)."""
 
@@ -40,13 +46,24 @@ class Setting(str):
     check: Check | None
     secret: bool
 
-    def __new__(cls, env: str, *, field: str, parse: Callable[[str, str], Any] = parse.text, default: Any = None,
-                default_doc: str | None = None, meaning: str, readers: tuple[str, ...] = (EXPORTER,),
-                check: Check | None = None, secret: bool = False) -> Setting:  # fmt: skip
+    def __new__(
+        cls,
+        env: str,
+        *,
+        field: str,
+        parse: Callable[[str, str], Any] = parse_text,
+        default: Any = None,
+        default_doc: str | None = None,
+        meaning: str,
+        readers: tuple[str, ...] = (EXPORTER,),
+        check: Check | None = None,
+        secret: bool = False,
+    ) -> Setting:
         row = super().__new__(cls, env)
         row.field, row.parse, row.default, row.meaning, row.readers = field, parse, default, meaning, readers
-        row.default_doc = default_doc if default_doc is not None else ("unset" if default in (None, ()) else
-                                                                       f"`{_shown(default)}`")  # fmt: skip
+        row.default_doc = (
+            default_doc if default_doc is not None else ("unset" if default in (None, ()) else f"`{_shown(default)}`")
+        )
         row.check, row.secret = check, secret
         return row
 
@@ -100,8 +117,6 @@ def whole_between(low: int, high: int) -> Check:
     return check
 
 
-
-
 def markdown_table(rows: Sequence[Setting]) -> str:
     """The README's table of ``rows``."""
     lines = ["| Environment variable | Keyword | Default | Read by | Meaning |", "|---|---|---|---|---|"]
@@ -112,8 +127,10 @@ def markdown_table(rows: Sequence[Setting]) -> str:
 
 def text_table(rows: Sequence[Setting]) -> str:
     """The same as a plain list, for :mod:`otel_mlflow.config`'s docstring."""
-    return "\n".join(f"- ``{row.env}`` (``{row.field}``; default {row.default_doc.replace('`', '')}): "
-                     f"{row.meaning.replace('`', '')}" for row in rows)  # fmt: skip
+    return "\n".join(
+        f"- ``{row.env}`` (``{row.field}``; default {row.default_doc.replace('`', '')}): {row.meaning.replace('`', '')}"
+        for row in rows
+    )
 
 
 README_BEGIN = "<!-- settings table: made by `python -m otel_mlflow.config README.md` -->"
@@ -124,4 +141,3 @@ def readme_with_table(text: str, rows: Sequence[Setting]) -> str:
     """``text`` (the README) with the block between :data:`README_BEGIN` and :data:`README_END` made anew."""
     start, end = text.index(README_BEGIN) + len(README_BEGIN), text.index(README_END)
     return text[:start] + "\n" + markdown_table(rows) + "\n" + text[end:]
-

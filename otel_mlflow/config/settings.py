@@ -46,6 +46,8 @@ burst of requests; 20,480 spans of a few KB each stay bounded)."""
 SIGTERM_EXIT_SECONDS = 20.0
 """Exit budget after SIGTERM: a serving process must stop within a 30 s grace period."""
 
+# One row per setting, kept as a table: the formatter leaves the rows as written.
+# fmt: off
 # --- where and what (MLflow's own variables, the old helper module's names) ----------------------------------
 ENV_TRACKING_URI = Setting(
     "MLFLOW_TRACKING_URI", field="tracking_uri", default_doc=f"MLflow's default, `{DEFAULT_TRACKING_URI}`",
@@ -226,6 +228,7 @@ ENV_RECEIVER_MAX_CONNECTIONS = Setting(
     "OTEL_MLFLOW_RECEIVER_MAX_CONNECTIONS", field="max_connections", parse=parse.whole, default=1000,
     readers=(RECEIVER,), check=positive,
     meaning="open OTLP/HTTP connections, past which requests get 503 + `Retry-After` (`--max-connections`)")
+# fmt: on
 
 SETTINGS: tuple[Setting, ...] = tuple(v for k, v in dict(globals()).items() if k.startswith("ENV_"))
 """Every row, in the order above (the docs tables' order)."""

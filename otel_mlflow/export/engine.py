@@ -55,8 +55,10 @@ class Engine:
         with self._lock:
             if self._threads or self._ledger.stopped:
                 return
-            self._threads = [threading.Thread(target=self._run, args=(shard,), name=f"otel-mlflow-writer-{shard}",
-                                              daemon=True) for shard in range(self._shards)]  # fmt: skip
+            self._threads = [
+                threading.Thread(target=self._run, args=(shard,), name=f"otel-mlflow-writer-{shard}", daemon=True)
+                for shard in range(self._shards)
+            ]
         for thread in self._threads:
             thread.start()
 

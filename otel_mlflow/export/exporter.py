@@ -104,8 +104,13 @@ class MLflowSpanExporter(SpanExporter):
         try:
             return OwnedSpool.create(folder)
         except (OSError, sqlite3.Error) as exc:
-            _logger.warning("otel-mlflow cannot open its spool in %s (%s): spans are kept in memory only, and are "
-                            "lost if the process dies. Set %s to a writable folder.", folder, exc, ENV_SPOOL_DIR)
+            _logger.warning(
+                "otel-mlflow cannot open its spool in %s (%s): spans are kept in memory only, and are "
+                "lost if the process dies. Set %s to a writable folder.",
+                folder,
+                exc,
+                ENV_SPOOL_DIR,
+            )
             return None
 
     @property
@@ -170,9 +175,13 @@ class MLflowSpanExporter(SpanExporter):
         if owned is not None:
             owned.close()
             if left:
-                _logger.warning("otel-mlflow: %d span(s) not yet in MLflow are kept in the spool at %s; the next "
-                                "start on that folder writes them, or run: otel-mlflow drain --spool-dir %s",
-                                left, owned.folder, owned.folder)  # fmt: skip
+                _logger.warning(
+                    "otel-mlflow: %d span(s) not yet in MLflow are kept in the spool at %s; the next "
+                    "start on that folder writes them, or run: otel-mlflow drain --spool-dir %s",
+                    left,
+                    owned.folder,
+                    owned.folder,
+                )
         elif left:
             lost = self._ledger.drop_all()
             _logger.warning("otel-mlflow shut down with %d span(s) not written (OTEL_MLFLOW_SPOOL=off)", lost)

@@ -44,8 +44,14 @@ def current_trace_id() -> str | None:
     return f"{span_context.trace_id:032x}" if span_context.is_valid else None
 
 
-def log_feedback(trace_id: str, value: FeedbackValue, *, comment: str | None = None, user: str | None = None,
-                 name: str = A.DEFAULT_FEEDBACK_NAME) -> None:  # fmt: skip
+def log_feedback(
+    trace_id: str,
+    value: FeedbackValue,
+    *,
+    comment: str | None = None,
+    user: str | None = None,
+    name: str = A.DEFAULT_FEEDBACK_NAME,
+) -> None:
     """Record feedback on the request whose trace is ``trace_id``: ``value`` is text (``"helpful"``), a bool
     (thumbs up) or a number (a rating); ``comment`` becomes the assessment's rationale, ``user`` its source.
 
@@ -71,8 +77,10 @@ def _checked_trace_id(trace_id: Any) -> str:
         return text.lower()
     if (text.startswith("tr-") or text.startswith("trace:/")) and len(text) <= 300 and text.isprintable():
         return text
-    raise ValueError(f"trace_id {trace_id!r} is neither an OpenTelemetry trace id (32 hex digits, from "
-                     "current_trace_id() during the request) nor an MLflow trace id ('tr-...' or 'trace:/...')")
+    raise ValueError(
+        f"trace_id {trace_id!r} is neither an OpenTelemetry trace id (32 hex digits, from "
+        "current_trace_id() during the request) nor an MLflow trace id ('tr-...' or 'trace:/...')"
+    )
 
 
 def _checked_value(value: Any) -> FeedbackValue:
@@ -82,8 +90,9 @@ def _checked_value(value: Any) -> FeedbackValue:
         return value
     if isinstance(value, str) and value.strip() and len(value) <= 1000:
         return value.strip()
-    raise ValueError(f"feedback value {value!r} must be a non-empty text of at most 1000 characters, a bool or a "
-                     "finite number")
+    raise ValueError(
+        f"feedback value {value!r} must be a non-empty text of at most 1000 characters, a bool or a finite number"
+    )
 
 
 def _checked_text(what: str, text: Any, limit: int) -> str:

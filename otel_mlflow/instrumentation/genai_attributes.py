@@ -155,8 +155,11 @@ def usage_attributes(usage: tuple[int, int] | None, info: CallInfo, text: str | 
     if not prompt_chars and text is None:
         return {}
     input_tokens, output_tokens = estimate_tokens(prompt_chars), estimate_tokens(len(text or ""))
-    return {A.GEN_AI_USAGE_INPUT_TOKENS: input_tokens, A.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
-            A.TOKENS_ESTIMATED: True}
+    return {
+        A.GEN_AI_USAGE_INPUT_TOKENS: input_tokens,
+        A.GEN_AI_USAGE_OUTPUT_TOKENS: output_tokens,
+        A.TOKENS_ESTIMATED: True,
+    }
 
 
 def estimate_tokens(chars: int) -> int:

@@ -22,10 +22,10 @@ Call :func:`otel_mlflow.flush` to wait until MLflow has everything.
 
 from __future__ import annotations
 
+import decimal
 import functools
 import inspect
 import json
-import decimal
 import math
 import numbers
 import time
@@ -36,8 +36,8 @@ from opentelemetry.trace import SpanKind
 
 from otel_mlflow import attributes as A
 from otel_mlflow.config import capture_content_or_off
-from otel_mlflow.instrumentation.genai_attributes import messages_json
 from otel_mlflow.instrumentation.backend import backend
+from otel_mlflow.instrumentation.genai_attributes import messages_json
 from otel_mlflow.instrumentation.run_binding import bound_run
 from otel_mlflow.mlflow_limits import MAX_KEY_CHARS, MAX_PARAM_VALUE_CHARS, MAX_TAG_VALUE_CHARS, is_valid_key
 from otel_mlflow.scrub import default_scrubber
@@ -167,8 +167,9 @@ class _training_run:  # noqa: N801 - used as a context manager
         helper_backend = backend()
         experiment_id = helper_backend.require_experiment()  # a server that is down fails here, within seconds
         nested = mlflow.active_run() is not None
-        self._run = mlflow.start_run(run_name=self.run_name, tags=self.tags or None, experiment_id=experiment_id,
-                                     nested=nested)  # fmt: skip
+        self._run = mlflow.start_run(
+            run_name=self.run_name, tags=self.tags or None, experiment_id=experiment_id, nested=nested
+        )
         try:
             if self.params:
                 mlflow.log_params(self.params)
@@ -229,8 +230,9 @@ def _use(span: Any) -> Any:
     return trace.use_span(span, end_on_exit=False, record_exception=False, set_status_on_exception=False)
 
 
-def _record(name: str, attrs: Mapping[str, Any], *, kind: SpanKind = SpanKind.INTERNAL,
-            duration_ns: int | None = None) -> None:  # fmt: skip
+def _record(
+    name: str, attrs: Mapping[str, Any], *, kind: SpanKind = SpanKind.INTERNAL, duration_ns: int | None = None
+) -> None:
     """One span, started and ended now (or lasting ``duration_ns`` up to now)."""
     end = time.time_ns()
     start = end - duration_ns if duration_ns is not None else None

@@ -33,8 +33,14 @@ from opentelemetry.trace import Span, SpanKind, Status, StatusCode, Tracer, Trac
 
 from otel_mlflow import attributes as A
 from otel_mlflow.config import capture_content_or_off
+from otel_mlflow.instrumentation.genai_attributes import (
+    CallInfo,
+    call_info,
+    chunk_text,
+    request_attributes,
+    response_attributes,
+)
 from otel_mlflow.ratelimit import RateLimitedLog
-from otel_mlflow.instrumentation.genai_attributes import CallInfo, call_info, chunk_text, request_attributes, response_attributes
 from otel_mlflow.scrub import get_logger
 
 _logger = get_logger(__name__)
@@ -155,9 +161,7 @@ def trace_llm(
 
         def options() -> TraceOptions:
             if not options_cache:  # resolved at first call, after the app set its provider
-                options_cache.append(
-                    make_options(tracer_provider, model=model, provider=provider, operation=operation)
-                )
+                options_cache.append(make_options(tracer_provider, model=model, provider=provider, operation=operation))
             return options_cache[0]
 
         @functools.wraps(f)
@@ -201,7 +205,9 @@ def traced_call(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[st
     return result
 
 
-async def _traced_coroutine(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], call: LLMCall) -> Any:
+async def _traced_coroutine(
+    func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any], call: LLMCall
+) -> Any:
     try:
         with trace.use_span(call.span, end_on_exit=False, record_exception=False, set_status_on_exception=False):
             result = await func(*args, **kwargs)

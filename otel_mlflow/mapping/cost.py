@@ -31,9 +31,14 @@ def cost_usd(calls: Sequence[SpanFacts], prices: PriceSource | None) -> float | 
         if not call.model:
             return None
         try:
-            costs = prices(call.model, call.provider, call.input_tokens or 0, call.output_tokens or 0,
-                           call.detail_tokens.get(A.GEN_AI_USAGE_CACHE_READ),
-                           call.detail_tokens.get(A.GEN_AI_USAGE_CACHE_CREATION))  # fmt: skip
+            costs = prices(
+                call.model,
+                call.provider,
+                call.input_tokens or 0,
+                call.output_tokens or 0,
+                call.detail_tokens.get(A.GEN_AI_USAGE_CACHE_READ),
+                call.detail_tokens.get(A.GEN_AI_USAGE_CACHE_CREATION),
+            )
         except Exception:  # noqa: BLE001 - a price source's error is an unknown price, never a failed mapping
             return None
         if costs is None:

@@ -31,9 +31,15 @@ GENAI_KIND = "genai_development"
 RUNS_VIEW_KEY = "otel-mlflow"
 RUNS_VIEW_TAG = f"mlflow.sharedViewState.{RUNS_VIEW_KEY}"
 RUNS_VIEW_METRICS = (
-    A.METRIC_REQUESTS, A.METRIC_ERROR_RATE, A.METRIC_LATENCY_P50, A.METRIC_LATENCY_P95,  # window runs
-    A.METRIC_LATENCY, A.METRIC_TOTAL_TOKENS, A.METRIC_COST_TOTAL, A.METRIC_COST,  # both / per-trace runs
-)  # fmt: skip
+    A.METRIC_REQUESTS,
+    A.METRIC_ERROR_RATE,
+    A.METRIC_LATENCY_P50,
+    A.METRIC_LATENCY_P95,  # window runs
+    A.METRIC_LATENCY,
+    A.METRIC_TOTAL_TOKENS,
+    A.METRIC_COST_TOTAL,
+    A.METRIC_COST,  # both / per-trace runs
+)
 """Metric columns of the shared view, in this order; each shown only when some run has it."""
 
 

@@ -86,9 +86,16 @@ def feedback_notes(spans: Iterable[ReadableSpan], scrub: Scrubber | None = None)
         if value is None or not target:
             continue
         comment, user = attrs.get(A.FEEDBACK_COMMENT), attrs.get(A.USER_ID)
-        notes.append(FeedbackNote(
-            target, scrub.text(value) if isinstance(value, str) else value, key, scrub.text(name[:200]),
-            None if comment is None else scrub.text(str(comment)), None if user is None else scrub.text(str(user))))
+        notes.append(
+            FeedbackNote(
+                target,
+                scrub.text(value) if isinstance(value, str) else value,
+                key,
+                scrub.text(name[:200]),
+                None if comment is None else scrub.text(str(comment)),
+                None if user is None else scrub.text(str(user)),
+            )
+        )
     return notes
 
 

@@ -12,6 +12,7 @@ last item says how many. ``cut`` is True when anything was shortened.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -21,14 +22,16 @@ DROPPED_ITEMS = "[... truncated by otel-mlflow: {n} more items]"
 _SMALLEST_BUDGET = 64
 
 
-def fit_json(data: Any, limit: int, clean: Callable[[str], str] = lambda s: s, indent: int | None = None) -> tuple[str, bool]:
+def fit_json(
+    data: Any, limit: int, clean: Callable[[str], str] = lambda s: s, indent: int | None = None
+) -> tuple[str, bool]:
     data = _map_strings(data, clean)
     text = _dumps(data, indent)
     if len(text) <= limit:
         return text, False
     budget = max(_SMALLEST_BUDGET, limit // 2)
     while True:
-        shortened = _map_strings(data, lambda s, b=budget: _cut(s, b))
+        shortened = _map_strings(data, functools.partial(_cut, budget=budget))
         text = _dumps(shortened, indent)
         if len(text) <= limit or budget <= _SMALLEST_BUDGET:
             break

@@ -16,6 +16,7 @@ import math
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from otel_mlflow.mlflow_limits import (  # noqa: F401 - the limits, re-exported beside the functions that fit them
     MAX_BATCH_REQUEST_BYTES,
@@ -109,7 +110,7 @@ def _items(
     metrics: Sequence[tuple[str, float, int, int]],
     params: Sequence[tuple[str, str]],
     tags: Sequence[tuple[str, str]],
-) -> Iterator[tuple[str, tuple]]:  # type: ignore[type-arg]
+) -> Iterator[tuple[str, tuple[Any, ...]]]:
     for p in params:
         yield "params", p
     for t in tags:

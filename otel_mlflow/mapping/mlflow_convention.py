@@ -42,12 +42,19 @@ def translate(attrs: Mapping[str, Any] | None) -> Mapping[str, Any]:
         out.setdefault(A.GEN_AI_OPERATION_NAME, "chat")
         usage = _json(attrs.get(A.MLFLOW_CHAT_USAGE))
         if isinstance(usage, dict):
-            for key, ours in (("input_tokens", A.GEN_AI_USAGE_INPUT_TOKENS), ("output_tokens", A.GEN_AI_USAGE_OUTPUT_TOKENS),
-                              ("total_tokens", A.TOTAL_TOKENS), ("cache_read_input_tokens", A.GEN_AI_USAGE_CACHE_READ),
-                              ("cache_creation_input_tokens", A.GEN_AI_USAGE_CACHE_CREATION)):  # fmt: skip
+            for key, ours in (
+                ("input_tokens", A.GEN_AI_USAGE_INPUT_TOKENS),
+                ("output_tokens", A.GEN_AI_USAGE_OUTPUT_TOKENS),
+                ("total_tokens", A.TOTAL_TOKENS),
+                ("cache_read_input_tokens", A.GEN_AI_USAGE_CACHE_READ),
+                ("cache_creation_input_tokens", A.GEN_AI_USAGE_CACHE_CREATION),
+            ):
                 if usage.get(key) is not None:
                     out.setdefault(ours, usage[key])
-        for key, ours in ((A.MLFLOW_LLM_MODEL, A.GEN_AI_REQUEST_MODEL), (A.MLFLOW_LLM_PROVIDER, A.GEN_AI_PROVIDER_NAME)):
+        for key, ours in (
+            (A.MLFLOW_LLM_MODEL, A.GEN_AI_REQUEST_MODEL),
+            (A.MLFLOW_LLM_PROVIDER, A.GEN_AI_PROVIDER_NAME),
+        ):
             if out.get(key) is not None:
                 out.setdefault(ours, out[key])
         messages = inputs.get("messages") if isinstance(inputs, dict) else inputs if isinstance(inputs, list) else None

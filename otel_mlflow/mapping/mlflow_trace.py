@@ -36,7 +36,7 @@ def mlflow_trace_spans(spans: Sequence[ReadableSpan], capture_content: bool, scr
     for trace_spans in by_trace.values():
         facts = [span_facts(span) for span in trace_spans]
         shown = _input_output(facts) if capture_content else {}
-        for span, fact in zip(trace_spans, facts):
+        for span, fact in zip(trace_spans, facts, strict=True):
             extra = {k: v for k, v in shown.items() if k not in (span.attributes or {})} if fact.is_local_root else {}
             out.append(sanitized_span(span, capture_content, scrub, extra))
     return out

@@ -56,7 +56,8 @@ class RequestRecord:
     spans: Sequence[ReadableSpan] = ()
     """Kept only until written, and only when runs are linked to MLflow traces."""
     span_refs: list[list[int]] = field(default_factory=list)
-    """Where those spans wait in the spool (held there until the window's run links the trace; a restart reloads them)."""
+    """Where those spans wait in the spool (held there until the window's run links the trace; a restart reloads
+    them)."""
     spans_bytes: int = 0
     """Their estimated memory, as the trace buffer measured it."""
 
@@ -106,10 +107,12 @@ def request_record(spans: Sequence[ReadableSpan], capture_content: bool = True, 
             if getattr(record, name) is None and tag in f.user_tags:
                 setattr(record, name, str(f.user_tags[tag]))
     if capture_content:
-        record.question = _cut(next((f.question for f in facts if f.question), None)
-                               or next((c.prompt for c in llm if c.prompt), None))  # fmt: skip
-        record.answer = _cut(next((f.answer for f in facts if f.answer), None)
-                             or next((c.response for c in llm if c.response), None))  # fmt: skip
+        record.question = _cut(
+            next((f.question for f in facts if f.question), None) or next((c.prompt for c in llm if c.prompt), None)
+        )
+        record.answer = _cut(
+            next((f.answer for f in facts if f.answer), None) or next((c.response for c in llm if c.response), None)
+        )
     return record
 
 
@@ -124,8 +127,10 @@ def add_late_spans(record: RequestRecord, spans: Sequence[ReadableSpan]) -> None
 def _add_counts(record: RequestRecord, facts: Sequence[SpanFacts]) -> None:
     """What spans add to a record, made now or joined later: token totals, failed LLM calls, span counts."""
     llm = [f for f in facts if f.is_llm]
-    for name, extra in (("input_tokens", _total(c.input_tokens for c in llm)),
-                        ("output_tokens", _total(c.output_tokens for c in llm))):  # fmt: skip
+    for name, extra in (
+        ("input_tokens", _total(c.input_tokens for c in llm)),
+        ("output_tokens", _total(c.output_tokens for c in llm)),
+    ):
         if extra is not None:
             setattr(record, name, (getattr(record, name) or 0) + extra)
     for call in llm:

@@ -1,7 +1,7 @@
 """Planned MLflow writes, and the builder that keeps every key and value within MLflow's limits.
 
-Pure: no I/O. :mod:`otel_mlflow.mapping.trace_run` (one run per trace) and :mod:`otel_mlflow.mapping.window` (one run per
-serving window) both plan through :class:`PlanBuilder`, so both enforce the same limits the same way::
+Pure: no I/O. :mod:`otel_mlflow.mapping.trace_run` (one run per trace) and :mod:`otel_mlflow.mapping.window` (one run
+per serving window) both plan through :class:`PlanBuilder`, so both enforce the same limits the same way::
 
     builder = PlanBuilder(RunPlan(trace_id="..."), MappingOptions())
     builder.param("model", "gpt-4"); builder.metric("latency_ms", 12.5, timestamp_ms, step=0)
@@ -149,8 +149,10 @@ class PlanBuilder:
     def finish(self) -> None:
         if self.plan.dropped_metrics:
             self.tag(A.TAG_DROPPED_METRICS, str(self.plan.dropped_metrics))
-        for tag, count in ((A.TAG_DROPPED_TOKENS, self.plan.dropped_tokens),
-                           (A.TAG_BACKWARDS_SPANS, self.plan.backwards_spans)):  # fmt: skip
+        for tag, count in (
+            (A.TAG_DROPPED_TOKENS, self.plan.dropped_tokens),
+            (A.TAG_BACKWARDS_SPANS, self.plan.backwards_spans),
+        ):
             if count:
                 self.tag(tag, str(count))
         if self.plan.truncated_texts:

@@ -162,9 +162,7 @@ def _read_user_entries(attrs: Mapping[str, Any], facts: SpanFacts) -> None:
 
 def _read_llm(span: ReadableSpan, attrs: Mapping[str, Any], facts: SpanFacts) -> None:
     invocation = json_object(attrs.get(A.OI_INVOCATION_PARAMETERS))
-    facts.model = as_text(first_of(attrs, A.GEN_AI_REQUEST_MODEL, A.OI_MODEL_NAME)) or as_text(
-        invocation.get("model")
-    )
+    facts.model = as_text(first_of(attrs, A.GEN_AI_REQUEST_MODEL, A.OI_MODEL_NAME)) or as_text(invocation.get("model"))
     facts.response_model = as_text(attrs.get(A.GEN_AI_RESPONSE_MODEL))
     facts.model = facts.model or facts.response_model
     facts.provider = as_text(first_of(attrs, A.GEN_AI_PROVIDER_NAME, A.GEN_AI_SYSTEM, A.OI_PROVIDER, A.OI_SYSTEM))
@@ -179,11 +177,14 @@ def _read_llm(span: ReadableSpan, attrs: Mapping[str, Any], facts: SpanFacts) ->
         value = attrs.get(key, invocation.get(param))
         if value is not None and not isinstance(value, (dict, list)):
             facts.request_params[param] = value
-    counts = [token_count(first_of(attrs, *keys)) for keys in (
-        (A.GEN_AI_USAGE_INPUT_TOKENS, A.GEN_AI_USAGE_PROMPT_TOKENS, A.OI_TOKEN_PROMPT),
-        (A.GEN_AI_USAGE_OUTPUT_TOKENS, A.GEN_AI_USAGE_COMPLETION_TOKENS, A.OI_TOKEN_COMPLETION),
-        (A.TOTAL_TOKENS, A.OI_TOKEN_TOTAL, A.TL_USAGE_TOTAL_TOKENS),
-    )]  # fmt: skip
+    counts = [
+        token_count(first_of(attrs, *keys))
+        for keys in (
+            (A.GEN_AI_USAGE_INPUT_TOKENS, A.GEN_AI_USAGE_PROMPT_TOKENS, A.OI_TOKEN_PROMPT),
+            (A.GEN_AI_USAGE_OUTPUT_TOKENS, A.GEN_AI_USAGE_COMPLETION_TOKENS, A.OI_TOKEN_COMPLETION),
+            (A.TOTAL_TOKENS, A.OI_TOKEN_TOTAL, A.TL_USAGE_TOTAL_TOKENS),
+        )
+    ]
     (facts.input_tokens, _), (facts.output_tokens, _), (facts.total_tokens, _) = counts
     facts.dropped_tokens = sum(bad for _, bad in counts)
     for key in A.DETAIL_TOKEN_KEYS:

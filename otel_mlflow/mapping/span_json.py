@@ -95,24 +95,33 @@ def span_to_dict(span: ReadableSpan, capture_content: bool, scrub: Scrubber) -> 
         "start_time_ns": span.start_time,
         "end_time_ns": span.end_time,
         "status": status.status_code.name if status is not None else None,
-        "status_description": (_text(status.description, scrub) or None) if status is not None and status.description else None,
+        "status_description": (_text(status.description, scrub) or None)
+        if status is not None and status.description
+        else None,
         "attributes": clean_attributes(span.attributes, capture_content, scrub),
         "events": [
-            {"name": _text(e.name, scrub), "timestamp_ns": e.timestamp,
-             "attributes": clean_attributes(e.attributes, capture_content, scrub)}
+            {
+                "name": _text(e.name, scrub),
+                "timestamp_ns": e.timestamp,
+                "attributes": clean_attributes(e.attributes, capture_content, scrub),
+            }
             for e in span.events or ()
         ],
         "links": [
-            {"trace_id": format(link.context.trace_id, "032x"), "span_id": format(link.context.span_id, "016x"),
-             "attributes": clean_attributes(link.attributes, capture_content, scrub)}
+            {
+                "trace_id": format(link.context.trace_id, "032x"),
+                "span_id": format(link.context.span_id, "016x"),
+                "attributes": clean_attributes(link.attributes, capture_content, scrub),
+            }
             for link in span.links or ()
         ],
         "resource": clean_attributes(span.resource.attributes if span.resource else None, True, scrub),
-    }  # fmt: skip
+    }
 
 
-def sanitized_span(span: ReadableSpan, capture_content: bool, scrub: Scrubber,
-                   extra: Mapping[str, Any] | None = None) -> ReadableSpan:  # fmt: skip
+def sanitized_span(
+    span: ReadableSpan, capture_content: bool, scrub: Scrubber, extra: Mapping[str, Any] | None = None
+) -> ReadableSpan:
     """A copy of ``span`` safe to send elsewhere (an MLflow trace): the same cleaning as spans.json, on its name,
     attributes, status message, events, links and resource; ``extra`` attributes are added, cleaned alike."""
     from opentelemetry.sdk.resources import Resource
@@ -131,15 +140,17 @@ def sanitized_span(span: ReadableSpan, capture_content: bool, scrub: Scrubber,
         parent=span.parent,
         resource=resource,
         attributes=clean_attributes({**(span.attributes or {}), **(extra or {})}, capture_content, scrub),
-        events=[Event(_text(e.name, scrub), clean_attributes(e.attributes, capture_content, scrub), e.timestamp)
-                for e in span.events],
+        events=[
+            Event(_text(e.name, scrub), clean_attributes(e.attributes, capture_content, scrub), e.timestamp)
+            for e in span.events
+        ],
         links=[Link(link.context, clean_attributes(link.attributes, capture_content, scrub)) for link in span.links],
         kind=span.kind,
         status=status,
         start_time=span.start_time,
         end_time=max(span.end_time, span.start_time) if span.end_time and span.start_time else span.end_time,
         instrumentation_scope=span.instrumentation_scope,
-    )  # fmt: skip
+    )
 
 
 def spans_to_list(spans: Iterable[ReadableSpan], capture_content: bool, scrub: Scrubber) -> list[dict[str, Any]]:

@@ -21,9 +21,9 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_mlflow import attributes as A
 from otel_mlflow.mapping.cost import cost_usd
-from otel_mlflow.mapping.span_facts import SpanFacts, span_facts
 from otel_mlflow.mapping.limits import clean_text
 from otel_mlflow.mapping.run_plan import MappingOptions, Metric, PlanBuilder, RunPlan
+from otel_mlflow.mapping.span_facts import SpanFacts, span_facts
 from otel_mlflow.mapping.span_json import spans_to_list
 
 
@@ -65,8 +65,8 @@ def plan_run(
     for f in facts:
         builder.user_entries(f)
     if options.log_spans:
-        spans = spans_to_list(span_list, options.capture_content, options.scrubber)
-        builder.json_artifact(A.ARTIFACT_SPANS, spans, indent=1, scrubbed=True)
+        span_dicts = spans_to_list(span_list, options.capture_content, options.scrubber)
+        builder.json_artifact(A.ARTIFACT_SPANS, span_dicts, indent=1, scrubbed=True)
     plan.dropped_tokens = sum(f.dropped_tokens for f in facts)
     plan.backwards_spans = sum(f.ends_before_start for f in facts)
     builder.finish()
@@ -122,8 +122,8 @@ class _TracePlanBuilder(PlanBuilder):
         self.metric(A.METRIC_LLM_TTFC, call.time_to_first_chunk_ms, ts, step)
         self.metric(A.GEN_AI_USAGE_INPUT_TOKENS, call.input_tokens, ts, step)
         self.metric(A.GEN_AI_USAGE_OUTPUT_TOKENS, call.output_tokens, ts, step)
-        for key, count in call.detail_tokens.items():
-            self.metric(key, count, ts, step)
+        for key, tokens in call.detail_tokens.items():  # not ``count``: that is how many calls the run has
+            self.metric(key, tokens, ts, step)
         if self.options.capture_content:
             folder = "" if count == 1 else f"llm_calls/{step:03d}/"
             for name, text in (("prompt", call.prompt), ("response", call.response), ("context", call.context)):
@@ -181,7 +181,7 @@ def trace_run_name(root: SpanFacts, facts: Sequence[SpanFacts], options: Mapping
     name = clean_text(root.name) or "trace"
     asked = next((f.question for f in facts if f.question), None) or next((f.prompt for f in facts if f.prompt), None)
     if asked and options.capture_content:
-        user_lines = [line[len("user: "):] for line in asked.splitlines() if line.startswith("user: ")]
+        user_lines = [line[len("user: ") :] for line in asked.splitlines() if line.startswith("user: ")]
         asked = " ".join((user_lines[-1] if user_lines else asked).split())  # a prompt's last user message
         if len(asked) > QUESTION_IN_NAME_CHARS:
             asked = asked[: QUESTION_IN_NAME_CHARS - 1] + "…"

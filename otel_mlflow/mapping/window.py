@@ -11,7 +11,8 @@ Each request adds steps to ``latency_ms``, ``gen_ai.usage.input_tokens`` and ``g
 stamped with the request's own time. A closed window adds aggregates (latency p50/p95/p99, request and
 error counts, error rate, token totals, tokens per second, time to first chunk p50/p95 when requests streamed,
 requests per feedback value ``feedback.<value>``) and ``predictions.json``, a table the MLflow UI
-shows (question, answer, latency, tokens, status, feedback, trace id, and a failed request's error). A window's run is written only by the process
+shows (question, answer, latency, tokens, status, feedback, trace id, and a failed request's error). A window's run
+is written only by the process
 that opened it: a restarted process opens new windows and never touches old runs.
 """
 
@@ -27,12 +28,24 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from otel_mlflow import attributes as A
-from otel_mlflow.mapping.run_plan import MappingOptions, PlanBuilder, RunPlan
 from otel_mlflow.mapping.feedback import feedback_counts
 from otel_mlflow.mapping.request_record import RequestRecord
+from otel_mlflow.mapping.run_plan import MappingOptions, PlanBuilder, RunPlan
 
-TABLE_COLUMNS = ("timestamp", "question", "answer", "latency_ms", "input_tokens", "output_tokens", "status",
-                 "feedback", "trace_id", "error", "session", "user")  # fmt: skip
+TABLE_COLUMNS = (
+    "timestamp",
+    "question",
+    "answer",
+    "latency_ms",
+    "input_tokens",
+    "output_tokens",
+    "status",
+    "feedback",
+    "trace_id",
+    "error",
+    "session",
+    "user",
+)
 
 
 class WindowState(enum.Enum):
@@ -128,8 +141,12 @@ def window_plan(window: Window, options: MappingOptions) -> tuple[RunPlan, int]:
     upto = len(window.records)
     new = window.records[window.synced : upto]
     first = window.records[0]
-    plan = RunPlan(trace_id=(new or window.records)[-1].trace_id, run_id=window.run_id, end_run=window.closed,
-                   identity=(A.TAG_WRITE_KEY, f"w-{window.id}"))  # fmt: skip
+    plan = RunPlan(
+        trace_id=(new or window.records)[-1].trace_id,
+        run_id=window.run_id,
+        end_run=window.closed,
+        identity=(A.TAG_WRITE_KEY, f"w-{window.id}"),
+    )
     builder = PlanBuilder(plan, options)
     if window.run_id is None:
         name = window_run_name(window.service, window.params, first.start_ns)
@@ -197,9 +214,23 @@ def _aggregates(builder: PlanBuilder, records: Sequence[RequestRecord], end_ms: 
         if counts:
             builder.metric(f"{key}.total", sum(counts), end_ms, 0, absolute=True)
     builder.tag(A.TAG_WINDOW_END, _iso(max(r.end_ns for r in records)))
-    rows = [[_iso(r.end_ns), r.question, r.answer, round(r.latency_ms, 3), r.input_tokens, r.output_tokens,
-             "error" if r.failed else "ok", r.feedback, r.trace_id, r.error, r.session, r.user]
-            for r in records]  # fmt: skip
+    rows = [
+        [
+            _iso(r.end_ns),
+            r.question,
+            r.answer,
+            round(r.latency_ms, 3),
+            r.input_tokens,
+            r.output_tokens,
+            "error" if r.failed else "ok",
+            r.feedback,
+            r.trace_id,
+            r.error,
+            r.session,
+            r.user,
+        ]
+        for r in records
+    ]
     if not builder.options.capture_content:
         for row in rows:
             row[1] = row[2] = None

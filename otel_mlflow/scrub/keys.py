@@ -22,26 +22,69 @@ from typing import Final
 
 SECRET_WORDS: Final = frozenset(
     {
-        "password", "passwords", "passwd", "passphrase", "pwd", "secret", "secrets", "token", "auth", "oauth",
-        "authorization", "credential", "credentials", "creds", "cookie", "cookies", "jwt", "dsn", "apikey",
-        "privatekey", "sessionid", "csrf", "xsrf", "signature", "bearer",
+        "password",
+        "passwords",
+        "passwd",
+        "passphrase",
+        "pwd",
+        "secret",
+        "secrets",
+        "token",
+        "auth",
+        "oauth",
+        "authorization",
+        "credential",
+        "credentials",
+        "creds",
+        "cookie",
+        "cookies",
+        "jwt",
+        "dsn",
+        "apikey",
+        "privatekey",
+        "sessionid",
+        "csrf",
+        "xsrf",
+        "signature",
+        "bearer",
     }
-)  # fmt: skip
+)
 """Whole words that make a key secret (case-insensitive)."""
 
 SECRET_PAIRS: Final = frozenset(
-    {("api", "key"), ("private", "key"), ("access", "key"), ("signing", "key"), ("encryption", "key"),
-     ("master", "key"), ("session", "key")}
-)  # fmt: skip
+    {
+        ("api", "key"),
+        ("private", "key"),
+        ("access", "key"),
+        ("signing", "key"),
+        ("encryption", "key"),
+        ("master", "key"),
+        ("session", "key"),
+    }
+)
 """Two adjacent words that make a key secret (``x-api-key``, ``aws_access_key_id``)."""
 
 SECRET_ENDINGS: Final = ("token", "secret", "password", "passwd", "apikey")
 """A single word ending so is secret too (``accesstoken``, ``dbpassword``, ``xapikey``)."""
 
 COUNTING_WORDS: Final = frozenset(
-    {"count", "counts", "usage", "limit", "limits", "type", "estimate", "estimated", "budget", "length", "max",
-     "min", "num", "total"}
-)  # fmt: skip
+    {
+        "count",
+        "counts",
+        "usage",
+        "limit",
+        "limits",
+        "type",
+        "estimate",
+        "estimated",
+        "budget",
+        "length",
+        "max",
+        "min",
+        "num",
+        "total",
+    }
+)
 """``token`` next to one of these names a number or a kind, not a credential (``token_count``, ``max_token``)."""
 
 DEFAULT_ALLOWED_KEYS: Final = (

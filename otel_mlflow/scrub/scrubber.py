@@ -20,8 +20,8 @@ from typing import Any
 
 import regex
 
-from otel_mlflow.config.settings import ENV_REDACT_PATTERNS
 from otel_mlflow.config.scrub import PATTERN_TIMEOUT_SECONDS, ScrubSettings
+from otel_mlflow.config.settings import ENV_REDACT_PATTERNS
 from otel_mlflow.scrub.keys import is_secret_key, is_user_allowed_key
 from otel_mlflow.scrub.logs import get_logger
 from otel_mlflow.scrub.values import REDACTED, mask_whole, scrub_text
@@ -58,9 +58,13 @@ class Scrubber:
         except TimeoutError:
             self.timeouts += 1
             if self.timeouts == 1:
-                _log.warning("%s: a pattern ran over %s s on a value of %d characters; the value was masked whole. "
-                             "Simplify the pattern (no nested repeats such as (a+)+).",
-                             ENV_REDACT_PATTERNS, PATTERN_TIMEOUT_SECONDS, len(text))  # fmt: skip
+                _log.warning(
+                    "%s: a pattern ran over %s s on a value of %d characters; the value was masked whole. "
+                    "Simplify the pattern (no nested repeats such as (a+)+).",
+                    ENV_REDACT_PATTERNS,
+                    PATTERN_TIMEOUT_SECONDS,
+                    len(text),
+                )
             return TIMED_OUT
 
     def key(self, key: str) -> str:

@@ -34,13 +34,38 @@ from otel_mlflow.scrub.keys import has_secret_words, key_words
 REDACTED: Final = "[redacted]"
 """What stands in for a secret. A masked value keeps its prefix: ``sk-...[redacted]``, ``Bearer [redacted]``."""
 
-_PROVIDER_LITERALS = ("sk-", "sk_live_", "sk_test_", "rk_live_", "rk_test_", "pk_live_", "ghp_", "gho_", "ghu_",
-                      "ghs_", "ghr_", "github_pat_", "glpat-", "xoxa-", "xoxb-", "xoxp-", "xoxr-", "xoxs-", "hf_",
-                      "AIza", "AKIA", "ASIA", "npm_", "pypi-")  # fmt: skip
+_PROVIDER_LITERALS = (
+    "sk-",
+    "sk_live_",
+    "sk_test_",
+    "rk_live_",
+    "rk_test_",
+    "pk_live_",
+    "ghp_",
+    "gho_",
+    "ghu_",
+    "ghs_",
+    "ghr_",
+    "github_pat_",
+    "glpat-",
+    "xoxa-",
+    "xoxb-",
+    "xoxp-",
+    "xoxr-",
+    "xoxs-",
+    "hf_",
+    "AIza",
+    "AKIA",
+    "ASIA",
+    "npm_",
+    "pypi-",
+)
 _PROVIDER = "|".join(re.escape(p) for p in sorted(_PROVIDER_LITERALS, key=len, reverse=True))
 _SCHEMES = r"Bearer|Basic|Token|Digest|ApiKey"
 _SCHEME_PREFIX = re.compile(rf"(?:{_SCHEMES})\s+")
-_PROVIDER_PREFIX = re.compile(rf"(?:sk-(?:proj-|ant-(?:api\d\d-)?|svcacct-|admin-)|{_PROVIDER})(?=[A-Za-z0-9_\-]{{16}})")
+_PROVIDER_PREFIX = re.compile(
+    rf"(?:sk-(?:proj-|ant-(?:api\d\d-)?|svcacct-|admin-)|{_PROVIDER})(?=[A-Za-z0-9_\-]{{16}})"
+)
 _VALUE = re.compile(
     r'"(?:[^"\\\n]|\\.){0,8192}"'
     r"|(?P<escaped>\\+[\"'])(?:(?!(?P=escaped)).){0,8192}(?P=escaped)"  # quoted inside a JSON string: \"...\"
@@ -69,20 +94,32 @@ def _basic(match: re.Match[str]) -> str:
 
 
 _SHAPES: tuple[tuple[tuple[str, ...], re.Pattern[str], Callable[[re.Match[str]], str]], ...] = (
-    (("-----BEGIN",),
-     re.compile(r"(-----BEGIN[A-Z ]{0,40}PRIVATE KEY-----)[\s\S]*?(?:-----END[A-Z ]{0,40}PRIVATE KEY-----|\Z)"),
-     lambda m: f"{m.group(1)}{REDACTED}"),
-    (("://",),
-     re.compile(r"(?:(?<![A-Za-z0-9+.\-])|(?<=\\[nrt]))"
-                r"([A-Za-z][A-Za-z0-9+.\-]{0,30}://[^\s/:@?#]{0,256}:)[^\s/?#]{1,1024}@"),
-     lambda m: f"{m.group(1)}{REDACTED}@"),
-    (("eyJ",), re.compile(rf"{_START}(eyJ)[\w\-]{{8,}}\.eyJ[\w\-]{{4,}}\.[\w\-]*"), lambda m: f"{m.group(1)}...{REDACTED}"),
+    (
+        ("-----BEGIN",),
+        re.compile(r"(-----BEGIN[A-Z ]{0,40}PRIVATE KEY-----)[\s\S]*?(?:-----END[A-Z ]{0,40}PRIVATE KEY-----|\Z)"),
+        lambda m: f"{m.group(1)}{REDACTED}",
+    ),
+    (
+        ("://",),
+        re.compile(
+            r"(?:(?<![A-Za-z0-9+.\-])|(?<=\\[nrt]))"
+            r"([A-Za-z][A-Za-z0-9+.\-]{0,30}://[^\s/:@?#]{0,256}:)[^\s/?#]{1,1024}@"
+        ),
+        lambda m: f"{m.group(1)}{REDACTED}@",
+    ),
+    (
+        ("eyJ",),
+        re.compile(rf"{_START}(eyJ)[\w\-]{{8,}}\.eyJ[\w\-]{{4,}}\.[\w\-]*"),
+        lambda m: f"{m.group(1)}...{REDACTED}",
+    ),
     (_PROVIDER_LITERALS, re.compile(rf"{_START}({_PROVIDER})[A-Za-z0-9_\-]{{16,}}"), _provider),
-    (("Bearer", "bearer"),
-     re.compile(_START + r"([Bb]earer)\s+(?=[A-Za-z0-9_\-.=~+/:]*[0-9_\-.=+/])[A-Za-z0-9_\-.=~+/:]{8,}"),
-     lambda m: f"{m.group(1)} {REDACTED}"),
+    (
+        ("Bearer", "bearer"),
+        re.compile(_START + r"([Bb]earer)\s+(?=[A-Za-z0-9_\-.=~+/:]*[0-9_\-.=+/])[A-Za-z0-9_\-.=~+/:]{8,}"),
+        lambda m: f"{m.group(1)} {REDACTED}",
+    ),
     (("Basic",), re.compile(_START + r"(Basic)\s+([A-Za-z0-9+/]{8,}={0,2})(?![A-Za-z0-9+/=])"), _basic),
-)  # fmt: skip
+)
 
 
 _TRIGGER = re.compile("|".join(re.escape(literal) for literals, _, _ in _SHAPES for literal in literals))

@@ -40,7 +40,7 @@ class ConnectionGuard:
         self.read_timeout = read_timeout
         self.max_connections = max_connections
         self.stats = {"connections_timed_out": 0, "connections_over_cap": 0}
-        self._open: dict[_Peer, _GuardedConnection] = {}
+        self._open: dict[_Peer | None, _GuardedConnection] = {}
 
     @property
     def open_connections(self) -> int:
@@ -95,12 +95,13 @@ class _GuardedConnection(asyncio.Protocol):
         self.inner.data_received(data)
 
     def eof_received(self) -> bool | None:
-        return self.inner.eof_received()
+        self.inner.eof_received()  # h11's answer is always None: the transport closes itself
+        return None
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._cancel()
-        if self.guard._open.get(self._peer) is self:  # type: ignore[arg-type]
-            del self.guard._open[self._peer]  # type: ignore[arg-type]
+        if self.guard._open.get(self._peer) is self:
+            del self.guard._open[self._peer]
         self.inner.connection_lost(exc)
 
     def pause_writing(self) -> None:

@@ -45,9 +45,8 @@ class GrpcReceiver:
         self.server = grpc.server(
             futures.ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="otel-mlflow-grpc"),
             maximum_concurrent_rpcs=CONCURRENT_RPCS,
-            options=[("grpc.max_receive_message_length", settings.max_body_bytes),
-                     ("grpc.so_reuseport", 0)],
-        )  # fmt: skip
+            options=[("grpc.max_receive_message_length", settings.max_body_bytes), ("grpc.so_reuseport", 0)],
+        )
         trace_service_pb2_grpc.add_TraceServiceServicer_to_server(_TraceService(intake), self.server)
         address = f"{settings.host}:{settings.grpc_port}"
         try:

@@ -59,8 +59,15 @@ _Receive = Callable[[], Awaitable[dict[str, Any]]]
 class _Answer(Exception):
     """Stop handling the request and answer it so (raised from anywhere below the handler)."""
 
-    def __init__(self, status: int, message: str, rpc_code: int = code_pb2.INVALID_ARGUMENT,
-                 headers: dict[str, str] | None = None, close: bool = False, counted: bool = False) -> None:  # fmt: skip
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        rpc_code: int = code_pb2.INVALID_ARGUMENT,
+        headers: dict[str, str] | None = None,
+        close: bool = False,
+        counted: bool = False,
+    ) -> None:
         super().__init__(message)
         self.status, self.rpc_code, self.headers, self.close = status, rpc_code, headers or {}, close
         self.counted = counted
@@ -117,9 +124,12 @@ class OTLPHttpApp:
         reply_as = media if media in (PROTOBUF, JSON) else JSON
         try:
             decoded = await self._take(headers, media, within_cap, receive)
-        except Exception as error:  # noqa: BLE001 - a bug of ours: answered, logged, and the server goes on
-            answer = error if isinstance(error, _Answer) else _Answer(500, "the receiver failed; see its log",
-                                                                      code_pb2.INTERNAL, close=True)  # fmt: skip
+        except Exception as error:
+            answer = (
+                error
+                if isinstance(error, _Answer)
+                else _Answer(500, "the receiver failed; see its log", code_pb2.INTERNAL, close=True)
+            )
             if not isinstance(error, _Answer):
                 _logger.exception("otel-mlflow receiver could not handle a request")
             if not answer.counted:
@@ -136,11 +146,19 @@ class OTLPHttpApp:
         """Check what can be checked before the body, read it, decode and spool it; raises :class:`_Answer`."""
         limit = self.settings.max_body_bytes
         if not within_cap:
-            raise _retry_later(f"the receiver has {self.settings.max_connections} connections open "
-                               "(OTEL_MLFLOW_RECEIVER_MAX_CONNECTIONS)", close=True)  # fmt: skip
+            raise _retry_later(
+                f"the receiver has {self.settings.max_connections} connections open "
+                "(OTEL_MLFLOW_RECEIVER_MAX_CONNECTIONS)",
+                close=True,
+            )
         if not self.intake.authorized(headers.get("authorization")):
-            raise _Answer(401, "missing or wrong bearer token", code_pb2.UNAUTHENTICATED,
-                          {"WWW-Authenticate": "Bearer"}, close=True)  # fmt: skip
+            raise _Answer(
+                401,
+                "missing or wrong bearer token",
+                code_pb2.UNAUTHENTICATED,
+                {"WWW-Authenticate": "Bearer"},
+                close=True,
+            )
         if media not in (PROTOBUF, JSON):
             raise _Answer(415, f"Content-Type must be {PROTOBUF} or {JSON}, not {media or 'missing'!r}", close=True)
         try:
@@ -149,10 +167,14 @@ class OTLPHttpApp:
             raise _Answer(415, str(exc), close=True) from None
         declared = headers.get("content-length")
         if declared is not None and (not declared.strip().isdigit() or int(declared) > limit):
-            raise _Answer(413 if declared.strip().isdigit() else 400,
-                          f"body of {declared} bytes is over the limit of {limit}", close=True)  # fmt: skip
+            raise _Answer(
+                413 if declared.strip().isdigit() else 400,
+                f"body of {declared} bytes is over the limit of {limit}",
+                close=True,
+            )
         body = await self._read_body(receive)
         try:
+
             def decode() -> Decoded:
                 return decode_request(decompress(body, encoding, limit), media, self.settings.max_spans)
 
@@ -185,8 +207,11 @@ class OTLPHttpApp:
                 if held + len(chunk) > limit:
                     raise _Answer(413, f"body is over the limit of {limit} bytes", close=True)
                 if len(chunk) > self._memory_left:
-                    raise _retry_later(f"request bodies in memory are at their bound ({BODIES_IN_MEMORY} x "
-                                       "OTEL_MLFLOW_RECEIVER_MAX_BODY_BYTES)", close=True)  # fmt: skip
+                    raise _retry_later(
+                        f"request bodies in memory are at their bound ({BODIES_IN_MEMORY} x "
+                        "OTEL_MLFLOW_RECEIVER_MAX_BODY_BYTES)",
+                        close=True,
+                    )
                 self._memory_left -= len(chunk)
                 held += len(chunk)
                 chunks.append(chunk)
@@ -197,8 +222,11 @@ class OTLPHttpApp:
             await asyncio.wait_for(read(), timeout=self.settings.read_timeout)
         except asyncio.TimeoutError:
             self._memory_left += held
-            raise _Answer(408, f"the body did not arrive within {self.settings.read_timeout:g} s "
-                               "(OTEL_MLFLOW_RECEIVER_READ_TIMEOUT)", close=True) from None  # fmt: skip
+            raise _Answer(
+                408,
+                f"the body did not arrive within {self.settings.read_timeout:g} s (OTEL_MLFLOW_RECEIVER_READ_TIMEOUT)",
+                close=True,
+            ) from None
         except _Answer:
             self._memory_left += held
             raise
@@ -213,8 +241,9 @@ async def _send_status(send: _Send, answer: _Answer, reply_as: str) -> None:
     await _send(send, answer.status, reply_as, body, answer.headers, answer.close)
 
 
-async def _send(send: _Send, status: int, content_type: str, body: bytes, headers: dict[str, str] | None = None,
-                close: bool = False) -> None:  # fmt: skip
+async def _send(
+    send: _Send, status: int, content_type: str, body: bytes, headers: dict[str, str] | None = None, close: bool = False
+) -> None:
     """One whole response; ``close`` ends the connection after it (the request's body may be unread)."""
     raw = [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())]
     raw += [(key.lower().encode(), value.encode()) for key, value in (headers or {}).items()]

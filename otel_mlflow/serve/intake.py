@@ -88,8 +88,11 @@ class Intake:
             raise self.refuse(INVALID, str(exc)) from None
         # export() spools the request's spans in one transaction, or refuses them all: taken means on disk
         if decoded.spans and self.exporter.export(decoded.spans) is not SpanExportResult.SUCCESS:
-            raise self.refuse(FULL, f"the request's {len(decoded.spans)} spans exceed the free spool space "
-                                    f"(OTEL_MLFLOW_SPOOL_MAX_BYTES); retry in {RETRY_AFTER_SECONDS} s")  # fmt: skip
+            raise self.refuse(
+                FULL,
+                f"the request's {len(decoded.spans)} spans exceed the free spool space "
+                f"(OTEL_MLFLOW_SPOOL_MAX_BYTES); retry in {RETRY_AFTER_SECONDS} s",
+            )
         self.count("accepted_spans", len(decoded.spans))
         self.count("rejected_spans", decoded.rejected)
         return decoded

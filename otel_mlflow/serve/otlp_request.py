@@ -65,7 +65,8 @@ class Decoded:
         response = ExportTraceServiceResponse()
         if self.rejected:
             response.partial_success.CopyFrom(
-                ExportTracePartialSuccess(rejected_spans=self.rejected, error_message="; ".join(self.errors)))
+                ExportTracePartialSuccess(rejected_spans=self.rejected, error_message="; ".join(self.errors))
+            )
         return response
 
 
@@ -95,8 +96,10 @@ def decode_message(request: ExportTraceServiceRequest, max_spans: int | None = N
     if max_spans is not None:
         count = sum(len(ss.spans) for rs in request.resource_spans for ss in rs.scope_spans)
         if count > max_spans:
-            raise TooManySpans(f"the request holds {count} spans, more than the {max_spans} taken at once; "
-                               "send smaller batches (Collector: batch processor send_batch_max_size)")
+            raise TooManySpans(
+                f"the request holds {count} spans, more than the {max_spans} taken at once; "
+                "send smaller batches (Collector: batch processor send_batch_max_size)"
+            )
     return _convert(request)
 
 

@@ -41,7 +41,7 @@ from otel_mlflow.serve.intake import Intake
 __all__ = ["HEALTH_PATH", "TRACES_PATH", "Receiver"]
 BACKLOG = 2048
 """Connections the kernel queues before they are accepted: a burst of clients waits instead of being refused."""
-GRACE_SECONDS = 5.0
+GRACE_SECONDS = 5
 """On stop, requests under way get this long to finish."""
 
 
@@ -55,12 +55,23 @@ class Receiver:
         self.guard = ConnectionGuard(settings.read_timeout, settings.max_connections)
         self.app = OTLPHttpApp(self.intake, self.guard)
         self.socket = _listen(settings.host, settings.port)
-        self.server = uvicorn.Server(uvicorn.Config(
-            self.app, http=self.guard.protocol, lifespan="off", ws="none", loop="asyncio", proxy_headers=False,
-            timeout_keep_alive=max(1, round(settings.read_timeout)), backlog=BACKLOG,
-            timeout_graceful_shutdown=GRACE_SECONDS, log_config=None, log_level="error", access_log=False,
-            server_header=False,
-        ))  # fmt: skip
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                self.app,
+                http=self.guard.protocol,  # type: ignore[arg-type]  # a protocol factory: uvicorn calls it
+                lifespan="off",
+                ws="none",
+                loop="asyncio",
+                proxy_headers=False,
+                timeout_keep_alive=max(1, round(settings.read_timeout)),
+                backlog=BACKLOG,
+                timeout_graceful_shutdown=GRACE_SECONDS,
+                log_config=None,
+                log_level="error",
+                access_log=False,
+                server_header=False,
+            )
+        )
         self._thread: threading.Thread | None = None
 
     @property
@@ -70,8 +81,9 @@ class Receiver:
 
     def start(self) -> Receiver:
         """Serve on a thread; returns once the server takes connections."""
-        self._thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.socket]},
-                                        name="otel-mlflow-receiver", daemon=True)  # fmt: skip
+        self._thread = threading.Thread(
+            target=self.server.run, kwargs={"sockets": [self.socket]}, name="otel-mlflow-receiver", daemon=True
+        )
         self._thread.start()
         while not self.server.started and self._thread.is_alive():
             time.sleep(0.01)

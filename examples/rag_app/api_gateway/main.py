@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from fastapi import FastAPI, HTTPException, Response
 from pydantic import BaseModel, Field
-
-from otel_mlflow import current_trace_id, log_feedback
-
 from services.llm_service import generate_answer
 from services.retrieval import retrieve
+
+from otel_mlflow import current_trace_id, log_feedback
 
 app = FastAPI(title="RAG API")
 

@@ -40,7 +40,9 @@ def _openai_answer(question: str, context: str) -> dict[str, Any]:
     try:
         from openai import OpenAI
     except ImportError as exc:  # pragma: no cover - depends on the user's environment
-        raise RuntimeError("OPENAI_API_KEY/OPENAI_BASE_URL is set but the openai package is not: pip install openai") from exc
+        raise RuntimeError(
+            "OPENAI_API_KEY/OPENAI_BASE_URL is set but the openai package is not: pip install openai"
+        ) from exc
     client = OpenAI()
     completion = client.chat.completions.create(
         model=MODEL,
@@ -53,5 +55,7 @@ def _openai_answer(question: str, context: str) -> dict[str, Any]:
     return {
         "answer": completion.choices[0].message.content or "",
         "model": completion.model,
-        "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens} if usage else None,
+        "usage": {"prompt_tokens": usage.prompt_tokens, "completion_tokens": usage.completion_tokens}
+        if usage
+        else None,
     }

@@ -33,7 +33,7 @@ def attempt(job: Job, writer: MLflowWriter, closing_deadline: float | None) -> O
             retarget_to_new_run(job)
             return Outcome.RETRY
         return _given_up(job, writer)
-    except Exception as exc:  # anything else is transient: retry with backoff
+    except Exception as exc:  # noqa: BLE001 - anything else is transient: retried with backoff
         job.error = exc
         now = time.monotonic()
         deadlines = [d for d in (job.deadline, closing_deadline) if d is not None]

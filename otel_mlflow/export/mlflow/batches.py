@@ -22,8 +22,9 @@ BATCHES_IN_FLIGHT = 2
 """``log_batch`` calls of one write sent at once to a server (each up to 1,000 metrics)."""
 
 
-def log_batches(client: Any, run_id: str, batches: Sequence[tuple[int, Batch]], in_flight: int,
-                landed: Callable[[int, Batch], None]) -> None:  # fmt: skip
+def log_batches(
+    client: Any, run_id: str, batches: Sequence[tuple[int, Batch]], in_flight: int, landed: Callable[[int, Batch], None]
+) -> None:
     """Send ``batches`` (index, batch) to ``run_id``, at most ``in_flight`` at a time."""
     lock = threading.Lock()
     todo = iter(batches)
@@ -44,8 +45,10 @@ def log_batches(client: Any, run_id: str, batches: Sequence[tuple[int, Batch]], 
             with lock:
                 landed(index, batch)
 
-    helpers = [threading.Thread(target=work, name="otel-mlflow-batch", daemon=True)
-               for _ in range(min(in_flight, len(batches)) - 1)]  # fmt: skip
+    helpers = [
+        threading.Thread(target=work, name="otel-mlflow-batch", daemon=True)
+        for _ in range(min(in_flight, len(batches)) - 1)
+    ]
     for helper in helpers:
         helper.start()
     work()
@@ -58,6 +61,10 @@ def log_batches(client: Any, run_id: str, batches: Sequence[tuple[int, Batch]], 
 def _send(client: Any, run_id: str, batch: Batch) -> None:
     from mlflow.entities import Metric, Param, RunTag
 
-    client.log_batch(run_id, metrics=[Metric(k, v, ts, step) for k, v, ts, step in batch.metrics],
-                     params=[Param(k, v) for k, v in batch.params], tags=[RunTag(k, v) for k, v in batch.tags],
-                     synchronous=True)  # fmt: skip
+    client.log_batch(
+        run_id,
+        metrics=[Metric(k, v, ts, step) for k, v, ts, step in batch.metrics],
+        params=[Param(k, v) for k, v in batch.params],
+        tags=[RunTag(k, v) for k, v in batch.tags],
+        synchronous=True,
+    )

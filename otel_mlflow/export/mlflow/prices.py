@@ -35,8 +35,14 @@ def price_source(prices_file: str | None) -> PriceSource | None:
     own = _read_file(prices_file) if prices_file else {}
     bundled: list[Any] = []  # MLflow's table, imported on the first lookup (on the writer's thread, not here)
 
-    def prices(model: str, provider: str | None, input_tokens: float, output_tokens: float,
-               cache_read: float | None, cache_creation: float | None) -> tuple[float, float] | None:  # fmt: skip
+    def prices(
+        model: str,
+        provider: str | None,
+        input_tokens: float,
+        output_tokens: float,
+        cache_read: float | None,
+        cache_creation: float | None,
+    ) -> tuple[float, float] | None:
         if model in own:
             rate = own[model]
             return input_tokens * rate["input"] / PER_MILLION, output_tokens * rate["output"] / PER_MILLION
@@ -44,9 +50,13 @@ def price_source(prices_file: str | None) -> PriceSource | None:
             bundled.append(_mlflow_table())
         if bundled[0] is None:
             return None
-        return bundled[0](model=model, prompt_tokens=int(input_tokens), completion_tokens=int(output_tokens),
-                          cache_read_input_tokens=int(cache_read) if cache_read else None,
-                          cache_creation_input_tokens=int(cache_creation) if cache_creation else None)  # fmt: skip
+        return bundled[0](
+            model=model,
+            prompt_tokens=int(input_tokens),
+            completion_tokens=int(output_tokens),
+            cache_read_input_tokens=int(cache_read) if cache_read else None,
+            cache_creation_input_tokens=int(cache_creation) if cache_creation else None,
+        )
 
     return prices
 
@@ -55,12 +65,16 @@ def _read_file(path: str) -> dict[str, dict[str, float]]:
     try:
         data = json.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
-        raise ConfigError(f"{ENV_PRICES}={path}: cannot read it as JSON ({exc}); give a file such as "
-                          '{"my-model": {"input": 0.3, "output": 1.2}} (USD per million tokens)') from None  # fmt: skip
+        raise ConfigError(
+            f"{ENV_PRICES}={path}: cannot read it as JSON ({exc}); give a file such as "
+            '{"my-model": {"input": 0.3, "output": 1.2}} (USD per million tokens)'
+        ) from None
     out: dict[str, dict[str, float]] = {}
     for model, rate in data.items() if isinstance(data, dict) else ():
-        if not (isinstance(rate, dict) and all(isinstance(rate.get(k), (int, float)) and rate[k] >= 0
-                                               for k in ("input", "output"))):  # fmt: skip
+        if not (
+            isinstance(rate, dict)
+            and all(isinstance(rate.get(k), (int, float)) and rate[k] >= 0 for k in ("input", "output"))
+        ):
             raise ConfigError(f'{ENV_PRICES}={path}: {model!r} needs {{"input": <USD per 1M>, "output": <USD per 1M>}}')
         out[str(model)] = {"input": float(rate["input"]), "output": float(rate["output"])}
     if not isinstance(data, dict):

@@ -81,7 +81,7 @@ def traces_url(tracking_uri: str | None) -> str | None:
 def healthy(url: str, timeout: float) -> bool:
     """True when ``url`` (a server's base URL) answers ``GET /health`` with 200 within ``timeout`` seconds."""
     try:
-        with urllib.request.urlopen(server_url(url, HEALTH_PATH), timeout=timeout) as response:  # noqa: S310
+        with urllib.request.urlopen(server_url(url, HEALTH_PATH), timeout=timeout) as response:
             return bool(response.status == 200)
     except (OSError, urllib.error.URLError):
         return False
@@ -92,8 +92,10 @@ def require_reachable(tracking_uri: str | None, timeout: float = PROBE_TIMEOUT) 
     ``/health``; a local store (sqlite, files) always passes."""
     uri = tracking_uri or ""
     if is_server_uri(uri) and not healthy(uri, timeout):
-        raise MLflowUnavailable(f"MLflow server at {server_url(uri)} is not reachable or not healthy; start it, "
-                                f"or set {ENV_TRACKING_URI} to a server that is up")  # fmt: skip
+        raise MLflowUnavailable(
+            f"MLflow server at {server_url(uri)} is not reachable or not healthy; start it, "
+            f"or set {ENV_TRACKING_URI} to a server that is up"
+        )
 
 
 def set_process_defaults(tracking_uri: str | None) -> None:
@@ -114,8 +116,9 @@ def make_client(tracking_uri: str | None) -> MlflowClient:
     return MlflowClient(tracking_uri=tracking_uri)
 
 
-def get_or_create_experiment(client: Any, name: str, artifact_location: str | None,
-                             param_fields: Sequence[str] = ()) -> str:  # fmt: skip
+def get_or_create_experiment(
+    client: Any, name: str, artifact_location: str | None, param_fields: Sequence[str] = ()
+) -> str:
     """The id of experiment ``name``, created (at ``artifact_location``, with :func:`experiment_tags` naming
     ``param_fields`` as runs-view columns) when missing, also when another process creates it at the same moment;
     :class:`PermanentWriteError` when it is deleted."""
@@ -172,17 +175,27 @@ def auth_headers(config: Config) -> dict[str, str]:
     return {}
 
 
-def send_trace(tracking_uri: str, spans: Sequence[ReadableSpan], experiment_id: str, run_id: str,
-               headers: dict[str, str], timeout: float = 10.0) -> None:  # fmt: skip
+def send_trace(
+    tracking_uri: str,
+    spans: Sequence[ReadableSpan],
+    experiment_id: str,
+    run_id: str,
+    headers: dict[str, str],
+    timeout: float = 10.0,
+) -> None:
     """POST ``spans`` as OTLP protobuf (``headers``: :func:`auth_headers`); raises :class:`LinkRefused` for a
     4xx/501, OSError when down."""
     url = server_url(tracking_uri, TRACES_PATH)
     body = encode_spans(spans).SerializeToString()
-    headers = {"Content-Type": "application/x-protobuf", EXPERIMENT_HEADER: experiment_id, RUN_HEADER: run_id,
-               **headers}  # fmt: skip
+    headers = {
+        "Content-Type": "application/x-protobuf",
+        EXPERIMENT_HEADER: experiment_id,
+        RUN_HEADER: run_id,
+        **headers,
+    }
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=timeout):  # noqa: S310 - the user's tracking URI
+        with urllib.request.urlopen(request, timeout=timeout):
             return
     except urllib.error.HTTPError as exc:
         if 400 <= exc.code < 500 or exc.code == 501:

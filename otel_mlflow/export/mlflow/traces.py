@@ -35,6 +35,7 @@ from otel_mlflow.config import is_server_uri
 from otel_mlflow.export.mlflow.server import LinkRefused, send_trace
 from otel_mlflow.mapping.feedback import FeedbackNote
 
+
 class TraceNotStored(Exception):
     """Feedback names a trace MLflow does not have yet: retried (the writer's backoff) until the job's deadline."""
 
@@ -63,8 +64,15 @@ class MLflowTraces:
         self._headers = headers or {}
         self._tracing_client: Any = None
 
-    def log(self, client: Any, experiment_id: str, run_id: str, spans: Sequence[ReadableSpan], done: int = 0,
-            on_chunk: Callable[[int], None] | None = None) -> list[str]:  # fmt: skip
+    def log(
+        self,
+        client: Any,
+        experiment_id: str,
+        run_id: str,
+        spans: Sequence[ReadableSpan],
+        done: int = 0,
+        on_chunk: Callable[[int], None] | None = None,
+    ) -> list[str]:
         """Store ``spans`` (any number of traces) in ``experiment_id``, linked to ``run_id``, at most
         ``TRACES_PER_CALL`` traces a call (one call of hundreds of traces outlasts any timeout: MLflow stores a
         trace in milliseconds). Chunks before ``done`` landed already; ``on_chunk(n)`` is told after each one (a
@@ -85,14 +93,19 @@ class MLflowTraces:
         from mlflow.entities.span import Span
 
         request = encode_spans(spans)
-        mlflow_spans = [Span.from_otel_proto(span, location_id=experiment_id, resource=resource_spans.resource)
-                        for resource_spans in request.resource_spans for scope_spans in resource_spans.scope_spans
-                        for span in scope_spans.spans]  # fmt: skip
+        mlflow_spans = [
+            Span.from_otel_proto(span, location_id=experiment_id, resource=resource_spans.resource)
+            for resource_spans in request.resource_spans
+            for scope_spans in resource_spans.scope_spans
+            for span in scope_spans.spans
+        ]
         try:
             self._tracing().log_spans(experiment_id, mlflow_spans)
         except NotImplementedError:
-            raise LinkRefused(f"the tracking store {self.tracking_uri or './mlruns'} cannot hold traces; use a "
-                              "database store such as sqlite:///mlflow.db") from None  # fmt: skip
+            raise LinkRefused(
+                f"the tracking store {self.tracking_uri or './mlruns'} cannot hold traces; use a "
+                "database store such as sqlite:///mlflow.db"
+            ) from None
         ids = sorted({span.trace_id for span in mlflow_spans})
         for start in range(0, len(ids), LINK_BATCH):
             client.link_traces_to_run(ids[start : start + LINK_BATCH], run_id)
@@ -105,7 +118,10 @@ class MLflowTraces:
         otel_id = note.otel_trace_id
         if otel_id is None:
             return note.trace_id
-        from mlflow.tracing.utils import generate_mlflow_trace_id_from_otel_trace_id, generate_trace_id_v4_from_otel_trace_id
+        from mlflow.tracing.utils import (
+            generate_mlflow_trace_id_from_otel_trace_id,
+            generate_trace_id_v4_from_otel_trace_id,
+        )
 
         if self.tracking_uri and is_server_uri(self.tracking_uri):
             return generate_mlflow_trace_id_from_otel_trace_id(otel_id)
@@ -128,8 +144,13 @@ class MLflowTraces:
         if any((a.metadata or {}).get(A.ASSESSMENT_KEY) == note.key for a in info.assessments or ()):
             return
         source = AssessmentSource(source_type=AssessmentSourceType.HUMAN, source_id=note.user or "anonymous")
-        feedback = Feedback(name=note.name, value=note.value, source=source, rationale=note.comment,
-                            metadata={A.ASSESSMENT_KEY: note.key})  # fmt: skip
+        feedback = Feedback(
+            name=note.name,
+            value=note.value,
+            source=source,
+            rationale=note.comment,
+            metadata={A.ASSESSMENT_KEY: note.key},
+        )
         self._tracing().log_assessment(trace_id, feedback)
 
     def _tracing(self) -> Any:

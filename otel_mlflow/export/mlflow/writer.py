@@ -17,20 +17,18 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from otel_mlflow import attributes as A
-from otel_mlflow.config import Config
-from otel_mlflow.config import is_server_uri
-from otel_mlflow.mapping.limits import MAX_PARAMS_TAGS_PER_BATCH, MAX_TAG_VALUE_CHARS, Batch, chunk_batch
-from otel_mlflow.mapping.feedback import FeedbackNote, feedback_notes
-from otel_mlflow.mapping.run_plan import RunPlan
-from otel_mlflow.mapping.mlflow_trace import mlflow_trace_spans
-from otel_mlflow.scrub import Scrubber
+from otel_mlflow.config import Config, is_server_uri
 from otel_mlflow.export.mlflow import server
 from otel_mlflow.export.mlflow.batches import BATCHES_IN_FLIGHT, log_batches
 from otel_mlflow.export.mlflow.server import LinkRefused, PermanentWriteError, is_permanent
 from otel_mlflow.export.mlflow.traces import MLflowTraces
 from otel_mlflow.export.pending.jobs import WriteState
+from otel_mlflow.mapping.feedback import FeedbackNote, feedback_notes
+from otel_mlflow.mapping.limits import MAX_PARAMS_TAGS_PER_BATCH, MAX_TAG_VALUE_CHARS, Batch, chunk_batch
+from otel_mlflow.mapping.mlflow_trace import mlflow_trace_spans
+from otel_mlflow.mapping.run_plan import RunPlan
 from otel_mlflow.ratelimit import RateLimitedLog
-from otel_mlflow.scrub import get_logger
+from otel_mlflow.scrub import Scrubber, get_logger
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -142,20 +140,27 @@ class MLflowWriter:
             return
         try:
             clean = mlflow_trace_spans(spans, self._config.capture_content, self._scrubber)
-            self._traces.log(self._client(), memory.experiment_id, run_id, clean, state.trace_chunks_done,
-                             state.chunks_stored)  # fmt: skip
+            self._traces.log(
+                self._client(), memory.experiment_id, run_id, clean, state.trace_chunks_done, state.chunks_stored
+            )
             self._log_feedback(feedback_notes(clean, self._scrubber), memory.experiment_id)  # given with the request
         except LinkRefused as exc:
             self._link_refused = True
-            _logger.warning("otel-mlflow: runs are written without MLflow traces: %s (traces need MLflow 3.6+ with "
-                            "a database store; OTEL_MLFLOW_LINK_TRACES=false turns this off)", exc)  # fmt: skip
+            _logger.warning(
+                "otel-mlflow: runs are written without MLflow traces: %s (traces need MLflow 3.6+ with "
+                "a database store; OTEL_MLFLOW_LINK_TRACES=false turns this off)",
+                exc,
+            )
 
     def _log_feedback(self, notes: Sequence[FeedbackNote], experiment_id: str) -> None:
         """Each note as an MLflow feedback assessment on its trace (once: a replay finds it logged). Without MLflow
         traces there is nothing to put it on: told once, the window counts keep it."""
         if notes and (self._link_refused or not self._link):
-            _warnings.warn("feedback", "otel-mlflow: feedback is counted in window runs but not logged as MLflow "
-                           "assessments: they need linked traces (OTEL_MLFLOW_LINK_TRACES=true, a database store)")
+            _warnings.warn(
+                "feedback",
+                "otel-mlflow: feedback is counted in window runs but not logged as MLflow "
+                "assessments: they need linked traces (OTEL_MLFLOW_LINK_TRACES=true, a database store)",
+            )
             return
         for note in notes:
             self._traces.log_feedback(note, experiment_id)
@@ -181,8 +186,9 @@ class MLflowWriter:
 
     def _find_run(self, key: str, value: str) -> str | None:
         """The run a crashed process created for this write, if it got that far (replay only)."""
-        runs = self._client().search_runs([self.experiment_id()], filter_string=f"tags.`{key}` = '{value}'",
-                                          max_results=1)  # fmt: skip
+        runs = self._client().search_runs(
+            [self.experiment_id()], filter_string=f"tags.`{key}` = '{value}'", max_results=1
+        )
         return str(runs[0].info.run_id) if runs else None
 
     def _settle_params(self, plan: RunPlan, memory: _RunMemory) -> tuple[list[tuple[str, str]], list[tuple[str, str]]]:
@@ -238,8 +244,9 @@ class MLflowWriter:
         return memory
 
     def _resolve_experiment(self) -> str:
-        return server.get_or_create_experiment(self._client(), self._config.experiment_name,
-                                               self._config.artifact_root, self._config.param_fields)  # fmt: skip
+        return server.get_or_create_experiment(
+            self._client(), self._config.experiment_name, self._config.artifact_root, self._config.param_fields
+        )
 
     def _check_server(self) -> None:
         """Fail fast when an MLflow server is down, instead of waiting through MLflow's own

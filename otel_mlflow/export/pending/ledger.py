@@ -19,6 +19,7 @@ a window and a run, and the one method that moves each: DESIGN.md, "The export e
 from __future__ import annotations
 
 import enum
+import functools
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -34,7 +35,7 @@ from otel_mlflow.export.pending.memory import Held, MemoryBound, span_bytes
 from otel_mlflow.export.pending.routing import feedback_job, trace_job, windowed
 from otel_mlflow.export.pending.traces import FiledIn, SpanGroup, TraceBuffer, WrittenTo
 from otel_mlflow.export.pending.windows import Windows, rebuild
-from otel_mlflow.export.spool.file import WindowRecord
+from otel_mlflow.export.spool.file import SpoolFile, WindowRecord
 from otel_mlflow.export.spool.folder import OwnedSpool
 from otel_mlflow.export.spool.guarded import REFUSED, GuardedSpool
 from otel_mlflow.export.stats import ExportStats, SelfTelemetry
@@ -53,6 +54,9 @@ TAKE_OVER_EVERY_SECONDS, PRUNE_JOURNAL_EVERY_SECONDS, DRAINING_POLL_SECONDS = 5.
 forgets written traces beyond the last 10,000; how often draining looks again."""
 
 
+GIVE_UP_WARNING = "otel-mlflow dropped %d span(s): MLflow refused or failed until OTEL_MLFLOW_RETRY_TIMEOUT: %s"
+
+
 class Phase(enum.Enum):
     RUNNING = "running"
     """Traces are written after their grace period, windows when their time is up."""
@@ -63,8 +67,9 @@ class Phase(enum.Enum):
 
 
 class Ledger:
-    def __init__(self, config: Config, options: MappingOptions, telemetry: SelfTelemetry,
-                 owned: OwnedSpool | None) -> None:  # fmt: skip
+    def __init__(
+        self, config: Config, options: MappingOptions, telemetry: SelfTelemetry, owned: OwnedSpool | None
+    ) -> None:
         self.config, self.options = config, options
         self.warnings = RateLimitedLog(get_logger(LOGGER_NAME))
         self.disk = GuardedSpool(owned, on_failure=self._spool_lost)
@@ -105,7 +110,7 @@ class Ledger:
                 self._backlog.spill(batch)  # on disk only; read back when memory frees
                 self._stats.add("spans_spilled", len(spans))
             else:
-                for index, (span, size) in enumerate(zip(spans, sizes)):
+                for index, (span, size) in enumerate(zip(spans, sizes, strict=True)):
                     ref = (batch, positions[index]) if batch is not None else None
                     self._traces.add(span, now, size, ref)
             self._dirty = True
@@ -156,7 +161,8 @@ class Ledger:
             if windowed(group, self.config.run_mode):
                 record = request_record(group.spans, self.options.capture_content, self.options.prices)
                 if self.config.link_traces:  # its spans stay in the spool until its MLflow trace is linked
-                    record.spans, record.spans_bytes, record.span_refs = group.spans, group.bytes, list(group.refs)
+                    record.spans, record.spans_bytes = group.spans, group.bytes
+                    record.span_refs = [[b, p] for b, p in group.refs]
                 with self._cond:
                     window, mark = self._windows.file(record, now)
                     self._traces.mark(group.trace_id, mark)  # late spans join its record
@@ -229,10 +235,9 @@ class Ledger:
                     self._traces.add(span, now, span_bytes(span), ref, replayed=True)
                 self._stats.add("spans_dropped_mapping_failed", len(lost))
             if lost:
-                self.disk.call(lambda s: s.retire(lost))
+                self.disk.call(functools.partial(SpoolFile.retire, refs=lost))
 
-    def _spool_lost(self) -> int:
-        """The guard dropped the spool: spilled batches stay on disk for the next start. Returns how many."""
+    def _spool_lost(self) -> int:  # the guard dropped the spool: spilled batches stay on disk for the next start
         with self._cond:
             self._stats.add("spool_errors", 1)
             return self._backlog.forget()
@@ -249,12 +254,11 @@ class Ledger:
             with self._cond:
                 self._jobs.release(job)
                 self._stats.add("writes_retried", 1)
-            self.warnings.warn("retry", "otel-mlflow write failed, will retry (attempt %d): %s", job.attempts, job.error)
+            self.warnings.warn("retry", "otel-mlflow write failed, retried (attempt %d): %s", job.attempts, job.error)
             return
         written = outcome is Outcome.WRITTEN
         if not written:
-            self.warnings.warn("give_up", "otel-mlflow dropped %d span(s): MLflow refused the write or kept failing "
-                               "until OTEL_MLFLOW_RETRY_TIMEOUT: %s", job.span_count, job.error)  # fmt: skip
+            self.warnings.warn("give_up", GIVE_UP_WARNING, job.span_count, job.error)
         window = job.window
         if window is not None:
             closed = job.closes_window and job.upto == len(window.records)
@@ -333,9 +337,7 @@ class Ledger:
         """Wait up to ``timeout`` for a planning pass after ``since`` to leave nothing pending; returns (drained,
         spans and window requests not yet in MLflow)."""
         with self._cond:
-            if not (self._plans > since and self._empty()):
-                self._cond.wait(timeout)
-            drained = self._plans > since and self._empty()
+            drained = self._cond.wait_for(lambda: self._plans > since and self._empty(), timeout)
             return drained, 0 if drained else self._left()
 
     def stop(self) -> None:
@@ -354,7 +356,6 @@ class Ledger:
             self._stats.add("spans_dropped_write_failed", lost)
             return lost
 
-    # --- reading ----------------------------------------------------------------------------------
     def stats(self) -> ExportStats:
         """A snapshot of the counters."""
         with self._cond:
@@ -382,8 +383,8 @@ class Ledger:
         return self._memory.room_to_read_back(self._held(), stuck)
 
     def _settled(self, now: float) -> bool:
-        return (not self._planning and not self._jobs and not self._backlog and not self._windows.busy()
-                and not self._traces.has_ready(now))  # fmt: skip
+        busy = self._planning or self._jobs or self._backlog or self._windows.busy()
+        return not (busy or self._traces.has_ready(now))
 
     def _empty(self) -> bool:
         return not (self._planning or self._jobs or self._backlog or len(self._traces) or len(self._windows))

@@ -32,8 +32,7 @@ def windowed(group: SpanGroup, run_mode: str) -> bool:
     return any(s.kind.name == "SERVER" and is_local_root(s) for s in group.spans)
 
 
-def trace_job(group: SpanGroup, options: MappingOptions,
-              journal: tuple[str | None, RunJournal] | None = None) -> Job:  # fmt: skip
+def trace_job(group: SpanGroup, options: MappingOptions, journal: tuple[str | None, RunJournal] | None = None) -> Job:
     """The job that writes ``group``: a new run for its trace, or into the run it names.
 
     ``journal`` is the spool's (run id, state) for the trace, for spans replayed from the spool: a run
@@ -56,8 +55,15 @@ def trace_job(group: SpanGroup, options: MappingOptions,
     creates = plan.run_id is None
     if creates:
         plan.identity = (A.TAG_WRITE_KEY, f"t-{trace}")
-    job = Job(plan, len(group.spans), key=run_id or trace, spans=group.spans, refs=list(group.refs),
-              trace=trace if creates else None, state=state)  # fmt: skip
+    job = Job(
+        plan,
+        len(group.spans),
+        key=run_id or trace,
+        spans=group.spans,
+        refs=list(group.refs),
+        trace=trace if creates else None,
+        state=state,
+    )
     job.held_bytes = group.bytes + sum(len(t) for t in plan.artifacts.values())
     return job
 
@@ -71,5 +77,10 @@ def feedback_job(group: SpanGroup, options: MappingOptions, now: float, window_s
     """The job that logs ``group``'s later feedback as MLflow assessments: no run of its own."""
     trace = f"{group.trace_id:032x}"
     plan = RunPlan(trace_id=trace, feedback=feedback_notes(group.spans, options.scrubber), only_feedback=True)
-    return Job(plan, len(group.spans), key=f"f-{trace}", refs=list(group.refs),
-               deadline=now + window_seconds + FEEDBACK_WAIT_SECONDS)  # fmt: skip
+    return Job(
+        plan,
+        len(group.spans),
+        key=f"f-{trace}",
+        refs=list(group.refs),
+        deadline=now + window_seconds + FEEDBACK_WAIT_SECONDS,
+    )

@@ -126,8 +126,14 @@ class TraceBuffer:
         """Number of spans held."""
         return self._count
 
-    def add(self, span: ReadableSpan, now: float, size: int | None = None, ref: SpanRef | None = None,
-            replayed: bool = False) -> None:  # fmt: skip
+    def add(
+        self,
+        span: ReadableSpan,
+        now: float,
+        size: int | None = None,
+        ref: SpanRef | None = None,
+        replayed: bool = False,
+    ) -> None:
         """File ``span`` under its explicit run, its trace's mark (late), or its pending trace. ``size`` is its
         :func:`span_bytes`, when the caller measured it already; ``ref`` its spool entry."""
         size = span_bytes(span) if size is None else size

@@ -19,6 +19,7 @@ request's step metrics already logged are not logged again. Never an extra run.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -26,7 +27,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from otel_mlflow.export.pending.jobs import Job, WriteState
 from otel_mlflow.export.pending.memory import Held, span_bytes
 from otel_mlflow.export.pending.traces import FiledIn, SpanGroup, TraceBuffer
-from otel_mlflow.export.spool.file import RunJournal, SpanRef, WindowRecord
+from otel_mlflow.export.spool.file import RunJournal, SpanRef, SpoolFile, WindowRecord
 from otel_mlflow.export.spool.guarded import GuardedSpool
 from otel_mlflow.mapping.feedback import feedback_notes
 from otel_mlflow.mapping.request_record import RequestRecord, add_late_spans, record_from_dict, record_to_dict
@@ -169,7 +170,10 @@ class Windows:
     def settle(self, job: Job, written: bool) -> None:
         """A window's job landed or was given up; a FINISHED window leaves the set."""
         window = job.window
-        if window is not None and window.settle(job.upto, job.run_id, written, job.closes_window) is WindowState.FINISHED:
+        if (
+            window is not None
+            and window.settle(job.upto, job.run_id, written, job.closes_window) is WindowState.FINISHED
+        ):
             self._set.forget(window)
 
     def held(self) -> Held:
@@ -198,8 +202,15 @@ def window_job(window: Window, options: MappingOptions) -> Job:
     plan, upto = window_plan(window, options)
     new = window.records[window.synced : upto]
     state = WriteState(in_doubt=window.in_doubt and window.run_id is None)
-    job = Job(plan, sum(r.span_count for r in new), key=f"w-{window.id}", spans=[s for r in new for s in r.spans],
-              window=window, upto=upto, state=state)  # fmt: skip
+    job = Job(
+        plan,
+        sum(r.span_count for r in new),
+        key=f"w-{window.id}",
+        spans=[s for r in new for s in r.spans],
+        window=window,
+        upto=upto,
+        state=state,
+    )
     job.held_bytes = sum(r.held_bytes() for r in new)
     return job
 
@@ -212,15 +223,25 @@ def rebuild(rows: list[dict[str, Any]], disk: GuardedSpool, known: set[str], now
         if row["id"] in known:
             continue
         if not row["records"]:
-            disk.call(lambda s, window=row["id"]: s.drop_window(window))
+            disk.call(functools.partial(SpoolFile.drop_window, window=row["id"]))
             continue
         records = [record_from_dict(r) for r in row["records"]]
         synced = int(row["synced"] or 0)
         _reload_held_spans(disk, records[synced:])
         params = {str(k): str(v) for k, v in dict(row.get("params") or {}).items()}
-        out.append(Window(key=records[0].window_key, service=str(row.get("service") or records[0].service),
-                          params=params, opened_at=now, records=records, synced=synced, run_id=row["run_id"],
-                          id=row["id"], in_doubt=row["state"] is RunJournal.CREATING))  # fmt: skip
+        out.append(
+            Window(
+                key=records[0].window_key,
+                service=str(row.get("service") or records[0].service),
+                params=params,
+                opened_at=now,
+                records=records,
+                synced=synced,
+                run_id=row["run_id"],
+                id=row["id"],
+                in_doubt=row["state"] is RunJournal.CREATING,
+            )
+        )
     return out
 
 

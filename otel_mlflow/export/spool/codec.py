@@ -29,7 +29,7 @@ def encode_batch(spans: Sequence[ReadableSpan]) -> tuple[bytes, list[int]]:
     """One ``ExportTraceServiceRequest`` holding ``spans``, and each span's position inside it."""
     try:
         request = encode_spans(spans)
-    except Exception as exc:  # noqa: BLE001 - the encoder raises many types on odd input
+    except Exception as exc:
         raise EncodeError(f"{type(exc).__name__}: {exc}") from exc
     where: dict[tuple[bytes, bytes], list[int]] = {}
     index = 0

@@ -25,12 +25,11 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterable, Sequence
-from pathlib import Path
 from contextlib import AbstractContextManager
+from pathlib import Path
 from typing import Any
 
 from otel_mlflow.export.spool.sqlite import roll_back, transaction
-
 
 
 class RunJournal(str, enum.Enum):
@@ -106,9 +105,12 @@ class SpoolFile:
     def append(self, blob: bytes, rows: Sequence[tuple[int, str]]) -> int:
         """Keep one encoded batch and its spans ``(position, trace hex)``; returns the batch id."""
         with self._lock, self._tx():
-            batch = int(self._db.execute("INSERT INTO batches (data, bytes) VALUES (?, ?)", (blob, len(blob))).lastrowid)
-            self._db.executemany("INSERT INTO spans (batch, pos, trace) VALUES (?, ?, ?)",
-                                 [(batch, pos, trace) for pos, trace in rows])  # fmt: skip
+            batch = self._db.execute("INSERT INTO batches (data, bytes) VALUES (?, ?)", (blob, len(blob))).lastrowid
+            if batch is None:  # sqlite always gives an INSERT's row id
+                raise sqlite3.DatabaseError("the spool's batch got no id")
+            self._db.executemany(
+                "INSERT INTO spans (batch, pos, trace) VALUES (?, ?, ?)", [(batch, pos, trace) for pos, trace in rows]
+            )
             self._left[batch] = [len(rows), len(blob)]
             self.bytes += len(blob)
             return batch
@@ -153,8 +155,10 @@ class SpoolFile:
             self._set_run(trace, run_id, state)
 
     def _set_run(self, trace: str, run_id: str | None, state: RunJournal) -> None:
-        self._db.execute("INSERT OR REPLACE INTO runs (trace, run_id, state, updated) VALUES (?, ?, ?, ?)",
-                         (trace, run_id, state.value, time.time()))  # fmt: skip
+        self._db.execute(
+            "INSERT OR REPLACE INTO runs (trace, run_id, state, updated) VALUES (?, ?, ?, ?)",
+            (trace, run_id, state.value, time.time()),
+        )
 
     def run_of(self, trace: str) -> tuple[str | None, RunJournal] | None:
         """(run id, state) journaled for ``trace``, or None."""
@@ -164,20 +168,28 @@ class SpoolFile:
 
     def prune_runs(self, keep: int = REMEMBERED_RUNS) -> None:
         with self._lock, self._tx():
-            self._db.execute("DELETE FROM runs WHERE state = ? AND trace NOT IN (SELECT trace FROM runs WHERE state = ? "
-                             "ORDER BY updated DESC LIMIT ?)", (RunJournal.DONE.value, RunJournal.DONE.value, keep))  # fmt: skip
+            self._db.execute(
+                "DELETE FROM runs WHERE state = ? AND trace NOT IN (SELECT trace FROM runs WHERE state = ? "
+                "ORDER BY updated DESC LIMIT ?)",
+                (RunJournal.DONE.value, RunJournal.DONE.value, keep),
+            )
 
     # --- windows ------------------------------------------------------------------------------
     def add_records(self, records: Sequence[WindowRecord]) -> None:
         """Requests join their windows (one transaction for all): records kept, their spans retired."""
         with self._lock, self._tx():
             for window, window_data, index, record, refs in records:
-                self._db.execute("INSERT OR IGNORE INTO windows (id, data) VALUES (?, ?)",
-                                 (window, json.dumps(window_data)))  # fmt: skip
-                self._db.execute("INSERT OR REPLACE INTO records (window, idx, data) VALUES (?, ?, ?)",
-                                 (window, index, json.dumps(record)))  # fmt: skip
-                self._db.executemany("UPDATE spans SET held = 1 WHERE batch = ? AND pos = ?",
-                                     [(b, p) for b, p in record.get("span_refs") or ()])  # fmt: skip
+                self._db.execute(
+                    "INSERT OR IGNORE INTO windows (id, data) VALUES (?, ?)", (window, json.dumps(window_data))
+                )
+                self._db.execute(
+                    "INSERT OR REPLACE INTO records (window, idx, data) VALUES (?, ?, ?)",
+                    (window, index, json.dumps(record)),
+                )
+                self._db.executemany(
+                    "UPDATE spans SET held = 1 WHERE batch = ? AND pos = ?",
+                    [(b, p) for b, p in record.get("span_refs") or ()],
+                )
                 self._retire(list(refs))
 
     def window_progress(self, window: str, run_id: str | None, state: RunJournal, synced: int | None = None) -> None:
@@ -189,15 +201,18 @@ class SpoolFile:
 
     def _release_held(self, window: str, upto: int | None) -> None:
         """The window's run has the records before ``upto`` (all: None): the spans they held are retired."""
-        rows = self._db.execute("SELECT idx, data FROM records WHERE window = ? AND idx < ?",
-                                (window, upto if upto is not None else 1 << 62)).fetchall()  # fmt: skip
+        rows = self._db.execute(
+            "SELECT idx, data FROM records WHERE window = ? AND idx < ?",
+            (window, upto if upto is not None else 1 << 62),
+        ).fetchall()
         for index, data in rows:
             record = json.loads(data)
             refs = record.pop("span_refs", None)
             if refs:
                 self._retire([(int(b), int(p)) for b, p in refs])
-                self._db.execute("UPDATE records SET data = ? WHERE window = ? AND idx = ?",
-                                 (json.dumps(record), window, index))  # fmt: skip
+                self._db.execute(
+                    "UPDATE records SET data = ? WHERE window = ? AND idx = ?", (json.dumps(record), window, index)
+                )
 
     def drop_window(self, window: str) -> None:
         """The window's closing write is done: forget it and its records (and the spans they held)."""
@@ -212,10 +227,12 @@ class SpoolFile:
             rows = self._db.execute("SELECT id, data, run_id, state, synced FROM windows").fetchall()
             out = []
             for window, data, run_id, state, synced in rows:
-                records = [json.loads(r) for (r,) in self._db.execute(
-                    "SELECT data FROM records WHERE window = ? ORDER BY idx", (window,))]  # fmt: skip
-                out.append({"id": window, **json.loads(data), "run_id": run_id, "state": RunJournal(state or ""), "synced": synced,
-                            "records": records})  # fmt: skip
+                records = [
+                    json.loads(r)
+                    for (r,) in self._db.execute("SELECT data FROM records WHERE window = ? ORDER BY idx", (window,))
+                ]
+                kept = {"run_id": run_id, "state": RunJournal(state or ""), "synced": synced, "records": records}
+                out.append({"id": window, **json.loads(data), **kept})
         return out
 
     def window_count(self) -> int:
@@ -236,8 +253,12 @@ class SpoolFile:
                 with self._tx():
                     offset = int(self._db.execute("SELECT coalesce(max(id), 0) FROM main.batches").fetchone()[0])
                     new = [int(b) + offset for (b,) in self._db.execute("SELECT id FROM other.batches ORDER BY id")]
-                    self._db.execute("INSERT INTO main.batches SELECT id + ?, data, bytes FROM other.batches", (offset,))
-                    self._db.execute("INSERT INTO main.spans SELECT batch + ?, pos, trace, held FROM other.spans", (offset,))
+                    self._db.execute(
+                        "INSERT INTO main.batches SELECT id + ?, data, bytes FROM other.batches", (offset,)
+                    )
+                    self._db.execute(
+                        "INSERT INTO main.spans SELECT batch + ?, pos, trace, held FROM other.spans", (offset,)
+                    )
                     self._db.execute("INSERT OR IGNORE INTO main.runs SELECT * FROM other.runs")
                     self._db.execute("INSERT OR IGNORE INTO main.windows SELECT * FROM other.windows")
                     self._db.execute("INSERT OR IGNORE INTO main.records SELECT * FROM other.records")

@@ -49,8 +49,9 @@ class GuardedSpool:
         owned = self.owned
         return owned.spool if owned is not None else None
 
-    def append_batch(self, spans: Sequence[ReadableSpan], max_bytes: int,
-                     warnings: RateLimitedLog) -> tuple[int | None, list[int]]:  # fmt: skip
+    def append_batch(
+        self, spans: Sequence[ReadableSpan], max_bytes: int, warnings: RateLimitedLog
+    ) -> tuple[int | None, list[int]]:
         """Spool ``spans`` in one transaction: (batch id, each span's position in it); (None, []) when they
         stay in memory only (no spool, or spans the encoder refuses); (REFUSED, []) past ``max_bytes``."""
         spool = self.spool
@@ -59,15 +60,24 @@ class GuardedSpool:
         try:
             blob, positions = encode_batch(spans)
         except EncodeError as exc:
-            warnings.warn("encode", "otel-mlflow keeps %d span(s) in memory only: they cannot be encoded for the "
-                          "spool (%s)", len(spans), exc)  # fmt: skip
+            warnings.warn(
+                "encode",
+                "otel-mlflow keeps %d span(s) in memory only: they cannot be encoded for the spool (%s)",
+                len(spans),
+                exc,
+            )
             return None, []
         if spool.bytes + len(blob) > max_bytes:
-            warnings.warn("spool_full", "otel-mlflow refused %d span(s): the spool reached %s (%d bytes); is the "
-                          "tracking store reachable?", len(spans), ENV_SPOOL_MAX_BYTES, max_bytes)  # fmt: skip
+            warnings.warn(
+                "spool_full",
+                "otel-mlflow refused %d span(s): the spool reached %s (%d bytes); is the tracking store reachable?",
+                len(spans),
+                ENV_SPOOL_MAX_BYTES,
+                max_bytes,
+            )
             return REFUSED, []
         traces = [f"{s.context.trace_id:032x}" for s in spans if s.context is not None]  # encode_batch checked each
-        rows = sorted(zip(positions, traces))
+        rows = sorted(zip(positions, traces, strict=True))
         return self.call(lambda s: s.append(blob, rows)), positions
 
     def read_batch(self, batch: int, held: bool = False) -> ReadBack | None:
@@ -117,21 +127,28 @@ class GuardedSpool:
         if owned is None:
             return
         on_disk = self._on_failure()
-        _logger.warning("otel-mlflow cannot use its spool in %s (%s): spans are kept in memory only from now on. "
-                        "Set %s to a writable folder with free space (or OTEL_MLFLOW_SPOOL=off). %d batch(es) "
-                        "already on disk are written by the next start on that folder.",
-                        owned.folder, exc, ENV_SPOOL_DIR, on_disk)  # fmt: skip
+        _logger.warning(
+            "otel-mlflow cannot use its spool in %s (%s): spans are kept in memory only from now on. "
+            "Set %s to a writable folder with free space (or OTEL_MLFLOW_SPOOL=off). %d batch(es) "
+            "already on disk are written by the next start on that folder.",
+            owned.folder,
+            exc,
+            ENV_SPOOL_DIR,
+            on_disk,
+        )
 
     # --- the journal around create_run, and settling a write -------------------------------------
     def run_journal(self, trace: str) -> Callable[[str | None], None]:
         """For ``WriteState.on_create``: CREATING just before a trace's run is created, CREATED with its id after."""
         return lambda run_id: self.call(
-            lambda s: s.journal_run(trace, run_id, RunJournal.CREATED if run_id else RunJournal.CREATING))
+            lambda s: s.journal_run(trace, run_id, RunJournal.CREATED if run_id else RunJournal.CREATING)
+        )
 
     def window_journal(self, window: str) -> Callable[[str | None], None]:
         """The same for a serving window's run."""
         return lambda run_id: self.call(
-            lambda s: s.window_progress(window, run_id, RunJournal.CREATED if run_id else RunJournal.CREATING))
+            lambda s: s.window_progress(window, run_id, RunJournal.CREATED if run_id else RunJournal.CREATING)
+        )
 
     def settle_window(self, window: str, run_id: str | None, upto: int, closed: bool) -> None:
         """A window's write landed up to record ``upto``: its closing write drops it from the spool."""

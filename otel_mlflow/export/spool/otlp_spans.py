@@ -26,8 +26,14 @@ from opentelemetry.trace import Link, SpanContext, SpanKind, Status, StatusCode,
 
 _PARENT_HAS_IS_REMOTE = 0x100  # SPAN_FLAGS_CONTEXT_HAS_IS_REMOTE_MASK
 _PARENT_IS_REMOTE = 0x200  # SPAN_FLAGS_CONTEXT_IS_REMOTE_MASK
-_KINDS = {0: SpanKind.INTERNAL, 1: SpanKind.INTERNAL, 2: SpanKind.SERVER, 3: SpanKind.CLIENT,
-          4: SpanKind.PRODUCER, 5: SpanKind.CONSUMER}  # fmt: skip
+_KINDS = {
+    0: SpanKind.INTERNAL,
+    1: SpanKind.INTERNAL,
+    2: SpanKind.SERVER,
+    3: SpanKind.CLIENT,
+    4: SpanKind.PRODUCER,
+    5: SpanKind.CONSUMER,
+}
 _STATUS = {0: StatusCode.UNSET, 1: StatusCode.OK, 2: StatusCode.ERROR}
 _MAX_DEPTH = 32
 
@@ -61,8 +67,13 @@ def _span(span: Any, resource: Resource, scope: InstrumentationScope) -> Readabl
         resource=resource,
         attributes=_attributes(span.attributes),
         events=[Event(e.name, _attributes(e.attributes), int(e.time_unix_nano)) for e in span.events],
-        links=[Link(SpanContext(_id(lk.trace_id, 16, "link trace_id"), _id(lk.span_id, 8, "link span_id"), True),
-                    _attributes(lk.attributes)) for lk in span.links],  # fmt: skip
+        links=[
+            Link(
+                SpanContext(_id(lk.trace_id, 16, "link trace_id"), _id(lk.span_id, 8, "link span_id"), True),
+                _attributes(lk.attributes),
+            )
+            for lk in span.links
+        ],
         kind=_KINDS.get(span.kind, SpanKind.INTERNAL),
         status=Status(_STATUS.get(span.status.code, StatusCode.UNSET), span.status.message or None),
         start_time=start,
@@ -112,5 +123,3 @@ def _plain(value: AnyValue, depth: int) -> Any:
     if kind == "bytes_value":
         return base64.b64encode(value.bytes_value).decode("ascii")
     return getattr(value, kind) if kind else None
-
-

@@ -24,7 +24,8 @@ def is_disk_error(exc: BaseException) -> bool:
     code = getattr(exc, "sqlite_errorcode", None)
     if code is None:  # Python 3.10 has no error codes: read the message
         return isinstance(exc, sqlite3.OperationalError) and any(
-            word in str(exc) for word in ("disk", "full", "readonly", "read-only"))
+            word in str(exc) for word in ("disk", "full", "readonly", "read-only")
+        )
     return int(code) & 0xFF in _DISK_ERRORS
 
 
