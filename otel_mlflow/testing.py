@@ -123,6 +123,14 @@ def wait_for(predicate: Callable[[], Any], timeout: float, interval: float = 0.1
     return bool(predicate())
 
 
+def mlflow_server_command(root: Path, port: int, artifacts: Path) -> list[str]:
+    """``mlflow server`` on 127.0.0.1:``port``, one worker, its sqlite store in ``root`` and artifacts served from
+    ``artifacts``."""
+    backend = f"sqlite:///{root / 'server.db'}"
+    return [sys.executable, "-m", "mlflow", "server", "--host", "127.0.0.1", "--port", str(port),
+            "--backend-store-uri", backend, "--artifacts-destination", str(artifacts), "--workers", "1"]  # fmt: skip
+
+
 @contextmanager
 def mlflow_server(
     root: Path, timeout: float = 60.0, extra_args: Sequence[str] = (), env: Mapping[str, str] | None = None
@@ -133,29 +141,8 @@ def mlflow_server(
     port = free_port()
     root.mkdir(parents=True, exist_ok=True)
     log = open(root / "server.log", "wb")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            f"sqlite:///{root / 'server.db'}",
-            "--artifacts-destination",
-            str(root / "server-artifacts"),
-            "--workers",
-            "1",
-            *extra_args,
-        ],
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        env={**os.environ, **(env or {})},
-        cwd=root,
-    )
+    command = [*mlflow_server_command(root, port, root / "server-artifacts"), *extra_args]
+    proc = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env={**os.environ, **(env or {})}, cwd=root)
     url = f"http://127.0.0.1:{port}"
 
     try:

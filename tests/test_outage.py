@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from otel_mlflow.export.mlflow.server import healthy
-from otel_mlflow.testing import free_port, wait_for
+from otel_mlflow.testing import free_port, mlflow_server_command, wait_for
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "examples"))
 import demo
@@ -24,26 +24,8 @@ OUTAGE_SECONDS = 30
 
 
 def start_server(root: Path, port: int) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mlflow",
-            "server",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--backend-store-uri",
-            f"sqlite:///{root / 'server.db'}",
-            "--artifacts-destination",
-            str(root / "artifacts"),
-            "--workers",
-            "1",
-        ],
-        stdout=open(root / "server.log", "ab"),
-        stderr=subprocess.STDOUT,
-    )
+    command = mlflow_server_command(root, port, root / "artifacts")
+    return subprocess.Popen(command, stdout=open(root / "server.log", "ab"), stderr=subprocess.STDOUT)
 
 
 def timed_ask(url: str, i: int) -> tuple[int, float]:
