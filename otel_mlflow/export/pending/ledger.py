@@ -40,7 +40,7 @@ from otel_mlflow.export.spool.folder import OwnedSpool
 from otel_mlflow.export.spool.guarded import REFUSED, GuardedSpool
 from otel_mlflow.export.stats import ExportStats, SelfTelemetry
 from otel_mlflow.mapping.feedback import is_feedback_group
-from otel_mlflow.mapping.request_record import record_to_dict, request_record
+from otel_mlflow.mapping.request_record import request_record
 from otel_mlflow.mapping.run_plan import MappingOptions
 from otel_mlflow.ratelimit import RateLimitedLog
 from otel_mlflow.scrub import get_logger
@@ -132,7 +132,8 @@ class Ledger:
             with self._cond:
                 self._dirty = False
                 grace = 0.0 if self._flushing or draining else LATE_CHILD_GRACE_SECONDS
-                groups = self._traces.pop_ready(now, grace, draining)
+                hold = bool(self._backlog) and self._memory.may_read_back_later(self._held())  # roots may be on disk
+                groups = self._traces.pop_ready(now, grace, draining, hold_rootless=hold)
             records: list[WindowRecord] = []
             for group in groups:
                 self._route(group, now, records)
@@ -141,8 +142,6 @@ class Ledger:
             with self._cond:
                 jobs = self._windows.due(now, draining, self.options)
             for job in jobs:
-                if job.window is not None:
-                    job.state.on_create = self.disk.window_journal(job.window.id)
                 self._add_job(job, now)
         finally:
             with self._cond:
@@ -160,28 +159,26 @@ class Ledger:
                 return None if joined else self._drop(group, "spans_dropped_late", "ended after their window closed")
             if windowed(group, self.config.run_mode):
                 record = request_record(group.spans, self.options.capture_content, self.options.prices)
-                if self.config.link_traces:  # its spans stay in the spool until its MLflow trace is linked
-                    record.spans, record.spans_bytes = group.spans, group.bytes
-                    record.span_refs = [[b, p] for b, p in group.refs]
                 with self._cond:
-                    window, mark = self._windows.file(record, now)
+                    mark, entry = self._windows.file(record, group, now, hold_spans=self.config.link_traces)
                     self._traces.mark(group.trace_id, mark)  # late spans join its record
-                refs = [] if record.span_refs else group.refs  # held spans are retired once the window's run has them
-                return records.append((window.id, window.describe(), mark.index, record_to_dict(record), refs))
+                return records.append(entry)
             if is_feedback_group(group.spans):  # given after its request: joins the request's record, if it can
                 with self._cond:
                     self._windows.join_feedback(group, self._traces, records)
+                    self._traces.forget(group.trace_id)  # a feedback's own trace has no run
                 job = feedback_job(group, self.options, now, self.config.window_seconds)
             else:
                 trace = f"{group.trace_id:032x}"
                 journal = self.disk.call(lambda s: s.run_of(trace)) if group.replayed and not group.dest else None
                 job = trace_job(group, self.options, journal)
+                if group.dest is None and job.trace is None and job.plan.run_id:  # its run was written before a crash
+                    with self._cond:
+                        self._traces.mark(group.trace_id, WrittenTo(job.plan.run_id))
         except Exception:  # one bad group must not stop the others
             _logger.exception("otel-mlflow could not map %d span(s); they are dropped", len(group.spans))
             self._drop(group, "spans_dropped_mapping_failed", None)
             return
-        if job.trace is not None:
-            job.state.on_create = self.disk.run_journal(job.trace)
         self._add_job(job, now)
 
     def _drop(self, group: SpanGroup, stat: str, why: str | None) -> None:
@@ -193,6 +190,10 @@ class Ledger:
             self.warnings.warn("late", "otel-mlflow dropped %d span(s) that %s", len(group.spans), why)
 
     def _add_job(self, job: Job, now: float) -> None:
+        if job.trace is not None:  # the journal around create_run
+            job.state.on_create = self.disk.run_journal(job.trace)
+        elif job.window is not None:
+            job.state.on_create = self.disk.window_journal(job.window.id)
         if self.disk.spool is None and job.deadline is None:
             job.deadline = now + self.config.retry_timeout
         with self._cond:
@@ -379,7 +380,7 @@ class Ledger:
         return self._dirty or (bool(self._backlog) and self._room_to_read_back())
 
     def _room_to_read_back(self) -> bool:
-        stuck = not self._jobs and not self._traces.has_ready(time.monotonic())
+        stuck = not self._jobs and not self._traces.has_ready(time.monotonic(), hold_rootless=True)
         return self._memory.room_to_read_back(self._held(), stuck)
 
     def _settled(self, now: float) -> bool:

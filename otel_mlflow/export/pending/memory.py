@@ -34,7 +34,11 @@ class MemoryBound:
         wait for roots that are on disk) and memory is under twice its bound."""
         if self.fits(held, self.max_spans // 2, self.max_bytes // 2):
             return True
-        return stuck and held[0] < 2 * self.max_spans and held[1] < 2 * self.max_bytes
+        return stuck and self.may_read_back_later(held)
+
+    def may_read_back_later(self, held: Held) -> bool:
+        """Under twice the bound: spans on disk can still be read back (when nothing else can progress)."""
+        return held[0] < 2 * self.max_spans and held[1] < 2 * self.max_bytes
 
     def room_bytes(self, spool_room: int | None, held: Held) -> int:
         """Bytes more the exporter takes before refusing: ``spool_room`` (disk) when there is a spool, else memory."""

@@ -154,19 +154,21 @@ class TraceBuffer:
         if pending.root_at is None and is_local_root(span):
             pending.root_at = now
 
-    def pop_ready(self, now: float, grace: float = 0.0, draining: bool = False) -> list[SpanGroup]:
+    def pop_ready(
+        self, now: float, grace: float = 0.0, draining: bool = False, hold_rootless: bool = False
+    ) -> list[SpanGroup]:
         """Groups ready to write: traces whose root came ``grace`` seconds ago (or that timed out), explicit-run
-        spans, and late spans of traces whose place is known. ``draining`` takes every trace, waiting ones too.
-        A trace handed out is marked ``WAITING``."""
+        spans, and late spans of traces whose place is known. ``draining`` takes every trace, those still waiting
+        for their root too, unless ``hold_rootless`` (their root may be among the spans spilled to disk: they wait
+        for it, timeouts and draining aside). A trace handed out is marked ``WAITING``; spans that arrive while it
+        is wait for its outcome (then join its run), draining or not."""
         groups: list[SpanGroup] = []
         for trace_id in list(self._traces):
             pending = self._traces[trace_id]
-            timed_out = now - pending.first_seen >= self._timeout
-            rooted = pending.root_at is not None
-            if (rooted and now - (pending.root_at or 0.0) >= grace) or timed_out or draining:
+            if self._ready(pending, now, grace, draining, hold_rootless):
                 del self._traces[trace_id]
                 self.mark(trace_id, WAITING)
-                groups.append(pending.group(trace_id, complete=rooted))
+                groups.append(pending.group(trace_id, complete=pending.root_at is not None))
         for (run_id, trace_id), held in self._explicit.items():
             groups.append(held.group(trace_id, dest=WrittenTo(run_id)))
         self._explicit.clear()
@@ -174,17 +176,22 @@ class TraceBuffer:
             mark = self._marks.get(trace_id, FORGOTTEN)
             if isinstance(mark, (WrittenTo, FiledIn)):
                 groups.append(self._late.pop(trace_id).group(trace_id, dest=mark))
-            elif mark is FORGOTTEN or draining:  # a run of their own
+            elif mark is FORGOTTEN:  # a run of their own
                 groups.append(self._late.pop(trace_id).group(trace_id, complete=False))
         self._count -= sum(len(g.spans) for g in groups)
         self.bytes -= sum(g.bytes for g in groups)
         return groups
 
-    def has_ready(self, now: float) -> bool:
+    def _ready(self, pending: _Pending, now: float, grace: float, draining: bool, hold_rootless: bool) -> bool:
+        if pending.root_at is not None:
+            return draining or now - pending.root_at >= grace or now - pending.first_seen >= self._timeout
+        return not hold_rootless and (draining or now - pending.first_seen >= self._timeout)
+
+    def has_ready(self, now: float, hold_rootless: bool = False) -> bool:
         """Would :meth:`pop_ready` return anything now without a grace period (draining aside)?"""
         if self._explicit or any(self._marks.get(t, FORGOTTEN) is not WAITING for t in self._late):
             return True
-        return any(p.root_at is not None or now - p.first_seen >= self._timeout for p in self._traces.values())
+        return any(self._ready(p, now, 0.0, False, hold_rootless) for p in self._traces.values())
 
     def next_grace_end(self, grace: float) -> float | None:
         """When the earliest trace whose root came leaves its grace period (for the writer's wait)."""

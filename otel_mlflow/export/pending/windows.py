@@ -112,10 +112,19 @@ class Windows:
     def __len__(self) -> int:
         return len(self._set)
 
-    def file(self, record: RequestRecord, now: float) -> tuple[Window, FiledIn]:
-        """File a served request in its window; returns the window and the trace's mark."""
+    def file(
+        self, record: RequestRecord, group: SpanGroup, now: float, hold_spans: bool
+    ) -> tuple[FiledIn, WindowRecord]:
+        """File ``group``'s request (``record``) in its window; returns the trace's mark and the entry to journal.
+        With ``hold_spans`` (MLflow traces linked), its spans stay in the spool until the window's run has the
+        request; else they are retired as the record is journaled."""
+        if hold_spans:
+            record.spans, record.spans_bytes = group.spans, group.bytes
+            record.span_refs = [[b, p] for b, p in group.refs]
         window = self._set.add(record, now)
-        return window, FiledIn(window.id, len(window.records) - 1)
+        mark = FiledIn(window.id, len(window.records) - 1)
+        refs = [] if record.span_refs else group.refs
+        return mark, (window.id, window.describe(), mark.index, record_to_dict(record), refs)
 
     def join_late(self, group: SpanGroup, records: list[WindowRecord]) -> bool:
         """Add ``group``'s spans to their request's record (queued in ``records`` to be journaled); False when the
