@@ -48,7 +48,7 @@ from otel_mlflow.export.engine import Engine
 from otel_mlflow.export.mlflow.prices import price_source
 from otel_mlflow.export.mlflow.server import set_process_defaults
 from otel_mlflow.export.pending.ledger import Ledger
-from otel_mlflow.export.spool.folder import OwnedSpool, spool_folder
+from otel_mlflow.export.spool.folder import OwnedSpool, spool_folder, spool_identity
 from otel_mlflow.export.stats import ExportStats, SelfTelemetry
 from otel_mlflow.mapping.run_plan import MappingOptions
 from otel_mlflow.scrub import Scrubber, get_logger
@@ -102,7 +102,7 @@ class MLflowSpanExporter(SpanExporter):
             return None
         folder = spool_folder(self._config)
         try:
-            return OwnedSpool.create(folder)
+            return OwnedSpool.create(folder, spool_identity(self._config))
         except (OSError, sqlite3.Error) as exc:
             _logger.warning(
                 "otel-mlflow cannot open its spool in %s (%s): spans are kept in memory only, and are "

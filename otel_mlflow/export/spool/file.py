@@ -13,7 +13,7 @@ Tables: ``batches`` (one encoded request per export call), ``spans`` (its spans 
 those a window record keeps for its MLflow trace, never replayed as spans of their own), ``runs`` (the write
 journal of per-trace runs), ``windows`` and ``records`` (serving windows and the requests their aggregates need,
 kept until the window's closing write), ``merged`` (files taken over). ``PRAGMA user_version`` is the schema's
-version; a file of version 1 (held spans marked by ``trace = 'held'``) is brought up to date when opened.
+version and ``meta`` what the file holds (:mod:`.meta`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from otel_mlflow.export.spool.sqlite import roll_back, transaction
+from otel_mlflow.export.spool.meta import SpoolIdentity, upgrade, write_identity
+from otel_mlflow.export.spool.sqlite import transaction
 
 
 class RunJournal(str, enum.Enum):
@@ -45,7 +46,6 @@ class RunJournal(str, enum.Enum):
     """A trace's spans are in its run: later spans of the trace join it (trace runs only)."""
 
 
-SCHEMA_VERSION = 2
 REMEMBERED_RUNS = 10_000
 """Written traces remembered, so a late span joins its trace's run even after a restart."""
 
@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS windows (id TEXT PRIMARY KEY, data TEXT NOT NULL, run
 CREATE TABLE IF NOT EXISTS records (window TEXT NOT NULL, idx INTEGER NOT NULL, data TEXT NOT NULL,
                                     PRIMARY KEY (window, idx)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS merged (source TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 """
 
 SpanRef = tuple[int, int]
@@ -66,14 +67,13 @@ SpanRef = tuple[int, int]
 WindowRecord = tuple[str, dict[str, Any], int, dict[str, Any], Sequence[SpanRef]]
 """(window id, window description, index in the window, request record, the request's span refs: retired as the
 record is kept; a record whose dict lists ``span_refs`` holds those spans instead, until its window's run has them)."""
-_V1_HELD = "held"
-"""How version 1 marked a held span: its ``trace`` overwritten with this word."""
 
 
 class SpoolFile:
     """One spool file. Thread-safe: every call takes the file's lock and is one transaction."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, identity: SpoolIdentity | None = None) -> None:
+        """Open (or make, owner-only) the file at ``path``; a new file records ``identity`` (what it holds)."""
         self.path = path
         if not path.exists():
             os.close(os.open(path, os.O_CREAT | os.O_WRONLY, 0o600))  # prompts live here: owner only
@@ -81,7 +81,9 @@ class SpoolFile:
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across a process crash
         self._db.executescript(_SCHEMA)
-        _upgrade(self._db, "main")
+        upgrade(self._db, "main")
+        if identity is not None:
+            write_identity(self._db, identity)
         self._lock = threading.Lock()
         self._left: dict[int, list[int]] = {}  # batch -> [spans not yet written, blob bytes]
         self.bytes = 0
@@ -235,6 +237,11 @@ class SpoolFile:
                 out.append({"id": window, **json.loads(data), **kept})
         return out
 
+    def merged_sources(self) -> set[str]:
+        """The names of the files merged into this one (directly or through a file merged)."""
+        with self._lock:
+            return {str(row[0]) for row in self._db.execute("SELECT source FROM merged")}
+
     def window_count(self) -> int:
         with self._lock:
             return int(self._db.execute("SELECT count(*) FROM windows").fetchone()[0])
@@ -249,7 +256,7 @@ class SpoolFile:
             self._db.execute("ATTACH DATABASE ? AS other", (str(other),))
             try:
                 self._db.executescript(_SCHEMA.replace("EXISTS ", "EXISTS other."))
-                _upgrade(self._db, "other")
+                upgrade(self._db, "other")
                 with self._tx():
                     offset = int(self._db.execute("SELECT coalesce(max(id), 0) FROM main.batches").fetchone()[0])
                     new = [int(b) + offset for (b,) in self._db.execute("SELECT id FROM other.batches ORDER BY id")]
@@ -275,21 +282,3 @@ class SpoolFile:
 
     def _tx(self) -> AbstractContextManager[None]:
         return transaction(self._db)
-
-
-def _upgrade(db: sqlite3.Connection, schema: str) -> None:
-    """Bring the file attached as ``schema`` to :data:`SCHEMA_VERSION` (a version-1 file gets its ``held`` column)."""
-    version = int(db.execute(f"PRAGMA {schema}.user_version").fetchone()[0])
-    if version >= SCHEMA_VERSION:
-        return
-    columns = {row[1] for row in db.execute(f"PRAGMA {schema}.table_info(spans)")}
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        if "held" not in columns:
-            db.execute(f"ALTER TABLE {schema}.spans ADD COLUMN held INTEGER NOT NULL DEFAULT 0")
-            db.execute(f"UPDATE {schema}.spans SET held = 1 WHERE trace = ?", (_V1_HELD,))
-        db.execute(f"PRAGMA {schema}.user_version = {SCHEMA_VERSION}")
-        db.execute("COMMIT")
-    except BaseException:
-        roll_back(db)
-        raise

@@ -7,7 +7,7 @@ replicas, the next start, ``otel-mlflow drain``) may then take the lock and merg
 its own. Usage::
 
     folder = spool_folder(config)                 # OTEL_MLFLOW_SPOOL_DIR, or the default below
-    owned = OwnedSpool.create(folder)             # this process's file
+    owned = OwnedSpool.create(folder, spool_identity(config))   # this process's file, saying what it holds
     files, batches = owned.take_over_dead()       # merge files whose owner is gone: how many, new batch ids
 
 The engine reaches these through :class:`~otel_mlflow.export.spool.guarded.GuardedSpool` only.
@@ -20,19 +20,23 @@ beside a sqlite store's file (``<db folder>/.otel-mlflow-spool/<key>``), else
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import uuid
 from pathlib import Path
 
 from otel_mlflow.config import DEFAULT_TRACKING_URI, Config
 from otel_mlflow.export.spool.file import SpoolFile
-from otel_mlflow.export.spool.sqlite import is_disk_error
-from otel_mlflow.scrub import get_logger
+from otel_mlflow.export.spool.meta import SpoolIdentity
+from otel_mlflow.export.spool.takeover import DB, LOCK, PREFIX, remove_file, take_over
+from otel_mlflow.scrub import default_scrubber
 
-_logger = get_logger(__name__)
 SPOOL_FOLDER_NAME = ".otel-mlflow-spool"
-_PREFIX, _DB, _LOCK = "spool-", ".db", ".lock"
+
+
+def spool_identity(config: Config) -> SpoolIdentity:
+    """The store and experiment ``config`` writes to, as spool files record it."""
+    uri = config.tracking_uri or DEFAULT_TRACKING_URI
+    return SpoolIdentity.of(uri, config.experiment_name, shown=default_scrubber().text(uri))
 
 
 def spool_folder(config: Config) -> Path:
@@ -40,12 +44,11 @@ def spool_folder(config: Config) -> Path:
     uri = config.tracking_uri or DEFAULT_TRACKING_URI
     if config.spool_dir:
         return Path(config.spool_dir).expanduser()
-    key = hashlib.sha256(f"{uri}\0{config.experiment_name}".encode()).hexdigest()[:16]
     if uri.startswith("sqlite:///"):
         database = Path(uri[len("sqlite:///") :].split("?")[0])
-        return database.resolve().parent / SPOOL_FOLDER_NAME / key
+        return database.resolve().parent / SPOOL_FOLDER_NAME / spool_identity(config).key
     cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(cache) / "otel-mlflow" / "spool" / key
+    return Path(cache) / "otel-mlflow" / "spool" / spool_identity(config).key
 
 
 def spooled_spans(folder: str | Path) -> int:
@@ -53,7 +56,7 @@ def spooled_spans(folder: str | Path) -> int:
     import sqlite3
 
     total = 0
-    for db in Path(folder).glob(f"{_PREFIX}*{_DB}"):
+    for db in Path(folder).glob(f"{PREFIX}*{DB}"):
         try:
             conn = sqlite3.connect(f"file:{db}?mode=rw", uri=True)  # never creates a file that just went
         except sqlite3.Error:
@@ -70,81 +73,38 @@ def spooled_spans(folder: str | Path) -> int:
 class OwnedSpool:
     """This process's spool file and the lock that says it is alive."""
 
-    def __init__(self, folder: Path, name: str, lock_fd: int, spool: SpoolFile) -> None:
-        self.folder, self.name, self._lock_fd, self.spool = folder, name, lock_fd, spool
+    def __init__(self, folder: Path, name: str, lock_fd: int, spool: SpoolFile, identity: SpoolIdentity | None) -> None:
+        self.folder, self.name, self._lock_fd, self.spool, self.identity = folder, name, lock_fd, spool, identity
+        self._told: set[str] = set()  # files of other stores already warned about
 
     @classmethod
-    def create(cls, folder: Path) -> OwnedSpool:
-        """A new file in ``folder`` (made, owner-only, when missing). Raises OSError or sqlite3.Error."""
+    def create(cls, folder: Path, identity: SpoolIdentity | None = None) -> OwnedSpool:
+        """A new file in ``folder`` (made, owner-only, when missing) recording ``identity``. Raises OSError or
+        sqlite3.Error."""
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        name = f"{_PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
-        fd = os.open(folder / f"{name}{_LOCK}", os.O_CREAT | os.O_RDWR, 0o600)
+        name = f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        fd = os.open(folder / f"{name}{LOCK}", os.O_CREAT | os.O_RDWR, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            spool = SpoolFile(folder / f"{name}{_DB}")
+            spool = SpoolFile(folder / f"{name}{DB}", identity)
         except BaseException:
             os.close(fd)
             raise
-        return cls(folder, name, fd, spool)
+        return cls(folder, name, fd, spool, identity)
 
     def take_over_dead(self) -> tuple[int, list[int]]:
-        """Merge every file of this folder whose owner is dead into ours; returns how many files, and the
-        ids their batches got in ours. A disk error of our own file is raised (the guard switches the spool off);
-        a file that cannot be read is left in place with its error logged."""
-        taken, batches = 0, []
-        for db in sorted(self.folder.glob(f"{_PREFIX}*{_DB}")):
-            name = db.name[: -len(_DB)]
-            if name == self.name:
-                continue
-            fd = _lock_if_dead(self.folder / f"{name}{_LOCK}")
-            if fd is None:
-                continue
-            try:
-                if db.exists():  # another process may have merged it while we waited for the lock
-                    batches += self.spool.merge(db, name)
-                    taken += 1
-                    _remove(db, name, self.folder)
-            except Exception as exc:
-                if is_disk_error(exc):
-                    raise  # our disk: the guard's one warning and memory from now on
-                _logger.exception("otel-mlflow could not take over the spool file %s; it is left in place", db)
-            finally:
-                os.close(fd)
-        return taken, batches
+        """Merge the files of this folder whose owner is dead into ours (see :mod:`.takeover`); returns how many
+        files, and the ids their batches got in ours. A disk error of our own file is raised."""
+        return take_over(self.spool, self.folder, self.name, self.identity, self._told)
 
     def close(self, remove_if_empty: bool = True) -> None:
         """Close the file; an empty one is removed. The lock goes last, so no one merges a half-closed file."""
         empty = self.spool.span_count == 0 and self.spool.window_count() == 0
         self.spool.close()
         if remove_if_empty and empty:
-            _remove(self.folder / f"{self.name}{_DB}", self.name, self.folder)
+            remove_file(self.folder / f"{self.name}{DB}", self.name, self.folder)
         os.close(self._lock_fd)
 
     def abandon_in_child(self) -> None:
         """After fork: the parent owns this file and lock. Close nothing the parent still uses."""
         os.close(self._lock_fd)  # our copy only: the parent's lock stays
-
-
-def _lock_if_dead(lock_path: Path) -> int | None:
-    try:
-        fd = os.open(lock_path, os.O_CREAT | os.O_RDWR, 0o600)
-    except OSError:
-        return None
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        os.close(fd)
-        return None  # its owner is alive
-    return fd
-
-
-def _remove(db: Path, name: str, folder: Path) -> None:
-    for suffix in ("-wal", "-shm", ""):
-        try:
-            os.unlink(f"{db}{suffix}")
-        except FileNotFoundError:
-            pass
-    try:
-        os.unlink(folder / f"{name}{_LOCK}")
-    except FileNotFoundError:
-        pass
