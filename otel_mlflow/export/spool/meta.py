@@ -52,7 +52,7 @@ def write_identity(db: sqlite3.Connection, identity: SpoolIdentity) -> None:
 def read_identity(path: Path) -> SpoolIdentity | None:
     """The identity another spool file records; None for a file made before files recorded one. Raises
     sqlite3.Error when the file cannot be read."""
-    values = dict(_read(path, "SELECT key, value FROM meta", "meta"))
+    values = {str(row[0]): str(row[1]) for row in _read(path, "SELECT key, value FROM meta", "meta")}
     if "store_key" not in values:
         return None
     return SpoolIdentity(values["store_key"], values.get("store", "?"), values.get("experiment", "?"))
