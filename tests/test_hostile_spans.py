@@ -203,3 +203,20 @@ def test_the_helper_api_takes_every_real_number_and_names_the_key_of_anything_el
                 _metric_value(key, value)
         else:
             assert _metric_value(key, value) == float(value)
+
+
+def test_a_lone_surrogate_in_the_question_never_blocks_its_run(make_exporter: Any, store: Store) -> None:
+    """Issue 26, item 9: the run name was built from the question without the cleaning other values get; sqlite
+    refused it on every retry, so force_flush failed and exit waited."""
+    exporter = make_exporter(retry_timeout=5)
+    recorder = SpanRecorder()
+    with recorder.tracer.start_as_current_span("POST /ask") as root:
+        root.set_attribute(A.QUESTION, "What is \ud800 RAG?")
+        with recorder.tracer.start_as_current_span("chat") as chat:
+            chat.set_attribute(A.GEN_AI_REQUEST_MODEL, "m")
+            chat.set_attribute(A.GEN_AI_PROMPT, "user: \udfff hi")
+    assert exporter.export(recorder.take()) is SpanExportResult.SUCCESS
+    assert exporter.force_flush(30_000)
+    [run] = store.runs()
+    assert run.info.run_name == "POST /ask: What is ? RAG?"
+    assert exporter.stats.spans_written == 2 and exporter.stats.writes_retried == 0

@@ -147,6 +147,10 @@ class PlanBuilder:
         return self.options.scrubber.text(clean_text(text))
 
     def finish(self) -> None:
+        """The last step of every plan: its run name made storable (a lone surrogate in a question once blocked its
+        run for ever: sqlite refuses it, every retry alike), and counts of what was dropped or cut as tags."""
+        if self.plan.run_name is not None:
+            self.plan.run_name = clean_text(self.plan.run_name)
         if self.plan.dropped_metrics:
             self.tag(A.TAG_DROPPED_METRICS, str(self.plan.dropped_metrics))
         for tag, count in (

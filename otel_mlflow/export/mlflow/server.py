@@ -141,8 +141,8 @@ def get_or_create_experiment(
 
 def is_permanent(exc: BaseException) -> bool:
     """True for MLflow errors that a retry cannot fix (4xx-class), False for transient ones."""
-    if isinstance(exc, PermanentWriteError):
-        return True
+    if isinstance(exc, (PermanentWriteError, UnicodeError)):
+        return True  # a value MLflow's store cannot encode is refused the same way on every retry
     get_status = getattr(exc, "get_http_status_code", None)
     if get_status is None:
         return False
