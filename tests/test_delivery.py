@@ -16,6 +16,8 @@ from typing import Any
 import pytest
 from opentelemetry.sdk.trace.export import SpanExportResult
 
+from otel_mlflow import MLflowSpanExporter
+from otel_mlflow.config import Config
 from otel_mlflow.export.spool.folder import spooled_spans
 from tests.helpers import SpanRecorder, Store, free_port, wait_for
 from tests.test_mapping import rag_trace
@@ -254,3 +256,22 @@ def test_exit_waits_through_one_long_write_that_keeps_landing_parts(
     assert exporter.stats.spans_written == len(spans)
     [run] = store.runs()
     assert run.data.metrics["request_count"] == 800
+
+
+def test_writers_sleep_while_an_exit_waits_for_mlflow_that_is_down(tmp_path: Path, recorder: SpanRecorder) -> None:
+    """Issue 26, item 7: four writers spun at exit while MLflow was down (29.4 CPU-s in a 30 s wait; one: 0.0): each
+    planning pass woke the others, which planned and woke them again."""
+    config = Config.from_env(env={}, tracking_uri=f"http://127.0.0.1:{free_port()}", writers=4, run_mode="trace",
+                             spool_dir=str(tmp_path / "spool"), flush_interval=0.05)  # fmt: skip
+    import mlflow.utils.providers  # noqa: F401 - MLflow's price table, imported by the mapping: not measured here
+
+    exporter = MLflowSpanExporter(config=config)
+    for _ in range(20):
+        rag_trace(recorder)
+    assert exporter.export(recorder.take()) is SpanExportResult.SUCCESS
+    started_cpu, started = time.process_time(), time.monotonic()
+    exporter.shutdown(timeout_seconds=4)
+    cpu, wall = time.process_time() - started_cpu, time.monotonic() - started
+    assert wall >= 3.5  # it did wait for MLflow
+    assert cpu < 0.25 * wall, f"{cpu:.1f} CPU-s in a {wall:.1f} s wait"
+    assert spooled_spans(tmp_path / "spool") == 40  # kept for the next start

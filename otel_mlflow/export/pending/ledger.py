@@ -142,12 +142,11 @@ class Ledger:
             with self._cond:
                 jobs = self._windows.due(now, draining, self.options)
             for job in jobs:
-                self._add_job(job, now)
+                self._add_job(job, now)  # wakes the writers
         finally:
-            with self._cond:
+            with self._cond:  # waiters poll the pass count: waking every writer here made them plan in a loop
                 self._planning = False
                 self._plans += 1
-                self._cond.notify_all()
             self._plan_lock.release()
 
     def _route(self, group: SpanGroup, now: float, records: list[WindowRecord]) -> None:
