@@ -141,3 +141,47 @@ def test_feedback_notes_and_counts_are_pure_and_bounded(recorder: SpanRecorder) 
     hostile = [f"value {i}" for i in range(5000)] + ["good"] * 3 + [None]
     counts = feedback_counts(hostile)
     assert len(counts) == 21 and counts["feedback.good"] == 3 and counts["feedback.other"] == 5000 - 19
+
+
+def test_feedback_for_a_trace_that_never_comes_holds_neither_flush_nor_exit(
+    window_env: None, otel_mlflow_capture: Capture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 26, item 6: one such feedback made flush(30) return False and every exit wait 62 s; 5,000 of them
+    (anyone can post them to an app's feedback route) slowed real traces sevenfold. They wait, bounded, on their own."""
+    import time
+
+    from otel_mlflow.export.pending.routing import MAX_FEEDBACK_JOBS
+
+    capture = otel_mlflow_capture
+    real = serve(capture, "q")
+    started = time.monotonic()
+    for _ in range(MAX_FEEDBACK_JOBS + 100):
+        log_feedback(uuid.uuid4().hex, "spam")
+    log_feedback(real, "helpful")
+    assert capture.flush(60)  # the real feedback is logged; the others wait for traces that never come
+    assert time.monotonic() - started < 30
+    assert [a.value for a in assessments(capture, real)] == ["helpful"]
+    exporter = capture.pipeline.exporter
+    assert exporter is not None
+    assert exporter.stats.spans_dropped_feedback == 100  # past the bound: counted, never hoarded
+    started = time.monotonic()
+    capture.pipeline.provider.shutdown()
+    assert time.monotonic() - started < 20  # exit did not wait for them (they stay spooled for their deadline)
+    assert exporter.stats.spans_dropped_write_failed == 0
+
+
+def test_the_feedback_wait_counts_from_when_it_was_given_not_from_a_replay(recorder: SpanRecorder) -> None:
+    from otel_mlflow.export.pending.routing import FEEDBACK_WAIT_SECONDS, feedback_job
+    from otel_mlflow.export.pending.traces import SpanGroup
+    from otel_mlflow.mapping.run_plan import MappingOptions
+
+    with recorder.tracer.start_as_current_span("feedback") as span:
+        span.set_attribute(A.FEEDBACK_TRACE_ID, "ab" * 16)
+        span.set_attribute(A.FEEDBACK_VALUE, "helpful")
+    [given] = recorder.take()
+    group = SpanGroup(given.context.trace_id, [given])
+    given_at = given.end_time / 1e9
+    fresh = feedback_job(group, MappingOptions(), now=100.0, window_seconds=60, wall=given_at)
+    assert fresh.deadline == pytest.approx(100.0 + 60 + FEEDBACK_WAIT_SECONDS)
+    replayed = feedback_job(group, MappingOptions(), now=100.0, window_seconds=60, wall=given_at + 3600)
+    assert replayed.deadline == 100.0  # an hour later, at the next start: tried once, then given up

@@ -209,4 +209,4 @@ def test_the_stats_module_documents_every_outcome_its_counter_emits() -> None:
     from otel_mlflow.export import stats
 
     assert all(f"``{outcome}``" in (stats.__doc__ or "") for outcome in stats.span_outcomes())
-    assert len(stats.span_outcomes()) == 8
+    assert len(stats.span_outcomes()) == 9

@@ -8,8 +8,8 @@ Usage::
 
 ``otel_mlflow.export.exporter.spans`` (a counter of spans) has the attribute ``outcome``, one per ``spans_*``
 counter: ``received``, ``written``, ``spilled``, ``dropped_queue_full``, ``dropped_write_failed``,
-``dropped_mapping_failed``, ``dropped_late``, ``joined_late``. With no MeterProvider configured (the distro's
-default ``OTEL_METRICS_EXPORTER=none``), it costs nothing.
+``dropped_mapping_failed``, ``dropped_late``, ``dropped_feedback``, ``joined_late``. With no MeterProvider
+configured (the distro's default ``OTEL_METRICS_EXPORTER=none``), it costs nothing.
 """
 
 from __future__ import annotations
@@ -47,6 +47,9 @@ class ExportStats:
     spans_dropped_mapping_failed: int = 0
     spans_dropped_late: int = 0
     """Spans of a served request that ended after its window's closing write (no run to join; never an extra run)."""
+    spans_dropped_feedback: int = 0
+    """Feedback for traces not in MLflow, past the feedback already waiting for theirs (a bound: it can be posted by
+    anyone who reaches an app's feedback route)."""
     spans_joined_late: int = 0
     """Spans of a served request that ended after its record was made and joined it (tokens, errors)."""
     runs_created: int = 0

@@ -17,6 +17,7 @@ import time
 
 from otel_mlflow import attributes as A
 from otel_mlflow.export.mlflow.server import PermanentWriteError, run_is_missing
+from otel_mlflow.export.mlflow.traces import TraceNotStored
 from otel_mlflow.export.mlflow.writer import MLflowWriter
 from otel_mlflow.export.pending.jobs import Job, Outcome, WriteState
 
@@ -27,6 +28,14 @@ def attempt(job: Job, writer: MLflowWriter, closing_deadline: float | None) -> O
     """Try ``job`` once. RETRY leaves it scheduled (``next_try``); WRITTEN sets ``job.run_id``."""
     try:
         job.run_id = writer.write(job.plan, job.state, job.spans)
+    except TraceNotStored as exc:  # feedback whose trace is not in MLflow (yet): waits, until its deadline
+        job.error = exc
+        now = time.monotonic()
+        if job.deadline is not None and now >= job.deadline:
+            return _given_up(job, writer)
+        job.attempts += 1
+        job.next_try, job.waiting = now + backoff(job.attempts), True
+        return Outcome.NOT_YET
     except PermanentWriteError as exc:
         job.error = exc
         if job.plan.run_id is not None and job.plan.end_run is None and run_is_missing(exc):

@@ -30,6 +30,9 @@ class Outcome(enum.Enum):
 
     WRITTEN = "written"
     RETRY = "retry"
+    NOT_YET = "not yet"
+    """What the write needs is not in MLflow yet (feedback whose trace is on its way): tried again later, neither a
+    failure of MLflow nor work that flush or exit waits for."""
     DROPPED = "dropped"
 
 
@@ -88,6 +91,8 @@ class Job:
     next_try: float = 0.0
     attempts: int = 0
     error: BaseException | None = None
+    waiting: bool = False
+    """Its last attempt was NOT_YET: until something is written, flush and exit do not wait for it."""
 
     @property
     def closes_window(self) -> bool:
@@ -129,6 +134,19 @@ class JobQueue:
 
     def done(self, job: Job) -> None:
         self._jobs.remove(job)
+
+    def active(self) -> int:
+        """Jobs that flush and exit wait for: all but those waiting for something not in MLflow yet."""
+        return sum(1 for job in self._jobs if not job.waiting)
+
+    def wake_waiting(self) -> None:
+        """Something was written (a trace, maybe): the waiting jobs are due now and active again."""
+        for job in self._jobs:
+            if job.waiting:
+                job.waiting, job.next_try = False, 0.0
+
+    def feedback_count(self) -> int:
+        return sum(1 for job in self._jobs if job.plan.only_feedback)
 
     def due_now(self) -> None:
         """Every waiting retry is due now (a flush, or exit: MLflow may be back since the last backoff)."""

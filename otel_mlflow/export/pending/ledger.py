@@ -32,7 +32,7 @@ from otel_mlflow.export import LOGGER_NAME
 from otel_mlflow.export.pending.backlog import Backlog
 from otel_mlflow.export.pending.jobs import Job, JobQueue, Outcome
 from otel_mlflow.export.pending.memory import Held, MemoryBound, span_bytes
-from otel_mlflow.export.pending.routing import feedback_job, trace_job, windowed
+from otel_mlflow.export.pending.routing import FEEDBACK_FULL, MAX_FEEDBACK_JOBS, feedback_job, trace_job, windowed
 from otel_mlflow.export.pending.traces import FiledIn, SpanGroup, TraceBuffer, WrittenTo
 from otel_mlflow.export.pending.windows import Windows, rebuild
 from otel_mlflow.export.spool.file import SpoolFile, WindowRecord
@@ -88,10 +88,6 @@ class Ledger:
         self._took_over_draining = False
 
     @property
-    def draining(self) -> bool:
-        return self._phase is not Phase.RUNNING
-
-    @property
     def stopped(self) -> bool:
         return self._phase is Phase.STOPPED
 
@@ -124,7 +120,7 @@ class Ledger:
             return
         try:
             with self._cond:
-                self._planning, draining = True, self.draining
+                self._planning, draining = True, self._phase is not Phase.RUNNING
             if now >= self._next_take_over or (draining and not self._took_over_draining):
                 self._took_over_draining = draining
                 self._take_over(now)
@@ -164,9 +160,12 @@ class Ledger:
                 return records.append(entry)
             if is_feedback_group(group.spans):  # given after its request: joins the request's record, if it can
                 with self._cond:
-                    self._windows.join_feedback(group, self._traces, records)
+                    known = self._windows.join_feedback(group, self._traces, records) or self._traces.knows(group)
                     self._traces.forget(group.trace_id)  # a feedback's own trace has no run
-                job = feedback_job(group, self.options, now, self.config.window_seconds)
+                    full = self._jobs.feedback_count() >= MAX_FEEDBACK_JOBS
+                if full and not known:  # feedback on a request of ours is never pushed out by unknown ones
+                    return self._drop(group, "spans_dropped_feedback", FEEDBACK_FULL)
+                job = feedback_job(group, self.options, now, self.config.window_seconds, time.time())
             else:
                 trace = f"{group.trace_id:032x}"
                 journal = self.disk.call(lambda s: s.run_of(trace)) if group.replayed and not group.dest else None
@@ -186,7 +185,7 @@ class Ledger:
             self._stats.add(stat, len(group.spans))
             self._traces.forget(group.trace_id)
         if why:
-            self.warnings.warn("late", "otel-mlflow dropped %d span(s) that %s", len(group.spans), why)
+            self.warnings.warn(stat, "otel-mlflow dropped %d span(s) that %s", len(group.spans), why)
 
     def _add_job(self, job: Job, now: float) -> None:
         if job.trace is not None:  # the journal around create_run
@@ -250,11 +249,14 @@ class Ledger:
 
     def finish(self, job: Job, outcome: Outcome) -> None:
         """Settle one attempt: durable first (spool), then memory and counters."""
-        if outcome is Outcome.RETRY:
+        if outcome in (Outcome.RETRY, Outcome.NOT_YET):
             with self._cond:
                 self._jobs.release(job)
-                self._stats.add("writes_retried", 1)
-            self.warnings.warn("retry", "otel-mlflow write failed, retried (attempt %d): %s", job.attempts, job.error)
+                self._stats.add("writes_retried", outcome is Outcome.RETRY)
+            if outcome is Outcome.RETRY:
+                self.warnings.warn(
+                    "retry", "otel-mlflow write failed, retried (attempt %d): %s", job.attempts, job.error
+                )
             return
         written = outcome is Outcome.WRITTEN
         if not written:
@@ -268,22 +270,21 @@ class Ledger:
             self.disk.call(lambda s: s.retire(job.refs, run=run))
         with self._cond:
             self._jobs.done(job)
+            if written and job.spans:  # traces were stored: feedback waiting for one may find it now
+                self._jobs.wake_waiting()
             self._stats.add("spans_written" if written else "spans_dropped_write_failed", job.span_count)
             if written and job.plan.run_id is None and not job.state.in_doubt and not job.plan.only_feedback:
                 self._stats.add("runs_created", 1)
             if window is not None:
                 self._windows.settle(job, written)  # a window not FINISHED gets a later job (aggregates, end)
             elif job.trace is not None:
-                trace_id = int(job.trace, 16)
-                if written and job.run_id:
-                    self._traces.mark(trace_id, WrittenTo(job.run_id))
-                else:
-                    self._traces.forget(trace_id)
+                self._traces.settle(int(job.trace, 16), job.run_id if written else None)
             self._cond.notify_all()
 
     def planning_due(self, now: float, last_plan: float) -> bool:
         with self._cond:
-            return self.draining or self._needs_planning() or now - last_plan >= self.config.flush_interval
+            draining = self._phase is not Phase.RUNNING
+            return draining or self._needs_planning() or now - last_plan >= self.config.flush_interval
 
     def wait_for_work(self, now: float) -> None:
         """Sleep until a job may be due, planning is due, or something changes (at most the flush interval)."""
@@ -294,7 +295,7 @@ class Ledger:
             for due in (self._jobs.next_due(), self._traces.next_grace_end(LATE_CHILD_GRACE_SECONDS)):
                 if due is not None:
                     timeout = min(timeout, max(0.0, due - now))
-            if self.draining:
+            if self._phase is Phase.DRAINING:
                 timeout = min(timeout, DRAINING_POLL_SECONDS)
             self._cond.wait(timeout)
 
@@ -379,15 +380,15 @@ class Ledger:
         return self._dirty or (bool(self._backlog) and self._room_to_read_back())
 
     def _room_to_read_back(self) -> bool:
-        stuck = not self._jobs and not self._traces.has_ready(time.monotonic(), hold_rootless=True)
+        stuck = not self._jobs.active() and not self._traces.has_ready(time.monotonic(), hold_rootless=True)
         return self._memory.room_to_read_back(self._held(), stuck)
 
     def _settled(self, now: float) -> bool:
-        busy = self._planning or self._jobs or self._backlog or self._windows.busy()
+        busy = self._planning or self._jobs.active() or self._backlog or self._windows.busy()
         return not (busy or self._traces.has_ready(now))
 
     def _empty(self) -> bool:
-        return not (self._planning or self._jobs or self._backlog or len(self._traces) or len(self._windows))
+        return not (self._planning or self._jobs.active() or self._backlog or len(self._traces) or len(self._windows))
 
     def _left(self) -> int:
         spool = self.disk.spool

@@ -69,12 +69,19 @@ def trace_job(group: SpanGroup, options: MappingOptions, journal: tuple[str | No
 
 
 FEEDBACK_WAIT_SECONDS = 300.0
-"""How long feedback waits for its request's trace to be in MLflow, beyond a window's length (a trace id that
-never comes, or MLflow down that long: the feedback is dropped, counted and warned about)."""
+"""How long feedback waits for its request's trace to be in MLflow, beyond a window's length, counted from when
+the feedback was given (a trace id that never comes, or MLflow down that long: the feedback is dropped, counted and
+warned about). A replay after a restart does not start the wait again."""
+MAX_FEEDBACK_JOBS = 1_000
+"""Feedback waiting for its trace at most; past it, more feedback is dropped and counted (anyone who can post to
+an app's feedback route can send feedback for traces that never come)."""
+FEEDBACK_FULL = f"are feedback for traces not in MLflow, past the {MAX_FEEDBACK_JOBS:,} waiting for theirs"
 
 
-def feedback_job(group: SpanGroup, options: MappingOptions, now: float, window_seconds: float) -> Job:
-    """The job that logs ``group``'s later feedback as MLflow assessments: no run of its own."""
+def feedback_job(group: SpanGroup, options: MappingOptions, now: float, window_seconds: float, wall: float) -> Job:
+    """The job that logs ``group``'s later feedback as MLflow assessments: no run of its own. ``now`` is the
+    monotonic clock, ``wall`` the time of day: the wait is counted from the feedback's own time."""
+    given_at = max((span.end_time or span.start_time or 0 for span in group.spans), default=0) / 1e9
     trace = f"{group.trace_id:032x}"
     plan = RunPlan(trace_id=trace, feedback=feedback_notes(group.spans, options.scrubber), only_feedback=True)
     return Job(
@@ -82,5 +89,5 @@ def feedback_job(group: SpanGroup, options: MappingOptions, now: float, window_s
         len(group.spans),
         key=f"f-{trace}",
         refs=list(group.refs),
-        deadline=now + window_seconds + FEEDBACK_WAIT_SECONDS,
+        deadline=now + max(0.0, given_at + window_seconds + FEEDBACK_WAIT_SECONDS - wall),
     )

@@ -28,6 +28,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from otel_mlflow import attributes as A
 from otel_mlflow.export.pending.memory import span_bytes
 from otel_mlflow.export.spool.file import SpanRef
+from otel_mlflow.mapping.feedback import feedback_notes
 from otel_mlflow.mapping.span_facts import is_local_root
 
 _REMEMBERED_TRACES = 10_000
@@ -207,6 +208,20 @@ class TraceBuffer:
         self._marks.move_to_end(trace_id)
         while len(self._marks) > _REMEMBERED_TRACES:
             self._marks.popitem(last=False)
+
+    def knows(self, feedback: SpanGroup) -> bool:
+        """Some feedback of ``feedback`` names a trace this buffer has a mark for (a request of this process)."""
+        return any(
+            note.otel_trace_id is not None and note.otel_trace_id in self._marks
+            for note in feedback_notes(feedback.spans)
+        )
+
+    def settle(self, trace_id: int, run_id: str | None) -> None:
+        """The trace's job ended: ``WrittenTo(run_id)``, or forgotten when it was given up (``run_id`` None)."""
+        if run_id:
+            self.mark(trace_id, WrittenTo(run_id))
+        else:
+            self.forget(trace_id)
 
     def forget(self, trace_id: int) -> None:
         """Later spans of the trace get a run of their own (its write was given up, or its spans dropped)."""
