@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -68,10 +69,24 @@ def test_the_users_prices_win_and_a_bad_file_is_a_clear_error(recorder: SpanReco
         ("not json", "cannot read it as JSON"),
         ('{"m": {"input": -1, "output": 1}}', "'m' needs"),
         ("[1, 2]", "a JSON object of models"),
+        ('{"m": {"input": Infinity, "output": 1}}', "Infinity is not a price"),  # issue 26, item 12
+        ('{"m": {"input": 1e400, "output": 1}}', "'m' needs"),
+        ('{"m": {"input": true, "output": 1}}', "'m' needs"),
+        ("[" * 100_000 + "]" * 100_000, "nested too deep"),
+        (" " * (2 << 20), "more than 1,048,576"),
     ):
         own.write_text(text)
         with pytest.raises(ConfigError, match=f"OTEL_MLFLOW_PRICES={own}.*{needle}"):
             price_source(str(own))
+
+
+def test_a_prices_file_that_is_no_regular_file_is_refused_without_reading_it(tmp_path: Path) -> None:
+    """Issue 26, item 12: a FIFO hung the exporter's constructor; /dev/zero read until MemoryError."""
+    fifo = tmp_path / "prices.fifo"
+    os.mkfifo(fifo)
+    for path in (str(fifo), "/dev/zero", str(tmp_path)):
+        with pytest.raises(ConfigError, match=f"OTEL_MLFLOW_PRICES={path}: it is not a regular file"):
+            price_source(path)
 
 
 def test_window_cost_per_request_and_total(recorder: SpanRecorder) -> None:

@@ -19,7 +19,9 @@ Usage::
 from __future__ import annotations
 
 import json
-from pathlib import Path
+import math
+import os
+import stat
 from typing import Any
 
 from otel_mlflow.config import ENV_PRICES, ConfigError
@@ -61,25 +63,61 @@ def price_source(prices_file: str | None) -> PriceSource | None:
     return prices
 
 
+MAX_PRICES_FILE_BYTES = 1 << 20
+"""A price table of thousands of models is a few hundred KB; past this, the file is refused (it is read on the
+caller's thread, when the exporter is made)."""
+
+
 def _read_file(path: str) -> dict[str, dict[str, float]]:
-    try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise ConfigError(
-            f"{ENV_PRICES}={path}: cannot read it as JSON ({exc}); give a file such as "
-            '{"my-model": {"input": 0.3, "output": 1.2}} (USD per million tokens)'
-        ) from None
-    out: dict[str, dict[str, float]] = {}
-    for model, rate in data.items() if isinstance(data, dict) else ():
-        if not (
-            isinstance(rate, dict)
-            and all(isinstance(rate.get(k), (int, float)) and rate[k] >= 0 for k in ("input", "output"))
-        ):
-            raise ConfigError(f'{ENV_PRICES}={path}: {model!r} needs {{"input": <USD per 1M>, "output": <USD per 1M>}}')
-        out[str(model)] = {"input": float(rate["input"]), "output": float(rate["output"])}
+    """The user's prices: a regular file of at most 1 MiB holding a JSON object of models, each with finite,
+    non-negative ``input`` and ``output`` numbers (a FIFO, a device, a huge or deeply nested file is refused)."""
+    data = _load(path)
     if not isinstance(data, dict):
         raise ConfigError(f"{ENV_PRICES}={path}: the file must hold a JSON object of models")
+    out: dict[str, dict[str, float]] = {}
+    for model, rate in data.items():
+        if not (isinstance(rate, dict) and all(_price(rate.get(k)) for k in ("input", "output"))):
+            raise ConfigError(
+                f'{ENV_PRICES}={path}: {model!r} needs {{"input": <USD per 1M>, "output": <USD per 1M>}}, '
+                "finite numbers of at least 0"
+            )
+        out[str(model)] = {"input": float(rate["input"]), "output": float(rate["output"])}
     return out
+
+
+def _load(path: str) -> Any:
+    def refuse(why: str) -> ConfigError:
+        return ConfigError(
+            f"{ENV_PRICES}={path}: {why}; give a JSON file such as "
+            '{"my-model": {"input": 0.3, "output": 1.2}} (USD per million tokens)'
+        )
+
+    try:
+        info = os.stat(path)
+        if not stat.S_ISREG(info.st_mode):  # checked before opening: reading a FIFO would wait for ever
+            raise refuse("it is not a regular file")
+        if info.st_size > MAX_PRICES_FILE_BYTES:
+            raise refuse(f"it holds {info.st_size:,} bytes, more than {MAX_PRICES_FILE_BYTES:,}")
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_PRICES_FILE_BYTES + 1)
+        if len(raw) > MAX_PRICES_FILE_BYTES:
+            raise refuse(f"it holds more than {MAX_PRICES_FILE_BYTES:,} bytes")
+        return json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except ConfigError:
+        raise
+    except RecursionError:
+        raise refuse("it is nested too deep") from None
+    except (OSError, ValueError) as exc:
+        raise refuse(f"cannot read it as JSON ({exc})") from None
+
+
+def _no_constant(name: str) -> float:
+    raise ValueError(f"{name} is not a price")
+
+
+def _price(value: Any) -> bool:
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return number and math.isfinite(value) and value >= 0
 
 
 def _mlflow_table() -> Any:
