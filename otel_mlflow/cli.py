@@ -39,6 +39,12 @@ from otel_mlflow.scrub import get_logger
 from otel_mlflow.serve.receiver import TRACES_PATH, Receiver
 from otel_mlflow.sigterm import mark_stopping_on_signal
 
+OPEN_RECEIVER_WARNING = (
+    "otel-mlflow receiver listens on %s with no bearer token set: anyone who reaches it can write to MLflow. Set "
+    'one: --token "$(openssl rand -hex 16)" (or %s), and the same bearer token in the senders\' headers'
+)
+"""Worded so the log scrubber leaves it whole ("token: anyone" read as a secret and became "[redacted]")."""
+
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="otel-mlflow", description="OpenTelemetry spans into MLflow")
@@ -156,13 +162,7 @@ def _receive(args: argparse.Namespace) -> int:
         exporter.config.experiment_name,
     )
     if not settings.token and not _is_loopback(settings.host):
-        log.warning(
-            "otel-mlflow receiver listens on %s without a token: anyone who reaches it can write to "
-            'MLflow. Set one: --token "$(openssl rand -hex 16)" (or %s), and the same bearer token in '
-            "the senders' headers",
-            settings.host,
-            ENV_RECEIVER_TOKEN,
-        )
+        log.warning(OPEN_RECEIVER_WARNING, settings.host, ENV_RECEIVER_TOKEN)
     receiver.serve_forever()
     receiver.stop(flush=False)
     if grpc_receiver is not None:

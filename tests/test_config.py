@@ -187,3 +187,23 @@ def test_one_artifact_location_rule() -> None:
     assert root(tracking_uri="postgresql://u@db/mlflow") == str(Path("mlartifacts").resolve())
     assert root(tracking_uri="http://127.0.0.1:5000") is None  # the server decides
     assert root(tracking_uri="sqlite:////x/m.db", artifact_location="s3://bucket/a") == "s3://bucket/a"
+
+
+def test_bounds_past_what_the_engine_and_grpc_take_are_refused_by_name() -> None:
+    """Issue 26, item 13: a flush interval of 1e10 s was accepted, then the writer loop raised OverflowError; a body
+    bound of 2^40 was accepted with gRPC off and a traceback with it on (gRPC takes a C int)."""
+    from otel_mlflow.config import ReceiverSettings
+
+    with pytest.raises(ConfigError, match="OTEL_MLFLOW_FLUSH_INTERVAL=10000000000.0 must be .* at most a year"):
+        Config.from_env(env={"OTEL_MLFLOW_FLUSH_INTERVAL": "1e10"})
+    with pytest.raises(ConfigError, match="OTEL_MLFLOW_RECEIVER_MAX_BODY_BYTES=1099511627776 must be a whole number"):
+        ReceiverSettings.from_env({"OTEL_MLFLOW_RECEIVER_MAX_BODY_BYTES": str(1 << 40)})
+    assert ReceiverSettings.from_env({"OTEL_MLFLOW_RECEIVER_MAX_BODY_BYTES": str((1 << 31) - 1)}).max_body_bytes
+
+
+def test_the_open_receiver_warning_passes_the_scrubber_whole() -> None:
+    from otel_mlflow.cli import OPEN_RECEIVER_WARNING
+    from otel_mlflow.scrub import default_scrubber
+
+    text = OPEN_RECEIVER_WARNING % ("0.0.0.0", "OTEL_MLFLOW_RECEIVER_TOKEN")
+    assert default_scrubber().text(text) == text

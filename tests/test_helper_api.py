@@ -242,3 +242,19 @@ def test_init_mlflow_keeps_the_provider_of_opentelemetry_instrument(tmp_path: Pa
     client = mlflow_module.MlflowClient(tracking_uri=f"sqlite:///{tmp_path / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("rag-experiments")
     assert len(client.search_runs([experiment.experiment_id])) == 1
+
+
+def test_a_numpy_step_and_a_missing_prompt_are_taken(otel_mlflow_capture: Capture) -> None:
+    """Issue 26, item 13: `step=np.int64(2)` was refused (metric values took numpy, steps did not); `prompt=None`
+    raised TypeError into the caller."""
+    import numpy as np
+
+    with mlflow.start_run(run_name="eval") as active:
+        log_evaluation_metrics({"f1": np.float32(0.5)}, step=np.int64(2))
+    log_llm_call(model="m", prompt=None, response=None, tokens_used=3)
+    runs = otel_mlflow_capture.runs()
+    evaluated = next(r for r in runs if r.info.run_id == active.info.run_id)
+    [point] = mlflow.MlflowClient().get_metric_history(evaluated.info.run_id, "f1")
+    assert (point.step, point.value) == (2, 0.5)
+    [call] = [r for r in runs if r.info.run_id != active.info.run_id]
+    assert call.data.params["model"] == "m" and call.data.metrics["tokens_used"] == 3

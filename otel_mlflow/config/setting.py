@@ -96,6 +96,17 @@ def positive(value: Any) -> str | None:
     return None if number and math.isfinite(value) and value > 0 else "must be a finite number greater than 0"
 
 
+MAX_SECONDS = 31_536_000
+"""The longest duration a setting takes: a year (a wait past ``threading.TIMEOUT_MAX`` would stop the writer)."""
+
+
+def duration(value: Any) -> str | None:
+    """A finite number of seconds greater than 0, at most :data:`MAX_SECONDS`."""
+    if positive(value) is None and value <= MAX_SECONDS:
+        return None
+    return f"must be a finite number of seconds greater than 0 and at most a year ({MAX_SECONDS})"
+
+
 def port(value: Any) -> str | None:
     ok = isinstance(value, int) and 0 <= value <= 65535
     return None if ok else "is not a port; use 1 to 65535 (0: any free port for HTTP, no OTLP/gRPC for gRPC)"

@@ -22,6 +22,7 @@ from otel_mlflow.config.setting import (
     RECEIVER,
     SCRUB,
     Setting,
+    duration,
     not_blank,
     one_of,
     port,
@@ -30,6 +31,8 @@ from otel_mlflow.config.setting import (
 )
 
 MAX_WRITERS = 64
+MAX_BODY_BYTES = (1 << 31) - 1
+"""gRPC takes a message size as a C int: a larger bound failed at start with a traceback."""
 RUN_MODES = ("trace", "window", "auto")
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 """MLflow's own default when ``MLFLOW_TRACKING_URI`` is unset (MLflow 3)."""
@@ -78,7 +81,7 @@ ENV_RUN_MODE = Setting(
             "otherwise; `window`: always windows; `trace`: always a run per trace")
 ENV_WINDOW_SECONDS = Setting(
     "OTEL_MLFLOW_WINDOW_SECONDS", field="window_seconds", parse=parse.seconds, default=60.0, default_doc="`60`",
-    check=positive, meaning="how long a window run gathers requests")
+    check=duration, meaning="how long a window run gathers requests")
 ENV_WINDOW_MAX_REQUESTS = Setting(
     "OTEL_MLFLOW_WINDOW_MAX_REQUESTS", field="window_max_requests", parse=parse.whole, default=10_000,
     check=positive, meaning="requests that close a window early (bounds its memory)")
@@ -88,7 +91,7 @@ ENV_CAPTURE_CONTENT = Setting(
     meaning="write prompt, context and response text; `false`/`NO_CONTENT` keeps only numbers and names")
 ENV_TRACE_TIMEOUT = Setting(
     "OTEL_MLFLOW_TRACE_TIMEOUT", field="trace_timeout", parse=parse.seconds, default=30.0, default_doc="`30`",
-    check=positive, meaning="seconds to wait for a trace's root span before writing what arrived")
+    check=duration, meaning="seconds to wait for a trace's root span before writing what arrived")
 ENV_MAX_TEXT_CHARS = Setting(
     "OTEL_MLFLOW_MAX_TEXT_CHARS", field="max_text_chars", parse=parse.whole, default=1_000_000, check=positive,
     meaning="characters kept per text artifact (the rest is cut, with a note)")
@@ -132,7 +135,7 @@ ENV_REDACT_ALLOW_KEYS = Setting(
 
 # --- delivery: memory, spool, exit ----------------------------------------------------------------------------
 ENV_FLUSH_INTERVAL = Setting(
-    "OTEL_MLFLOW_FLUSH_INTERVAL", field="flush_interval", parse=parse.seconds, default=1.0, check=positive,
+    "OTEL_MLFLOW_FLUSH_INTERVAL", field="flush_interval", parse=parse.seconds, default=1.0, check=duration,
     meaning="seconds between write cycles")
 ENV_MAX_QUEUE_SIZE = Setting(
     "OTEL_MLFLOW_MAX_QUEUE_SIZE", field="max_queue_size", parse=parse.whole, default=20_000, check=positive,
@@ -157,10 +160,10 @@ ENV_SPOOL_MAX_BYTES = Setting(
             "receiver answers 503)")
 ENV_EXIT_TIMEOUT = Setting(
     "OTEL_MLFLOW_EXIT_TIMEOUT", field="exit_timeout", parse=parse.seconds, default=600.0, default_doc="`600`",
-    check=positive, meaning="seconds exit keeps writing while MLflow makes progress (at most 20 s after SIGTERM)")
+    check=duration, meaning="seconds exit keeps writing while MLflow makes progress (at most 20 s after SIGTERM)")
 ENV_RETRY_TIMEOUT = Setting(
     "OTEL_MLFLOW_RETRY_TIMEOUT", field="retry_timeout", parse=parse.seconds, default=60.0, default_doc="`60`",
-    check=positive,
+    check=duration,
     meaning="at exit, stop once MLflow has been failing this long (the rest stays spooled); without a spool, how "
             "long a failing write is retried before its spans are dropped")
 ENV_WRITERS = Setting(
@@ -214,14 +217,14 @@ ENV_RECEIVER_TOKEN = Setting(
     meaning="bearer token clients must send (`--token`)")
 ENV_RECEIVER_MAX_BODY_BYTES = Setting(
     "OTEL_MLFLOW_RECEIVER_MAX_BODY_BYTES", field="max_body_bytes", parse=parse.whole, default=16 << 20,
-    default_doc="`16777216` (16 MiB)", readers=(RECEIVER,), check=positive,
+    default_doc="`16777216` (16 MiB)", readers=(RECEIVER,), check=whole_between(1, MAX_BODY_BYTES),
     meaning="largest request body (`--max-body-bytes`); over it, 413 (gRPC: RESOURCE_EXHAUSTED) with the reason")
 ENV_RECEIVER_MAX_SPANS = Setting(
     "OTEL_MLFLOW_RECEIVER_MAX_SPANS", field="max_spans", parse=parse.whole, default=50_000, readers=(RECEIVER,),
     check=positive, meaning="most spans in one request (`--max-spans`); over it, 413 (gRPC: INVALID_ARGUMENT)")
 ENV_RECEIVER_READ_TIMEOUT = Setting(
     "OTEL_MLFLOW_RECEIVER_READ_TIMEOUT", field="read_timeout", parse=parse.seconds, default=30.0,
-    default_doc="`30`", readers=(RECEIVER,), check=positive,
+    default_doc="`30`", readers=(RECEIVER,), check=duration,
     meaning="OTLP/HTTP: seconds for each of a connection's first byte, a request's headers, its body (not "
             "extended by trickling) (`--read-timeout`)")
 ENV_RECEIVER_MAX_CONNECTIONS = Setting(

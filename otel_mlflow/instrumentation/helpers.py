@@ -47,8 +47,8 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def log_llm_call(
     model: str,
-    prompt: str,
-    response: str,
+    prompt: str | None,
+    response: str | None,
     tokens_used: int | None = None,
     temperature: float | None = None,
     **extra: Any,
@@ -63,9 +63,11 @@ def log_llm_call(
     if tokens_used is not None:
         attrs[A.TOTAL_TOKENS] = int(tokens_used)
         attrs[A.METRIC_PREFIX + "tokens_used"] = int(tokens_used)  # the old helper's metric name
-    if capture_content_or_off():
-        attrs[A.GEN_AI_INPUT_MESSAGES] = messages_json("user", prompt)
-        attrs[A.GEN_AI_OUTPUT_MESSAGES] = messages_json("assistant", response)
+    if capture_content_or_off():  # a None or non-text prompt or response is recorded as text, never raised
+        if prompt is not None:
+            attrs[A.GEN_AI_INPUT_MESSAGES] = messages_json("user", str(prompt))
+        if response is not None:
+            attrs[A.GEN_AI_OUTPUT_MESSAGES] = messages_json("assistant", str(response))
     attrs.update(_extra(extra, other_prefix=A.PARAM_PREFIX))
     _record(f"chat {model}", attrs, kind=SpanKind.CLIENT)
 
@@ -114,9 +116,9 @@ def log_evaluation_metrics(metrics: Mapping[str, Any], step: int | None = None) 
         raise TypeError(f"log_evaluation_metrics takes a dict of metric name -> number, not {type(metrics).__name__}")
     attrs = {A.METRIC_PREFIX + str(key): _metric_value(str(key), value) for key, value in metrics.items()}
     if step is not None:
-        if isinstance(step, bool) or not isinstance(step, int) or step < 0:
+        if isinstance(step, bool) or not isinstance(step, numbers.Integral) or step < 0:
             raise ValueError(f"step must be a whole number >= 0, not {step!r}")
-        attrs[A.STEP] = step
+        attrs[A.STEP] = int(step)  # numpy's integers too, as metric values are
     _record("evaluation", attrs)
 
 
