@@ -21,7 +21,7 @@ from otel_mlflow import attributes as A
 from otel_mlflow.config import ReceiverSettings
 from otel_mlflow.mapping.run_plan import MappingOptions
 from otel_mlflow.mapping.trace_run import plan_run
-from otel_mlflow.serve.grpc_receiver import GrpcReceiver
+from otel_mlflow.serve.grpc_receiver import SERVICE, GrpcReceiver
 from otel_mlflow.serve.intake import Intake
 from otel_mlflow.testing import free_port
 from tests.helpers import SpanRecorder, Store, receiver_process, wait_for
@@ -159,3 +159,50 @@ def test_the_cli_serves_grpc_beside_http_and_an_app_with_default_settings_reache
     assert run.data.tags[A.TAG_TRACE_ID]
     log = (tmp_path / "receiver.log").read_text()
     assert f"OTLP/gRPC on 127.0.0.1:{grpc_port}" in log and proc.returncode == 0
+
+
+def raw_call(receiver: GrpcReceiver, body: bytes, token: str | None = None) -> Any:
+    """An Export call carrying ``body`` as it is (not necessarily a valid message)."""
+    metadata = (("authorization", f"Bearer {token}"),) if token else ()
+    with grpc.insecure_channel(receiver.endpoint) as channel:
+        export = channel.unary_unary(f"/{SERVICE}/Export", request_serializer=None, response_deserializer=None)
+        return export(body, timeout=10, metadata=metadata)
+
+
+def test_a_malformed_message_is_invalid_argument_with_the_reason(start_grpc: Any) -> None:
+    """Issue 26, item 11: gRPC's own parser answered INTERNAL "Exception deserializing request!"."""
+    receiver = start_grpc()
+    for body in (b"\xff\xff\xff\xff garbage", b"\n" * 4):
+        with pytest.raises(grpc.RpcError) as bad:
+            raw_call(receiver, body)
+        assert bad.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+        assert "not a protobuf ExportTraceServiceRequest" in bad.value.details()
+
+
+def test_past_its_bound_the_receiver_answers_unavailable_with_retry_info(
+    recorder: SpanRecorder, start_grpc: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 26, item 11: grpcio's own limit answered RESOURCE_EXHAUSTED without RetryInfo, which Collectors drop."""
+    import threading
+
+    from otel_mlflow.serve import grpc_receiver
+
+    monkeypatch.setattr(grpc_receiver, "CONCURRENT_RPCS", 1)
+    receiver = start_grpc()
+    decoding = receiver.intake._decoding  # held: the first export waits inside the receiver, using its one slot
+    for _ in range(2):
+        decoding.acquire()
+    first: list[Any] = []
+    waiting = threading.Thread(target=lambda: first.append(call(receiver, encode_spans(rag_spans(recorder)))))
+    waiting.start()
+    assert wait_for(lambda: receiver.intake.stats["requests"] == 1, 10)
+    with pytest.raises(grpc.RpcError) as busy:
+        call(receiver, encode_spans(rag_spans(recorder)))
+    assert busy.value.code() == grpc.StatusCode.UNAVAILABLE
+    details = dict(busy.value.trailing_metadata())["grpc-status-details-bin"]
+    retry = error_details_pb2.RetryInfo()
+    assert status_pb2.Status.FromString(details).details[0].Unpack(retry) and retry.retry_delay.seconds == 5
+    for _ in range(2):
+        decoding.release()
+    waiting.join(10)
+    assert len(first) == 1  # the first one was taken, once the receiver had room
