@@ -97,8 +97,9 @@ class _Export:
             body = next(messages, None)
             if body is None or next(messages, None) is not None:
                 context.abort(grpc.StatusCode.INVALID_ARGUMENT, "send exactly one ExportTraceServiceRequest")
+            message = bytes(body or b"")
             try:
-                decoded = intake.take(lambda: decode_request(body, PROTOBUF, intake.settings.max_spans))
+                decoded = intake.take(lambda: decode_request(message, PROTOBUF, intake.settings.max_spans))
             except Refused as refused:
                 _abort(context, refused)
             return decoded.response()
