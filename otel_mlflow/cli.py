@@ -1,7 +1,7 @@
 """The ``otel-mlflow`` command (also ``python -m otel_mlflow``).
 
     otel-mlflow receive [--host 127.0.0.1] [--port 4319] [--grpc-port 4320] [--token T] [--max-body-bytes N]
-                        [--max-spans N] [--read-timeout S] [--max-connections N]
+                        [--max-spans N] [--read-timeout S] [--max-connections N] [--max-connections-per-client N]
     otel-mlflow doctor [--receiver-port 4319]
     otel-mlflow drain [--spool-dir DIR]
 
@@ -24,6 +24,7 @@ from otel_mlflow.config import (
     ENV_RECEIVER_HOST,
     ENV_RECEIVER_MAX_BODY_BYTES,
     ENV_RECEIVER_MAX_CONNECTIONS,
+    ENV_RECEIVER_MAX_CONNECTIONS_PER_CLIENT,
     ENV_RECEIVER_MAX_SPANS,
     ENV_RECEIVER_PORT,
     ENV_RECEIVER_READ_TIMEOUT,
@@ -36,7 +37,7 @@ from otel_mlflow.config import (
 from otel_mlflow.export.exporter import MLflowSpanExporter
 from otel_mlflow.export.spool.folder import spooled_spans
 from otel_mlflow.scrub import get_logger
-from otel_mlflow.serve.receiver import TRACES_PATH, Receiver
+from otel_mlflow.serve.receiver import TRACES_PATH, Receiver, raise_open_file_limit
 from otel_mlflow.sigterm import mark_stopping_on_signal
 
 OPEN_RECEIVER_WARNING = (
@@ -76,6 +77,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--max-connections",
         type=int,
         help=f"open HTTP connections; past it, 503 (default 1,000; {ENV_RECEIVER_MAX_CONNECTIONS})",
+    )
+    receive.add_argument(
+        "--max-connections-per-client",
+        type=int,
+        help=f"connections from one address; past it, 503 (default 100; {ENV_RECEIVER_MAX_CONNECTIONS_PER_CLIENT})",
     )
     receive.add_argument("--log-level", default="INFO")
     doctor = commands.add_parser(
@@ -128,11 +134,13 @@ def _receive(args: argparse.Namespace) -> int:
             max_spans=args.max_spans,
             read_timeout=args.read_timeout,
             max_connections=args.max_connections,
+            max_connections_per_client=args.max_connections_per_client,
         )
         exporter = MLflowSpanExporter(config=Config.from_env())
     except ConfigError as exc:
         print(f"otel-mlflow: {exc}", file=sys.stderr)
         return 2
+    raise_open_file_limit()  # the one step that changes a process limit: the receiver's own process only
     try:
         receiver = Receiver(settings, exporter)
         grpc_receiver = GrpcReceiver(receiver.intake).start() if settings.grpc_port else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -118,10 +119,27 @@ def spooled_span_count(folder: str | Path | None) -> int:
     return spooled_spans(folder)
 
 
-def receiver_process(env: dict[str, str], cwd: Path, port: int, grpc_port: int = 0) -> subprocess.Popen[bytes]:
+def receiver_process(
+    env: dict[str, str],
+    cwd: Path,
+    port: int,
+    grpc_port: int = 0,
+    open_files: int | None = None,
+    file_size: int | None = None,
+) -> subprocess.Popen[bytes]:
     """A real ``otel-mlflow receive`` on 127.0.0.1:``port`` (OTLP/gRPC on ``grpc_port``, 0: off) with ``env``
-    added, answering ``/health``; its stderr goes to ``cwd / "receiver.log"``."""
+    added, answering ``/health``; its stderr goes to ``cwd / "receiver.log"``. ``open_files``: the soft limit of
+    open files it starts with (``ulimit -n``); ``file_size``: the largest file it may write (``ulimit -f``)."""
+    import resource
+
     import httpx
+
+    def limit() -> None:
+        if open_files is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (open_files, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
+        if file_size is not None:
+            signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past it fails (EFBIG) instead of killing
+            resource.setrlimit(resource.RLIMIT_FSIZE, (file_size, file_size))
 
     log = cwd / "receiver.log"
     proc = subprocess.Popen(
@@ -130,6 +148,7 @@ def receiver_process(env: dict[str, str], cwd: Path, port: int, grpc_port: int =
         cwd=cwd,
         stdout=subprocess.DEVNULL,
         stderr=open(log, "ab"),
+        preexec_fn=limit,
     )
 
     def up() -> bool:

@@ -202,32 +202,51 @@ def test_the_runs_view_fits_an_experiment_tag_whatever_the_param_fields(
     assert store.runs("many-fields")  # the experiment was made and written to
 
 
+@pytest.mark.server
 def test_requests_filed_before_an_exit_get_their_traces_linked_by_the_next_start(
-    recorder: SpanRecorder, store: Store, make_exporter: Any, tmp_path: Any
+    recorder: SpanRecorder, make_exporter: Any, tmp_path: Any
 ) -> None:
     """A window record holds its spans in the spool until its run has linked its trace: an exit before that (MLflow
     down, SIGTERM's budget spent) leaves both, and the next start on that spool links every trace, once. (Found by
-    the stack test: 38 of 240 traces were never linked when a receiver's exit left records behind.)"""
-    from tests.helpers import free_port, spooled_span_count, wait_for
+    the stack test: 38 of 240 traces were never linked when a receiver's exit left records behind.) The store is an
+    MLflow server that is down, then up on the same address: a spool replays into the store it was written for."""
+    import subprocess
 
-    spool = str(tmp_path / "spool")
-    down = f"http://127.0.0.1:{free_port()}"
-    first = make_exporter(tracking_uri=down, spool_dir=spool, run_mode="window", exit_timeout=1.0, retry_timeout=1.0)
+    from mlflow import MlflowClient
+
+    from otel_mlflow.export.mlflow.server import healthy
+    from otel_mlflow.testing import free_port, mlflow_server_command
+    from tests.helpers import spooled_span_count, wait_for
+
+    spool, port, root = str(tmp_path / "spool"), free_port(), tmp_path / "server"
+    url = f"http://127.0.0.1:{port}"
+    first = make_exporter(tracking_uri=url, spool_dir=spool, run_mode="window", exit_timeout=1.0, retry_timeout=1.0)
     for i in range(3):
         served_request(recorder, question=f"question {i}")
     first.export(recorder.take())
     first.force_flush(1_000)  # files the requests in their window (no grace period while flushing); MLflow is down
     first.shutdown()
     assert spooled_span_count(spool) == 6  # held by the 3 records, never replayed as requests of their own
-    second = make_exporter(spool_dir=spool, run_mode="window")
-    assert wait_for(lambda: second.stats.spool_files_taken_over == 1, 20)
-    assert second.force_flush(30_000)
-    [run] = store.runs()
-    assert run.data.metrics["request_count"] == 3  # once each
-    traces = traces_of(store, run)
-    assert sorted(json.loads(t.info.request_preview)["question"] for t in traces) == [f"question {i}" for i in range(3)]
-    second.shutdown()
-    assert spooled_span_count(spool) == 0
+    root.mkdir()
+    server = subprocess.Popen(mlflow_server_command(root, port, root / "artifacts"), stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, cwd=root)  # fmt: skip
+    try:
+        assert wait_for(lambda: healthy(url, 1.0), 60)  # MLflow is back
+        second = make_exporter(tracking_uri=url, spool_dir=spool, run_mode="window", artifact_location=None)
+        assert wait_for(lambda: second.stats.spool_files_taken_over == 1, 20)
+        assert second.force_flush(60_000)
+        client = MlflowClient(url)
+        experiment = client.get_experiment_by_name("llmops-rag")
+        [run] = client.search_runs([experiment.experiment_id])
+        assert run.data.metrics["request_count"] == 3  # once each
+        traces = client.search_traces(locations=[experiment.experiment_id], run_id=run.info.run_id)
+        questions = sorted(json.loads(t.info.request_preview)["question"] for t in traces)
+        assert questions == [f"question {i}" for i in range(3)]
+        second.shutdown()
+        assert spooled_span_count(spool) == 0
+    finally:
+        server.terminate()
+        server.wait(30)
 
 
 def test_many_traces_go_in_chunks_and_a_retry_resumes_after_the_last_chunk_stored(

@@ -233,7 +233,7 @@ def test_slow_clients_do_not_block_others_and_are_cut_off(
 ) -> None:
     """300 connections trickle header lines, 20 trickle a body, 20 say nothing: a normal client and /health
     are served at once all along, and every slow one is closed by its deadline, which trickling does not move."""
-    receiver = start_receiver(receiver={"read_timeout": 5})
+    receiver = start_receiver(receiver={"read_timeout": 5, "max_connections_per_client": 1000})  # all held: timed out
     host, port = receiver.socket.getsockname()[:2]
     header_tricklers = [socket.create_connection((host, port), timeout=10) for _ in range(300)]
     body_tricklers = [socket.create_connection((host, port), timeout=10) for _ in range(20)]
@@ -295,18 +295,38 @@ def test_slow_clients_do_not_block_others_and_are_cut_off(
 
 
 def test_connections_past_the_cap_get_503_with_retry_after(recorder: SpanRecorder, start_receiver: Any) -> None:
+    """A connection past the cap is answered and closed at once, before anything is read: it holds nothing (issue 26,
+    item 4: they were kept open, and only their requests got 503)."""
     receiver = start_receiver(receiver={"max_connections": 5})
     host, port = receiver.socket.getsockname()[:2]
     idle = [socket.create_connection((host, port), timeout=10) for _ in range(5)]
     assert wait_for(lambda: receiver.stats["connections_open"] == 5, 10)
     response = httpx.post(f"{receiver.url}/v1/traces", content=one_trace(recorder), headers={"Content-Type": PB})
     assert response.status_code == 503 and response.headers["retry-after"] == "5"
-    assert "OTEL_MLFLOW_RECEIVER_MAX_CONNECTIONS" in status_pb2.Status.FromString(response.content).message
+    assert "too many connections open" in response.text
+    extra = socket.create_connection((host, port), timeout=10)  # says nothing: still answered, and closed
+    assert extra.recv(200).startswith(b"HTTP/1.1 503") and extra.recv(200) == b""
+    assert receiver.stats["connections_open"] == 5
     for sock in idle:
         sock.close()
     assert wait_for(lambda: receiver.stats["connections_open"] == 0, 10)
     response = httpx.post(f"{receiver.url}/v1/traces", content=one_trace(recorder), headers={"Content-Type": PB})
     assert response.status_code == 200
+
+
+def test_one_client_cannot_take_every_connection(recorder: SpanRecorder, start_receiver: Any) -> None:
+    """Issue 26, item 13: 1,000 idle connections from one client made every other client's POST 503."""
+    receiver = start_receiver(receiver={"max_connections": 50, "max_connections_per_client": 10})
+    host, port = receiver.socket.getsockname()[:2]
+    idle = [socket.create_connection((host, port), timeout=10) for _ in range(60)]  # one client, past both caps
+    try:
+        assert wait_for(lambda: receiver.stats["connections_open"] == 10, 10)
+        other = httpx.Client(transport=httpx.HTTPTransport(local_address="127.0.0.2"))
+        response = other.post(f"{receiver.url}/v1/traces", content=one_trace(recorder), headers={"Content-Type": PB})
+        assert response.status_code == 200
+    finally:
+        for sock in idle:
+            sock.close()
 
 
 def test_the_sdk_exporter_retries_a_503_after_retry_after_and_the_spans_are_written_once(

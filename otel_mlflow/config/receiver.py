@@ -38,7 +38,9 @@ class ReceiverSettings:
     """Seconds an HTTP connection may sit idle, then for a request's headers to arrive from its first byte, then
     for its body: none of the three is extended by a client that trickles bytes."""
     max_connections: int = S.ENV_RECEIVER_MAX_CONNECTIONS.default
-    """Open HTTP connections; a request on one past it is answered 503 with Retry-After."""
+    """Open HTTP connections; one past it is answered 503 with Retry-After at once and closed."""
+    max_connections_per_client: int = S.ENV_RECEIVER_MAX_CONNECTIONS_PER_CLIENT.default
+    """The same, for the connections of one address."""
 
     def __post_init__(self) -> None:
         for row in ROWS:

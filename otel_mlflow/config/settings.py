@@ -230,7 +230,13 @@ ENV_RECEIVER_READ_TIMEOUT = Setting(
 ENV_RECEIVER_MAX_CONNECTIONS = Setting(
     "OTEL_MLFLOW_RECEIVER_MAX_CONNECTIONS", field="max_connections", parse=parse.whole, default=1000,
     readers=(RECEIVER,), check=positive,
-    meaning="open OTLP/HTTP connections, past which requests get 503 + `Retry-After` (`--max-connections`)")
+    meaning="open OTLP/HTTP connections; one past it gets 503 + `Retry-After` at once and is closed "
+            "(`--max-connections`; lowered to what the open-file limit allows, which `receive` raises to its maximum)")
+ENV_RECEIVER_MAX_CONNECTIONS_PER_CLIENT = Setting(
+    "OTEL_MLFLOW_RECEIVER_MAX_CONNECTIONS_PER_CLIENT", field="max_connections_per_client", parse=parse.whole,
+    default=100, readers=(RECEIVER,), check=positive,
+    meaning="open OTLP/HTTP connections from one address; past it, as above (`--max-connections-per-client`; "
+            "behind a proxy, every client is the proxy: raise it to `--max-connections`)")
 # fmt: on
 
 SETTINGS: tuple[Setting, ...] = tuple(v for k, v in dict(globals()).items() if k.startswith("ENV_"))

@@ -149,6 +149,25 @@ class MLflowSpanExporter(SpanExporter):
             _logger.exception("otel-mlflow could not accept %d span(s)", len(spans))
             return SpanExportResult.FAILURE
 
+    def export_durably(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
+        """:meth:`export`, but with the spool on (the default) SUCCESS only once the spans are on disk: while the spool
+        cannot take them (its disk failing), FAILURE, never memory only. For whoever acknowledges spans to a sender
+        that would retry them (the receiver)."""
+        try:
+            if self._shutdown:
+                return SpanExportResult.FAILURE
+            accepted = self._ledger.accept(spans, time.monotonic(), durable=self._config.spool)
+            self._engine.start()
+            return SpanExportResult.SUCCESS if accepted else SpanExportResult.FAILURE
+        except Exception:  # export must never raise into the caller
+            _logger.exception("otel-mlflow could not accept %d span(s)", len(spans))
+            return SpanExportResult.FAILURE
+
+    @property
+    def spooling(self) -> bool:
+        """The spool takes spans now (False: it is off, by setting or after its disk failed)."""
+        return self._ledger.disk.spool is not None
+
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Write every finished trace (and every window's new requests) now; False if not done in time.
 

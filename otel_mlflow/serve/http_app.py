@@ -8,7 +8,7 @@ content type or encoding; 503 with ``Retry-After`` when the spool has no room fo
 connection is past the cap, or when request bodies in memory are at their bound (all retryable).
 
 Everything that can be refused before the body is read is (path, token, content type, encoding, declared
-length, connection cap), answered without reading the body and without ``100 Continue``, then the connection
+length), answered without reading the body and without ``100 Continue``, then the connection
 is closed. A body is read chunk by chunk (chunked or sized), counted against its bound and against the bytes
 all bodies may hold at once, within one deadline from its first byte to its last. Decoding and spooling go
 through the shared :class:`~otel_mlflow.serve.intake.Intake`: on the event loop for a small body when a decoding
@@ -99,7 +99,7 @@ class OTLPHttpApp:
     async def __call__(self, scope: dict[str, Any], receive: _Receive, send: _Send) -> None:
         if scope["type"] != "http":
             return
-        within_cap = self.guard.request_started(scope.get("client"))
+        self.guard.request_started(scope.get("client"))
         try:
             headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
             if scope["path"] == HEALTH_PATH and scope["method"] in ("GET", "HEAD"):
@@ -109,21 +109,25 @@ class OTLPHttpApp:
             elif scope["method"] != "POST":
                 await _send(send, 405, "text/plain", b"use POST", {"Allow": "POST"}, close=True)
             else:
-                await self._traces(headers, within_cap, receive, send)
+                await self._traces(headers, receive, send)
         finally:
             self.guard.request_finished(scope.get("client"))
 
     async def _health(self, send: _Send) -> None:
-        room = await asyncio.get_running_loop().run_in_executor(None, self.intake.exporter.room)
-        body = {"status": "ok", "room": room, **self.stats}
-        await _send(send, 200, JSON, json.dumps(body).encode())
+        """200 while the receiver can take requests; 503 once its spool is off after a disk failure (it then refuses
+        every request: restarting it, on a working disk, is the fix)."""
+        exporter = self.intake.exporter
+        room = await asyncio.get_running_loop().run_in_executor(None, exporter.room)
+        spooling = exporter.spooling or not exporter.config.spool
+        body = {"status": "ok" if spooling else "spool off: restart on a writable disk", "room": room, **self.stats}
+        await _send(send, 200 if spooling else 503, JSON, json.dumps(body).encode())
 
-    async def _traces(self, headers: dict[str, str], within_cap: bool, receive: _Receive, send: _Send) -> None:
+    async def _traces(self, headers: dict[str, str], receive: _Receive, send: _Send) -> None:
         self.intake.count("requests")
         media = headers.get("content-type", "").split(";")[0].strip().lower()
         reply_as = media if media in (PROTOBUF, JSON) else JSON
         try:
-            decoded = await self._take(headers, media, within_cap, receive)
+            decoded = await self._take(headers, media, receive)
         except Exception as error:
             answer = (
                 error
@@ -142,15 +146,9 @@ class OTLPHttpApp:
         else:  # OTLP/JSON: protobuf's JSON mapping (int64 counts as strings)
             await _send(send, 200, JSON, json.dumps(json_format.MessageToDict(response)).encode())
 
-    async def _take(self, headers: dict[str, str], media: str, within_cap: bool, receive: _Receive) -> Decoded:
+    async def _take(self, headers: dict[str, str], media: str, receive: _Receive) -> Decoded:
         """Check what can be checked before the body, read it, decode and spool it; raises :class:`_Answer`."""
         limit = self.settings.max_body_bytes
-        if not within_cap:
-            raise _retry_later(
-                f"the receiver has {self.settings.max_connections} connections open "
-                "(OTEL_MLFLOW_RECEIVER_MAX_CONNECTIONS)",
-                close=True,
-            )
         if not self.intake.authorized(headers.get("authorization")):
             raise _Answer(
                 401,

@@ -86,13 +86,15 @@ class Intake:
             raise self.refuse(TOO_LARGE, str(exc)) from None
         except OTLPDecodeError as exc:
             raise self.refuse(INVALID, str(exc)) from None
-        # export() spools the request's spans in one transaction, or refuses them all: taken means on disk
-        if decoded.spans and self.exporter.export(decoded.spans) is not SpanExportResult.SUCCESS:
-            raise self.refuse(
-                FULL,
-                f"the request's {len(decoded.spans)} spans exceed the free spool space "
-                f"(OTEL_MLFLOW_SPOOL_MAX_BYTES); retry in {RETRY_AFTER_SECONDS} s",
+        # the request's spans are spooled in one transaction, or all refused: taken means on disk (never memory
+        # only while the spool's disk fails: the sender keeps them and retries)
+        if decoded.spans and self.exporter.export_durably(decoded.spans) is not SpanExportResult.SUCCESS:
+            why = (
+                f"the request's {len(decoded.spans)} spans exceed the free spool space (OTEL_MLFLOW_SPOOL_MAX_BYTES)"
+                if self.exporter.spooling or not self.exporter.config.spool
+                else "the receiver cannot write its spool now (see its log)"
             )
+            raise self.refuse(FULL, f"{why}; retry in {RETRY_AFTER_SECONDS} s")
         self.count("accepted_spans", len(decoded.spans))
         self.count("rejected_spans", decoded.rejected)
         return decoded

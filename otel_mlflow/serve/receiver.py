@@ -26,6 +26,8 @@ Environment: ``OTEL_MLFLOW_RECEIVER_HOST`` (127.0.0.1), ``OTEL_MLFLOW_RECEIVER_P
 
 from __future__ import annotations
 
+import logging
+import resource
 import socket
 import threading
 import time
@@ -34,10 +36,12 @@ import uvicorn
 
 from otel_mlflow.config import ReceiverSettings
 from otel_mlflow.export.exporter import MLflowSpanExporter
+from otel_mlflow.scrub import get_logger
 from otel_mlflow.serve.connection_guard import ConnectionGuard
 from otel_mlflow.serve.http_app import HEALTH_PATH, TRACES_PATH, OTLPHttpApp
 from otel_mlflow.serve.intake import Intake
 
+_logger = get_logger(__name__)
 __all__ = ["HEALTH_PATH", "TRACES_PATH", "Receiver"]
 BACKLOG = 2048
 """Connections the kernel queues before they are accepted: a burst of clients waits instead of being refused."""
@@ -52,7 +56,9 @@ class Receiver:
         self.settings = settings
         self.exporter = exporter
         self.intake = Intake(exporter, settings)
-        self.guard = ConnectionGuard(settings.read_timeout, settings.max_connections)
+        self.guard = ConnectionGuard(
+            settings.read_timeout, connection_cap(settings.max_connections), settings.max_connections_per_client
+        )
         self.app = OTLPHttpApp(self.intake, self.guard)
         self.socket = _listen(settings.host, settings.port)
         self.server = uvicorn.Server(
@@ -116,6 +122,58 @@ class Receiver:
     def stats(self) -> dict[str, int]:
         """Requests, accepted and rejected spans, refused requests (every transport of this intake), connections."""
         return self.app.stats
+
+
+class _OncePerMinute(logging.Filter):
+    """Lets through one of asyncio's "socket.accept() out of system resource" records a minute (it logged 432,382
+    tracebacks in 100 s when a client held the receiver's file descriptors)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._next = 0.0
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not str(record.msg).startswith("socket.accept() out of system resource"):
+            return True
+        now = time.monotonic()
+        if now < self._next:
+            return False
+        self._next = now + 60
+        return True
+
+
+_ACCEPT_ERRORS = _OncePerMinute()
+logging.getLogger("asyncio").addFilter(_ACCEPT_ERRORS)  # only this one message of asyncio's is rate-limited
+FILE_HEADROOM = 256
+"""Open files kept free of connections: the spool, MLflow's client and store, gRPC, logs."""
+
+
+def raise_open_file_limit() -> int:
+    """Raise this process's soft limit of open files to its hard limit (the common soft 1,024 is below the 1,000
+    connections the receiver takes, plus its own files); returns the soft limit now."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        target = hard if hard != resource.RLIM_INFINITY else max(soft, 1 << 20)
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+            soft = target
+        except (ValueError, OSError) as exc:  # a container may forbid it: the cap below still keeps headroom
+            _logger.warning("otel-mlflow receiver could not raise its open-file limit from %d: %s", soft, exc)
+    return soft
+
+
+def connection_cap(wanted: int) -> int:
+    """``wanted`` connections, or fewer when the open-file limit leaves less than :data:`FILE_HEADROOM` beside them
+    (a connection past the limit would cost the spool its file descriptors), with one warning naming the fix."""
+    soft = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    if soft == resource.RLIM_INFINITY or wanted + FILE_HEADROOM <= soft:
+        return wanted
+    cap = max(1, soft - FILE_HEADROOM)
+    _logger.warning(
+        "otel-mlflow receiver takes %d connections, not %d: the open-file limit is %d (raise it: ulimit -n)",
+        cap, wanted, soft,
+    )  # fmt: skip
+    return cap
 
 
 def _listen(host: str, port: int) -> socket.socket:

@@ -92,14 +92,14 @@ class Ledger:
         return self._phase is Phase.STOPPED
 
     # --- intake ---------------------------------------------------------------------------------
-    def accept(self, spans: Sequence[ReadableSpan], now: float) -> bool:
-        """Take ``spans`` whole or refuse them whole (False, counted); never waits on MLflow."""
+    def accept(self, spans: Sequence[ReadableSpan], now: float, durable: bool = False) -> bool:
+        """Take ``spans`` whole or refuse them whole (False, counted), on disk only if ``durable``; never waits."""
         sizes = [span_bytes(s) for s in spans]
         batch, positions = self.disk.append_batch(spans, self.config.spool_max_bytes, self.warnings)
         with self._cond:
             self._stats.add("spans_received", len(spans))
             fits = self._memory.fits(self._held(), len(spans), sum(sizes))
-            if batch == REFUSED or (batch is None and not fits):
+            if batch == REFUSED or (batch is None and (durable or not fits)):
                 self._stats.add("spans_dropped_queue_full", len(spans))
                 return False
             if batch is not None and (self._backlog or not fits):

@@ -7,15 +7,17 @@ The engine's only way to the spool (appending, the run and window journals, repl
     spans, lost = disk.read_batch(batch)                               # a spilled batch back, or None
     disk.call(lambda spool: spool.run_of(trace))                       # any other call: None without a spool
 
-A full disk, ``ulimit -f`` or a vanished folder must not stop the app: the first ``sqlite3.Error`` or
-``OSError`` drops the spool for the rest of the process; what is already on disk stays there for the
-next start on that folder.
+A full disk, ``ulimit -f`` or a vanished folder must not stop the app. A failure that goes away by itself (no file
+descriptor free for a moment, ``EMFILE``; a full disk, ``ENOSPC``; a lock) is retried a few times within a second,
+with one warning a minute; any other ``sqlite3.Error`` or ``OSError``, or one that lasts, drops the spool for the
+rest of the process (one warning); what is already on disk stays there for the next start on that folder.
 """
 
 from __future__ import annotations
 
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
@@ -26,11 +28,14 @@ from otel_mlflow.export import LOGGER_NAME
 from otel_mlflow.export.spool.codec import EncodeError, decode_batch, encode_batch
 from otel_mlflow.export.spool.file import RunJournal, SpanRef, SpoolFile
 from otel_mlflow.export.spool.folder import OwnedSpool
+from otel_mlflow.export.spool.sqlite import is_transient
 from otel_mlflow.ratelimit import RateLimitedLog
 from otel_mlflow.scrub import get_logger
 
 _logger = get_logger(LOGGER_NAME)
 T = TypeVar("T")
+TRANSIENT_PAUSES = (0.05, 0.2, 0.5)
+"""Pauses between tries of a spool call that failed for a passing reason (about 0.75 s in all)."""
 REFUSED = -1
 """The batch id :meth:`GuardedSpool.append_batch` gives a batch the spool has no room for: refused whole."""
 ReadBack = tuple[list[tuple[ReadableSpan, SpanRef]], list[SpanRef]]
@@ -41,6 +46,7 @@ class GuardedSpool:
     def __init__(self, owned: OwnedSpool | None, on_failure: Callable[[], int]) -> None:
         self.owned = owned
         self._switch = threading.Lock()
+        self._transient = RateLimitedLog(_logger)
         self._on_failure = on_failure
         """Called once when the spool is dropped (no lock of ours held); returns the batches only on disk."""
 
@@ -111,15 +117,21 @@ class GuardedSpool:
         return self.call(lambda s: s.windows()) or []
 
     def call(self, action: Callable[[SpoolFile], T]) -> T | None:
-        """``action(spool)``; None without a spool, or when the disk fails (the spool is dropped then)."""
+        """``action(spool)`` (one transaction: retried whole); None without a spool, or when the disk fails (the
+        spool is dropped then)."""
         spool = self.spool
         if spool is None:
             return None
-        try:
-            return action(spool)
-        except (sqlite3.Error, OSError) as exc:
-            self._fail(exc)
-            return None
+        for pause in (*TRANSIENT_PAUSES, None):
+            try:
+                return action(spool)
+            except (sqlite3.Error, OSError) as exc:
+                if pause is None or not is_transient(exc):
+                    self._fail(exc)
+                    return None
+                self._transient.warn("busy", "otel-mlflow's spool is briefly unavailable (%s): retried", exc)
+                time.sleep(pause)
+        return None
 
     def _fail(self, exc: BaseException) -> None:
         with self._switch:

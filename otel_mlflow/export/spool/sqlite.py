@@ -9,10 +9,14 @@ Usage::
 
 from __future__ import annotations
 
+import errno
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 
+_TRANSIENT_ERRNOS = {errno.EMFILE, errno.ENFILE, errno.EAGAIN, errno.ENOSPC, errno.ENOMEM}
+_TRANSIENT_CODES = {5, 6, 7, 13, 14}
+"""sqlite's BUSY, LOCKED, NOMEM, FULL and CANTOPEN (what running out of file descriptors looks like to it)."""
 _DISK_ERRORS = {8, 10, 13}
 """sqlite's SQLITE_READONLY, SQLITE_IOERR and SQLITE_FULL: the file's disk, not its content."""
 
@@ -27,6 +31,19 @@ def is_disk_error(exc: BaseException) -> bool:
             word in str(exc) for word in ("disk", "full", "readonly", "read-only")
         )
     return int(code) & 0xFF in _DISK_ERRORS
+
+
+def is_transient(exc: BaseException) -> bool:
+    """True for a failure that goes away by itself: no file descriptor or memory free for a moment, a full disk
+    that may be cleaned, a lock held by another process."""
+    if isinstance(exc, OSError):
+        return exc.errno in _TRANSIENT_ERRNOS
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is None:
+        return isinstance(exc, sqlite3.OperationalError) and any(
+            word in str(exc) for word in ("unable to open", "locked", "busy", "full", "out of memory")
+        )
+    return int(code) & 0xFF in _TRANSIENT_CODES
 
 
 @contextmanager
