@@ -229,10 +229,16 @@ def test_forked_multiprocessing_children_lose_nothing(tmp_path: Path, store: Sto
         for child in children:
             child.join()
         print("exit codes", [c.exitcode for c in children])
+        assert flush(60)  # covers what the children left in the spool folder (issue 26, item 8: it did not)
+        from mlflow import MlflowClient
+        client = MlflowClient({store.uri!r})
+        experiment = client.get_experiment_by_name("llmops-rag")
+        print("runs after flush", len(client.search_runs([experiment.experiment_id], max_results=1000)))
         """)
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path, timeout=240)
     assert out.returncode == 0, out.stderr[-3000:]
     assert "exit codes [0, 0, 0, 0]" in out.stdout
+    assert "runs after flush 40" in out.stdout, out.stdout
     runs = store.runs()
     prompts = sorted(store.artifact_text(r, "prompt.txt") for r in runs)
     assert len(runs) == 40 and len(set(prompts)) == 40, f"{len(runs)} runs, {len(set(prompts))} distinct"

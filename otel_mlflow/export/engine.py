@@ -102,11 +102,11 @@ class Engine:
     def flush(self, timeout: float) -> bool:
         """Wait until everything ready is written; False when ``timeout`` passes first."""
         deadline = time.monotonic() + timeout
-        with self._ledger.flushing():
-            if self._ledger.wait_settled(time.monotonic(), lambda: True):
-                return True
+        if self._ledger.stopped:  # shut down: nothing more will be written
+            return self._ledger.wait_settled(time.monotonic(), lambda: True)
+        with self._ledger.flushing() as since:
             self.start()
-            return self._ledger.wait_settled(deadline, lambda: self.running)
+            return self._ledger.wait_settled(deadline, lambda: self.running, since)
 
     def close(self, budget: float) -> int:
         """Write what is left within ``budget`` seconds, then stop the threads; returns spans not written."""

@@ -171,7 +171,10 @@ class MLflowSpanExporter(SpanExporter):
     def force_flush(self, timeout_millis: int = 30_000) -> bool:
         """Write every finished trace (and every window's new requests) now; False if not done in time.
 
-        Traces still waiting for their root span stay buffered (their root is not finished yet).
+        Covers what this process accepted, and what processes on its spool folder that are gone left there (forked
+        children that exited: their files are taken over first). Not covered: traces still waiting for their root
+        span (it is not finished yet), feedback waiting for a trace that is not in MLflow yet, and the spans of
+        children still running (they write their own, and leave the rest when they exit).
         """
         return self._engine.flush(timeout_millis / 1000)
 

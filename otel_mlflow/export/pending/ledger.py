@@ -301,24 +301,26 @@ class Ledger:
 
     # --- flush, drain, stop ---------------------------------------------------------------------
     @contextmanager
-    def flushing(self) -> Iterator[None]:
-        """While ``force_flush`` (or exit) waits: every waiting retry is due now and no grace period applies."""
+    def flushing(self) -> Iterator[int]:
+        """While ``force_flush`` (or exit) waits: every waiting retry is due now, no grace period applies, and the
+        files of processes gone since (forked children) are taken over. Yields the planning passes so far."""
         with self._cond:
             self._flushing += 1
             self._jobs.due_now()
-            self._dirty = True
+            self._dirty, self._next_take_over = True, 0.0
             self._cond.notify_all()
+            since = self._plans
         try:
-            yield
+            yield since
         finally:
             with self._cond:
                 self._flushing -= 1
 
-    def wait_settled(self, deadline: float, alive: Callable[[], bool]) -> bool:
-        """Wait until nothing ready is left unwritten (traces still waiting for their root do not count); False
-        when ``deadline`` passes first or no writer is ``alive``."""
+    def wait_settled(self, deadline: float, alive: Callable[[], bool], since: int = -1) -> bool:
+        """Wait until a planning pass after ``since`` left nothing ready unwritten (traces still waiting for their root
+        do not count); False when ``deadline`` passes first or no writer is ``alive``."""
         with self._cond:
-            while not self._settled(time.monotonic()):
+            while self._plans <= since or not self._settled(time.monotonic()):
                 remaining = deadline - time.monotonic()
                 if remaining <= 0 or not alive():
                     return False
@@ -369,10 +371,7 @@ class Ledger:
 
     def room_bytes(self) -> int:
         """Bytes more the exporter takes before refusing: spool disk, or memory without a spool."""
-        spool = self.disk.spool
-        with self._cond:
-            room = self.config.spool_max_bytes - spool.bytes if spool is not None else None
-            return self._memory.room_bytes(room, self._held())
+        return self._memory.room_bytes(self.disk.room(self.config.spool_max_bytes), self.memory_held())
 
     # --- state (lock held) ------------------------------------------------------------------------
     def _needs_planning(self) -> bool:

@@ -86,6 +86,11 @@ class GuardedSpool:
         rows = sorted(zip(positions, traces, strict=True))
         return self.call(lambda s: s.append(blob, rows)), positions
 
+    def room(self, max_bytes: int) -> int | None:
+        """Bytes the spool may still take under ``max_bytes``; None without a spool."""
+        spool = self.spool
+        return None if spool is None else max_bytes - spool.bytes
+
     def read_batch(self, batch: int, held: bool = False) -> ReadBack | None:
         """The batch's spans not yet written (with ``held``: those window records hold), each with its ref, and
         the refs of spans that cannot be rebuilt; None without a spool."""
