@@ -46,6 +46,9 @@ class Config:
     max_text_chars: int = S.ENV_MAX_TEXT_CHARS.default
     log_spans: bool = S.ENV_LOG_SPANS.default
     link_traces: bool = S.ENV_LINK_TRACES.default
+    traces: str = S.ENV_TRACES.default
+    """Which traces are stored (:mod:`otel_mlflow.mapping.trace_policy`); ``off`` when ``link_traces`` is false."""
+    trace_backlog_seconds: float = S.ENV_TRACE_BACKLOG_SECONDS.default
     prices: str | None = None
     """A JSON file of prices (USD per million tokens by model) over MLflow's bundled table; ``off``: no cost."""
     replica: str | None = None
@@ -75,6 +78,11 @@ class Config:
     def scrub(self) -> ScrubSettings:
         """The user's scrubbing rules (``OTEL_MLFLOW_REDACT_*``), checked."""
         return ScrubSettings(tuple(self.redact_patterns), tuple(self.redact_keys), tuple(self.redact_allow_keys))
+
+    @property
+    def trace_policy(self) -> str:
+        """``OTEL_MLFLOW_TRACES``, or ``off`` with ``OTEL_MLFLOW_LINK_TRACES=false``."""
+        return self.traces if self.link_traces else "off"
 
     @property
     def artifact_root(self) -> str | None:

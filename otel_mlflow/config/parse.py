@@ -84,3 +84,20 @@ def whole(name: str, raw: str) -> int:
         return int(raw)
     except ValueError:
         raise ConfigError(f"{name}={raw!r} is not a whole number, e.g. {name}=1000") from None
+
+
+TRACE_MODES = ("all", "adaptive", "off")
+
+
+def traces(name: str, raw: str) -> str:
+    """``all``, ``adaptive``, ``off`` or a ratio in (0, 1] (``OTEL_MLFLOW_TRACES``), lower-cased."""
+    value = raw.strip().lower()
+    if value in TRACE_MODES:
+        return value
+    try:
+        ratio = float(value)
+    except ValueError:
+        ratio = float("nan")
+    if not 0 < ratio <= 1:
+        raise ConfigError(f"{name}={raw!r} is not all, adaptive, off or a share of traces from 0 (excluded) to 1")
+    return value

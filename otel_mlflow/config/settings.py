@@ -100,8 +100,18 @@ ENV_LOG_SPANS = Setting(
     meaning="write the trace's spans as `spans.json`")
 ENV_LINK_TRACES = Setting(
     "OTEL_MLFLOW_LINK_TRACES", field="link_traces", parse=parse.boolean, default=True,
-    meaning="also store each run's spans as MLflow traces linked to the run (a server's `/v1/traces`, or in "
-            "process for a database store)")
+    meaning="store runs' spans as MLflow traces linked to the runs (a server's `/v1/traces`, or in process for a "
+            "database store); `false` is `OTEL_MLFLOW_TRACES=off`")
+ENV_TRACES = Setting(
+    "OTEL_MLFLOW_TRACES", field="traces", parse=parse.traces, default="adaptive",
+    meaning="which requests get their MLflow trace stored: `all`, `off`, a share such as `0.1` (by trace id), or "
+            "`adaptive`: all while the store keeps up, else failed, with feedback, slow, new configurations, then a "
+            "sample; window runs count `traces.stored` / `traces.sampled_out`, each predictions row says which")
+ENV_TRACE_BACKLOG_SECONDS = Setting(
+    "OTEL_MLFLOW_TRACE_BACKLOG_SECONDS", field="trace_backlog_seconds", parse=parse.seconds, default=10.0,
+    default_doc="`10`", check=duration,
+    meaning="`adaptive`: past this many seconds of traces waiting to be stored (at the store's measured pace), "
+            "traces are kept by priority")
 ENV_PRICES = Setting(
     "OTEL_MLFLOW_PRICES", field="prices", default_doc="MLflow's bundled price table",
     meaning='a JSON file of USD per million tokens by model (`{"my-model": {"input": 0.3, "output": 1.2}}`), '

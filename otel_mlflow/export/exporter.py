@@ -48,6 +48,7 @@ from otel_mlflow.export.engine import Engine
 from otel_mlflow.export.mlflow.prices import price_source
 from otel_mlflow.export.mlflow.server import set_process_defaults
 from otel_mlflow.export.pending.ledger import Ledger
+from otel_mlflow.export.pending.memory import MemoryBound
 from otel_mlflow.export.spool.folder import OwnedSpool, spool_folder, spool_identity
 from otel_mlflow.export.stats import ExportStats, SelfTelemetry
 from otel_mlflow.mapping.run_plan import MappingOptions
@@ -81,6 +82,7 @@ class MLflowSpanExporter(SpanExporter):
             prices=price_source(self._config.prices),
             replica=self._config.replica_id,
             replica_in_name=self._config.replica is not None,
+            trace_policy=self._config.trace_policy,
         )
         self._shutdown = False
         set_process_defaults(self._config.tracking_uri)
@@ -134,7 +136,8 @@ class MLflowSpanExporter(SpanExporter):
 
     def room(self) -> int:
         """Bytes more this exporter accepts before refusing (the spool's disk bound, or memory without one)."""
-        return self._ledger.room_bytes()
+        spool_room = self._ledger.disk.room(self._config.spool_max_bytes)
+        return MemoryBound(self._config).room_bytes(spool_room, self._ledger.memory_held())
 
     # --- SpanExporter API --------------------------------------------------------------------
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:

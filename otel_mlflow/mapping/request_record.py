@@ -51,6 +51,9 @@ class RequestRecord:
     """Unusable token counts on its spans (negative, non-finite, not numbers)."""
     backwards_spans: int = 0
     """Its spans that ended before they started (taken as 0 ms)."""
+    trace: str | None = None
+    """Whether its MLflow trace is stored, and why (:class:`otel_mlflow.mapping.trace_policy.Why`); None: linking
+    is off."""
     late_spans: int = 0
     """Its spans that ended after the record was made (streamed answers, background work) and joined it."""
     spans: Sequence[ReadableSpan] = ()

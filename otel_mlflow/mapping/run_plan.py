@@ -45,6 +45,8 @@ class MappingOptions:
     replica: str = ""
     """Which process writes (tag ``otel_mlflow.replica`` of window runs); ``replica_in_name`` adds it to their names."""
     replica_in_name: bool = False
+    trace_policy: str = "off"
+    """Which MLflow traces are stored (``OTEL_MLFLOW_TRACES``): tag ``otel_mlflow.trace_policy`` of window runs."""
 
 
 @dataclass

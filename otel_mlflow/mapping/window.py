@@ -45,6 +45,7 @@ TABLE_COLUMNS = (
     "error",
     "session",
     "user",
+    "trace",
 )
 
 
@@ -156,6 +157,7 @@ def window_plan(window: Window, options: MappingOptions) -> tuple[RunPlan, int]:
             builder.param(key, value)
         builder.tag(A.TAG_SERVICE_NAME, window.service)
         builder.tag(A.TAG_RUN_MODE, "window")
+        builder.tag(A.TAG_TRACE_POLICY, options.trace_policy)
         builder.tag(A.TAG_REPLICA, options.replica or None)
         builder.tag(A.TAG_WINDOW_START, _iso(first.start_ns))
     for index, record in enumerate(new, start=window.synced):
@@ -209,6 +211,11 @@ def _aggregates(builder: PlanBuilder, records: Sequence[RequestRecord], end_ms: 
         builder.metric(A.METRIC_COST_TOTAL, sum(costs), end_ms, 0, absolute=True)
     for key, count in feedback_counts(r.feedback for r in records).items():  # feedback.helpful = 3
         builder.metric(key, count, end_ms, 0, absolute=True)
+    decided = [r.trace for r in records if r.trace is not None]
+    if decided:  # how many MLflow traces were stored, and how many the policy left out: never silent
+        stored = sum(1 for why in decided if why.startswith("stored"))
+        builder.metric(A.METRIC_TRACES_STORED, stored, end_ms, 0, absolute=True)
+        builder.metric(A.METRIC_TRACES_SAMPLED_OUT, len(decided) - stored, end_ms, 0, absolute=True)
     for key in A.DETAIL_TOKEN_KEYS:  # e.g. gen_ai.usage.cache_read.input_tokens.total, only when some request had it
         counts = [r.detail_tokens[key] for r in records if key in r.detail_tokens]
         if counts:
@@ -228,6 +235,7 @@ def _aggregates(builder: PlanBuilder, records: Sequence[RequestRecord], end_ms: 
             r.error,
             r.session,
             r.user,
+            r.trace,
         ]
         for r in records
     ]

@@ -88,6 +88,8 @@ class Job:
     state: WriteState = field(default_factory=WriteState)
     run_id: str | None = None
     busy: bool = False
+    taken_at: float = 0.0
+    """When a writer last took it (how long storing its traces took is measured from there)."""
     next_try: float = 0.0
     attempts: int = 0
     error: BaseException | None = None
@@ -124,7 +126,7 @@ class JobQueue:
             seen.add(job.key)
             if job.busy or shard_of(job.key, shards) != shard or job.next_try > now:
                 continue
-            job.busy = True
+            job.busy, job.taken_at = True, now
             return job
         return None
 

@@ -33,6 +33,7 @@ from otel_mlflow.export.pending.backlog import Backlog
 from otel_mlflow.export.pending.jobs import Job, JobQueue, Outcome
 from otel_mlflow.export.pending.memory import Held, MemoryBound, span_bytes
 from otel_mlflow.export.pending.routing import FEEDBACK_FULL, MAX_FEEDBACK_JOBS, feedback_job, trace_job, windowed
+from otel_mlflow.export.pending.trace_load import TraceLoad
 from otel_mlflow.export.pending.traces import FiledIn, SpanGroup, TraceBuffer, WrittenTo
 from otel_mlflow.export.pending.windows import Windows, rebuild
 from otel_mlflow.export.spool.file import SpoolFile, WindowRecord
@@ -42,6 +43,7 @@ from otel_mlflow.export.stats import ExportStats, SelfTelemetry
 from otel_mlflow.mapping.feedback import is_feedback_group
 from otel_mlflow.mapping.request_record import request_record
 from otel_mlflow.mapping.run_plan import MappingOptions
+from otel_mlflow.mapping.trace_policy import TracePolicy
 from otel_mlflow.ratelimit import RateLimitedLog
 from otel_mlflow.scrub import get_logger
 
@@ -54,6 +56,7 @@ TAKE_OVER_EVERY_SECONDS, PRUNE_JOURNAL_EVERY_SECONDS, DRAINING_POLL_SECONDS = 5.
 forgets written traces beyond the last 10,000; how often draining looks again."""
 
 
+RETRY_WARNING = "otel-mlflow write failed, retried (attempt %d): %s"
 GIVE_UP_WARNING = "otel-mlflow dropped %d span(s): MLflow refused or failed until OTEL_MLFLOW_RETRY_TIMEOUT: %s"
 
 
@@ -80,6 +83,7 @@ class Ledger:
         self._windows = Windows(config.window_seconds, config.window_max_requests)
         self._jobs = JobQueue()
         self._backlog = Backlog()
+        self._load = TraceLoad(TracePolicy.parse(config.trace_policy), config.trace_backlog_seconds)
         self._phase = Phase.RUNNING
         self._plan_lock = threading.Lock()
         self._dirty, self._planning, self._plans = True, False, 0
@@ -154,8 +158,8 @@ class Ledger:
                 return None if joined else self._drop(group, "spans_dropped_late", "ended after their window closed")
             if windowed(group, self.config.run_mode):
                 record = request_record(group.spans, self.options.capture_content, self.options.prices)
-                with self._cond:
-                    mark, entry = self._windows.file(record, group, now, hold_spans=self.config.link_traces)
+                with self._cond:  # its MLflow trace stored, or counted out
+                    mark, entry = self._windows.file(record, group, now, hold_spans=self._load.keep(record, now))
                     self._traces.mark(group.trace_id, mark)  # late spans join its record
                 return records.append(entry)
             if is_feedback_group(group.spans):  # given after its request: joins the request's record, if it can
@@ -170,6 +174,8 @@ class Ledger:
                 trace = f"{group.trace_id:032x}"
                 journal = self.disk.call(lambda s: s.run_of(trace)) if group.replayed and not group.dest else None
                 job = trace_job(group, self.options, journal)
+                with self._cond:
+                    self._load.keep_for_run(job, now)
                 if group.dest is None and job.trace is None and job.plan.run_id:  # its run was written before a crash
                     with self._cond:
                         self._traces.mark(group.trace_id, WrittenTo(job.plan.run_id))
@@ -254,9 +260,7 @@ class Ledger:
                 self._jobs.release(job)
                 self._stats.add("writes_retried", outcome is Outcome.RETRY)
             if outcome is Outcome.RETRY:
-                self.warnings.warn(
-                    "retry", "otel-mlflow write failed, retried (attempt %d): %s", job.attempts, job.error
-                )
+                self.warnings.warn("retry", RETRY_WARNING, job.attempts, job.error)
             return
         written = outcome is Outcome.WRITTEN
         if not written:
@@ -270,7 +274,8 @@ class Ledger:
             self.disk.call(lambda s: s.retire(job.refs, run=run))
         with self._cond:
             self._jobs.done(job)
-            if written and job.spans:  # traces were stored: feedback waiting for one may find it now
+            if job.spans:  # its traces are stored (or given up): they wait no more; feedback may find them now
+                self._load.ended(job, time.monotonic())
                 self._jobs.wake_waiting()
             self._stats.add("spans_written" if written else "spans_dropped_write_failed", job.span_count)
             if written and job.plan.run_id is None and not job.state.in_doubt and not job.plan.only_feedback:
@@ -368,10 +373,6 @@ class Ledger:
         """(spans, estimated bytes) held in memory now; spilled spans wait on disk and are not counted."""
         with self._cond:
             return self._held()
-
-    def room_bytes(self) -> int:
-        """Bytes more the exporter takes before refusing: spool disk, or memory without a spool."""
-        return self._memory.room_bytes(self.disk.room(self.config.spool_max_bytes), self.memory_held())
 
     # --- state (lock held) ------------------------------------------------------------------------
     def _needs_planning(self) -> bool:

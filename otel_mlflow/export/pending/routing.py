@@ -18,6 +18,7 @@ from otel_mlflow.export.pending.jobs import Job, WriteState
 from otel_mlflow.export.pending.traces import SpanGroup
 from otel_mlflow.export.spool.file import RunJournal
 from otel_mlflow.mapping.feedback import feedback_notes, is_feedback_group
+from otel_mlflow.mapping.request_record import RequestRecord
 from otel_mlflow.mapping.run_plan import MappingOptions, RunPlan
 from otel_mlflow.mapping.span_facts import is_local_root
 from otel_mlflow.mapping.trace_run import plan_run
@@ -91,3 +92,11 @@ def feedback_job(group: SpanGroup, options: MappingOptions, now: float, window_s
         refs=list(group.refs),
         deadline=now + max(0.0, given_at + window_seconds + FEEDBACK_WAIT_SECONDS - wall),
     )
+
+
+def decision_record(job: Job) -> RequestRecord:
+    """What the trace policy looks at for a per-trace run: its trace, outcome, duration and configuration."""
+    plan = job.plan
+    start, end = (plan.start_ms or 0) * 1_000_000, (plan.end_ms or 0) * 1_000_000
+    configuration = {"model": plan.params.get("model", "")}
+    return RequestRecord(plan.trace_id, plan.run_name or "", start, end, bool(plan.failed), configuration)
