@@ -3,11 +3,13 @@
 Usage (the exporter does this)::
 
     engine = Engine(ledger, config)
-    engine.start()                  # OTEL_MLFLOW_WRITERS threads (4 against a server, 1 for sqlite)
+    engine.start()                  # run lane: OTEL_MLFLOW_WRITERS threads (4 against a server, 1 for sqlite);
+                                    # trace lane: half as many, at least one
     engine.flush(timeout=30)        # True once everything ready is in MLflow
     left = engine.close(budget=600) # spans not written (still in the spool when it is on)
 
-Each thread writes the jobs of its shard (all writes of one run go through one thread, in order). The
+Each thread writes the jobs of its lane and shard (all writes of one run's lane go through one thread, in
+order): the run lane's threads never wait for MLflow's trace store (:mod:`.pending.lanes`). The
 loop is supervised: an unexpected error, in a write or in the wait, is logged with its cause and the
 loop goes on. ``close`` drains the ledger (everything is written now), shows a progress line after ~2 s,
 and stops when everything is written, when MLflow has been failing for ``OTEL_MLFLOW_RETRY_TIMEOUT``, or
@@ -24,7 +26,7 @@ from typing import TextIO
 from otel_mlflow.config import Config
 from otel_mlflow.export.mlflow.attempt import attempt
 from otel_mlflow.export.mlflow.writer import MLflowWriter
-from otel_mlflow.export.pending.jobs import Outcome
+from otel_mlflow.export.pending.jobs import Lane, Outcome
 from otel_mlflow.export.pending.ledger import DRAINING_POLL_SECONDS, Ledger
 from otel_mlflow.scrub import get_logger
 
@@ -39,7 +41,7 @@ class Engine:
     def __init__(self, ledger: Ledger, config: Config) -> None:
         self._ledger = ledger
         self._config = config
-        self._shards = config.writer_count
+        self._shards = {Lane.RUNS: config.writer_count, Lane.TRACES: max(1, config.writer_count // 2)}
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
         self._closing_deadline: float | None = None
@@ -56,32 +58,34 @@ class Engine:
             if self._threads or self._ledger.stopped:
                 return
             self._threads = [
-                threading.Thread(target=self._run, args=(shard,), name=f"otel-mlflow-writer-{shard}", daemon=True)
-                for shard in range(self._shards)
+                threading.Thread(target=self._run, args=(lane, shard), name=f"otel-mlflow-{lane.value}-{shard}")
+                for lane, shards in self._shards.items()
+                for shard in range(shards)
             ]
         for thread in self._threads:
+            thread.daemon = True
             thread.start()
 
     # --- the loop ---------------------------------------------------------------------------
-    def _run(self, shard: int) -> None:
+    def _run(self, lane: Lane, shard: int) -> None:
         writer = MLflowWriter(self._config, self._ledger.options.scrubber)
         last_plan = 0.0
         while not self._ledger.stopped:
             try:
-                last_plan = self._cycle(shard, writer, last_plan)
+                last_plan = self._cycle(lane, shard, writer, last_plan)
             except Exception:  # the writer must not die: log the cause and go on
-                _logger.exception("otel-mlflow writer %d hit an unexpected error; it goes on", shard)
+                _logger.exception("otel-mlflow %s writer %d hit an unexpected error; it goes on", lane.value, shard)
                 time.sleep(_ERROR_PAUSE_SECONDS)
 
-    def _cycle(self, shard: int, writer: MLflowWriter, last_plan: float) -> float:
+    def _cycle(self, lane: Lane, shard: int, writer: MLflowWriter, last_plan: float) -> float:
         ledger = self._ledger
         now = time.monotonic()
         if ledger.planning_due(now, last_plan):
             ledger.plan(now)
             last_plan = now
-        job = ledger.take(shard, self._shards, time.monotonic())
+        job = ledger.take(lane, shard, self._shards[lane], time.monotonic())
         if job is None:
-            ledger.wait_for_work(now)
+            ledger.wait_for_work(lane, now)
             return last_plan
         job.state.on_progress = self._progressed  # a long write that keeps landing parts is no stall at exit
         outcome = attempt(job, writer, self._closing_deadline)

@@ -53,6 +53,9 @@ class ExportStats:
     spans_joined_late: int = 0
     """Spans of a served request that ended after its record was made and joined it (tokens, errors)."""
     runs_created: int = 0
+    traces_written: int = 0
+    """Trace-lane writes that stored MLflow traces (a window's requests, or a trace's run)."""
+    traces_dropped_write_failed: int = 0
     writes_retried: int = 0
     metrics_dropped_non_finite: int = 0
     spool_errors: int = 0

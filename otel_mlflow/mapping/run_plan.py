@@ -83,6 +83,10 @@ class RunPlan:
     """Feedback to log as MLflow assessments once the traces are in MLflow (:mod:`.feedback`)."""
     only_feedback: bool = False
     """No run at all: only ``feedback`` (given after its request, by ``log_feedback``)."""
+    only_traces: bool = False
+    """Nothing of the run: only the job's spans as MLflow traces linked to ``run_id`` (the trace lane)."""
+    experiment_id: str | None = None
+    """With ``only_traces``: the run's experiment when known (else looked up)."""
     dropped_metrics: int = 0
     dropped_tokens: int = 0
     backwards_spans: int = 0

@@ -64,7 +64,8 @@ class MLflowWriter:
     # --- public -------------------------------------------------------------------------
     def write(self, plan: RunPlan, state: WriteState, spans: Sequence[ReadableSpan] = ()) -> str | None:
         """Write ``plan``, resuming after whatever ``state`` says already landed; returns the run id (None for
-        a plan of feedback only).
+        a plan of feedback only). ``spans`` are stored as MLflow traces linked to the run by a plan of
+        ``only_traces`` (the trace lane's job, once the run exists).
 
         Raises :class:`PermanentWriteError` for a write no retry can fix, and anything else
         (connection errors, MLflow 5xx) for a write worth retrying.
@@ -98,6 +99,13 @@ class MLflowWriter:
         if plan.only_feedback:
             self._log_feedback(plan.feedback, self.experiment_id())
             return None
+        if plan.only_traces and plan.run_id is not None:  # the trace lane: the run exists, its traces follow
+            memory = self._memory(plan.run_id, fetch=plan.experiment_id is None)
+            memory.experiment_id = plan.experiment_id or memory.experiment_id
+            if not state.linked:
+                self._link_trace(plan.run_id, memory, spans, state)
+                state.linked = True
+            return plan.run_id
         client = self._client()
         if state.run_id is None:
             if plan.run_id is None:
@@ -109,6 +117,7 @@ class MLflowWriter:
         memory = self._memory(run_id, fetch=plan.run_id is not None)
         if plan.run_id is None:
             memory.experiment_id = self.experiment_id()
+        state.experiment_id = memory.experiment_id
         params, tags = self._settle_params(plan, memory)
         if state.tags_at_creation:  # create_run wrote them already (one call less per run)
             tags = [(k, v) for k, v in tags if k not in plan.tags]
@@ -125,9 +134,6 @@ class MLflowWriter:
         if plan.artifacts and not state.artifacts_done:
             self._upload(run_id, plan.artifacts)
             state.artifacts_done = True
-        if spans and self._link and not state.linked:
-            self._link_trace(run_id, memory, spans, state)
-            state.linked = True
         if plan.ends_run and not state.ended:
             client.set_terminated(run_id, "FAILED" if plan.failed else "FINISHED", end_time=plan.end_ms)
             state.ended = True
@@ -136,7 +142,7 @@ class MLflowWriter:
     def _link_trace(self, run_id: str, memory: _RunMemory, spans: Sequence[ReadableSpan], state: WriteState) -> None:
         """The spans as MLflow traces linked to the run (MLflow's GenAI views). A store that cannot hold traces is
         told once, then skipped; other errors are retried with the rest of the write."""
-        if self._link_refused or not memory.experiment_id:
+        if self._link_refused or not self._link or not memory.experiment_id:
             return
         try:
             clean = mlflow_trace_spans(spans, self._config.capture_content, self._scrubber)

@@ -2,11 +2,13 @@
 
 A plain data structure: the ledger (:mod:`.ledger`) holds its lock around every call. Jobs of one key (a trace,
 a run, a window) go one at a time and in order, always on the same writer thread (:func:`shard_of`), so a run's
-creation comes before its writes and a window's steps stay in order::
+creation comes before its writes and a window's steps stay in order. Each job is on one :class:`Lane`: the run
+lane's threads never wait for MLflow's trace store, whose writes (a run's MLflow traces, feedback assessments)
+are the trace lane's jobs, made when the run's job has landed (:attr:`Job.follow`)::
 
     queue = JobQueue()
     queue.add(job)
-    job = queue.take(shard=0, shards=4, now=time.monotonic())   # None: nothing due for this thread
+    job = queue.take(Lane.RUNS, shard=0, shards=4, now=time.monotonic())   # None: nothing due for this thread
     queue.done(job)                                              # or queue.release(job): retried at job.next_try
 
 A job's :class:`WriteState` records what of its plan already landed in MLflow, so a retry resumes there.
@@ -23,6 +25,29 @@ from opentelemetry.sdk.trace import ReadableSpan
 from otel_mlflow.export.spool.file import SpanRef
 from otel_mlflow.mapping.run_plan import RunPlan
 from otel_mlflow.mapping.window import Window
+
+
+class Lane(enum.Enum):
+    """Which writer threads take a job."""
+
+    RUNS = "runs"
+    """Runs: created, their params, metrics, tags and artifacts, ended (window steps, closing aggregates)."""
+    TRACES = "traces"
+    """MLflow traces linked to runs that exist, and feedback assessments on traces: MLflow's slowest writes."""
+
+
+@dataclass
+class FollowUp:
+    """The MLflow traces a run job's spans become once the run exists: a trace-lane job then."""
+
+    spans: Sequence[ReadableSpan]
+    refs: list[SpanRef] = field(default_factory=list)
+    """Where the spans sit in the spool (a per-trace run's): retired once they are stored."""
+    window: str | None = None
+    indexes: list[int] = field(default_factory=list)
+    """The window's records whose held spans these are: released once stored."""
+    trace: str | None = None
+    """The trace whose run these link to (journaled ``linking`` until they are stored)."""
 
 
 class Outcome(enum.Enum):
@@ -49,6 +74,8 @@ class WriteState:
     trace_chunks_done: int = 0
     """Chunks of the plan's spans already stored as MLflow traces."""
     tags_at_creation: bool = False
+    experiment_id: str | None = None
+    """The run's experiment, once the writer knows it (the trace lane stores its traces there)."""
     in_doubt: bool = False
     """A crashed process may have created this run: look it up by ``plan.identity`` before creating it."""
     on_progress: Callable[[], None] | None = None
@@ -74,7 +101,10 @@ class Job:
     key: str
     """Jobs with one key (a trace, a run, a window) run one at a time, in order, on one writer thread."""
     spans: Sequence[ReadableSpan] = ()
-    """Stored as MLflow traces linked to the run when linking is on."""
+    """Stored as MLflow traces linked to the run (trace-lane jobs only)."""
+    lane: Lane = Lane.RUNS
+    follow: FollowUp | None = None
+    """A run-lane job's spans to store as MLflow traces once it landed (None: no trace to store)."""
     refs: list[SpanRef] = field(default_factory=list)
     """Where its spans sit in the spool: retired once the write is done."""
     trace: str | None = None
@@ -117,18 +147,25 @@ class JobQueue:
     def add(self, job: Job) -> None:
         self._jobs.append(job)
 
-    def take(self, shard: int, shards: int, now: float) -> Job | None:
-        """The first due job of this shard whose key has no earlier job waiting or running."""
+    def take(self, lane: Lane, shard: int, shards: int, now: float) -> Job | None:
+        """The first due job of this lane and shard whose key has no earlier job waiting or running; traces go
+        before feedback (which waits for traces)."""
         seen: set[str] = set()
+        later: Job | None = None
         for job in self._jobs:
             if job.key in seen:
                 continue
             seen.add(job.key)
-            if job.busy or shard_of(job.key, shards) != shard or job.next_try > now:
+            if job.busy or job.lane is not lane or shard_of(job.key, shards) != shard or job.next_try > now:
                 continue
-            job.busy, job.taken_at = True, now
-            return job
-        return None
+            if job.plan.only_feedback:
+                later = later or job
+                continue
+            later = job
+            break
+        if later is not None:
+            later.busy, later.taken_at = True, now
+        return later
 
     def release(self, job: Job) -> None:
         """The attempt failed; the job stays, due again at its ``next_try``."""
@@ -141,10 +178,11 @@ class JobQueue:
         """Jobs that flush and exit wait for: all but those waiting for something not in MLflow yet."""
         return sum(1 for job in self._jobs if not job.waiting)
 
-    def wake_waiting(self) -> None:
-        """Something was written (a trace, maybe): the waiting jobs are due now and active again."""
+    def wake_waiting(self, traces: set[int]) -> None:
+        """These OTel traces were stored: the feedback waiting for one of them (or naming a trace by its MLflow id)
+        is due now and active again."""
         for job in self._jobs:
-            if job.waiting:
+            if job.waiting and any(n.otel_trace_id in traces or n.otel_trace_id is None for n in job.plan.feedback):
                 job.waiting, job.next_try = False, 0.0
 
     def feedback_count(self) -> int:
@@ -155,8 +193,12 @@ class JobQueue:
         for job in self._jobs:
             job.next_try = 0.0
 
-    def next_due(self) -> float | None:
-        return min((j.next_try for j in self._jobs if not j.busy), default=None)
+    def next_due(self, lane: Lane) -> float | None:
+        return min((j.next_try for j in self._jobs if not j.busy and j.lane is lane), default=None)
+
+    def traces_waiting(self) -> int:
+        """Trace-lane jobs not yet done (the trace lane's backlog, in writes)."""
+        return sum(1 for job in self._jobs if job.lane is Lane.TRACES)
 
     def held(self) -> tuple[int, int]:
         """(spans, estimated bytes) that trace jobs hold; window jobs' requests are counted by their windows."""

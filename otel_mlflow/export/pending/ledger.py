@@ -30,7 +30,8 @@ from opentelemetry.sdk.trace import ReadableSpan
 from otel_mlflow.config import Config
 from otel_mlflow.export import LOGGER_NAME
 from otel_mlflow.export.pending.backlog import Backlog
-from otel_mlflow.export.pending.jobs import Job, JobQueue, Outcome
+from otel_mlflow.export.pending.jobs import Job, JobQueue, Lane, Outcome
+from otel_mlflow.export.pending.lanes import restored_trace_jobs, settle_on_disk
 from otel_mlflow.export.pending.memory import Held, MemoryBound, span_bytes
 from otel_mlflow.export.pending.routing import FEEDBACK_FULL, MAX_FEEDBACK_JOBS, feedback_job, trace_job, windowed
 from otel_mlflow.export.pending.trace_load import TraceLoad
@@ -54,8 +55,6 @@ LATE_CHILD_GRACE_SECONDS = 5.0
 TAKE_OVER_EVERY_SECONDS, PRUNE_JOURNAL_EVERY_SECONDS, DRAINING_POLL_SECONDS = 5.0, 60.0, 0.2
 """How often a live process looks for spool files of dead ones (forks, crashed replicas); how often the runs journal
 forgets written traces beyond the last 10,000; how often draining looks again."""
-
-
 RETRY_WARNING = "otel-mlflow write failed, retried (attempt %d): %s"
 GIVE_UP_WARNING = "otel-mlflow dropped %d span(s): MLflow refused or failed until OTEL_MLFLOW_RETRY_TIMEOUT: %s"
 
@@ -219,10 +218,13 @@ class Ledger:
             self._backlog.adopt(batches)
             self._stats.add("spool_files_taken_over", files)
             known = self._windows.ids()
-        restored = rebuild(self.disk.windows(), self.disk, known, now)
+        rows = self.disk.windows()
+        restored, tracing = rebuild(rows, self.disk, known, now), restored_trace_jobs(rows, self.disk, known)
         with self._cond:
             for window in restored:
                 self._windows.restore(window)
+            for job in tracing:
+                self._jobs.add(job)
 
     def _read_back(self, now: float) -> None:
         """Spilled batches back into the trace buffer while memory has room."""
@@ -248,10 +250,10 @@ class Ledger:
             return self._backlog.forget()
 
     # --- writer threads -------------------------------------------------------------------------
-    def take(self, shard: int, shards: int, now: float) -> Job | None:
-        """The next due job of this writer's shard; jobs of one key go one at a time, in order."""
+    def take(self, lane: Lane, shard: int, shards: int, now: float) -> Job | None:
+        """The next due job of this writer's lane and shard; jobs of one key go one at a time, in order."""
         with self._cond:
-            return self._jobs.take(shard, shards, now)
+            return self._jobs.take(lane, shard, shards, now)
 
     def finish(self, job: Job, outcome: Outcome) -> None:
         """Settle one attempt: durable first (spool), then memory and counters."""
@@ -264,19 +266,16 @@ class Ledger:
             return
         written = outcome is Outcome.WRITTEN
         if not written:
-            self.warnings.warn("give_up", GIVE_UP_WARNING, job.span_count, job.error)
-        window = job.window
-        if window is not None:
-            closed = job.closes_window and job.upto == len(window.records)
-            self.disk.settle_window(window.id, job.run_id or window.run_id, job.upto, closed)
-        else:
-            run = (job.trace, job.run_id) if written and job.trace and job.run_id else None
-            self.disk.call(lambda s: s.retire(job.refs, run=run))
+            self.warnings.warn("give_up", GIVE_UP_WARNING, job.span_count or len(job.spans), job.error)
+        window, follow_up = job.window, settle_on_disk(self.disk, job, written)
         with self._cond:
             self._jobs.done(job)
-            if job.spans:  # its traces are stored (or given up): they wait no more; feedback may find them now
+            if job.spans:  # its traces are stored (or given up); feedback may find them now
                 self._load.ended(job, time.monotonic())
-                self._jobs.wake_waiting()
+                self._jobs.wake_waiting({s.context.trace_id for s in job.spans if s.context})
+                self._stats.add("traces_written" if written else "traces_dropped_write_failed", 1)
+            if follow_up is not None:
+                self._jobs.add(follow_up)
             self._stats.add("spans_written" if written else "spans_dropped_write_failed", job.span_count)
             if written and job.plan.run_id is None and not job.state.in_doubt and not job.plan.only_feedback:
                 self._stats.add("runs_created", 1)
@@ -291,13 +290,14 @@ class Ledger:
             draining = self._phase is not Phase.RUNNING
             return draining or self._needs_planning() or now - last_plan >= self.config.flush_interval
 
-    def wait_for_work(self, now: float) -> None:
-        """Sleep until a job may be due, planning is due, or something changes (at most the flush interval)."""
+    def wait_for_work(self, lane: Lane, now: float) -> None:
+        """Sleep until a job of ``lane`` may be due, planning is due, or something changes (at most the flush
+        interval)."""
         with self._cond:
             if self.stopped or self._needs_planning():
                 return
             timeout = self.config.flush_interval
-            for due in (self._jobs.next_due(), self._traces.next_grace_end(LATE_CHILD_GRACE_SECONDS)):
+            for due in (self._jobs.next_due(lane), self._traces.next_grace_end(LATE_CHILD_GRACE_SECONDS)):
                 if due is not None:
                     timeout = min(timeout, max(0.0, due - now))
             if self._phase is Phase.DRAINING:

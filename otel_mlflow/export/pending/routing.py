@@ -14,7 +14,8 @@ every mode. Usage::
 from __future__ import annotations
 
 from otel_mlflow import attributes as A
-from otel_mlflow.export.pending.jobs import Job, WriteState
+from otel_mlflow.export.pending.jobs import FollowUp, Job, Lane, WriteState
+from otel_mlflow.export.pending.lanes import trace_lane_job
 from otel_mlflow.export.pending.traces import SpanGroup
 from otel_mlflow.export.spool.file import RunJournal
 from otel_mlflow.mapping.feedback import feedback_notes, is_feedback_group
@@ -40,6 +41,8 @@ def trace_job(group: SpanGroup, options: MappingOptions, journal: tuple[str | No
     already done takes them as late spans, a created one is resumed, one being created is in doubt.
     """
     trace = f"{group.trace_id:032x}"
+    if journal is not None and journal[1] is RunJournal.LINKING and journal[0]:  # only its traces were left
+        return trace_lane_job(FollowUp(group.spans, list(group.refs), trace=trace), trace, journal[0])
     run_id, state = group.run_id, WriteState()
     if run_id is None and journal is not None:
         journaled_run, status = journal
@@ -56,15 +59,8 @@ def trace_job(group: SpanGroup, options: MappingOptions, journal: tuple[str | No
     creates = plan.run_id is None
     if creates:
         plan.identity = (A.TAG_WRITE_KEY, f"t-{trace}")
-    job = Job(
-        plan,
-        len(group.spans),
-        key=run_id or trace,
-        spans=group.spans,
-        refs=list(group.refs),
-        trace=trace if creates else None,
-        state=state,
-    )
+    job = Job(plan, len(group.spans), key=run_id or trace, refs=list(group.refs), trace=trace if creates else None)
+    job.state, job.follow = state, FollowUp(group.spans, list(group.refs), trace=trace)
     job.held_bytes = group.bytes + sum(len(t) for t in plan.artifacts.values())
     return job
 
@@ -90,6 +86,7 @@ def feedback_job(group: SpanGroup, options: MappingOptions, now: float, window_s
         len(group.spans),
         key=f"f-{trace}",
         refs=list(group.refs),
+        lane=Lane.TRACES,
         deadline=now + max(0.0, given_at + window_seconds + FEEDBACK_WAIT_SECONDS - wall),
     )
 

@@ -24,6 +24,9 @@ NEW_CONFIGURATION_REQUESTS = 5
 """The first requests of a configuration this process had not seen: their traces are kept."""
 RECENT_LATENCIES = 200
 MIN_RATIO = 0.01
+ASSUMED_TRACES_PER_SECOND = 50.0
+"""The trace store's pace until a write measured it (MLflow stores a trace in ~10-20 ms): a burst that comes before
+the first trace is stored is decided against this, not against an unknown (which would keep every trace)."""
 
 
 class TraceLoad:
@@ -61,11 +64,11 @@ class TraceLoad:
     def keep_for_run(self, job: Job, now: float) -> None:
         """Decide for a per-trace run's job: without its trace, the job carries no spans to store; the run's tag
         ``otel_mlflow.trace`` says the decision."""
-        if not job.spans:
+        if job.follow is None:
             return
         why = self.decide(decision_record(job), now)
         if not why.stored:
-            job.spans = ()
+            job.follow = None
         if why is not Why.OFF:
             job.plan.tags[A.TAG_TRACE_DECISION] = why.value
 
@@ -80,18 +83,23 @@ class TraceLoad:
             pace = traces / seconds
             self._pace = pace if self._pace is None else 0.8 * self._pace + 0.2 * pace
 
+    @property
+    def pace(self) -> float:
+        """Traces stored per second: measured, or assumed until measured."""
+        return self._pace or ASSUMED_TRACES_PER_SECOND
+
     def backlog_seconds(self) -> float:
-        return 0.0 if not self._pace else self.waiting / self._pace
+        return self.waiting / self.pace
 
     def _ratio(self) -> float:
         """The share of the other traces to keep: what the store keeps up with of the arrivals, less the further the
         backlog is past its bound (so that it comes back under it)."""
         arriving = len(self._arrivals) / ARRIVAL_WINDOW_SECONDS
-        if not self._pace or not arriving:
+        if not arriving:
             return 1.0
         behind = self.backlog_seconds()
         catch_up = 1.0 if behind <= self.bound_seconds else self.bound_seconds / behind
-        return min(1.0, max(MIN_RATIO, min(1.0, self._pace / arriving) * catch_up))
+        return min(1.0, max(MIN_RATIO, min(1.0, self.pace / arriving) * catch_up))
 
     def _remember(self, key: object, latency: float) -> None:
         recent = self._recent.setdefault(key, deque())

@@ -24,7 +24,7 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from otel_mlflow.export.pending.jobs import Job, WriteState
+from otel_mlflow.export.pending.jobs import FollowUp, Job, WriteState
 from otel_mlflow.export.pending.memory import Held, span_bytes
 from otel_mlflow.export.pending.traces import FiledIn, SpanGroup, TraceBuffer
 from otel_mlflow.export.spool.file import RunJournal, SpanRef, SpoolFile, WindowRecord
@@ -211,15 +211,11 @@ def window_job(window: Window, options: MappingOptions) -> Job:
     plan, upto = window_plan(window, options)
     new = window.records[window.synced : upto]
     state = WriteState(in_doubt=window.in_doubt and window.run_id is None)
-    job = Job(
-        plan,
-        sum(r.span_count for r in new),
-        key=f"w-{window.id}",
-        spans=[s for r in new for s in r.spans],
-        window=window,
-        upto=upto,
-        state=state,
-    )
+    holding = [i for i, r in enumerate(new, start=window.synced) if r.span_refs]
+    spans = [s for r in new for s in r.spans]
+    follow = FollowUp(spans, window=window.id, indexes=holding) if holding else None
+    job = Job(plan, sum(r.span_count for r in new), key=f"w-{window.id}", window=window, upto=upto, state=state)
+    job.follow = follow
     job.held_bytes = sum(r.held_bytes() for r in new)
     return job
 
@@ -229,7 +225,7 @@ def rebuild(rows: list[dict[str, Any]], disk: GuardedSpool, known: set[str], now
     records hold; a window without records is dropped from the spool. Disk reads: call without the ledger's lock."""
     out = []
     for row in rows:
-        if row["id"] in known:
+        if row["id"] in known or row["state"] is RunJournal.LINKING:  # its run is done: only traces wait
             continue
         if not row["records"]:
             disk.call(functools.partial(SpoolFile.drop_window, window=row["id"]))

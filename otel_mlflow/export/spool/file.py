@@ -42,6 +42,8 @@ class RunJournal(str, enum.Enum):
     """``create_run`` is under way: after a crash the run may exist (in doubt: looked up by its write key)."""
     CREATED = "created"
     """The run exists (its id journaled beside): a replay resumes into it."""
+    LINKING = "linking"
+    """The run's part is written; the spans it holds wait for the trace lane (MLflow traces linked to the run)."""
     DONE = "done"
     """A trace's spans are in its run: later spans of the trace join it (trace runs only)."""
 
@@ -199,41 +201,55 @@ class SpoolFile:
             self._db.execute("UPDATE windows SET run_id = ?, state = ? WHERE id = ?", (run_id, state.value, window))
             if synced is not None:
                 self._db.execute("UPDATE windows SET synced = ? WHERE id = ?", (synced, window))
-                self._release_held(window, synced)
 
-    def _release_held(self, window: str, upto: int | None) -> None:
-        """The window's run has the records before ``upto`` (all: None): the spans they held are retired."""
-        rows = self._db.execute(
-            "SELECT idx, data FROM records WHERE window = ? AND idx < ?",
-            (window, upto if upto is not None else 1 << 62),
-        ).fetchall()
-        for index, data in rows:
-            record = json.loads(data)
-            refs = record.pop("span_refs", None)
-            if refs:
-                self._retire([(int(b), int(p)) for b, p in refs])
-                self._db.execute(
-                    "UPDATE records SET data = ? WHERE window = ? AND idx = ?", (json.dumps(record), window, index)
-                )
+    def release_traces(self, window: str, indexes: Sequence[int]) -> None:
+        """These records' traces are stored (or given up): their spans retired; a LINKING window goes with its last."""
+        with self._lock, self._tx():
+            for index in indexes:
+                found = self._db.execute("SELECT data FROM records WHERE window = ? AND idx = ?", (window, index))
+                record = json.loads((found.fetchone() or ["{}"])[0])
+                refs = record.pop("span_refs", None)
+                if refs:
+                    self._retire([(int(b), int(p)) for b, p in refs])
+                    self._db.execute(
+                        "UPDATE records SET data = ? WHERE window = ? AND idx = ?", (json.dumps(record), window, index)
+                    )
+            state = self._db.execute("SELECT state FROM windows WHERE id = ?", (window,)).fetchone()
+            if state is not None and state[0] == RunJournal.LINKING.value and not self._holding(window):
+                self._forget_window(window)
 
     def drop_window(self, window: str) -> None:
-        """The window's closing write is done: forget it and its records (and the spans they held)."""
+        """The window's closing write is done: forget it and its records, but for the records whose spans still
+        wait for the trace lane (the window is then ``LINKING`` until :meth:`release_traces` frees the last)."""
         with self._lock, self._tx():
-            self._release_held(window, None)
-            self._db.execute("DELETE FROM records WHERE window = ?", (window,))
-            self._db.execute("DELETE FROM windows WHERE id = ?", (window,))
+            if not (holding := self._holding(window)):
+                return self._forget_window(window)
+            rows = self._db.execute("SELECT idx FROM records WHERE window = ?", (window,)).fetchall()
+            self._db.executemany(
+                "DELETE FROM records WHERE window = ? AND idx = ?", [(window, i) for (i,) in rows if i not in holding]
+            )
+            self._db.execute("UPDATE windows SET state = ? WHERE id = ?", (RunJournal.LINKING.value, window))
+        return None
+
+    def _holding(self, window: str) -> set[int]:
+        """The window's records that still hold spans for their MLflow traces."""
+        rows = self._db.execute("SELECT idx, data FROM records WHERE window = ?", (window,))
+        return {int(index) for index, data in rows if json.loads(data).get("span_refs")}
+
+    def _forget_window(self, window: str) -> None:
+        self._db.execute("DELETE FROM records WHERE window = ?", (window,))
+        self._db.execute("DELETE FROM windows WHERE id = ?", (window,))
 
     def windows(self) -> list[dict[str, Any]]:
-        """Every window kept, with ``records`` (in order), ``run_id``, ``state`` and ``synced``."""
+        """Every window kept: its ``records`` (in order) and their ``indexes``, ``run_id``, ``state``, ``synced``."""
         with self._lock:
             rows = self._db.execute("SELECT id, data, run_id, state, synced FROM windows").fetchall()
             out = []
             for window, data, run_id, state, synced in rows:
-                records = [
-                    json.loads(r)
-                    for (r,) in self._db.execute("SELECT data FROM records WHERE window = ? ORDER BY idx", (window,))
-                ]
-                kept = {"run_id": run_id, "state": RunJournal(state or ""), "synced": synced, "records": records}
+                rows_of = self._db.execute("SELECT idx, data FROM records WHERE window = ? ORDER BY idx", (window,))
+                indexed = [(int(i), json.loads(r)) for i, r in rows_of]
+                kept = {"run_id": run_id, "state": RunJournal(state or ""), "synced": synced}
+                kept |= {"records": [r for _, r in indexed], "indexes": [i for i, _ in indexed]}
                 out.append({"id": window, **json.loads(data), **kept})
         return out
 
