@@ -5,7 +5,11 @@
 MODE is ``trace`` or ``window``. The first FLUSHED_FIRST requests are flushed to MLflow; the rest are only
 exported (spooled). KILL: ``none`` (normal exit, which writes what is left), ``now`` (SIGKILL right after
 the last export), ``after-create`` / ``after-log-batch`` (SIGKILL inside the writer, right after the
-KILL_AT-th real MLflow ``create_run`` / ``log_batch`` returned, before the spool hears of it).
+KILL_AT-th real MLflow ``create_run`` / ``log_batch`` returned, before the spool hears of it),
+``before-traces`` (the trace lane: SIGKILL as MLflow is about to store the KILL_AT-th group of traces, their runs
+written) / ``after-link`` (right after traces were stored and linked, before the spool hears of it). MLflow traces
+are stored (every one: ``OTEL_MLFLOW_TRACES=all``) with ``before-traces`` and ``after-link`` or when the
+environment sets ``CRASH_APP_TRACES=1``.
 """
 
 from __future__ import annotations
@@ -23,21 +27,25 @@ from opentelemetry.trace import SpanKind, set_span_in_context
 from otel_mlflow import MLflowSpanExporter
 
 
-def kill_after(method_name: str, nth: int) -> None:
-    """Wrap the real MlflowClient method: the nth call completes in MLflow, then the process dies."""
+def kill_after(method_name: str, nth: int, owner: Any = None, before: bool = False) -> None:
+    """Wrap the real MlflowClient (or ``owner``) method: the nth call completes in MLflow (or, ``before``, is about
+    to start), then the process dies."""
     from mlflow import MlflowClient
 
-    original = getattr(MlflowClient, method_name)
+    owner = owner or MlflowClient
+    original = getattr(owner, method_name)
     calls = [0]
 
     def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-        result = original(self, *args, **kwargs)
         calls[0] += 1
+        if before and calls[0] == nth:
+            os.kill(os.getpid(), signal.SIGKILL)
+        result = original(self, *args, **kwargs)
         if calls[0] == nth:
             os.kill(os.getpid(), signal.SIGKILL)
         return result
 
-    setattr(MlflowClient, method_name, wrapper)
+    setattr(owner, method_name, wrapper)
 
 
 def request(tracer: Any, mode: str, i: int) -> None:
@@ -69,8 +77,15 @@ def main() -> None:
         kill_after("create_run", kill_at)
     elif kill == "after-log-batch":
         kill_after("log_batch", kill_at)
+    elif kill == "before-traces":
+        from mlflow.tracing.client import TracingClient
+
+        kill_after("log_spans", kill_at, owner=TracingClient, before=True)
+    elif kill == "after-link":
+        kill_after("link_traces_to_run", kill_at)
+    traces = kill in ("before-traces", "after-link") or os.environ.get("CRASH_APP_TRACES") == "1"
     exporter = MLflowSpanExporter(
-        tracking_uri=uri, run_mode=mode, flush_interval=0.05, window_seconds=3600, link_traces=False
+        tracking_uri=uri, run_mode=mode, flush_interval=0.05, window_seconds=3600, traces="all" if traces else "off"
     )
     provider = TracerProvider(resource=Resource.create({"service.name": "crash-app"}), shutdown_on_exit=False)
     provider.add_span_processor(SimpleSpanProcessor(exporter))  # each span.end() exports (spools) at once
@@ -82,7 +97,7 @@ def main() -> None:
             assert exporter.force_flush(60_000), "the first requests were not written"
     if kill == "now":
         os.kill(os.getpid(), signal.SIGKILL)
-    if kill in ("after-create", "after-log-batch"):
+    if kill in ("after-create", "after-log-batch", "before-traces", "after-link"):
         exporter.force_flush(60_000)  # the kill comes from inside the writer
         print("the kill point was never reached", file=sys.stderr)
         sys.exit(3)

@@ -6,6 +6,7 @@ kills itself; a second run of it on the same store (so the same default spool fo
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -22,14 +23,18 @@ APP = str(Path(__file__).with_name("crash_app.py"))
 pytestmark = pytest.mark.subprocess
 
 
-def run_app(store: Store, mode: str, requests: int, flushed_first: int, kill: str, kill_at: int = 1) -> int:
-    """Run the app; returns how many requests it made before it exited or was killed."""
+def run_app(
+    store: Store, mode: str, requests: int, flushed_first: int, kill: str, kill_at: int = 1, traces: bool = False
+) -> int:
+    """Run the app (storing MLflow traces if ``traces``); returns how many requests it made before it exited or was
+    killed."""
     proc = subprocess.run(
         [sys.executable, APP, store.uri, mode, str(requests), str(flushed_first), kill, str(kill_at)],
         capture_output=True,
         text=True,
         timeout=300,
         cwd=store.root,
+        env={**os.environ, "CRASH_APP_TRACES": "1" if traces else "0"},
     )
     if kill == "none":
         assert proc.returncode == 0, proc.stderr[-3000:]
@@ -92,3 +97,32 @@ def test_sigkill_inside_a_window_write_closes_the_window_once(
     run_app(store, "window", requests=0, flushed_first=0, kill="none")
     assert made == 40
     assert_window_runs(store, made)
+
+
+def assert_traces_once(store: Store, expected: int) -> None:
+    """Every request's MLflow trace is stored once, linked to the run that has the request's numbers."""
+    client = store.client()
+    runs = store.runs()
+    linked: Counter[str] = Counter()
+    for run in runs:
+        for trace in client.search_traces(locations=[run.info.experiment_id], run_id=run.info.run_id, max_results=500):
+            linked[trace.info.trace_id] += 1
+    assert len(linked) == expected, f"{len(linked)} traces linked to runs of {expected}"
+    assert max(linked.values()) == 1, "a trace stored or linked twice"
+    everything = client.search_traces(locations=[runs[0].info.experiment_id], max_results=500)
+    assert len(everything) == expected, f"{len(everything)} MLflow traces for {expected} requests"
+
+
+@pytest.mark.parametrize("mode", ["trace", "window"])
+@pytest.mark.parametrize("kill", ["before-traces", "after-link"])
+def test_sigkill_in_the_trace_lane_stores_each_trace_once_and_no_run_twice(store: Store, mode: str, kill: str) -> None:
+    """Issue 27, two lanes: runs land first, their traces follow. Killed with runs written and their traces not yet
+    stored (or stored and linked but not yet retired from the spool): the next start stores each trace once, links it
+    to the run that has the request's numbers, and logs no step, run or trace twice."""
+    made = run_app(store, mode, requests=30, flushed_first=0, kill=kill, kill_at=1, traces=True)
+    assert made == 30
+    assert store.runs(), "killed before any run was written: the kill point is not in the trace lane"
+    run_app(store, mode, requests=0, flushed_first=0, kill="none", traces=True)
+    (assert_trace_runs if mode == "trace" else assert_window_runs)(store, 30)
+    assert_traces_once(store, 30)
+    assert spool_left(store) == 0
