@@ -58,7 +58,7 @@ def traces_delayed(upstream: str, delay: float) -> Iterator[str]:
             self.wfile.write(data)
             connection.close()
 
-        do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _forward
+        do_GET = do_POST = do_PATCH = do_DELETE = do_PUT = _forward  # noqa: N815 - http.server names
 
         def log_message(self, *args: object) -> None:
             pass
