@@ -120,7 +120,7 @@ def _checks(config: Config, receiver_port: int) -> Iterator[Check]:
 
 def _spool_check(config: Config) -> Check:
     """Reads the folder only: doctor never creates a spool (nor anything else) where it runs."""
-    from otel_mlflow.export.spool.folder import spool_folder, spooled_spans
+    from otel_mlflow.export.spool.folder import TRACE_LANE_SPANS, spool_folder, spooled_spans
 
     folder = spool_folder(config)
     parent = next((p for p in (folder, *folder.parents) if p.exists()), None)
@@ -132,7 +132,10 @@ def _spool_check(config: Config) -> Check:
             "set OTEL_MLFLOW_SPOOL_DIR to a writable folder",
         )
     waiting = spooled_spans(folder) if folder.is_dir() else 0
-    detail = f"{folder}: {waiting} span(s) waiting" + (" (write them: otel-mlflow drain)" if waiting else "")
+    traces = spooled_spans(folder, TRACE_LANE_SPANS) if waiting else 0
+    detail = f"{folder}: {waiting} span(s) waiting"
+    detail += f", {traces} of them for their MLflow trace only" if traces else ""
+    detail += " (write them: otel-mlflow drain)" if waiting else ""
     return Check("spool", True, detail)
 
 

@@ -122,6 +122,16 @@ def test_sigkill_in_the_trace_lane_stores_each_trace_once_and_no_run_twice(store
     made = run_app(store, mode, requests=30, flushed_first=0, kill=kill, kill_at=1, traces=True)
     assert made == 30
     assert store.runs(), "killed before any run was written: the kill point is not in the trace lane"
+    if kill == "before-traces":  # doctor tells the spans that wait for their trace only
+        report = subprocess.run(
+            [str(Path(sys.executable).with_name("otel-mlflow")), "doctor"],
+            env={**os.environ, "MLFLOW_TRACKING_URI": store.uri},
+            capture_output=True,
+            text=True,
+            cwd=store.root,
+            timeout=120,
+        )
+        assert "of them for their MLflow trace only" in report.stdout, report.stdout
     run_app(store, mode, requests=0, flushed_first=0, kill="none", traces=True)
     (assert_trace_runs if mode == "trace" else assert_window_runs)(store, 30)
     assert_traces_once(store, 30)

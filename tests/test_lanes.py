@@ -77,8 +77,12 @@ def traces_delayed(upstream: str, delay: float) -> Iterator[str]:
     assert delayed, "no trace went through the proxy: the test measured nothing"
 
 
-def test_window_runs_land_while_the_trace_store_lags(tmp_path: Path) -> None:
-    recorder = SpanRecorder(service_name="rag-api")
+@pytest.fixture
+def recorder() -> SpanRecorder:
+    return SpanRecorder(service_name="rag-api")
+
+
+def test_window_runs_land_while_the_trace_store_lags(recorder: SpanRecorder, tmp_path: Path) -> None:
     with mlflow_server(tmp_path / "server") as url, traces_delayed(url, TRACE_DELAY_SECONDS) as proxy:
         exporter = MLflowSpanExporter(
             config=Config.from_env(
@@ -115,7 +119,9 @@ def test_window_runs_land_while_the_trace_store_lags(tmp_path: Path) -> None:
 
             assert wait_for(runs_done, 60, 0.2), "the window runs were not all written and closed"
             stored_then = len(client.search_traces(locations=[experiment.experiment_id], max_results=500))
+            lag = exporter.lag()
             assert stored_then < sent, f"{stored_then} of {sent} traces stored: the trace lane did not lag behind"
+            assert lag.runs_seconds == 0.0 and lag.traces_waiting > 0 and lag.traces_backlog_seconds > 0, lag
             assert exporter.force_flush(180_000), "the traces did not follow"
             runs = runs_done()
             linked = [
@@ -131,3 +137,49 @@ def test_window_runs_land_while_the_trace_store_lags(tmp_path: Path) -> None:
             print(f"lanes: {sent} requests, {len(runs)} window runs closed with {stored_then} traces stored")
         finally:
             exporter.shutdown(timeout_seconds=30)
+
+
+def test_a_run_lane_that_falls_behind_is_told_once_with_the_fix(
+    recorder: SpanRecorder, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """MLflow that takes no writes (nothing listens on its port): window steps fall behind by more than two windows
+    and a flush interval; one warning says so and names the fix, and lag() and the OTel gauges say by how much."""
+    from opentelemetry.sdk.metrics import MeterProvider
+    from opentelemetry.sdk.metrics.export import InMemoryMetricReader
+
+    from otel_mlflow.testing import free_port
+
+    reader = InMemoryMetricReader()
+    config = Config.from_env(
+        env={},
+        tracking_uri=f"http://127.0.0.1:{free_port()}",
+        run_mode="window",
+        window_seconds=0.2,
+        flush_interval=0.05,
+        spool_dir=str(tmp_path / "spool"),
+    )
+    exporter = MLflowSpanExporter(config=config, meter_provider=MeterProvider(metric_readers=[reader]))
+    try:
+        with recorder.tracer.start_as_current_span("POST /ask", kind=SpanKind.SERVER):
+            pass
+        exporter.export(recorder.take())
+        exporter.force_flush(1_000)  # files the request at once (no 5 s grace): its window's job waits for MLflow
+        assert wait_for(lambda: "runs reach MLflow" in caplog.text, 30, 0.1), caplog.text[-2000:]
+        [warning] = [r.getMessage() for r in caplog.records if "runs reach MLflow" in r.getMessage()]
+        assert "Scaling out" in warning and "more workers" in warning
+        lag = exporter.lag()
+        assert lag.runs_seconds > 2 * 0.2 + 0.05
+        gauges = {
+            m.name: m.data.data_points[0].value
+            for m in reader.get_metrics_data().resource_metrics[0].scope_metrics[0].metrics
+            if m.name.startswith("otel_mlflow.export.") and m.name != "otel_mlflow.export.exporter.spans"
+        }
+        assert set(gauges) == {
+            "otel_mlflow.export.runs.lag",
+            "otel_mlflow.export.traces.waiting",
+            "otel_mlflow.export.traces.backlog",
+            "otel_mlflow.export.traces.sampled_out",
+        }
+        assert gauges["otel_mlflow.export.runs.lag"] > 2 * 0.2 + 0.05
+    finally:
+        exporter.shutdown(timeout_seconds=1)

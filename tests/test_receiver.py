@@ -186,6 +186,12 @@ def test_unknown_path_and_health(start_receiver: Any) -> None:
     assert httpx.post(f"{receiver.url}/v1/metrics", content=b"x", headers=PB).status_code == 404
     health = httpx.get(f"{receiver.url}/health").json()
     assert health["status"] == "ok" and health["room"] > 0
+    assert health["lag"] == {  # how far behind MLflow is (issue 27): nothing waits here
+        "runs_seconds": 0.0,
+        "traces_waiting": 0,
+        "traces_backlog_seconds": 0.0,
+        "traces_sampled_out": 0,
+    }
 
 
 def test_json_spans_with_ids_that_are_not_hex_are_refused_alone(

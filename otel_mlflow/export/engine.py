@@ -35,6 +35,11 @@ _ERROR_PAUSE_SECONDS = 0.5
 _JOIN_SECONDS = 2.0
 SHOW_PROGRESS_AFTER_SECONDS = 2.0
 PLAIN_PROGRESS_EVERY_SECONDS = 5.0
+RUNS_BEHIND_WARNING = (
+    "otel-mlflow: runs reach MLflow %.0f s late (more than %.0f s): MLflow takes writes slower than they come, or "
+    "fails; give it more capacity (a server with more workers on PostgreSQL, more receiver replicas: README "
+    '"Scaling out")'
+)
 
 
 class Engine:
@@ -83,6 +88,7 @@ class Engine:
         if ledger.planning_due(now, last_plan):
             ledger.plan(now)
             last_plan = now
+            self._warn_if_behind(now)
         job = ledger.take(lane, shard, self._shards[lane], time.monotonic())
         if job is None:
             ledger.wait_for_work(lane, now)
@@ -96,6 +102,12 @@ class Engine:
                 self._failing_since = None
         ledger.finish(job, outcome)
         return last_plan
+
+    def _warn_if_behind(self, now: float) -> None:
+        """One warning a minute while the run lane is later than two windows and a flush interval."""
+        lag, bound = self._ledger.lag(now), 2 * self._config.window_seconds + self._config.flush_interval
+        if lag.runs_seconds > bound:
+            self._ledger.warnings.warn("behind", RUNS_BEHIND_WARNING, lag.runs_seconds, bound)
 
     def _progressed(self) -> None:
         """Part of a write landed (the writer tells while the write goes on): MLflow is not failing."""

@@ -47,6 +47,7 @@ from otel_mlflow.config import ENV_SPOOL_DIR, SIGTERM_EXIT_SECONDS, Config
 from otel_mlflow.export.engine import Engine
 from otel_mlflow.export.mlflow.prices import price_source
 from otel_mlflow.export.mlflow.server import set_process_defaults
+from otel_mlflow.export.pending.lanes import Lag
 from otel_mlflow.export.pending.ledger import Ledger
 from otel_mlflow.export.pending.memory import MemoryBound
 from otel_mlflow.export.spool.folder import OwnedSpool, spool_folder, spool_identity
@@ -96,6 +97,7 @@ class MLflowSpanExporter(SpanExporter):
         owned = self._open_spool()
         self._ledger = Ledger(self._config, self._options, self._telemetry, owned)
         self._engine = Engine(self._ledger, self._config)
+        self._telemetry.observe(self.lag)
         if owned is not None:
             self._engine.start()  # writes what a dead process left in this folder, if anything
 
@@ -129,6 +131,11 @@ class MLflowSpanExporter(SpanExporter):
         """Where this exporter's spool lives (None: memory only)."""
         owned = self._ledger.disk.owned
         return str(owned.folder) if owned is not None else None
+
+    def lag(self) -> Lag:
+        """How far behind MLflow is now: the run lane's lag in seconds, the traces waiting to be stored (and how long
+        that takes at the trace store's pace), the traces sampled out so far."""
+        return self._ledger.lag(time.monotonic())
 
     def memory_held(self) -> tuple[int, int]:
         """(spans, estimated bytes) this exporter holds in memory (bounded by OTEL_MLFLOW_MAX_QUEUE_*)."""

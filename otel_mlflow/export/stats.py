@@ -8,25 +8,44 @@ Usage::
 
 ``otel_mlflow.export.exporter.spans`` (a counter of spans) has the attribute ``outcome``, one per ``spans_*``
 counter: ``received``, ``written``, ``spilled``, ``dropped_queue_full``, ``dropped_write_failed``,
-``dropped_mapping_failed``, ``dropped_late``, ``dropped_feedback``, ``joined_late``. With no MeterProvider
+``dropped_mapping_failed``, ``dropped_late``, ``dropped_feedback``, ``joined_late``. Gauges say how far behind
+MLflow is (:meth:`SelfTelemetry.observe`): ``otel_mlflow.export.runs.lag`` (s), ``otel_mlflow.export.traces.waiting``,
+``otel_mlflow.export.traces.backlog`` (s) and ``otel_mlflow.export.traces.sampled_out``. With no MeterProvider
 configured (the distro's default ``OTEL_METRICS_EXPORTER=none``), it costs nothing.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from opentelemetry import metrics
+from opentelemetry.metrics import CallbackOptions, Observation
 
 METER_NAME = "otel_mlflow"
 SPANS_COUNTER = "otel_mlflow.export.exporter.spans"
+LAG_GAUGES = (
+    ("otel_mlflow.export.runs.lag", "runs_seconds", "s"),
+    ("otel_mlflow.export.traces.waiting", "traces_waiting", "{trace}"),
+    ("otel_mlflow.export.traces.backlog", "traces_backlog_seconds", "s"),
+    ("otel_mlflow.export.traces.sampled_out", "traces_sampled_out", "{trace}"),
+)
 
 
 class SelfTelemetry:
     def __init__(self, meter_provider: Any = None) -> None:
-        meter = metrics.get_meter(METER_NAME, meter_provider=meter_provider)
+        meter = self._meter = metrics.get_meter(METER_NAME, meter_provider=meter_provider)
         self._spans = meter.create_counter(SPANS_COUNTER, unit="{span}", description="spans by outcome")
+
+    def observe(self, lag: Callable[[], Any]) -> None:
+        """Gauges read from ``lag()`` (a :class:`otel_mlflow.export.pending.lanes.Lag`) when metrics are collected."""
+        for name, field_name, unit in LAG_GAUGES:
+
+            def read(_options: CallbackOptions, field_name: str = field_name) -> Iterable[Observation]:
+                return [Observation(getattr(lag(), field_name))]
+
+            self._meter.create_observable_gauge(name, callbacks=[read], unit=unit)
 
     def add(self, stat_name: str, n: int) -> None:
         """Count ``n`` spans under the ExportStats field ``stat_name`` (``spans_written`` -> ``written``)."""

@@ -22,6 +22,7 @@ Usage::
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -119,7 +120,9 @@ class OTLPHttpApp:
         exporter = self.intake.exporter
         room = await asyncio.get_running_loop().run_in_executor(None, exporter.room)
         spooling = exporter.spooling or not exporter.config.spool
-        body = {"status": "ok" if spooling else "spool off: restart on a writable disk", "room": room, **self.stats}
+        lag = dataclasses.asdict(exporter.lag())  # how far behind MLflow is: runs, traces waiting, sampled out
+        body = {"status": "ok" if spooling else "spool off: restart on a writable disk", "room": room, "lag": lag}
+        body.update(self.stats)
         await _send(send, 200 if spooling else 503, JSON, json.dumps(body).encode())
 
     async def _traces(self, headers: dict[str, str], receive: _Receive, send: _Send) -> None:

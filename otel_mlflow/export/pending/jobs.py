@@ -17,6 +17,7 @@ A job's :class:`WriteState` records what of its plan already landed in MLflow, s
 from __future__ import annotations
 
 import enum
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -118,6 +119,7 @@ class Job:
     state: WriteState = field(default_factory=WriteState)
     run_id: str | None = None
     busy: bool = False
+    queued_at: float = 0.0
     taken_at: float = 0.0
     """When a writer last took it (how long storing its traces took is measured from there)."""
     next_try: float = 0.0
@@ -145,7 +147,12 @@ class JobQueue:
         return len(self._jobs)
 
     def add(self, job: Job) -> None:
+        job.queued_at = time.monotonic()
         self._jobs.append(job)
+
+    def oldest(self, lane: Lane, now: float) -> float:
+        """Seconds the oldest job of ``lane`` has waited or been in flight (0 with none): how far behind it is."""
+        return max((now - job.queued_at for job in self._jobs if job.lane is lane), default=0.0)
 
     def take(self, lane: Lane, shard: int, shards: int, now: float) -> Job | None:
         """The first due job of this lane and shard whose key has no earlier job waiting or running; traces go

@@ -15,6 +15,7 @@ until its trace is stored or given up, so exactly-once and the exit drain cover 
 from __future__ import annotations
 
 import functools
+from dataclasses import dataclass
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -24,6 +25,20 @@ from otel_mlflow.export.pending.memory import span_bytes
 from otel_mlflow.export.spool.file import RunJournal, SpanRef, SpoolFile
 from otel_mlflow.export.spool.guarded import GuardedSpool
 from otel_mlflow.mapping.run_plan import RunPlan
+
+
+@dataclass(frozen=True)
+class Lag:
+    """How far behind the lanes are (``MLflowSpanExporter.lag()``; the receiver's ``/health``; self-telemetry)."""
+
+    runs_seconds: float
+    """Age of the oldest run-lane job not yet done: how late window steps and runs reach MLflow (0: none waits)."""
+    traces_waiting: int
+    """Traces decided stored and not yet in MLflow."""
+    traces_backlog_seconds: float
+    """How long the trace store takes for those, at its measured pace."""
+    traces_sampled_out: int
+    """Traces the policy left out since start (their numbers are in the runs, their traces not)."""
 
 
 def settle_on_disk(disk: GuardedSpool, job: Job, written: bool) -> Job | None:

@@ -9,7 +9,7 @@ durable copy through the guarded spool only. Writer threads ask it for work and 
     ledger.accept(spans, now)                  # export(): spooled (one transaction), then held or spilled
     if ledger.planning_due(now, last_plan):
         ledger.plan(now)                       # ready traces -> jobs or window records; windows -> jobs
-    job = ledger.take(shard, shards, now)      # or ledger.wait_for_work(now) when there is none
+    job = ledger.take(lane, shard, shards, now)   # or ledger.wait_for_work(lane, now) when there is none
     ledger.finish(job, attempt(job, writer, None))   # retire from the spool, journal, count
 
 Its :class:`Phase`: RUNNING -> DRAINING (:meth:`begin_drain`) -> STOPPED (:meth:`stop`). The states of a trace,
@@ -31,7 +31,7 @@ from otel_mlflow.config import Config
 from otel_mlflow.export import LOGGER_NAME
 from otel_mlflow.export.pending.backlog import Backlog
 from otel_mlflow.export.pending.jobs import Job, JobQueue, Lane, Outcome
-from otel_mlflow.export.pending.lanes import restored_trace_jobs, settle_on_disk
+from otel_mlflow.export.pending.lanes import Lag, restored_trace_jobs, settle_on_disk
 from otel_mlflow.export.pending.memory import Held, MemoryBound, span_bytes
 from otel_mlflow.export.pending.routing import FEEDBACK_FULL, MAX_FEEDBACK_JOBS, feedback_job, trace_job, windowed
 from otel_mlflow.export.pending.trace_load import TraceLoad
@@ -80,11 +80,9 @@ class Ledger:
         self._memory = MemoryBound(config)
         self._traces = TraceBuffer(config.trace_timeout)
         self._windows = Windows(config.window_seconds, config.window_max_requests)
-        self._jobs = JobQueue()
-        self._backlog = Backlog()
+        self._jobs, self._backlog = JobQueue(), Backlog()
         self._load = TraceLoad(TracePolicy.parse(config.trace_policy), config.trace_backlog_seconds)
-        self._phase = Phase.RUNNING
-        self._plan_lock = threading.Lock()
+        self._phase, self._plan_lock = Phase.RUNNING, threading.Lock()
         self._dirty, self._planning, self._plans = True, False, 0
         self._flushing = 0  # force_flush calls waiting: planning takes finished traces without their grace period
         self._next_take_over, self._next_prune = 0.0, time.monotonic() + PRUNE_JOURNAL_EVERY_SECONDS
@@ -287,8 +285,8 @@ class Ledger:
 
     def planning_due(self, now: float, last_plan: float) -> bool:
         with self._cond:
-            draining = self._phase is not Phase.RUNNING
-            return draining or self._needs_planning() or now - last_plan >= self.config.flush_interval
+            due = now - last_plan >= self.config.flush_interval
+            return self._phase is not Phase.RUNNING or self._needs_planning() or due
 
     def wait_for_work(self, lane: Lane, now: float) -> None:
         """Sleep until a job of ``lane`` may be due, planning is due, or something changes (at most the flush
@@ -297,9 +295,8 @@ class Ledger:
             if self.stopped or self._needs_planning():
                 return
             timeout = self.config.flush_interval
-            for due in (self._jobs.next_due(lane), self._traces.next_grace_end(LATE_CHILD_GRACE_SECONDS)):
-                if due is not None:
-                    timeout = min(timeout, max(0.0, due - now))
+            dues = (self._jobs.next_due(lane), self._traces.next_grace_end(LATE_CHILD_GRACE_SECONDS))
+            timeout = min([timeout, *(max(0.0, due - now) for due in dues if due is not None)])
             if self._phase is Phase.DRAINING:
                 timeout = min(timeout, DRAINING_POLL_SECONDS)
             self._cond.wait(timeout)
@@ -333,8 +330,7 @@ class Ledger:
         return True
 
     def begin_drain(self) -> int:
-        """RUNNING -> DRAINING: from the next planning pass on, everything is written now. Returns the planning
-        passes so far (:meth:`wait_drained` waits for one that drained)."""
+        """RUNNING -> DRAINING (everything is written now); returns the planning passes so far (for wait_drained)."""
         with self._cond:
             if self._phase is Phase.RUNNING:
                 self._phase = Phase.DRAINING
@@ -368,6 +364,10 @@ class Ledger:
         """A snapshot of the counters."""
         with self._cond:
             return self._stats.copy()
+
+    def lag(self, now: float) -> Lag:  # how far behind each lane is now
+        with self._cond:
+            return Lag(self._jobs.oldest(Lane.RUNS, now), *self._load.backlog())
 
     def memory_held(self) -> Held:
         """(spans, estimated bytes) held in memory now; spilled spans wait on disk and are not counted."""

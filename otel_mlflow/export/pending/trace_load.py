@@ -35,6 +35,8 @@ class TraceLoad:
         self.bound_seconds = bound_seconds
         self.waiting = 0
         """Traces decided stored and not yet in MLflow."""
+        self.sampled_out = 0
+        """Traces the policy left out (not ``off``): their requests' numbers are written, their traces not."""
         self._pace: float | None = None  # traces stored per second (moving average); None: not measured yet
         self._arrivals: deque[float] = deque()
         self._latencies: dict[object, list[float]] = {}
@@ -52,6 +54,7 @@ class TraceLoad:
         self._remember(key, record.latency_ms)
         why = decide(self.policy, record, load)
         self.waiting += why.stored
+        self.sampled_out += why is Why.OUT
         return why
 
     def keep(self, record: RequestRecord, now: float) -> bool:
@@ -87,6 +90,10 @@ class TraceLoad:
     def pace(self) -> float:
         """Traces stored per second: measured, or assumed until measured."""
         return self._pace or ASSUMED_TRACES_PER_SECOND
+
+    def backlog(self) -> tuple[int, float, int]:
+        """(traces waiting to be stored, the seconds that takes at the measured pace, traces sampled out so far)."""
+        return self.waiting, round(self.backlog_seconds(), 3), self.sampled_out
 
     def backlog_seconds(self) -> float:
         return self.waiting / self.pace

@@ -51,8 +51,15 @@ def spool_folder(config: Config) -> Path:
     return Path(cache) / "otel-mlflow" / "spool" / spool_identity(config).key
 
 
-def spooled_spans(folder: str | Path) -> int:
-    """Spans waiting in every spool file of ``folder`` (files of live processes included)."""
+TRACE_LANE_SPANS = (
+    "SELECT count(*) FROM spans WHERE held = 1 OR trace IN (SELECT trace FROM runs WHERE state = 'linking')"
+)
+"""The spans whose runs are written and whose MLflow traces are not yet stored."""
+
+
+def spooled_spans(folder: str | Path, query: str = "SELECT count(*) FROM spans") -> int:
+    """Spans waiting in every spool file of ``folder`` (files of live processes included); ``query`` counts
+    another subset (:data:`TRACE_LANE_SPANS`)."""
     import sqlite3
 
     total = 0
@@ -62,7 +69,7 @@ def spooled_spans(folder: str | Path) -> int:
         except sqlite3.Error:
             continue
         try:
-            total += int(conn.execute("SELECT count(*) FROM spans").fetchone()[0])
+            total += int(conn.execute(query).fetchone()[0])
         except sqlite3.Error:
             pass  # a file being created or removed right now
         finally:
