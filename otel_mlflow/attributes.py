@@ -107,6 +107,20 @@ METRIC_COST: Final = "cost_usd"
 """What a request's (or trace's) LLM calls cost, from token counts and prices; absent when a model has no price."""
 METRIC_COST_TOTAL: Final = "cost_usd.total"
 METRIC_FEEDBACK_PREFIX: Final = "feedback."
+METRIC_PER_SECOND: Final = {
+    "count": "requests.1s",
+    "errors": "errors.1s",
+    "p50": "latency_ms.1s.p50",
+    "p95": "latency_ms.1s.p95",
+    "max": "latency_ms.1s.max",
+    "input_tokens": "gen_ai.usage.input_tokens.1s",
+    "output_tokens": "gen_ai.usage.output_tokens.1s",
+    "cost": "cost_usd.1s",
+}
+"""A window's per-second points (``OTEL_MLFLOW_STEPS=second``): one point per second of request ends, the step being
+the seconds since the window's first request started."""
+TAG_STEPS: Final = "otel_mlflow.steps"
+"""What a window run's metric points are: ``request`` (a step per request) or ``second`` (per-second aggregates)."""
 METRIC_TRACES_STORED: Final = "traces.stored"
 METRIC_TRACES_SAMPLED_OUT: Final = "traces.sampled_out"
 """A window's requests with each feedback value: ``feedback.helpful = 3``."""

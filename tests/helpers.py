@@ -205,3 +205,16 @@ def rotel_collector(
         proc.terminate()
         proc.wait(15)
         log.close()
+
+
+def requests_in_points(client: Any, run: Any) -> int:
+    """The requests a window run's metric points stand for, each point once: a ``latency_ms`` step per request, or
+    (``otel_mlflow.steps=second``) the ``requests.1s`` counts. Fails when a step was logged twice."""
+    from otel_mlflow import attributes as A
+
+    per_second = run.data.tags.get(A.TAG_STEPS) == "second"
+    key = A.METRIC_PER_SECOND["count"] if per_second else A.METRIC_LATENCY
+    history = client.get_metric_history(run.info.run_id, key)
+    steps = [m.step for m in history]
+    assert len(steps) == len(set(steps)), f"{key}: a step logged twice in run {run.info.run_id}"
+    return int(sum(m.value for m in history)) if per_second else len(history)

@@ -17,7 +17,7 @@ import pytest
 
 from otel_mlflow import attributes as A
 from otel_mlflow.export.spool.folder import SPOOL_FOLDER_NAME
-from tests.helpers import Store, spooled_span_count
+from tests.helpers import Store, requests_in_points, spooled_span_count
 
 APP = str(Path(__file__).with_name("crash_app.py"))
 pytestmark = pytest.mark.subprocess
@@ -63,9 +63,8 @@ def assert_window_runs(store: Store, expected: int) -> None:
     for run in runs:
         assert run.info.status == "FINISHED", "a window run was left RUNNING"
         count = int(run.data.metrics["request_count"])
-        steps = client.get_metric_history(run.info.run_id, "latency_ms")
-        assert len(steps) == count, f"{len(steps)} latency steps for {count} requests: a step was logged twice"
-        assert len({s.step for s in steps}) == count
+        points = requests_in_points(client, run)
+        assert points == count, f"metric points for {points} requests of {count}: a point was logged twice"
         total += count
     assert total == expected, f"{total} requests in window runs of {expected}"
 

@@ -91,7 +91,9 @@ def window_of_requests(url: str, recorder: SpanRecorder, experiment: str, reques
     from mlflow import MlflowClient
 
     exporter = MLflowSpanExporter(
-        config=Config.from_env(env={}, tracking_uri=url, experiment_name=experiment, flush_interval=0.05)
+        config=Config.from_env(
+            env={}, tracking_uri=url, experiment_name=experiment, flush_interval=0.05, steps="request"
+        )
     )
     try:
         for _ in range(requests):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import rotel_binary
+from tests.helpers import requests_in_points, rotel_binary
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "examples"))
@@ -55,7 +55,7 @@ def test_every_request_once_through_collectors_two_receivers_and_a_restarted_mlf
                 Path(client.download_artifacts(run.info.run_id, "predictions.json", str(tmp_path))).read_text()
             )
             rows.update(row[table["columns"].index("question")] for row in table["data"])
-            steps += len(client.get_metric_history(run.info.run_id, "latency_ms"))
+            steps += requests_in_points(client, run)
         assert rows == Counter(sent.keys()) and steps == REQUESTS  # each request once: one row, one step
         traces = []
         for run in runs:

@@ -14,7 +14,8 @@ from otel_mlflow import attributes as A
 from otel_mlflow.export.pending.windows import WindowSet
 from otel_mlflow.mapping.request_record import request_record
 from otel_mlflow.mapping.run_plan import MappingOptions
-from otel_mlflow.mapping.window import percentile, window_plan
+from otel_mlflow.mapping.window import window_plan
+from otel_mlflow.mapping.window_points import percentile
 from tests.helpers import SpanRecorder, Store
 
 BASE_NS = 1_800_000_000 * 10**9
@@ -149,7 +150,7 @@ def test_each_replica_tags_its_window_runs_and_names_them_when_named(recorder: S
 
 
 def test_window_mode_into_sqlite(recorder: SpanRecorder, store: Store, make_exporter: Any) -> None:
-    exporter = make_exporter(run_mode="window", window_seconds=3600)
+    exporter = make_exporter(run_mode="window", window_seconds=3600, steps="request")
     latencies = [float(10 * (i + 1)) for i in range(20)]
     for i, latency in enumerate(latencies):
         exporter.export(request(recorder, i, latency, fail=(i % 10 == 9)))

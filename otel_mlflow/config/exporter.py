@@ -41,6 +41,7 @@ class Config:
     run_mode: str = S.ENV_RUN_MODE.default
     window_seconds: float = S.ENV_WINDOW_SECONDS.default
     window_max_requests: int = S.ENV_WINDOW_MAX_REQUESTS.default
+    steps: str = S.ENV_STEPS.default
     capture_content: bool = S.ENV_CAPTURE_CONTENT.default
     trace_timeout: float = S.ENV_TRACE_TIMEOUT.default
     max_text_chars: int = S.ENV_MAX_TEXT_CHARS.default

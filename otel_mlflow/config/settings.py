@@ -34,6 +34,7 @@ MAX_WRITERS = 64
 MAX_BODY_BYTES = (1 << 31) - 1
 """gRPC takes a message size as a C int: a larger bound failed at start with a traceback."""
 RUN_MODES = ("trace", "window", "auto")
+STEP_MODES = ("request", "second", "auto")
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 """MLflow's own default when ``MLFLOW_TRACKING_URI`` is unset (MLflow 3)."""
 DEFAULT_EXPERIMENT_NAME = "llmops-rag"
@@ -85,6 +86,12 @@ ENV_WINDOW_SECONDS = Setting(
 ENV_WINDOW_MAX_REQUESTS = Setting(
     "OTEL_MLFLOW_WINDOW_MAX_REQUESTS", field="window_max_requests", parse=parse.whole, default=10_000,
     check=positive, meaning="requests that close a window early (bounds its memory)")
+ENV_STEPS = Setting(
+    "OTEL_MLFLOW_STEPS", field="steps", parse=parse.lower, default="auto", check=one_of("steps", *STEP_MODES),
+    meaning="a window run's metric points: `request` (a step per request: `latency_ms`, tokens, cost), `second` "
+            "(per-second aggregates whose cost does not grow with the rate: `requests.1s`, `errors.1s`, "
+            "`latency_ms.1s.p50`/`.p95`/`.max`, tokens, cost), or `auto`: per request while requests come at most "
+            "5 a second when a window opens, per second above (tag `otel_mlflow.steps`)")
 ENV_CAPTURE_CONTENT = Setting(
     "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", field="capture_content", parse=parse.boolean,
     default=True, readers=(EXPORTER, INSTRUMENTORS),

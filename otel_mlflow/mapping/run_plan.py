@@ -87,6 +87,8 @@ class RunPlan:
     """Nothing of the run: only the job's spans as MLflow traces linked to ``run_id`` (the trace lane)."""
     experiment_id: str | None = None
     """With ``only_traces``: the run's experiment when known (else looked up)."""
+    points: tuple[int, int] | None = None
+    """A window's per-second points once this plan is written: (the second steps count from, the last one logged)."""
     dropped_metrics: int = 0
     dropped_tokens: int = 0
     backwards_spans: int = 0

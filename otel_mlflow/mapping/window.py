@@ -5,48 +5,30 @@ windows of a process are kept by :class:`otel_mlflow.export.pending.windows.Wind
 
     window = Window(key, service, params, opened_at=now)
     window.records.append(request_record(spans))
-    plan, upto = window_plan(window, MappingOptions())   # new requests; aggregates when closed
+    plan, upto = window_plan(window, MappingOptions(), time.time())   # new requests; aggregates when closed
 
 Each request adds steps to ``latency_ms``, ``gen_ai.usage.input_tokens`` and ``gen_ai.usage.output_tokens``,
-stamped with the request's own time. A closed window adds aggregates (latency p50/p95/p99, request and
-error counts, error rate, token totals, tokens per second, time to first chunk p50/p95 when requests streamed,
-requests per feedback value ``feedback.<value>``) and ``predictions.json``, a table the MLflow UI
-shows (question, answer, latency, tokens, status, feedback, trace id, and a failed request's error). A window's run
-is written only by the process
-that opened it: a restarted process opens new windows and never touches old runs.
+stamped with the request's own time; a window with ``per_second`` points instead adds a point per second of request
+ends, once that second has settled (:mod:`.window_points`). A closed window adds aggregates (latency
+p50/p95/p99, request and error counts, error rate, token totals, tokens per second, time to first chunk p50/p95
+when requests streamed, requests per feedback value ``feedback.<value>``) and ``predictions.json``, a table the
+MLflow UI shows (question, answer, latency, tokens, status, feedback, trace id, and a failed request's error). A
+window's run is written only by the process that opened it: a restarted process opens new windows and never
+touches old runs.
 """
 
 from __future__ import annotations
 
 import enum
-import json
-import math
 import time
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from otel_mlflow import attributes as A
-from otel_mlflow.mapping.feedback import feedback_counts
 from otel_mlflow.mapping.request_record import RequestRecord
 from otel_mlflow.mapping.run_plan import MappingOptions, PlanBuilder, RunPlan
-
-TABLE_COLUMNS = (
-    "timestamp",
-    "question",
-    "answer",
-    "latency_ms",
-    "input_tokens",
-    "output_tokens",
-    "status",
-    "feedback",
-    "trace_id",
-    "error",
-    "session",
-    "user",
-    "trace",
-)
+from otel_mlflow.mapping.window_points import Points, closing_points, iso, per_second_points
 
 
 class WindowState(enum.Enum):
@@ -80,10 +62,14 @@ class Window:
     """Names the window's run (tag ``otel_mlflow.write_key``) and its entry in the spool."""
     in_doubt: bool = False
     """Restored from a crashed process that may have created its run already."""
+    per_second: bool = False
+    """Its metric points are per-second aggregates, not a step per request (``OTEL_MLFLOW_STEPS``)."""
+    points: Points | None = None
+    """Per second: the second its steps count from, and the last second whose point is logged (later ones only)."""
 
     def describe(self) -> dict[str, Any]:
         """What the spool keeps of the window besides its records (plain JSON values)."""
-        return {"service": self.service, "params": self.params}
+        return {"service": self.service, "params": self.params, "steps": "second" if self.per_second else "request"}
 
     @property
     def pending(self) -> int:
@@ -119,7 +105,9 @@ class Window:
         CLOSED -> CLOSING."""
         self.state = WindowState.CLOSING if self.closed else WindowState.SYNCING
 
-    def settle(self, upto: int, run_id: str | None, written: bool, closing_write: bool) -> WindowState:
+    def settle(
+        self, upto: int, run_id: str | None, written: bool, closing_write: bool, points: Points | None = None
+    ) -> WindowState:
         """A write of the records up to ``upto`` landed (``written``) or was given up: their spans are freed (linked
         by now), the window advances: SYNCING -> OPEN; CLOSING -> FINISHED when this was the closing write of every
         record, else CLOSED. Returns the new state."""
@@ -127,7 +115,7 @@ class Window:
             record.spans, record.spans_bytes = (), 0
         if written:
             self.run_id, self.in_doubt = run_id, False
-        self.synced = upto
+        self.synced, self.points = upto, points or self.points
         if self.state is WindowState.SYNCING:
             self.state = WindowState.OPEN
         elif closing_write and self.synced == len(self.records):
@@ -137,8 +125,14 @@ class Window:
         return self.state
 
 
-def window_plan(window: Window, options: MappingOptions) -> tuple[RunPlan, int]:
-    """The writes that bring ``window``'s run up to date; returns (plan, records covered)."""
+SECOND_SETTLES_SECONDS = 7
+"""A second's point is logged this long after it (requests are filed ~5 s after they end, late children joined);
+a request filed after its second's point counts in the closing aggregates only."""
+
+
+def window_plan(window: Window, options: MappingOptions, wall_now: float | None = None) -> tuple[RunPlan, int]:
+    """The writes that bring ``window``'s run up to date at ``wall_now`` (the time of day: per second, which seconds
+    are settled; None: every second so far); returns (plan, records covered)."""
     upto = len(window.records)
     new = window.records[window.synced : upto]
     first = window.records[0]
@@ -158,9 +152,13 @@ def window_plan(window: Window, options: MappingOptions) -> tuple[RunPlan, int]:
         builder.tag(A.TAG_SERVICE_NAME, window.service)
         builder.tag(A.TAG_RUN_MODE, "window")
         builder.tag(A.TAG_TRACE_POLICY, options.trace_policy)
+        builder.tag(A.TAG_STEPS, "second" if window.per_second else "request")
         builder.tag(A.TAG_REPLICA, options.replica or None)
-        builder.tag(A.TAG_WINDOW_START, _iso(first.start_ns))
-    for index, record in enumerate(new, start=window.synced):
+        builder.tag(A.TAG_WINDOW_START, iso(first.start_ns))
+    if window.per_second:
+        settled = None if window.closed or wall_now is None else int(wall_now) - SECOND_SETTLES_SECONDS
+        plan.points = per_second_points(builder, window.records[:upto], window.points, settled)
+    for index, record in enumerate([] if window.per_second else new, start=window.synced):
         ts = record.end_ns // 1_000_000
         builder.metric(A.METRIC_LATENCY, record.latency_ms, ts, index, absolute=True)
         builder.metric(A.GEN_AI_USAGE_INPUT_TOKENS, record.input_tokens, ts, index, absolute=True)
@@ -173,7 +171,7 @@ def window_plan(window: Window, options: MappingOptions) -> tuple[RunPlan, int]:
         builder.tag(A.TAG_TRACE_ID, new[-1].trace_id)
     plan.end_ms = max(r.end_ns for r in window.records[:upto]) // 1_000_000
     if window.closed:
-        _aggregates(builder, window.records[:upto], plan.end_ms)
+        closing_points(builder, window.records[:upto], plan.end_ms)
     plan.dropped_tokens = sum(r.dropped_tokens for r in window.records[:upto])  # the window's whole count so far
     plan.backwards_spans = sum(r.backwards_spans for r in window.records[:upto])
     late = sum(r.late_spans for r in window.records[:upto])
@@ -181,77 +179,6 @@ def window_plan(window: Window, options: MappingOptions) -> tuple[RunPlan, int]:
         builder.tag(A.TAG_LATE_SPANS, str(late))
     builder.finish()
     return plan, upto
-
-
-def _aggregates(builder: PlanBuilder, records: Sequence[RequestRecord], end_ms: int) -> None:
-    latencies = sorted(r.latency_ms for r in records)
-    errors = sum(1 for r in records if r.failed)
-    input_total = sum(r.input_tokens or 0 for r in records)
-    output_total = sum(r.output_tokens or 0 for r in records)
-    span_s = max(1e-9, (max(r.end_ns for r in records) - min(r.start_ns for r in records)) / 1e9)
-    for key, value in (
-        (A.METRIC_LATENCY_P50, percentile(latencies, 50)),
-        (A.METRIC_LATENCY_P95, percentile(latencies, 95)),
-        (A.METRIC_LATENCY_P99, percentile(latencies, 99)),
-        (A.METRIC_REQUESTS, len(records)),
-        (A.METRIC_ERRORS, errors),
-        (A.METRIC_ERROR_RATE, errors / len(records)),
-        (A.METRIC_INPUT_TOTAL, input_total),
-        (A.METRIC_OUTPUT_TOTAL, output_total),
-        (A.METRIC_TOTAL_TOKENS, input_total + output_total),
-        (A.METRIC_TOKENS_PER_SECOND, (input_total + output_total) / span_s),
-    ):
-        builder.metric(key, value, end_ms, 0, absolute=True)
-    firsts = sorted(r.time_to_first_chunk_ms for r in records if r.time_to_first_chunk_ms is not None)
-    if firsts:  # only when some request streamed
-        builder.metric(A.METRIC_TTFC_P50, percentile(firsts, 50), end_ms, 0, absolute=True)
-        builder.metric(A.METRIC_TTFC_P95, percentile(firsts, 95), end_ms, 0, absolute=True)
-    costs = [r.cost_usd for r in records if r.cost_usd is not None]
-    if costs:
-        builder.metric(A.METRIC_COST_TOTAL, sum(costs), end_ms, 0, absolute=True)
-    for key, count in feedback_counts(r.feedback for r in records).items():  # feedback.helpful = 3
-        builder.metric(key, count, end_ms, 0, absolute=True)
-    decided = [r.trace for r in records if r.trace is not None]
-    if decided:  # how many MLflow traces were stored, and how many the policy left out: never silent
-        stored = sum(1 for why in decided if why.startswith("stored"))
-        builder.metric(A.METRIC_TRACES_STORED, stored, end_ms, 0, absolute=True)
-        builder.metric(A.METRIC_TRACES_SAMPLED_OUT, len(decided) - stored, end_ms, 0, absolute=True)
-    for key in A.DETAIL_TOKEN_KEYS:  # e.g. gen_ai.usage.cache_read.input_tokens.total, only when some request had it
-        counts = [r.detail_tokens[key] for r in records if key in r.detail_tokens]
-        if counts:
-            builder.metric(f"{key}.total", sum(counts), end_ms, 0, absolute=True)
-    builder.tag(A.TAG_WINDOW_END, _iso(max(r.end_ns for r in records)))
-    rows = [
-        [
-            _iso(r.end_ns),
-            r.question,
-            r.answer,
-            round(r.latency_ms, 3),
-            r.input_tokens,
-            r.output_tokens,
-            "error" if r.failed else "ok",
-            r.feedback,
-            r.trace_id,
-            r.error,
-            r.session,
-            r.user,
-            r.trace,
-        ]
-        for r in records
-    ]
-    if not builder.options.capture_content:
-        for row in rows:
-            row[1] = row[2] = None
-    builder.json_artifact(A.ARTIFACT_PREDICTIONS, {"columns": list(TABLE_COLUMNS), "data": rows})
-    builder.tag(A.TAG_LOGGED_ARTIFACTS, json.dumps([{"path": A.ARTIFACT_PREDICTIONS, "type": "table"}]))
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float:
-    """Nearest-rank percentile of already sorted values."""
-    if not sorted_values:
-        return math.nan
-    rank = max(1, math.ceil(q / 100 * len(sorted_values)))
-    return float(sorted_values[rank - 1])
 
 
 def window_run_name(service: str, params: dict[str, str], start_ns: int) -> str:
@@ -264,10 +191,6 @@ def window_run_name(service: str, params: dict[str, str], start_ns: int) -> str:
 
 
 CONFIG_IN_NAME_CHARS = 80
-
-
-def _iso(ns: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ns / 1e9)) + f".{(ns // 1_000_000) % 1000:03d}Z"
 
 
 def _clock(ns: int) -> str:

@@ -52,7 +52,8 @@ def settle_on_disk(disk: GuardedSpool, job: Job, written: bool) -> Job | None:
         return settle_run_job(disk, job, written)
     run_id = job.run_id or window.run_id
     follow_up = settle_window_traces(disk, job, run_id, written)
-    disk.settle_window(window.id, run_id, job.upto, job.closes_window and job.upto == len(window.records))
+    closed = job.closes_window and job.upto == len(window.records)
+    disk.settle_window(window.id, run_id, job.upto, closed, job.plan.points)
     return follow_up
 
 

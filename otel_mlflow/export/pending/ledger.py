@@ -75,8 +75,7 @@ class Ledger:
         self.config, self.options = config, options
         self.warnings = RateLimitedLog(get_logger(LOGGER_NAME))
         self.disk = GuardedSpool(owned, on_failure=self._spool_lost)
-        self._cond = threading.Condition()
-        self._stats = ExportStats(telemetry)
+        self._cond, self._stats = threading.Condition(), ExportStats(telemetry)
         self._memory = MemoryBound(config)
         self._traces = TraceBuffer(config.trace_timeout)
         self._windows = Windows(config.window_seconds, config.window_max_requests)
@@ -137,7 +136,7 @@ class Ledger:
             if records:
                 self.disk.call(lambda s: s.add_records(records))  # one transaction for the pass
             with self._cond:
-                jobs = self._windows.due(now, draining, self.options)
+                jobs = self._windows.due(now, draining, self.options, self._load.per_second(self.config.steps, now))
             for job in jobs:
                 self._add_job(job, now)  # wakes the writers
         finally:

@@ -24,6 +24,10 @@ NEW_CONFIGURATION_REQUESTS = 5
 """The first requests of a configuration this process had not seen: their traces are kept."""
 RECENT_LATENCIES = 200
 MIN_RATIO = 0.01
+PER_SECOND_ABOVE = 5.0
+"""``OTEL_MLFLOW_STEPS=auto``: a window first written while requests come faster than this (a second) gets per-second
+points
+(a step per request would be more points than a chart shows, and the run lane's cost would grow with the rate)."""
 ASSUMED_TRACES_PER_SECOND = 50.0
 """The trace store's pace until a write measured it (MLflow stores a trace in ~10-20 ms): a burst that comes before
 the first trace is stored is decided against this, not against an unknown (which would keep every trace)."""
@@ -74,6 +78,14 @@ class TraceLoad:
             job.follow = None
         if why is not Why.OFF:
             job.plan.tags[A.TAG_TRACE_DECISION] = why.value
+
+    def per_second(self, steps: str, now: float) -> bool:
+        """Whether a window first written now gets per-second points (``OTEL_MLFLOW_STEPS``: ``second``, or ``auto``
+        past :data:`PER_SECOND_ABOVE` requests a second, over the last 10 s or since the first request if later)."""
+        if steps != "auto" or not self._arrivals:
+            return steps == "second"
+        elapsed = max(1.0, min(ARRIVAL_WINDOW_SECONDS, now - self._arrivals[0]))
+        return len(self._arrivals) / elapsed > PER_SECOND_ABOVE
 
     def ended(self, job: Job, now: float) -> None:
         """The write of a job that carried traces ended (landed, or given up)."""

@@ -20,6 +20,7 @@ request's step metrics already logged are not logged again. Never an extra run.
 from __future__ import annotations
 
 import functools
+import time
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -166,14 +167,17 @@ class Windows:
         if window.id not in self.ids():
             self._set.restore(window)
 
-    def due(self, now: float, draining: bool, options: MappingOptions) -> list[Job]:
+    def due(self, now: float, draining: bool, options: MappingOptions, per_second: bool = False) -> list[Job]:
         """Close the windows whose time is up (every one when ``draining``), then a job for each window with new
-        requests or a closing write due; each such window moves to SYNCING or CLOSING."""
+        requests or a closing write due; each such window moves to SYNCING or CLOSING. A window's first write fixes
+        its metric points: per second if ``per_second`` (``OTEL_MLFLOW_STEPS``), else a step per request."""
         self._set.close_expired(now, draining)
-        jobs = []
+        jobs, wall = [], time.time()
         for window in self._set.to_sync():
+            if window.synced == 0 and window.run_id is None and not window.in_doubt:
+                window.per_second = per_second
             window.start_write()
-            jobs.append(window_job(window, options))
+            jobs.append(window_job(window, options, wall))
         return jobs
 
     def settle(self, job: Job, written: bool) -> None:
@@ -181,7 +185,7 @@ class Windows:
         window = job.window
         if (
             window is not None
-            and window.settle(job.upto, job.run_id, written, job.closes_window) is WindowState.FINISHED
+            and window.settle(job.upto, job.run_id, written, job.closes_window, job.plan.points) is WindowState.FINISHED
         ):
             self._set.forget(window)
 
@@ -206,9 +210,9 @@ class Windows:
         self._set = WindowSet(self._set.seconds, self._set.max_requests)
 
 
-def window_job(window: Window, options: MappingOptions) -> Job:
-    """The job that brings ``window``'s run up to date (its new requests; aggregates once closed)."""
-    plan, upto = window_plan(window, options)
+def window_job(window: Window, options: MappingOptions, wall: float | None = None) -> Job:
+    """The job that brings ``window``'s run up to date at ``wall`` (its new requests; aggregates once closed)."""
+    plan, upto = window_plan(window, options, wall)
     new = window.records[window.synced : upto]
     state = WriteState(in_doubt=window.in_doubt and window.run_id is None)
     holding = [i for i, r in enumerate(new, start=window.synced) if r.span_refs]
@@ -245,6 +249,8 @@ def rebuild(rows: list[dict[str, Any]], disk: GuardedSpool, known: set[str], now
                 run_id=row["run_id"],
                 id=row["id"],
                 in_doubt=row["state"] is RunJournal.CREATING,
+                per_second=row.get("steps") == "second" or bool(row.get("points")),  # points: its first write
+                points=tuple(row["points"]) if row.get("points") else None,
             )
         )
     return out

@@ -29,7 +29,7 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from otel_mlflow.export.spool.meta import SpoolIdentity, upgrade, write_identity
+from otel_mlflow.export.spool.meta import SCHEMA, SpoolIdentity, upgrade, write_identity
 from otel_mlflow.export.spool.sqlite import transaction
 
 
@@ -51,18 +51,6 @@ class RunJournal(str, enum.Enum):
 REMEMBERED_RUNS = 10_000
 """Written traces remembered, so a late span joins its trace's run even after a restart."""
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY, data BLOB NOT NULL, bytes INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS spans (batch INTEGER NOT NULL, pos INTEGER NOT NULL, trace TEXT NOT NULL,
-                                  held INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (batch, pos)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS runs (trace TEXT PRIMARY KEY, run_id TEXT, state TEXT NOT NULL, updated REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS windows (id TEXT PRIMARY KEY, data TEXT NOT NULL, run_id TEXT, state TEXT,
-                                    synced INTEGER NOT NULL DEFAULT 0);
-CREATE TABLE IF NOT EXISTS records (window TEXT NOT NULL, idx INTEGER NOT NULL, data TEXT NOT NULL,
-                                    PRIMARY KEY (window, idx)) WITHOUT ROWID;
-CREATE TABLE IF NOT EXISTS merged (source TEXT PRIMARY KEY);
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-"""
 
 SpanRef = tuple[int, int]
 """(batch id, position in the batch): one span in the spool."""
@@ -82,7 +70,7 @@ class SpoolFile:
         self._db = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None, timeout=30)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across a process crash
-        self._db.executescript(_SCHEMA)
+        self._db.executescript(SCHEMA)
         upgrade(self._db, "main")
         if identity is not None:
             write_identity(self._db, identity)
@@ -196,11 +184,14 @@ class SpoolFile:
                 )
                 self._retire(list(refs))
 
-    def window_progress(self, window: str, run_id: str | None, state: RunJournal, synced: int | None = None) -> None:
+    def window_progress(
+        self, window: str, run_id: str | None, state: RunJournal, synced: int | None = None, points: Any = None
+    ) -> None:
         with self._lock, self._tx():
             self._db.execute("UPDATE windows SET run_id = ?, state = ? WHERE id = ?", (run_id, state.value, window))
             if synced is not None:
-                self._db.execute("UPDATE windows SET synced = ? WHERE id = ?", (synced, window))
+                update = "UPDATE windows SET synced = ?, data = json_set(data, '$.points', json(?)) WHERE id = ?"
+                self._db.execute(update, (synced, json.dumps(points), window))
 
     def release_traces(self, window: str, indexes: Sequence[int]) -> None:
         """These records' traces are stored (or given up): their spans retired; a LINKING window goes with its last."""
@@ -271,7 +262,7 @@ class SpoolFile:
                 return []
             self._db.execute("ATTACH DATABASE ? AS other", (str(other),))
             try:
-                self._db.executescript(_SCHEMA.replace("EXISTS ", "EXISTS other."))
+                self._db.executescript(SCHEMA.replace("EXISTS ", "EXISTS other."))
                 upgrade(self._db, "other")
                 with self._tx():
                     offset = int(self._db.execute("SELECT coalesce(max(id), 0) FROM main.batches").fetchone()[0])

@@ -167,7 +167,8 @@ class GuardedSpool:
             lambda s: s.window_progress(window, run_id, RunJournal.CREATED if run_id else RunJournal.CREATING)
         )
 
-    def settle_window(self, window: str, run_id: str | None, upto: int, closed: bool) -> None:
-        """A window's write landed up to record ``upto``: its closing write drops it from the spool."""
+    def settle_window(self, window: str, run_id: str | None, upto: int, closed: bool, points: Any = None) -> None:
+        """A window's write landed up to record ``upto`` (and its per-second ``points`` so far): its closing write
+        drops it from the spool."""
         state = RunJournal.CREATED if run_id else RunJournal.NONE
-        self.call(lambda s: s.drop_window(window) if closed else s.window_progress(window, run_id, state, upto))
+        self.call(lambda s: s.drop_window(window) if closed else s.window_progress(window, run_id, state, upto, points))

@@ -26,6 +26,20 @@ SCHEMA_VERSION = 2
 _V1_HELD = "held"
 """How version 1 marked a held span: its ``trace`` overwritten with this word."""
 
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS batches (id INTEGER PRIMARY KEY, data BLOB NOT NULL, bytes INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS spans (batch INTEGER NOT NULL, pos INTEGER NOT NULL, trace TEXT NOT NULL,
+                                  held INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (batch, pos)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS runs (trace TEXT PRIMARY KEY, run_id TEXT, state TEXT NOT NULL, updated REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS windows (id TEXT PRIMARY KEY, data TEXT NOT NULL, run_id TEXT, state TEXT,
+                                    synced INTEGER NOT NULL DEFAULT 0);
+CREATE TABLE IF NOT EXISTS records (window TEXT NOT NULL, idx INTEGER NOT NULL, data TEXT NOT NULL,
+                                    PRIMARY KEY (window, idx)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS merged (source TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+"""
+"""The tables of a spool file (:mod:`.file`), created when missing."""
+
 
 @dataclass(frozen=True)
 class SpoolIdentity:
