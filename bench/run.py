@@ -19,7 +19,10 @@ Rows (ratio = otel-mlflow / baseline; the target column says which way is good):
 - per-trace runs over REST with 4 writer threads against one;
 - a batch script of 3,000 ``log_llm_call`` calls, emit plus exit, against the same runs written directly;
 - the production topology (scripts/stack.py): requests/s persisted app -> Collector -> receiver -> MLflow on
-  PostgreSQL with one receiver and with two, and on sqlite; requests lost (must be 0).
+  PostgreSQL with one receiver and with two, and on sqlite; requests lost (must be 0);
+- sustained load at 3x MLflow's raw trace rate, default settings (bench/sustained.py; 5 minutes, 30 s with
+  ``--quick``): the run lane's largest lag against two windows and a flush interval, requests counted against
+  requests made, traces stored against the raw rate over that time, failed requests' traces stored.
 """
 
 from __future__ import annotations
@@ -36,7 +39,7 @@ from typing import Any
 
 os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench import burst, delivery, fastapi_latency, onthread, persist, profiles, receiver, stack, startup
+from bench import burst, delivery, fastapi_latency, onthread, persist, profiles, receiver, stack, startup, sustained
 from otel_mlflow.testing import mlflow_server
 
 Row = dict[str, Any]
@@ -156,6 +159,25 @@ def stack_rows(work: Path, requests: int) -> list[Row]:
     ]
 
 
+def sustained_rows(work: Path, seconds: float) -> list[Row]:
+    """Sustained load at 3x the trace store's raw rate (issue 27), default settings, sqlite."""
+    uri = f"sqlite:///{work / 'sustained.db'}"
+    artifacts = str(work / "sustained")
+    persist.prepare_experiment(uri, "warm-up", artifacts)
+    ceiling = sustained.raw_trace_rate(uri, artifacts)
+    f = sustained.sustained(uri, artifacts, seconds, 3 * ceiling, window_seconds=10 if seconds < 120 else None)
+    bound = 2 * f["window_seconds"] + f["flush_interval"]
+    m = f"sustained {3 * ceiling:.0f} req/s, {f['seconds']:.0f} s"
+    print(f"\nsustained: {f}")
+    return [
+        row(m, "2 windows + flush, s", bound, "largest run-lane lag, s", f["max_lag"], "<= 1x"),
+        row(m, "requests made", f["sent"], "counted in window runs", f["counted"], "= 1x"),
+        row(m, "raw trace rate x time", ceiling * f["seconds"], "traces stored", f["traces_stored"], ">= 0.8x"),
+        row(m, "failed requests", f["failed"], "their traces stored", f["failed_stored"], "= 1x"),
+        row(m, "spool bound, MB", f["spool_max_bytes"] / 1e6, "spool at most, MB", f["max_spool_bytes"] / 1e6, "< 1x"),
+    ]
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer repeats and requests (a smoke run)")
@@ -239,6 +261,7 @@ def main() -> int:
             "<= 1.2x",
         )
     )
+    rows += sustained_rows(work, 300 * scale)
     b = burst.burst(int(10_000 * scale))
     rows.append(
         row(f"burst of {b['requests']:.0f} requests", "spans made", b["spans_made"], "spans lost", b["spans_lost"], "0")

@@ -113,6 +113,7 @@ def sustained(uri: str, artifacts: str, seconds: float, rate: float, window_seco
         **_read_back(uri, name, failed),
         "window_seconds": exporter.config.window_seconds,
         "flush_interval": exporter.config.flush_interval,
+        "spool_max_bytes": exporter.config.spool_max_bytes,
     }
 
 
