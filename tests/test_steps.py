@@ -24,7 +24,7 @@ from otel_mlflow.export.pending.trace_load import ARRIVAL_WINDOW_SECONDS, PER_SE
 from otel_mlflow.mapping.request_record import RequestRecord
 from otel_mlflow.mapping.run_plan import MappingOptions
 from otel_mlflow.mapping.trace_policy import TracePolicy
-from otel_mlflow.mapping.window import SECOND_SETTLES_SECONDS, Window, window_plan
+from otel_mlflow.mapping.window import Window, window_plan
 from otel_mlflow.mapping.window_points import percentile
 from tests.helpers import Store
 
@@ -44,33 +44,61 @@ def points(plan: object, key: str) -> dict[int, float]:
 def test_a_second_is_logged_once_settled_and_each_point_agrees_with_its_requests() -> None:
     rng = random.Random(7)
     window = Window(("rag-api", "k=2"), "rag-api", {"k": "2"}, opened_at=0.0, per_second=True)
-    window.records = [record(i, T0 + rng.uniform(0, 4), rng.uniform(5, 900), failed=i % 9 == 0) for i in range(300)]
-    plan, upto = window_plan(window, MappingOptions(), wall_now=T0 + 3 + SECOND_SETTLES_SECONDS)
-    assert upto == 300 and not [m for m in plan.metrics if m.key == A.METRIC_LATENCY]  # no step per request
-    assert sorted(points(plan, PS["count"])) == [T0, T0 + 1, T0 + 2]  # seconds 3 is not settled yet
-    assert plan.points is not None and plan.points[1] == T0 + 2 and plan.tags[A.TAG_STEPS] == "second"
+    made: list[RequestRecord] = []
+    plans = []
+    for second in range(6):  # each second's requests are filed 5-6 s after they end, as the exporter does
+        batch = [record(len(made) + i, T0 + second + rng.random(), rng.uniform(5, 900), failed=rng.random() < 0.1)
+                 for i in range(50)]  # fmt: skip
+        made += batch
+        window.records += batch
+        window.start_write()  # OPEN -> SYNCING, as the exporter plans a window's write
+        plan, upto = window_plan(window, MappingOptions(), wall_now=T0 + second + 6.5)
+        window.settle(upto, "run-1", True, False, plan.points)
+        plans.append(plan)
+    assert not [m for p in plans for m in p.metrics if m.key == A.METRIC_LATENCY]  # no step per request
+    assert plans[0].tags[A.TAG_STEPS] == "second"
+    logged = {second: value for p in plans for second, value in points(p, PS["count"]).items()}
+    assert sorted(logged) == [T0, T0 + 1, T0 + 2, T0 + 3]  # filed ~6.5 s late: a second settles 7.5 s after it
     by_second: dict[int, list[RequestRecord]] = defaultdict(list)
-    for r in window.records:
+    for r in made:
         by_second[r.end_ns // 1_000_000_000].append(r)
-    for second, count in points(plan, PS["count"]).items():
-        mine = by_second[second]
-        latencies = sorted(r.latency_ms for r in mine)
-        assert count == len(mine)
-        assert points(plan, PS["errors"])[second] == sum(r.failed for r in mine)
-        assert points(plan, PS["max"])[second] == latencies[-1]
-        assert points(plan, PS["p95"])[second] == percentile(latencies, 95)  # exact, nearest rank
-        assert points(plan, PS["input_tokens"])[second] == 10 * len(mine)
-    window.settle(upto, "run-1", True, False, plan.points)
-    window.records.append(record(300, T0 + 1.5, 42))  # came late: its second's point is logged already
-    window.records.append(record(301, T0 + 4.2, 7))
+    for p in plans:
+        for second, count in points(p, PS["count"]).items():
+            mine = by_second[second]
+            latencies = sorted(r.latency_ms for r in mine)
+            assert count == len(mine)
+            assert points(p, PS["errors"])[second] == sum(r.failed for r in mine)
+            assert points(p, PS["max"])[second] == latencies[-1]
+            assert points(p, PS["p95"])[second] == percentile(latencies, 95)  # exact, nearest rank
+            assert points(p, PS["input_tokens"])[second] == 10 * len(mine)
+    window.records.append(record(999, T0 + 1.5, 42))  # filed long after its second's point was logged
     window.close()
-    final, _ = window_plan(window, MappingOptions(), wall_now=T0 + 4 + SECOND_SETTLES_SECONDS)
-    assert sorted(points(final, PS["count"])) == [T0 + 3, T0 + 4]  # the rest at close, nothing logged twice
-    assert points(final, PS["count"])[T0 + 4] == len(by_second[T0 + 4]) + 1
+    final, _ = window_plan(window, MappingOptions(), wall_now=T0 + 30)
+    # the rest at close; the late request counts in the next point logged
+    assert points(final, PS["count"]) == {T0 + 4: len(by_second[T0 + 4]) + 1, T0 + 5: len(by_second[T0 + 5])}
     totals = {m.key: m.value for m in final.metrics if m.key == A.METRIC_REQUESTS}
-    assert totals[A.METRIC_REQUESTS] == 302  # the closing aggregates count every request, the late one too
-    steps = [m.step for m in [*plan.metrics, *final.metrics] if m.key == PS["count"]]
-    assert steps == sorted(steps) and len(set(steps)) == len(steps) == 5
+    assert totals[A.METRIC_REQUESTS] == len(made) + 1
+    assert sum(logged.values()) + sum(points(final, PS["count"]).values()) == len(made) + 1  # the points add up
+    steps = [m.step for m in [*[m for p in plans for m in p.metrics], *final.metrics] if m.key == PS["count"]]
+    assert steps == sorted(steps) and len(set(steps)) == len(steps) == 6
+
+
+def test_a_window_whose_requests_come_late_waits_longer_before_a_second_settles() -> None:
+    """Requests that reach the exporter 15 s after they end (a Collector's batches): their seconds wait for them."""
+    window = Window(("rag-api", "k=2"), "rag-api", {"k": "2"}, opened_at=0.0, per_second=True)
+    window.records = [record(i, T0 + i * 0.1, 10) for i in range(10)]  # all in second T0
+    window.start_write()
+    plan, upto = window_plan(window, MappingOptions(), wall_now=T0 + 16)
+    assert not points(plan, PS["count"])  # 16 s after, but its requests came 15 s late: not settled
+    window.settle(upto, "run-1", True, False, plan.points)
+    window.records += [record(10 + i, T0 + 0.95, 10) for i in range(5)]  # more of second T0, as late
+    window.start_write()
+    plan, _ = window_plan(window, MappingOptions(), wall_now=T0 + 17.5)
+    assert not points(plan, PS["count"])  # 16.55 s late now: second T0 settles 17.55 s after its end
+    window.settle(len(window.records), "run-1", True, False, plan.points)
+    window.start_write()
+    plan, _ = window_plan(window, MappingOptions(), wall_now=T0 + 19)
+    assert points(plan, PS["count"]) == {T0: 15}
 
 
 def test_auto_is_per_request_at_low_rates_and_per_second_past_five_a_second() -> None:

@@ -63,6 +63,8 @@ class RequestRecord:
     them)."""
     spans_bytes: int = 0
     """Their estimated memory, as the trace buffer measured it."""
+    in_points: bool = False
+    """Counted in a per-second point of its window (``OTEL_MLFLOW_STEPS=second``)."""
 
     def held_bytes(self) -> int:
         """An estimate of the memory this record holds while it waits to be written."""
@@ -145,7 +147,7 @@ def _add_counts(record: RequestRecord, facts: Sequence[SpanFacts]) -> None:
     record.span_count += len(facts)
 
 
-_TRANSIENT = ("spans", "spans_bytes")
+_TRANSIENT = ("spans", "spans_bytes", "in_points")
 
 
 def record_to_dict(record: RequestRecord) -> dict[str, Any]:

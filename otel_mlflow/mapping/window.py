@@ -66,6 +66,8 @@ class Window:
     """Its metric points are per-second aggregates, not a step per request (``OTEL_MLFLOW_STEPS``)."""
     points: Points | None = None
     """Per second: the second its steps count from, and the last second whose point is logged (later ones only)."""
+    lateness: float = 0.0
+    """Per second: how long after their end its requests were filed, the most seen (when seconds settle)."""
 
     def describe(self) -> dict[str, Any]:
         """What the spool keeps of the window besides its records (plain JSON values)."""
@@ -126,8 +128,18 @@ class Window:
 
 
 SECOND_SETTLES_SECONDS = 7
-"""A second's point is logged this long after it (requests are filed ~5 s after they end, late children joined);
-a request filed after its second's point counts in the closing aggregates only."""
+"""A second's point is logged at least this long after it (requests are filed ~5 s after they end, late children
+joined), longer when the window's requests come later than that (a Collector's batches): at most
+:data:`MAX_LATENESS_SECONDS`. A request filed after its second's point counts in the next point."""
+MAX_LATENESS_SECONDS = 120.0
+
+
+def _settled_before(window: Window, new: list[RequestRecord], wall_now: float) -> int:
+    """The first second not settled at ``wall_now``: the window's lateness (how long after their end its requests
+    are filed, the most seen) is measured on its new requests."""
+    late = max((wall_now - r.end_ns / 1e9 for r in new), default=0.0)
+    window.lateness = min(MAX_LATENESS_SECONDS, max(window.lateness, late))
+    return int(wall_now - max(SECOND_SETTLES_SECONDS, window.lateness + 1))
 
 
 def window_plan(window: Window, options: MappingOptions, wall_now: float | None = None) -> tuple[RunPlan, int]:
@@ -156,7 +168,7 @@ def window_plan(window: Window, options: MappingOptions, wall_now: float | None 
         builder.tag(A.TAG_REPLICA, options.replica or None)
         builder.tag(A.TAG_WINDOW_START, iso(first.start_ns))
     if window.per_second:
-        settled = None if window.closed or wall_now is None else int(wall_now) - SECOND_SETTLES_SECONDS
+        settled = None if window.closed or wall_now is None else _settled_before(window, new, wall_now)
         plan.points = per_second_points(builder, window.records[:upto], window.points, settled)
     for index, record in enumerate([] if window.per_second else new, start=window.synced):
         ts = record.end_ns // 1_000_000

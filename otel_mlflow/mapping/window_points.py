@@ -42,16 +42,18 @@ def per_second_points(
     builder: PlanBuilder, records: Sequence[RequestRecord], points: Points | None, settled: int | None
 ) -> Points | None:
     """A point per second of request ends after the last one logged (``points``) and before ``settled`` (None: every
-    second); returns the points so far. A point's step is its second since the earliest start among the requests
-    of the first points (fixed then)."""
+    second); returns the points so far. A request not counted yet whose second is logged already counts in the next
+    one (the points add up to the requests); the requests counted are marked (``in_points``). A point's step is its
+    second since the earliest start among the requests of the first points (fixed then)."""
     if not records:
         return points
     origin, after = points or (min(r.start_ns for r in records) // 1_000_000_000, -1)
     seconds: dict[int, list[RequestRecord]] = {}
     for record in records:
-        second = record.end_ns // 1_000_000_000
-        if second > after and (settled is None or second < settled):
+        second = max(after + 1, record.end_ns // 1_000_000_000)
+        if not record.in_points and (settled is None or second < settled):
             seconds.setdefault(second, []).append(record)
+            record.in_points = True
     names = A.METRIC_PER_SECOND
     for second, group in sorted(seconds.items()):
         ts, step = second * 1000, max(0, second - origin)

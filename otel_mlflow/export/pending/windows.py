@@ -235,6 +235,9 @@ def rebuild(rows: list[dict[str, Any]], disk: GuardedSpool, known: set[str], now
             disk.call(functools.partial(SpoolFile.drop_window, window=row["id"]))
             continue
         records = [record_from_dict(r) for r in row["records"]]
+        through = row["points"][1] if row.get("points") else None
+        for record in records:  # in a per-second point logged before the crash
+            record.in_points = through is not None and record.end_ns // 1_000_000_000 <= through
         synced = int(row["synced"] or 0)
         _reload_held_spans(disk, records[synced:])
         params = {str(k): str(v) for k, v in dict(row.get("params") or {}).items()}
