@@ -132,7 +132,7 @@ def _read_back(uri: str, experiment_name: str, failed: list[str]) -> dict:
         token = page.token
         if not token:
             break
-    otel_ids = {t.rsplit("-", 1)[-1] for t in stored}  # MLflow's id of an OTel trace ends with its 32 hex
+    otel_ids = {t.rsplit("/", 1)[-1].rsplit("-", 1)[-1] for t in stored}  # tr-<hex>, trace:/<location>/<hex>
     failed_stored = sum(1 for t in failed if t in otel_ids)
     return {"counted": counted, "traces_stored": len(stored), "failed": len(failed), "failed_stored": failed_stored}
 
