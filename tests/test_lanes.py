@@ -183,3 +183,24 @@ def test_a_run_lane_that_falls_behind_is_told_once_with_the_fix(
         assert gauges["otel_mlflow.export.runs.lag"] > 2 * 0.2 + 0.05
     finally:
         exporter.shutdown(timeout_seconds=1)
+
+
+def test_spans_waiting_on_disk_count_in_the_run_lanes_lag(recorder: SpanRecorder, tmp_path: Path) -> None:
+    """The sustained-load bench found exits of 114 s while lag() said 6 s: spans spilled past the memory bound wait
+    on disk before any job is made of them. Their wait counts too (no writer runs here: nothing reads them back)."""
+    from otel_mlflow.export.pending.ledger import Ledger
+    from otel_mlflow.export.spool.folder import OwnedSpool, spool_identity
+    from otel_mlflow.export.stats import SelfTelemetry
+    from otel_mlflow.mapping.run_plan import MappingOptions
+
+    config = Config.from_env(env={}, tracking_uri=f"sqlite:///{tmp_path / 'm.db'}", max_queue_size=4)
+    ledger = Ledger(
+        config, MappingOptions(), SelfTelemetry(), OwnedSpool.create(tmp_path / "spool", spool_identity(config))
+    )
+    for _ in range(6):
+        with recorder.tracer.start_as_current_span("POST /ask", kind=SpanKind.SERVER):
+            pass
+        assert ledger.accept(recorder.take(), time.monotonic())
+    assert ledger.stats().spans_spilled == 2  # four held in memory, the rest on disk
+    time.sleep(0.3)
+    assert ledger.lag(time.monotonic()).runs_seconds >= 0.3  # no job yet, but spans wait

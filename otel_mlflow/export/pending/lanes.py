@@ -32,7 +32,8 @@ class Lag:
     """How far behind the lanes are (``MLflowSpanExporter.lag()``; the receiver's ``/health``; self-telemetry)."""
 
     runs_seconds: float
-    """Age of the oldest run-lane job not yet done: how late window steps and runs reach MLflow (0: none waits)."""
+    """Age of the oldest run-lane job not yet done, or of the oldest batch of spans waiting on disk to be read back
+    (spilled past the memory bound): how late window steps and runs reach MLflow (0: nothing waits)."""
     traces_waiting: int
     """Traces decided stored and not yet in MLflow."""
     traces_backlog_seconds: float

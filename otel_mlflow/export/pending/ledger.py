@@ -366,7 +366,7 @@ class Ledger:
 
     def lag(self, now: float) -> Lag:  # how far behind each lane is now
         with self._cond:
-            return Lag(self._jobs.oldest(Lane.RUNS, now), *self._load.backlog())
+            return Lag(max(self._jobs.oldest(Lane.RUNS, now), self._backlog.oldest(now)), *self._load.backlog())
 
     def memory_held(self) -> Held:
         """(spans, estimated bytes) held in memory now; spilled spans wait on disk and are not counted."""
