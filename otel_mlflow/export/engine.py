@@ -63,12 +63,13 @@ class Engine:
             if self._threads or self._ledger.stopped:
                 return
             self._threads = [
-                threading.Thread(target=self._run, args=(lane, shard), name=f"otel-mlflow-{lane.value}-{shard}")
+                threading.Thread(
+                    target=self._run, args=(lane, shard), name=f"otel-mlflow-{lane.value}-{shard}", daemon=True
+                )
                 for lane, shards in self._shards.items()
                 for shard in range(shards)
             ]
         for thread in self._threads:
-            thread.daemon = True
             thread.start()
 
     # --- the loop ---------------------------------------------------------------------------

@@ -149,27 +149,22 @@ class MLflowSpanExporter(SpanExporter):
     # --- SpanExporter API --------------------------------------------------------------------
     def export(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """Spool ``spans`` whole (SUCCESS) or refuse them whole (FAILURE). Never raises, never waits on MLflow."""
-        try:
-            if self._shutdown:
-                return SpanExportResult.FAILURE
-            accepted = self._ledger.accept(spans, time.monotonic())
-            self._engine.start()
-            return SpanExportResult.SUCCESS if accepted else SpanExportResult.FAILURE
-        except Exception:  # export must never raise into the SDK
-            _logger.exception("otel-mlflow could not accept %d span(s)", len(spans))
-            return SpanExportResult.FAILURE
+        return self._accept(spans, durable=False)
 
     def export_durably(self, spans: Sequence[ReadableSpan]) -> SpanExportResult:
         """:meth:`export`, but with the spool on (the default) SUCCESS only once the spans are on disk: while the spool
         cannot take them (its disk failing), FAILURE, never memory only. For whoever acknowledges spans to a sender
         that would retry them (the receiver)."""
+        return self._accept(spans, durable=self._config.spool)
+
+    def _accept(self, spans: Sequence[ReadableSpan], durable: bool) -> SpanExportResult:
         try:
             if self._shutdown:
                 return SpanExportResult.FAILURE
-            accepted = self._ledger.accept(spans, time.monotonic(), durable=self._config.spool)
+            accepted = self._ledger.accept(spans, time.monotonic(), durable=durable)
             self._engine.start()
             return SpanExportResult.SUCCESS if accepted else SpanExportResult.FAILURE
-        except Exception:  # export must never raise into the caller
+        except Exception:  # export must never raise into the SDK or the receiver
             _logger.exception("otel-mlflow could not accept %d span(s)", len(spans))
             return SpanExportResult.FAILURE
 

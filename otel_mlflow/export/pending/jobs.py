@@ -203,10 +203,6 @@ class JobQueue:
     def next_due(self, lane: Lane) -> float | None:
         return min((j.next_try for j in self._jobs if not j.busy and j.lane is lane), default=None)
 
-    def traces_waiting(self) -> int:
-        """Trace-lane jobs not yet done (the trace lane's backlog, in writes)."""
-        return sum(1 for job in self._jobs if job.lane is Lane.TRACES)
-
     def held(self) -> tuple[int, int]:
         """(spans, estimated bytes) that trace jobs hold; window jobs' requests are counted by their windows."""
         trace_jobs = [j for j in self._jobs if j.window is None]

@@ -18,11 +18,10 @@ import functools
 from dataclasses import dataclass
 from typing import Any
 
-from opentelemetry.sdk.trace import ReadableSpan
-
 from otel_mlflow.export.pending.jobs import FollowUp, Job, Lane
 from otel_mlflow.export.pending.memory import span_bytes
-from otel_mlflow.export.spool.file import RunJournal, SpanRef, SpoolFile
+from otel_mlflow.export.pending.windows import held_spans
+from otel_mlflow.export.spool.file import RunJournal, SpoolFile
 from otel_mlflow.export.spool.guarded import GuardedSpool
 from otel_mlflow.mapping.run_plan import RunPlan
 
@@ -88,7 +87,7 @@ def settle_window_traces(disk: GuardedSpool, job: Job, run_id: str | None, writt
         return None
     if written and run_id is not None:
         return trace_lane_job(follow, job.plan.trace_id, run_id, job.state.experiment_id)
-    disk.call(functools.partial(SpoolFile.release_traces, window=follow.window, indexes=follow.indexes))
+    _release(disk, follow.window, follow.indexes)
     return None
 
 
@@ -98,7 +97,7 @@ def settle_trace_job(disk: GuardedSpool, job: Job) -> None:
     if follow is None:  # feedback: its own spans
         disk.call(lambda s: s.retire(job.refs))
     elif follow.window is not None:
-        disk.call(functools.partial(SpoolFile.release_traces, window=follow.window, indexes=follow.indexes))
+        _release(disk, follow.window, follow.indexes)
     else:
         done = (follow.trace, job.plan.run_id) if follow.trace and job.plan.run_id else None
         disk.call(lambda s: s.retire(follow.refs, run=done))
@@ -117,19 +116,15 @@ def restored_trace_jobs(rows: list[dict[str, Any]], disk: GuardedSpool, known: s
         waiting = [(i, r) for i, r in waiting if r.get("span_refs")]
         if not waiting:
             continue
-        refs = {(int(b), int(p)) for _, r in waiting for b, p in r["span_refs"]}
-        spans = [span for span, ref in _held_spans(disk, refs)]
-        follow = FollowUp(spans, window=row["id"], indexes=[i for i, _ in waiting])
+        spans = held_spans(disk, [(b, p) for _, r in waiting for b, p in r["span_refs"]])
+        follow = FollowUp(list(spans.values()), window=row["id"], indexes=[i for i, _ in waiting])
         if row["run_id"] is None:  # no run to link to (never expected once records are synced)
-            disk.call(functools.partial(SpoolFile.release_traces, window=row["id"], indexes=follow.indexes))
+            _release(disk, row["id"], follow.indexes)
             continue
         jobs.append(trace_lane_job(follow, str(waiting[-1][1].get("trace_id", "")), str(row["run_id"])))
     return jobs
 
 
-def _held_spans(disk: GuardedSpool, refs: set[SpanRef]) -> list[tuple[ReadableSpan, SpanRef]]:
-    out: list[tuple[ReadableSpan, SpanRef]] = []
-    for batch in sorted({b for b, _ in refs}):
-        loaded = disk.read_batch(batch, held=True)
-        out.extend((span, ref) for span, ref in (loaded[0] if loaded else []) if ref in refs)
-    return out
+def _release(disk: GuardedSpool, window: str, indexes: list[int]) -> None:
+    """The spans a window's records held for their traces leave the spool (stored, given up, or no run)."""
+    disk.call(functools.partial(SpoolFile.release_traces, window=window, indexes=indexes))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import time
+from collections.abc import Iterable
 from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -259,12 +260,19 @@ def rebuild(rows: list[dict[str, Any]], disk: GuardedSpool, known: set[str], now
     return out
 
 
+def held_spans(disk: GuardedSpool, refs: Iterable[SpanRef]) -> dict[SpanRef, ReadableSpan]:
+    """The spans window records hold in the spool at ``refs`` (those still there), read a batch at a time."""
+    wanted = {(int(b), int(p)) for b, p in refs}
+    spans: dict[SpanRef, ReadableSpan] = {}
+    for batch in sorted({b for b, _ in wanted}):
+        loaded = disk.read_batch(batch, held=True)
+        spans.update((ref, span) for span, ref in (loaded[0] if loaded else []) if ref in wanted)
+    return spans
+
+
 def _reload_held_spans(disk: GuardedSpool, records: list[RequestRecord]) -> None:
     """Records not in their window's run yet get back the spans they hold in the spool (to link their traces)."""
-    spans: dict[SpanRef, ReadableSpan] = {}
-    for batch in {int(b) for r in records for b, _ in r.span_refs}:
-        loaded = disk.read_batch(batch, held=True)
-        spans.update((ref, span) for span, ref in (loaded[0] if loaded else []))
+    spans = held_spans(disk, [(b, p) for r in records for b, p in r.span_refs])
     for record in records:
         record.spans = [spans[(int(b), int(p))] for b, p in record.span_refs if (int(b), int(p)) in spans]
         record.spans_bytes = sum(span_bytes(s) for s in record.spans)
