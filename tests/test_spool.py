@@ -99,9 +99,13 @@ def test_spool_file_retires_journals_and_merges_once(tmp_path: Path) -> None:
     other = SpoolFile(tmp_path / "b.db")
     other.append(b"z" * 10, [(0, "t3"), (3, "t3")])
     other.close()
-    merged = spool.merge(tmp_path / "b.db", "b")
-    assert len(merged) == 1 and merged[0] > second  # the ids its batches got here, past ours
-    assert spool.merge(tmp_path / "b.db", "b") == []  # a file merged once is never merged again
+    merged, windows = spool.merge(tmp_path / "b.db", "b")
+    assert len(merged) == 1 and merged[0] > second and windows == 0  # the ids its batches got here, past ours
+    assert spool.merge(tmp_path / "b.db", "b") == ([], 0)  # a file merged once is never merged again
+    spool.forget_merged(lambda name: False)  # still there: remembered
+    assert spool.merged_sources() == {"b"}
+    spool.forget_merged(lambda name: name == "b")  # gone: it cannot come back, forgotten
+    assert spool.merged_sources() == set()
     assert spool.span_count == 3 and len(spool.batch_ids()) == 2
 
 
@@ -162,6 +166,6 @@ def test_a_version_1_spool_file_is_upgraded_when_opened_or_merged(tmp_path: Path
     old.close()
     _version_1_file(tmp_path / "dead.db")
     spool = SpoolFile(tmp_path / "new.db")
-    [batch] = spool.merge(tmp_path / "dead.db", "dead")
+    [batch], _ = spool.merge(tmp_path / "dead.db", "dead")
     assert spool.load(batch) == (b"\x00", {0, 2}) and spool.load(batch, held=True) == (b"\x00", {1})
     assert spool.span_count == 3

@@ -69,7 +69,7 @@ def test_a_file_merged_before_a_crash_is_not_merged_again(store: Store, tmp_path
     cfg = config(store, folder)
     dead = dead_file(folder, "spool-1-aaaaaaaaaaaa", spool_identity(cfg), 50, recorder)
     merger = SpoolFile(folder / "spool-2-bbbbbbbbbbbb.db", spool_identity(cfg))
-    assert merger.merge(dead, "spool-1-aaaaaaaaaaaa")  # ... and here the merging process was killed
+    assert merger.merge(dead, "spool-1-aaaaaaaaaaaa")[0]  # ... and here the merging process was killed
     merger.close()
     (folder / f"spool-2-bbbbbbbbbbbb{LOCK}").touch()
     assert dead.exists()

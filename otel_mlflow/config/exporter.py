@@ -69,6 +69,8 @@ class Config:
     retry_timeout: float = S.ENV_RETRY_TIMEOUT.default
     writers: int | None = None
     """None: :data:`DEFAULT_SERVER_WRITERS` against an http(s) server, 1 otherwise (sqlite has one writer lock)."""
+    writer: str = S.ENV_WRITER.default
+    """``thread`` or ``process`` (:mod:`otel_mlflow.export.handoff`)."""
 
     def __post_init__(self) -> None:
         for row in ROWS:

@@ -35,6 +35,7 @@ MAX_BODY_BYTES = (1 << 31) - 1
 """gRPC takes a message size as a C int: a larger bound failed at start with a traceback."""
 RUN_MODES = ("trace", "window", "auto")
 STEP_MODES = ("request", "second", "auto")
+WRITER_MODES = ("thread", "process")
 DEFAULT_TRACKING_URI = "sqlite:///mlflow.db"
 """MLflow's own default when ``MLFLOW_TRACKING_URI`` is unset (MLflow 3)."""
 DEFAULT_EXPERIMENT_NAME = "llmops-rag"
@@ -187,6 +188,12 @@ ENV_WRITERS = Setting(
     "OTEL_MLFLOW_WRITERS", field="writers", parse=parse.whole, check=whole_between(1, MAX_WRITERS),
     default_doc="`4` for an `http(s)://` server, `1` for sqlite",
     meaning="writer threads; all writes of one run go through one of them, in order")
+ENV_WRITER = Setting(
+    "OTEL_MLFLOW_WRITER", field="writer", parse=parse.lower, default="thread",
+    check=one_of("writer", *WRITER_MODES),
+    meaning="where the in-app exporter's writes to MLflow run: `thread` (writer threads in the app's process) or "
+            "`process` (one writer process per spool folder, shared by the app's workers, started when needed, "
+            "restarted when it dies; the app only spools: MLflow's client no longer shares its GIL)")
 
 # --- the instrumentors ------------------------------------------------------------------------------------------
 ENV_LLM_FUNCTIONS = Setting(

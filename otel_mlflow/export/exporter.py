@@ -52,6 +52,7 @@ from otel_mlflow.export.pending.ledger import Ledger
 from otel_mlflow.export.pending.memory import MemoryBound
 from otel_mlflow.export.spool.folder import OwnedSpool, spool_folder, spool_identity
 from otel_mlflow.export.stats import ExportStats, SelfTelemetry
+from otel_mlflow.export.writer_process.handoff import HandOff
 from otel_mlflow.mapping.run_plan import MappingOptions
 from otel_mlflow.scrub import Scrubber, get_logger
 from otel_mlflow.sigterm import stopping_on_signal
@@ -97,8 +98,11 @@ class MLflowSpanExporter(SpanExporter):
         owned = self._open_spool()
         self._ledger = Ledger(self._config, self._options, self._telemetry, owned)
         self._engine = Engine(self._ledger, self._config)
+        self._handoff = HandOff(self._ledger, self._config) if owned and self._config.writer == "process" else None
         self._telemetry.observe(self.lag)
-        if owned is not None:
+        if self._handoff is not None:
+            self._handoff.start()  # a writer process writes what a dead process left in this folder, if anything
+        elif owned is not None:
             self._engine.start()  # writes what a dead process left in this folder, if anything
 
     def _open_spool(self) -> OwnedSpool | None:
@@ -127,6 +131,16 @@ class MLflowSpanExporter(SpanExporter):
         return self._ledger.stats()
 
     @property
+    def spool_name(self) -> str | None:
+        """The name of this process's spool file in :attr:`spool_folder` (None: memory only)."""
+        owned = self._ledger.disk.owned
+        return owned.name if owned is not None else None
+
+    def look_for_files(self) -> None:
+        """Take over the spool files of processes gone (and files handed off) now, not at the next 5 s look."""
+        self._ledger.look_for_files()
+
+    @property
     def spool_folder(self) -> str | None:
         """Where this exporter's spool lives (None: memory only)."""
         owned = self._ledger.disk.owned
@@ -135,6 +149,8 @@ class MLflowSpanExporter(SpanExporter):
     def lag(self) -> Lag:
         """How far behind MLflow is now: the run lane's lag in seconds, the traces waiting to be stored (and how long
         that takes at the trace store's pace), the traces sampled out so far."""
+        if self._handoff is not None:
+            return self._handoff.lag()
         return self._ledger.lag(time.monotonic())
 
     def memory_held(self) -> tuple[int, int]:
@@ -162,7 +178,8 @@ class MLflowSpanExporter(SpanExporter):
             if self._shutdown:
                 return SpanExportResult.FAILURE
             accepted = self._ledger.accept(spans, time.monotonic(), durable=durable)
-            self._engine.start()
+            if self._handoff is None or self._ledger.disk.spool is None:  # (a spool that failed: memory, here)
+                self._engine.start()
             return SpanExportResult.SUCCESS if accepted else SpanExportResult.FAILURE
         except Exception:  # export must never raise into the SDK or the receiver
             _logger.exception("otel-mlflow could not accept %d span(s)", len(spans))
@@ -181,7 +198,11 @@ class MLflowSpanExporter(SpanExporter):
         span (it is not finished yet), feedback waiting for a trace that is not in MLflow yet, and the spans of
         children still running (they write their own, and leave the rest when they exit).
         """
-        return self._engine.flush(timeout_millis / 1000)
+        if self._handoff is None:
+            return self._engine.flush(timeout_millis / 1000)
+        deadline = time.monotonic() + timeout_millis / 1000
+        handed = self._handoff.flush(timeout_millis / 1000)
+        return (self._engine.flush(max(0.0, deadline - time.monotonic())) if self._engine.running else True) and handed
 
     def shutdown(self, *, timeout_seconds: float | None = None) -> None:
         """Write what is left, for as long as MLflow makes progress, then stop. Safe to call twice.
@@ -197,7 +218,9 @@ class MLflowSpanExporter(SpanExporter):
         budget = self._config.exit_timeout if timeout_seconds is None else timeout_seconds
         if stopping_on_signal():
             budget = min(budget, SIGTERM_EXIT_SECONDS)
-        left = self._engine.close(budget)
+        deadline = time.monotonic() + budget
+        handed_left = self._handoff.close(budget) if self._handoff is not None else 0
+        left = self._engine.close(max(0.0, deadline - time.monotonic())) + handed_left
         owned = self._ledger.disk.owned
         if owned is not None:
             owned.close()

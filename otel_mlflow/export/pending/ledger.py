@@ -86,6 +86,8 @@ class Ledger:
         self._flushing = 0  # force_flush calls waiting: planning takes finished traces without their grace period
         self._next_take_over, self._next_prune = 0.0, time.monotonic() + PRUNE_JOURNAL_EVERY_SECONDS
         self._took_over_draining = False
+        self.handing_off = False
+        """``OTEL_MLFLOW_WRITER=process``: spans on disk are handed off, not held (:mod:`..writer_process`)."""
 
     @property
     def stopped(self) -> bool:
@@ -102,6 +104,8 @@ class Ledger:
             if batch == REFUSED or (batch is None and (durable or not fits)):
                 self._stats.add("spans_dropped_queue_full", len(spans))
                 return False
+            if batch is not None and self.handing_off:
+                return True
             if batch is not None and (self._backlog or not fits):
                 self._backlog.spill(batch)  # on disk only; read back when memory frees
                 self._stats.add("spans_spilled", len(spans))
@@ -207,14 +211,14 @@ class Ledger:
         self._next_take_over = now + TAKE_OVER_EVERY_SECONDS
         if now >= self._next_prune:  # the journal remembers the last 10,000 written traces
             self._next_prune = now + PRUNE_JOURNAL_EVERY_SECONDS
-            self.disk.call(lambda s: s.prune_runs())
-        files, batches = self.disk.take_over_dead()
-        if not files:
-            return
+            self.disk.prune()
+        files, batches, windows = self.disk.take_over_dead()
         with self._cond:
             self._backlog.adopt(batches)
             self._stats.add("spool_files_taken_over", files)
             known = self._windows.ids()
+        if not windows:  # hand-offs (:mod:`..handoff`) bring batches only: the spool's windows are not read again
+            return
         rows = self.disk.windows()
         restored, tracing = rebuild(rows, self.disk, known, now), restored_trace_jobs(rows, self.disk, known)
         with self._cond:
@@ -222,6 +226,12 @@ class Ledger:
                 self._windows.restore(window)
             for job in tracing:
                 self._jobs.add(job)
+
+    def look_for_files(self) -> None:
+        """Take over the files of processes gone (or handed off) at the next planning pass, not in 5 s."""
+        with self._cond:
+            self._dirty, self._next_take_over = True, 0.0
+            self._cond.notify_all()
 
     def _read_back(self, now: float) -> None:
         """Spilled batches back into the trace buffer while memory has room."""

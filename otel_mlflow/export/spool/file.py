@@ -24,7 +24,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
@@ -254,12 +254,12 @@ class SpoolFile:
             return int(self._db.execute("SELECT count(*) FROM windows").fetchone()[0])
 
     # --- taking over another file ---------------------------------------------------------------
-    def merge(self, other: Path, source: str) -> list[int]:
+    def merge(self, other: Path, source: str) -> tuple[list[int], int]:
         """Move everything of a dead process's spool file into this one, once; returns the ids its batches
-        got here (none when it was merged before)."""
+        got here (none when it was merged before) and how many serving windows came with them."""
         with self._lock:
             if self._db.execute("SELECT 1 FROM merged WHERE source = ?", (source,)).fetchone():
-                return []
+                return [], 0
             self._db.execute("ATTACH DATABASE ? AS other", (str(other),))
             try:
                 self._db.executescript(SCHEMA.replace("EXISTS ", "EXISTS other."))
@@ -267,6 +267,7 @@ class SpoolFile:
                 with self._tx():
                     offset = int(self._db.execute("SELECT coalesce(max(id), 0) FROM main.batches").fetchone()[0])
                     new = [int(b) + offset for (b,) in self._db.execute("SELECT id FROM other.batches ORDER BY id")]
+                    windows = int(self._db.execute("SELECT count(*) FROM other.windows").fetchone()[0])
                     self._db.execute(
                         "INSERT INTO main.batches SELECT id + ?, data, bytes FROM other.batches", (offset,)
                     )
@@ -281,7 +282,15 @@ class SpoolFile:
             finally:
                 self._db.execute("DETACH DATABASE other")
             self._count_batches()
-        return new
+        return new, windows
+
+    def forget_merged(self, gone: Callable[[str], bool]) -> None:
+        """Forget the merged files that are ``gone`` (a file removed cannot be merged twice)."""
+        with self._lock:
+            stale = [(n,) for (n,) in self._db.execute("SELECT source FROM merged").fetchall() if gone(str(n))]
+            if stale:
+                with self._tx():
+                    self._db.executemany("DELETE FROM merged WHERE source = ?", stale)
 
     def close(self) -> None:
         with self._lock:

@@ -8,7 +8,7 @@ its own. Usage::
 
     folder = spool_folder(config)                 # OTEL_MLFLOW_SPOOL_DIR, or the default below
     owned = OwnedSpool.create(folder, spool_identity(config))   # this process's file, saying what it holds
-    files, batches = owned.take_over_dead()       # merge files whose owner is gone: how many, new batch ids
+    taken = owned.take_over_dead()                # merge files whose owner is gone: files, new batch ids, windows
 
 The engine reaches these through :class:`~otel_mlflow.export.spool.guarded.GuardedSpool` only.
 
@@ -27,7 +27,7 @@ from pathlib import Path
 from otel_mlflow.config import DEFAULT_TRACKING_URI, Config
 from otel_mlflow.export.spool.file import SpoolFile
 from otel_mlflow.export.spool.meta import SpoolIdentity
-from otel_mlflow.export.spool.takeover import DB, LOCK, PREFIX, remove_file, take_over
+from otel_mlflow.export.spool.takeover import DB, LOCK, PREFIX, TakenOver, remove_file, take_over
 from otel_mlflow.scrub import default_scrubber
 
 SPOOL_FOLDER_NAME = ".otel-mlflow-spool"
@@ -99,10 +99,15 @@ class OwnedSpool:
             raise
         return cls(folder, name, fd, spool, identity)
 
-    def take_over_dead(self) -> tuple[int, list[int]]:
-        """Merge the files of this folder whose owner is dead into ours (see :mod:`.takeover`); returns how many
-        files, and the ids their batches got in ours. A disk error of our own file is raised."""
+    def take_over_dead(self) -> TakenOver:
+        """Merge the files of this folder whose owner is dead into ours (see :mod:`.takeover`). A disk error of our
+        own file is raised."""
         return take_over(self.spool, self.folder, self.name, self.identity, self._told)
+
+    def prune(self) -> None:
+        """Forget what no longer matters: written traces beyond the last 10,000, merged files that are gone."""
+        self.spool.prune_runs()
+        self.spool.forget_merged(lambda name: not (self.folder / f"{name}{DB}").exists())
 
     def close(self, remove_if_empty: bool = True) -> None:
         """Close the file; an empty one is removed. The lock goes last, so no one merges a half-closed file."""

@@ -29,6 +29,7 @@ from otel_mlflow.export.spool.codec import EncodeError, decode_batch, encode_bat
 from otel_mlflow.export.spool.file import RunJournal, SpanRef, SpoolFile
 from otel_mlflow.export.spool.folder import OwnedSpool
 from otel_mlflow.export.spool.sqlite import is_transient
+from otel_mlflow.export.spool.takeover import TakenOver
 from otel_mlflow.ratelimit import RateLimitedLog
 from otel_mlflow.scrub import get_logger
 
@@ -46,6 +47,7 @@ class GuardedSpool:
     def __init__(self, owned: OwnedSpool | None, on_failure: Callable[[], int]) -> None:
         self.owned = owned
         self._switch = threading.Lock()
+        self._intake = threading.Lock()
         self._transient = RateLimitedLog(_logger)
         self._on_failure = on_failure
         """Called once when the spool is dropped (no lock of ours held); returns the batches only on disk."""
@@ -84,7 +86,8 @@ class GuardedSpool:
             return REFUSED, []
         traces = [f"{s.context.trace_id:032x}" for s in spans if s.context is not None]  # encode_batch checked each
         rows = sorted(zip(positions, traces, strict=True))
-        return self.call(lambda s: s.append(blob, rows)), positions
+        with self._intake:  # not into a file being handed off
+            return self.call(lambda s: s.append(blob, rows)), positions
 
     def room(self, max_bytes: int) -> int | None:
         """Bytes the spool may still take under ``max_bytes``; None without a spool."""
@@ -112,10 +115,23 @@ class GuardedSpool:
                 spans.append((span, (batch, pos)))
         return spans, lost
 
-    def take_over_dead(self) -> tuple[int, list[int]]:
-        """Merge the files of dead processes into ours: (files, the batch ids they got here)."""
+    def take_over_dead(self) -> TakenOver:
+        """Merge the files of dead processes into ours (none without a spool)."""
         taken = self.call(lambda s: self.owned.take_over_dead() if self.owned is not None else None)
-        return taken if taken is not None else (0, [])
+        return taken if taken is not None else TakenOver(0, [], 0)
+
+    def prune(self) -> None:
+        self.call(lambda s: self.owned.prune() if self.owned is not None else None)
+
+    def swap(self, new: OwnedSpool | None) -> OwnedSpool | None:
+        """Make ``new`` the file spans are appended to (a hand-off, :mod:`otel_mlflow.export.writer_process`; None: no
+        file any more); returns the one before (None when the spool was dropped meanwhile: ``new`` is then closed).
+        No append is under way."""
+        with self._intake, self._switch:
+            old, self.owned = self.owned, (new if self.owned is not None else None)
+        if old is None and new is not None:
+            new.close()
+        return old
 
     def windows(self) -> list[dict[str, Any]]:
         """Every window the spool keeps, with its records (empty without a spool)."""

@@ -5,7 +5,7 @@ A file's owner holds an ``flock`` on its ``.lock`` for life; a file whose lock c
 merged into the live process's own file (one transaction, recorded in ``merged``), then the file is removed.
 Usage (:class:`~otel_mlflow.export.spool.folder.OwnedSpool` does this)::
 
-    files, batches = take_over(spool, folder, own_name, identity, told)
+    taken = take_over(spool, folder, own_name, identity, told)   # files, their batches' ids here, windows
 
 - A dead file that a file already merged lists as merged (a crash between a merge and the removal of what was
   merged) is removed without merging again: its spans are in the other file, once.
@@ -23,6 +23,7 @@ import fcntl
 import os
 import sqlite3
 from pathlib import Path
+from typing import NamedTuple
 
 from otel_mlflow.export.spool.file import SpoolFile
 from otel_mlflow.export.spool.meta import SpoolIdentity, read_identity, read_merged
@@ -35,10 +36,18 @@ MAX_PROBED_IDS = 200_000
 """Batch ids looked up one by one in a damaged file whose table cannot be scanned (a batch row is >= 100 bytes)."""
 
 
+class TakenOver(NamedTuple):
+    files: int
+    batches: list[int]
+    """The ids the batches of the files got in ours."""
+    windows: int
+    """Serving windows that came with them (to restore)."""
+
+
 def take_over(spool: SpoolFile, folder: Path, own: str, identity: SpoolIdentity | None,
-              told: set[str]) -> tuple[int, list[int]]:  # fmt: skip
-    """Merge every dead file of ``folder`` (but ``own``) into ``spool``: (files taken, ids their batches got).
-    ``told`` holds the names already warned about (a file left in place is seen again every few seconds)."""
+              told: set[str]) -> TakenOver:  # fmt: skip
+    """Merge every dead file of ``folder`` (but ``own``) into ``spool``. ``told`` holds the names already warned
+    about (a file left in place is seen again every few seconds)."""
     dead: list[tuple[Path, str, int]] = []
     for db in sorted(folder.glob(f"{PREFIX}*{DB}")):
         name = db.name[: -len(DB)]
@@ -49,7 +58,7 @@ def take_over(spool: SpoolFile, folder: Path, own: str, identity: SpoolIdentity 
         contained = spool.merged_sources()
         for db, _, _ in dead:
             contained |= _merged_of(db)
-        taken, batches = 0, []
+        taken, batches, windows = 0, [], 0
         for db, name, _ in dead:
             if not db.exists():
                 continue  # another process took it over while we waited for its lock
@@ -59,8 +68,9 @@ def take_over(spool: SpoolFile, folder: Path, own: str, identity: SpoolIdentity 
             new = _take_one(spool, db, name, identity, told)
             if new is not None:
                 taken += 1
-                batches += new
-        return taken, batches
+                batches += new[0]
+                windows += new[1]
+        return TakenOver(taken, batches, windows)
     finally:
         for _, _, fd in dead:
             os.close(fd)
@@ -75,7 +85,7 @@ def _merged_of(db: Path) -> set[str]:
 
 def _take_one(
     spool: SpoolFile, db: Path, name: str, identity: SpoolIdentity | None, told: set[str]
-) -> list[int] | None:
+) -> tuple[list[int], int] | None:
     try:
         theirs = read_identity(db)
         if identity is not None and theirs is not None and theirs.key != identity.key:
@@ -93,7 +103,7 @@ def _take_one(
     except Exception as exc:
         if is_disk_error(exc) and db.exists() and not db.is_dir():
             raise  # our disk: the guard's one warning and memory from now on
-        return _set_aside(spool, db, name, exc)
+        return _set_aside(spool, db, name, exc), 0
     remove_file(db, name, db.parent)
     return new
 
