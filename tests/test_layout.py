@@ -181,7 +181,7 @@ def test_the_export_engine_has_three_rooms_and_one_lock_holder() -> None:
     ledger to wait), and no module reaches into another's lock."""
     export = ROOT / "otel_mlflow" / "export"
     rooms = sorted(p.name for p in export.iterdir() if p.is_dir() and (p / "__init__.py").exists())
-    assert rooms == ["mlflow", "pending", "spool"]
+    assert rooms == ["mlflow", "pending", "spool", "writer_process"]  # issue 27 added the writer process
     assert sorted(p.name for p in export.glob("*.py")) == ["__init__.py", "engine.py", "exporter.py", "stats.py"]
     for path in export.rglob("*.py"):
         text = path.read_text()
@@ -200,6 +200,7 @@ def test_each_subpackage_exists_and_says_what_it_holds() -> None:
         "export/pending",
         "export/spool",
         "export/mlflow",
+        "export/writer_process",
     ):
         init = ROOT / "otel_mlflow" / name / "__init__.py"
         assert ast.get_docstring(ast.parse(init.read_text())), f"{init} needs a docstring saying what it holds"

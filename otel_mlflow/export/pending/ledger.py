@@ -86,8 +86,7 @@ class Ledger:
         self._flushing = 0  # force_flush calls waiting: planning takes finished traces without their grace period
         self._next_take_over, self._next_prune = 0.0, time.monotonic() + PRUNE_JOURNAL_EVERY_SECONDS
         self._took_over_draining = False
-        self.handing_off = False
-        """``OTEL_MLFLOW_WRITER=process``: spans on disk are handed off, not held (:mod:`..writer_process`)."""
+        self.handing_off = False  # OTEL_MLFLOW_WRITER=process: spans on disk are handed off, not held
 
     @property
     def stopped(self) -> bool:
@@ -227,8 +226,7 @@ class Ledger:
             for job in tracing:
                 self._jobs.add(job)
 
-    def look_for_files(self) -> None:
-        """Take over the files of processes gone (or handed off) at the next planning pass, not in 5 s."""
+    def look_for_files(self) -> None:  # take over files of processes gone (or handed off) at the next pass
         with self._cond:
             self._dirty, self._next_take_over = True, 0.0
             self._cond.notify_all()
@@ -257,8 +255,7 @@ class Ledger:
             return self._backlog.forget()
 
     # --- writer threads -------------------------------------------------------------------------
-    def take(self, lane: Lane, shard: int, shards: int, now: float) -> Job | None:
-        """The next due job of this writer's lane and shard; jobs of one key go one at a time, in order."""
+    def take(self, lane: Lane, shard: int, shards: int, now: float) -> Job | None:  # jobs of one key go in order
         with self._cond:
             return self._jobs.take(lane, shard, shards, now)
 
@@ -294,12 +291,11 @@ class Ledger:
 
     def planning_due(self, now: float, last_plan: float) -> bool:
         with self._cond:
-            due = now - last_plan >= self.config.flush_interval
-            return self._phase is not Phase.RUNNING or self._needs_planning() or due
+            due = now - last_plan >= self.config.flush_interval or self._phase is not Phase.RUNNING
+            return due or self._needs_planning()
 
     def wait_for_work(self, lane: Lane, now: float) -> None:
-        """Sleep until a job of ``lane`` may be due, planning is due, or something changes (at most the flush
-        interval)."""
+        """Sleep until a job of ``lane`` may be due, planning is due, or anything changes (a flush interval at most)."""
         with self._cond:
             if self.stopped or self._needs_planning():
                 return
@@ -332,14 +328,12 @@ class Ledger:
         do not count); False when ``deadline`` passes first or no writer is ``alive``."""
         with self._cond:
             while self._plans <= since or not self._settled(time.monotonic()):
-                remaining = deadline - time.monotonic()
-                if remaining <= 0 or not alive():
+                if (remaining := deadline - time.monotonic()) <= 0 or not alive():
                     return False
                 self._cond.wait(min(remaining, 0.1))
         return True
 
-    def begin_drain(self) -> int:
-        """RUNNING -> DRAINING (everything is written now); returns the planning passes so far (for wait_drained)."""
+    def begin_drain(self) -> int:  # RUNNING -> DRAINING (all is written now); the passes so far, for wait_drained
         with self._cond:
             if self._phase is Phase.RUNNING:
                 self._phase = Phase.DRAINING
@@ -353,8 +347,7 @@ class Ledger:
             drained = self._cond.wait_for(lambda: self._plans > since and self._empty(), timeout)
             return drained, 0 if drained else self._left()
 
-    def stop(self) -> None:
-        """-> STOPPED: writer threads leave their loop."""
+    def stop(self) -> None:  # -> STOPPED: writer threads leave their loop
         with self._cond:
             self._phase = Phase.STOPPED
             self._cond.notify_all()
@@ -369,8 +362,7 @@ class Ledger:
             self._stats.add("spans_dropped_write_failed", lost)
             return lost
 
-    def stats(self) -> ExportStats:
-        """A snapshot of the counters."""
+    def stats(self) -> ExportStats:  # a snapshot of the counters
         with self._cond:
             return self._stats.copy()
 
@@ -378,8 +370,7 @@ class Ledger:
         with self._cond:
             return Lag(max(self._jobs.oldest(Lane.RUNS, now), self._backlog.oldest(now)), *self._load.backlog())
 
-    def memory_held(self) -> Held:
-        """(spans, estimated bytes) held in memory now; spilled spans wait on disk and are not counted."""
+    def memory_held(self) -> Held:  # (spans, estimated bytes) held in memory now; spilled ones are on disk
         with self._cond:
             return self._held()
 
