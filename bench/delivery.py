@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -55,7 +56,8 @@ def spool_append_rate(spans: int = 20_480) -> tuple[float, float]:
     for first in range(0, len(made), BATCH):
         exporter.export(made[first : first + BATCH])
     elapsed = time.perf_counter() - started
-    on_disk = exporter._ledger.spool.bytes if exporter._ledger.spool is not None else 0
+    spool = exporter._ledger.disk.spool
+    on_disk = spool.bytes if spool is not None else 0
     exporter.shutdown(timeout_seconds=1)
     return len(made) / elapsed, on_disk / len(made)
 
@@ -103,6 +105,57 @@ for i in range({calls}):
         client.log_artifacts(run.info.run_id, tmp)
     client.set_terminated(run.info.run_id, end_time=plan.end_ms)
 """
+
+
+_TIMED = """
+import time
+from otel_mlflow import log_llm_call
+def call(i):
+    log_llm_call(model="gpt-4", prompt=f"What is RAG? ({{i}})", response="Retrieval-augmented generation.",
+                 tokens_used=59, temperature=0.2)
+for i in range(300):  # the pipeline is built and its writer runs
+    call(i)
+time.sleep(2)
+samples = []
+for s in range(20):
+    started = time.perf_counter()
+    for i in range({calls} // 20):
+        call(i)
+    samples.append((time.perf_counter() - started) / ({calls} // 20) * 1e6)
+    time.sleep(0.02)
+samples.sort()
+print(samples[len(samples) // 2], flush=True)
+import os
+os._exit(0)  # the exit's drain is not measured here (batch_script measures it)
+"""
+
+
+def helper_call_us(writer: str, calls: int) -> float:
+    """µs per ``log_llm_call`` on the caller's thread with the real pipeline (a run per call written to sqlite
+    meanwhile, default settings but ``OTEL_MLFLOW_WRITER``), the median of 20 slices, in a process of its own."""
+    import signal
+
+    work = Path(tempfile.mkdtemp(prefix=f"bench-helper-{writer}-"))
+    env = {
+        **os.environ,
+        "MLFLOW_TRACKING_URI": f"sqlite:///{work / 'mlflow.db'}",
+        "MLFLOW_ARTIFACT_PATH": str(work / "a"),
+        "OTEL_MLFLOW_WRITER": writer,
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_TIMED.format(calls=calls))],
+        env=env,
+        cwd=work,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    for status in work.glob(".otel-mlflow-spool/*/writer.json"):  # its writer would go on draining: not measured
+        try:
+            os.kill(int(json.loads(status.read_text())["pid"]), signal.SIGKILL)
+        except (OSError, ValueError, KeyError):
+            pass
+    return float(done.stdout.strip().splitlines()[-1])
 
 
 def batch_script(calls: int) -> dict[str, float]:

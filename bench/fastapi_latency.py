@@ -55,14 +55,15 @@ async def _requests(app: FastAPI, count: int) -> float:
         return (time.perf_counter() - started) / count * 1e6
 
 
-NAMES = ("none", "official", "capture", "otel_mlflow_instrumentation", "otel_mlflow")
+NAMES = ("none", "official", "capture", "otel_mlflow_instrumentation", "otel_mlflow", "otel_mlflow_process")
 
 
 def request_us(count: int, rounds: int = 3, names: tuple[str, ...] = NAMES) -> dict[str, float]:
     """Median µs per request of each set-up over ``rounds`` interleaved rounds, in this process:
     none; official (server spans, dropping exporter); capture (official spans + our request capture, what
     ``FastAPIRequestInstrumentor`` adds, dropping exporter); ours with the LLM-service span too, dropping
-    exporter (the instrumentation's whole cost); ours with MLflowSpanExporter (its writer thread shares the GIL)."""
+    exporter (the instrumentation's whole cost); ours with MLflowSpanExporter (its writer thread shares the GIL);
+    the same with ``OTEL_MLFLOW_WRITER=process`` (the app only spools)."""
     service = types.ModuleType("bench_fastapi_service")
     service.generate_answer = generate_answer  # type: ignore[attr-defined]
     sys.modules[service.__name__] = service
@@ -81,16 +82,17 @@ def _one(name: str, service: Any, count: int) -> float:
         return asyncio.run(_requests(app, count))
     provider = TracerProvider()
     exporter: Any = DropExporter()
-    if name == "otel_mlflow":
+    if name in ("otel_mlflow", "otel_mlflow_process"):
         store = Path(tempfile.mkdtemp(prefix="bench-fastapi-"))
         uri = f"sqlite:///{store / 'mlflow.db'}"
         prepare_experiment(uri, DEFAULT_EXPERIMENT_NAME, str(store / "a"))
+        writer = "process" if name == "otel_mlflow_process" else "thread"
         exporter = MLflowSpanExporter(
-            config=Config.from_env(env={}, tracking_uri=uri, artifact_location=str(store / "a"))
+            config=Config.from_env(env={}, tracking_uri=uri, artifact_location=str(store / "a"), writer=writer)
         )
     provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=count * 8))
     llm = LLMServiceInstrumentor()
-    with_llm_span = name in ("otel_mlflow_instrumentation", "otel_mlflow")
+    with_llm_span = name.startswith("otel_mlflow")
     if name == "official":
         FastAPIInstrumentor.instrument_app(app, tracer_provider=provider)
     else:

@@ -67,11 +67,15 @@ def _spool_bytes(folder: str | None) -> int:
     return sum(p.stat().st_size for p in Path(folder).glob("*") if p.is_file())
 
 
-def sustained(uri: str, artifacts: str, seconds: float, rate: float, window_seconds: float | None = None) -> dict:
-    """Make ``rate`` requests a second for ``seconds`` with default settings (``window_seconds`` aside); the figures."""
+def sustained(
+    uri: str, artifacts: str, seconds: float, rate: float, window_seconds: float | None = None, writer: str = "thread"
+) -> dict:
+    """Make ``rate`` requests a second for ``seconds`` with default settings (``window_seconds`` and ``writer``
+    aside); the figures."""
     name = f"sustained-{time.monotonic_ns()}"
     prepare_experiment(uri, name, artifacts)
-    extra = {"window_seconds": window_seconds} if window_seconds else {}
+    extra: dict[str, Any] = {"window_seconds": window_seconds} if window_seconds else {}
+    extra["writer"] = writer
     exporter = MLflowSpanExporter(
         config=Config.from_env(env={}, tracking_uri=uri, artifact_location=artifacts, experiment_name=name, **extra)
     )
@@ -141,6 +145,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--seconds", type=float, default=300.0)
     parser.add_argument("--window-seconds", type=float, default=None)
+    parser.add_argument("--writer", choices=("thread", "process"), default="thread")
     args = parser.parse_args()
     import tempfile
 
@@ -148,7 +153,7 @@ def main() -> int:
     uri = f"sqlite:///{work / 'mlflow.db'}"
     prepare_experiment(uri, "warm-up", str(work / "a"))
     ceiling = raw_trace_rate(uri, str(work / "a"))
-    figures = sustained(uri, str(work / "a"), args.seconds, 3 * ceiling, args.window_seconds)
+    figures = sustained(uri, str(work / "a"), args.seconds, 3 * ceiling, args.window_seconds, args.writer)
     print({"raw_trace_rate": ceiling, **figures})
     return 0
 

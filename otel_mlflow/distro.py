@@ -13,6 +13,8 @@ Defaults set only when the variable is unset (your settings always win):
 - ``OTEL_BSP_MAX_QUEUE_SIZE=20480``: a burst of requests fits the span queue (the SDK's 2,048 drops).
 - ``OTEL_SERVICE_NAME``, when neither it nor ``OTEL_RESOURCE_ATTRIBUTES`` names the service: the app or script
   being run (:mod:`otel_mlflow.config.service`), never the SDK's ``unknown_service:python3``.
+- ``OTEL_MLFLOW_WRITER=process``: a served app only spools; one writer process per spool folder writes MLflow, off
+  the app's GIL (:mod:`otel_mlflow.export.writer_process`). In code the default stays ``thread``.
 - ``OTEL_PYTHON_FASTAPI_EXCLUDED_URLS``: health routes (``/health``, ``/healthz``, ``/livez``, ``/readyz``,
   ``/ping``) make no spans, so probes make no runs.
 
@@ -38,6 +40,7 @@ from otel_mlflow.config import (
     BSP_MAX_QUEUE_SIZE,
     DEFAULT_EXCLUDED_URLS,
     ENV_FASTAPI_EXCLUDED_URLS,
+    ENV_WRITER,
     default_service_name,
     service_name_given,
 )
@@ -45,6 +48,8 @@ from otel_mlflow.instrumentation.otel_private import SDKConfigurator
 from otel_mlflow.sigterm import install_sigterm_flush
 
 EXPORTER_NAME = "mlflow"
+SERVED_APP_WRITER = "process"
+"""Measured in ``make bench`` (sustained load, FastAPI latency): the app's GIL no longer pays for MLflow's client."""
 
 
 class MLflowConfigurator(SDKConfigurator):
@@ -64,6 +69,7 @@ class MLflowDistro(BaseDistro):
         os.environ.setdefault(OTEL_LOGS_EXPORTER, "none")
         os.environ.setdefault(OTEL_BSP_MAX_QUEUE_SIZE, str(BSP_MAX_QUEUE_SIZE))
         os.environ.setdefault(ENV_FASTAPI_EXCLUDED_URLS, DEFAULT_EXCLUDED_URLS)
+        os.environ.setdefault(ENV_WRITER, SERVED_APP_WRITER)
         if not service_name_given(os.environ):  # never the SDK's "unknown_service:python3"
             os.environ["OTEL_SERVICE_NAME"] = default_service_name(sys.argv)
         install_sigterm_flush()
