@@ -190,6 +190,7 @@ ENV_WRITERS = Setting(
     meaning="writer threads; all writes of one run go through one of them, in order")
 ENV_WRITER = Setting(
     "OTEL_MLFLOW_WRITER", field="writer", parse=parse.lower, default="thread",
+    default_doc="`process` under `opentelemetry-instrument` (served apps), `thread` in code",
     check=one_of("writer", *WRITER_MODES),
     meaning="where the in-app exporter's writes to MLflow run: `thread` (writer threads in the app's process) or "
             "`process` (one writer process per spool folder, shared by the app's workers, started when needed, "
