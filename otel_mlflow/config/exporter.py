@@ -70,7 +70,7 @@ class Config:
     writers: int | None = None
     """None: :data:`DEFAULT_SERVER_WRITERS` against an http(s) server, 1 otherwise (sqlite has one writer lock)."""
     writer: str = S.ENV_WRITER.default
-    """``thread`` or ``process`` (:mod:`otel_mlflow.export.handoff`)."""
+    """``thread`` or ``process`` (:mod:`otel_mlflow.export.writer_process`)."""
 
     def __post_init__(self) -> None:
         for row in ROWS:

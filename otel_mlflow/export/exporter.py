@@ -219,8 +219,9 @@ class MLflowSpanExporter(SpanExporter):
         if stopping_on_signal():
             budget = min(budget, SIGTERM_EXIT_SECONDS)
         deadline = time.monotonic() + budget
-        handed_left = self._handoff.close(budget) if self._handoff is not None else 0
-        left = self._engine.close(max(0.0, deadline - time.monotonic())) + handed_left
+        left = self._handoff.close(budget) if self._handoff is not None else 0
+        if self._handoff is None or self._engine.running:  # a writer process wrote ours: start no threads to exit
+            left += self._engine.close(max(0.0, deadline - time.monotonic()))
         owned = self._ledger.disk.owned
         if owned is not None:
             owned.close()

@@ -28,10 +28,8 @@ from otel_mlflow.export.writer_process.files import (
     live_owners,
     write_status,
 )
-from otel_mlflow.scrub import get_logger
 from otel_mlflow.sigterm import mark_stopping_on_signal
 
-_logger = get_logger(__name__)
 CYCLE_SECONDS = 0.25
 IDLE_SECONDS = 1.0
 """No app alive on the folder this long: drain and exit."""
