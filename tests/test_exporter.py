@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from typing import Any
 
@@ -293,3 +294,38 @@ def test_drops_are_reported_as_otel_metrics(recorder: SpanRecorder, store: Store
         assert points == {"received": 5, "dropped_queue_full": 5}
     finally:
         exporter.shutdown(timeout_seconds=1)
+
+
+def test_writer_threads_wait_while_another_plans(
+    recorder: SpanRecorder, store: Store, make_exporter: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The sustained-load bench found a writer thread calling ``plan()`` ~7,000 times a second while another one
+    planned (spans that came meanwhile made planning "due"; the plan lock sent it back at once): it held the GIL that
+    the planner and MLflow's store needed. A thread that finds a pass under way waits for it."""
+    from otel_mlflow.export.pending.ledger import Ledger
+
+    routing, calls = threading.Event(), [0]
+    real_route, real_plan = Ledger._route, Ledger.plan
+
+    def slow_route(self: Ledger, *args: Any) -> None:  # a planning pass that takes a while (a big take-over)
+        routing.set()
+        time.sleep(1.0)
+        real_route(self, *args)
+
+    def counted_plan(self: Ledger, now: float) -> None:
+        calls[0] += 1
+        real_plan(self, now)
+
+    monkeypatch.setattr(Ledger, "_route", slow_route)
+    monkeypatch.setattr(Ledger, "plan", counted_plan)
+    exporter = make_exporter(flush_interval=0.2)
+    rag_trace(recorder)
+    exporter.export(recorder.take())
+    assert routing.wait(10)
+    rag_trace(recorder)
+    before = calls[0]
+    exporter.export(recorder.take())  # new spans while the pass goes on
+    time.sleep(0.8)
+    assert calls[0] - before <= 8  # the other thread's flush interval (0.2 s) paces it, nothing more
+    assert exporter.force_flush(30_000)
+    assert len(store.runs()) == 2

@@ -376,8 +376,8 @@ class Ledger:
 
     # --- state (lock held) ------------------------------------------------------------------------
     def _needs_planning(self) -> bool:
-        """New spans came, or spilled ones can be read back now (else planning would spin)."""
-        return self._dirty or (bool(self._backlog) and self._room_to_read_back())
+        """New spans came, or spilled ones can be read back; never while a thread plans (others polled: they spun)."""
+        return not self._planning and (self._dirty or (bool(self._backlog) and self._room_to_read_back()))
 
     def _room_to_read_back(self) -> bool:
         stuck = not self._jobs.active() and not self._traces.has_ready(time.monotonic(), hold_rootless=True)
