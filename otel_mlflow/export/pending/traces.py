@@ -20,7 +20,7 @@ A trace's mark (:data:`TraceMark`), each set by one call:
 
 from __future__ import annotations
 
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -119,6 +119,8 @@ class TraceBuffer:
         self._explicit: dict[tuple[str, int], _Held] = {}
         self._late: dict[int, _Held] = {}
         self._marks: OrderedDict[int, TraceMark] = OrderedDict()
+        self._roots: deque[tuple[float, int]] = deque()
+        """(when, trace) as pending traces' roots came: the earliest in O(1) (a writer asks each time it waits)."""
         self._count = 0
         self.bytes = 0
         """Approximate memory of the spans held (see :func:`span_bytes`)."""
@@ -154,6 +156,7 @@ class TraceBuffer:
         pending.add(span, size, ref, replayed)
         if pending.root_at is None and is_local_root(span):
             pending.root_at = now
+            self._roots.append((now, trace_id))
 
     def pop_ready(
         self, now: float, grace: float = 0.0, draining: bool = False, hold_rootless: bool = False
@@ -192,11 +195,26 @@ class TraceBuffer:
         """Would :meth:`pop_ready` return anything now without a grace period (draining aside)?"""
         if self._explicit or any(self._marks.get(t, FORGOTTEN) is not WAITING for t in self._late):
             return True
-        return any(self._ready(p, now, 0.0, False, hold_rootless) for p in self._traces.values())
+        if self._first_root() is not None:  # ready without a grace period
+            return True
+        if hold_rootless or not self._traces:
+            return False
+        return now - next(iter(self._traces.values())).first_seen >= self._timeout  # the oldest timed out
 
     def next_grace_end(self, grace: float) -> float | None:
         """When the earliest trace whose root came leaves its grace period (for the writer's wait)."""
-        return min((p.root_at + grace for p in self._traces.values() if p.root_at is not None), default=None)
+        first = self._first_root()
+        return None if first is None else first + grace
+
+    def _first_root(self) -> float | None:
+        """When the earliest root of a pending trace came (entries of traces handed out since are dropped here)."""
+        while self._roots:
+            at, trace_id = self._roots[0]
+            pending = self._traces.get(trace_id)
+            if pending is not None and pending.root_at == at:
+                return at
+            self._roots.popleft()
+        return None
 
     def mark_of(self, trace_id: int) -> TraceMark | None:
         """Where a recent trace went; :data:`FORGOTTEN` (None) when unknown."""
@@ -233,5 +251,6 @@ class TraceBuffer:
         self._traces.clear()
         self._explicit.clear()
         self._late.clear()
+        self._roots.clear()
         self._count, self.bytes = 0, 0
         return dropped
