@@ -174,13 +174,13 @@ def sustained_rows(work: Path, seconds: float) -> list[Row]:
     bound = 2 * f["window_seconds"] + f["flush_interval"]
     m = f"sustained {3 * ceiling:.0f} req/s, {f['seconds']:.0f} s"
     print(f"\nsustained: {f}")
+    in_traffic, in_all = ceiling * f["seconds"], ceiling * (f["seconds"] + f["exit_seconds"])
+    stored_in_traffic = f["traces_stored_during_traffic"]
     return [
         row(m, "2 windows + flush, s", bound, "largest run-lane lag, s", f["max_lag"], "<= 1x"),
         row(m, "requests made", f["sent"], "counted in window runs", f["counted"], "= 1x"),
-        row(m, "raw trace rate x traffic time", ceiling * f["seconds"], "traces stored by its end",
-            f["traces_stored_during_traffic"], ">= 0.8x"),  # fmt: skip
-        row(m, "raw trace rate x (traffic + exit)", ceiling * (f["seconds"] + f["exit_seconds"]),
-            "traces stored in all", f["traces_stored"], ">= 0.8x"),  # fmt: skip
+        row(m, "raw trace rate x traffic time", in_traffic, "traces stored by its end", stored_in_traffic, ">= 0.8x"),
+        row(m, "raw trace rate x (traffic + exit)", in_all, "traces stored in all", f["traces_stored"], ">= 0.8x"),
         row(m, "failed requests", f["failed"], "their traces stored", f["failed_stored"], "= 1x"),
         row(m, "spool bound, MB", f["spool_max_bytes"] / 1e6, "spool at most, MB", f["max_spool_bytes"] / 1e6, "< 1x"),
     ]
