@@ -129,6 +129,8 @@ METRIC_TRACES_SAMPLED_OUT: Final = "traces.sampled_out"
 # Artifacts otel-mlflow writes.
 ARTIFACT_SPANS: Final = "spans.json"
 ARTIFACT_PREDICTIONS: Final = "predictions.json"
+ARTIFACT_PREDICTIONS_PART: Final = "predictions-{part:03d}.json"
+"""The predictions table's parts after the first, when it is over ``OTEL_MLFLOW_MAX_TEXT_CHARS`` (part 2 on)."""
 
 # --- OTel resource (stable semantic conventions) -------------------------------------------
 SERVICE_NAME: Final = service_attributes.SERVICE_NAME

@@ -10,7 +10,7 @@ from opentelemetry.trace import SpanKind
 
 from otel_mlflow import attributes as A
 from otel_mlflow.export.pending.windows import WindowSet
-from otel_mlflow.mapping.json_fit import fit_json
+from otel_mlflow.mapping.json_fit import fit_json, fit_table
 from otel_mlflow.mapping.request_record import request_record
 from otel_mlflow.mapping.run_plan import MappingOptions
 from otel_mlflow.mapping.trace_run import plan_run
@@ -63,22 +63,47 @@ def test_spans_json_of_a_10_mb_prompt_is_valid(recorder: SpanRecorder, store: St
     assert int(run.data.tags[A.TAG_TRUNCATED]) >= 2  # prompt.txt and spans.json
 
 
-def test_predictions_json_of_300_long_answers_is_valid(recorder: SpanRecorder) -> None:
+def test_a_predictions_table_over_the_limit_is_split_with_every_row_whole(recorder: SpanRecorder) -> None:
+    """Issue 27 item 4: 300 rows of ~2 KB answers are ~640 KB; at 200,000 characters an artifact, the table was cut
+    (answers shortened, and past that rows dropped): now it is parts, each valid JSON within the limit, each row
+    whole and in one part only, every part listed in MLflow's ``mlflow.loggedArtifacts`` tag."""
     windows = WindowSet(3600, 10_000)
     for i in range(300):
         root = recorder.tracer.start_span("POST /ask", kind=SpanKind.SERVER)
         root.set_attribute(A.QUESTION, f"question {i}")
-        root.set_attribute(A.ANSWER, "a" * 2_500)
+        root.set_attribute(A.ANSWER, "a" * 1_900)
         root.end()
         windows.add(request_record(recorder.take()), now=0.0)
     [window] = windows.all()
     window.close()
     plan, _ = window_plan(window, MappingOptions(max_text_chars=200_000))
-    table = json.loads(plan.artifacts[A.ARTIFACT_PREDICTIONS])
-    assert (
-        len(plan.artifacts[A.ARTIFACT_PREDICTIONS]) <= 200_000 and len(table["data"]) == 300
-    )  # rows kept, answers cut
-    assert plan.tags[A.TAG_TRUNCATED] == "1"
+    listed = [entry["path"] for entry in json.loads(plan.tags[A.TAG_LOGGED_ARTIFACTS])]
+    assert listed[0] == "predictions.json" and listed[1:] == [f"predictions-{n:03d}.json" for n in range(2, 5)]
+    assert sorted(p for p in plan.artifacts if p.startswith("predictions")) == sorted(listed)
+    rows = []
+    for path in listed:
+        assert len(plan.artifacts[path]) <= 200_000
+        table = json.loads(plan.artifacts[path])
+        assert table["columns"][:3] == ["timestamp", "question", "answer"]
+        rows += table["data"]
+    assert [row[1] for row in rows] == [f"question {i}" for i in range(300)]
+    assert all(row[2] == "a" * 1_900 for row in rows)  # nothing cut
+    assert A.TAG_TRUNCATED not in plan.tags
+
+
+def test_a_table_row_over_the_limit_alone_is_cut_and_the_rest_kept() -> None:
+    rows = [[0, "short"], [1, "x" * 50_000], [2, "short"]]
+    parts, cut = fit_table(["i", "text"], rows, limit=5_000)
+    tables = [json.loads(part) for part in parts]
+    assert cut and all(len(part) <= 5_000 for part in parts)
+    assert [row[0] for table in tables for row in table["data"]] == [0, 1, 2]
+    [long_row] = [row for table in tables for row in table["data"] if row[0] == 1]
+    assert long_row[1].startswith("x" * 1_000) and long_row[1].endswith("characters cut]")
+
+
+def test_a_small_table_is_one_part_as_fit_json_writes_it() -> None:
+    parts, cut = fit_table(["a", "b"], [[1, "x"], [2, "y"]], limit=1_000)
+    assert not cut and parts == [fit_json({"columns": ["a", "b"], "data": [[1, "x"], [2, "y"]]}, 1_000)[0]]
 
 
 def test_plan_run_keeps_spans_json_valid_under_a_small_cap(recorder: SpanRecorder) -> None:

@@ -179,6 +179,29 @@ def test_window_mode_into_sqlite(recorder: SpanRecorder, store: Store, make_expo
     assert exporter.stats.spans_written == 40 and exporter.stats.runs_created == 1
 
 
+def test_a_predictions_table_in_parts_loads_whole_in_mlflow(
+    recorder: SpanRecorder, store: Store, make_exporter: Any
+) -> None:
+    """Past ``OTEL_MLFLOW_MAX_TEXT_CHARS`` the table is written in parts (issue 27 item 4): MLflow's own
+    ``load_table`` reads every part listed in the run's ``mlflow.loggedArtifacts``, and the rows add up."""
+    exporter = make_exporter(run_mode="window", window_seconds=3600, max_text_chars=3_000)
+    for i in range(40):
+        exporter.export(request(recorder, i, 10.0 + i))
+    exporter.shutdown()
+    [run] = store.runs()
+    parts = [entry["path"] for entry in json.loads(run.data.tags["mlflow.loggedArtifacts"])]
+    assert len(parts) >= 3 and set(parts) == {p for p in store.artifact_paths(run) if p.startswith("predictions")}
+    previous = mlflow.get_tracking_uri()
+    mlflow.set_tracking_uri(store.uri)  # load_table searches through the global tracking URI
+    try:
+        tables = [store.client().load_table(run.info.experiment_id, part, run_ids=[run.info.run_id]) for part in parts]
+    finally:
+        mlflow.set_tracking_uri(previous)
+    questions = [q for table in tables for q in table["question"]]
+    assert questions == [f"question {i}" for i in range(40)]
+    assert run.data.metrics["request_count"] == 40 and A.TAG_TRUNCATED not in run.data.tags
+
+
 def test_configurations_get_their_own_runs_and_restart_opens_new_windows(
     recorder: SpanRecorder, store: Store, make_exporter: Any
 ) -> None:

@@ -43,9 +43,11 @@ RUNS_BEHIND_WARNING = (
 
 
 class Engine:
-    def __init__(self, ledger: Ledger, config: Config) -> None:
+    def __init__(self, ledger: Ledger, config: Config, trace_process: bool = False) -> None:
         self._ledger = ledger
         self._config = config
+        self._trace_process = trace_process
+        """The trace lane stores through a helper process (:mod:`.mlflow.trace_process`)."""
         self._shards = {Lane.RUNS: config.writer_count, Lane.TRACES: max(1, config.writer_count // 2)}
         self._threads: list[threading.Thread] = []
         self._lock = threading.Lock()
@@ -74,7 +76,7 @@ class Engine:
 
     # --- the loop ---------------------------------------------------------------------------
     def _run(self, lane: Lane, shard: int) -> None:
-        writer = MLflowWriter(self._config, self._ledger.options.scrubber)
+        writer = MLflowWriter(self._config, self._ledger.options.scrubber, self._trace_process and lane is Lane.TRACES)
         last_plan = 0.0
         while not self._ledger.stopped:
             try:
@@ -82,6 +84,7 @@ class Engine:
             except Exception:  # the writer must not die: log the cause and go on
                 _logger.exception("otel-mlflow %s writer %d hit an unexpected error; it goes on", lane.value, shard)
                 time.sleep(_ERROR_PAUSE_SECONDS)
+        writer.close()
 
     def _cycle(self, lane: Lane, shard: int, writer: MLflowWriter, last_plan: float) -> float:
         ledger = self._ledger

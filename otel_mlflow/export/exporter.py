@@ -71,10 +71,15 @@ class MLflowSpanExporter(SpanExporter):
         config: a resolved :class:`~otel_mlflow.config.Config`; when omitted, built from
             ``settings`` (keyword arguments named like the Config fields) and the environment.
         meter_provider: where the exporter's own counters go (default: the global MeterProvider).
+        trace_process: store MLflow traces of a database store through a helper process (the writer process of
+            ``OTEL_MLFLOW_WRITER=process`` does: :mod:`~otel_mlflow.export.mlflow.trace_process`).
     """
 
-    def __init__(self, config: Config | None = None, *, meter_provider: Any = None, **settings: Any) -> None:
+    def __init__(
+        self, config: Config | None = None, *, meter_provider: Any = None, trace_process: bool = False, **settings: Any
+    ) -> None:
         self._config = config if config is not None else Config.from_env(**settings)
+        self._trace_process = trace_process
         self._telemetry = SelfTelemetry(meter_provider)
         self._options = MappingOptions(
             capture_content=self._config.capture_content,
@@ -97,7 +102,7 @@ class MLflowSpanExporter(SpanExporter):
     def _start(self) -> None:
         owned = self._open_spool()
         self._ledger = Ledger(self._config, self._options, self._telemetry, owned)
-        self._engine = Engine(self._ledger, self._config)
+        self._engine = Engine(self._ledger, self._config, self._trace_process)
         self._handoff = HandOff(self._ledger, self._config) if owned and self._config.writer == "process" else None
         self._telemetry.observe(self.lag)
         if self._handoff is not None:

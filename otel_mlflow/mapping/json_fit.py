@@ -8,6 +8,11 @@ Each string first goes through ``clean`` (scrubbing). Over ``limit`` characters,
 budget is cut to it with a marker naming its original length; the budget halves until the document fits. If
 even short strings do not fit (a huge number of items), trailing items of the longest list are dropped and a
 last item says how many. ``cut`` is True when anything was shortened.
+
+A table (MLflow's ``{"columns": [...], "data": [...]}`` shape) is split instead: every row kept, in parts that each
+fit; only a row over the limit on its own has its strings cut::
+
+    parts, cut = fit_table(["time", "question"], rows, limit=1_000_000, clean=scrub)
 """
 
 from __future__ import annotations
@@ -39,6 +44,29 @@ def fit_json(
     while len(text) > limit and _drop_items(shortened):
         text = _dumps(shortened, indent)
     return text, True
+
+
+def fit_table(
+    columns: list[str], rows: list[list[Any]], limit: int, clean: Callable[[str], str] = lambda s: s
+) -> tuple[list[str], bool]:
+    """``rows`` as one or more tables of ``columns``, each valid JSON of at most ``limit`` characters (a row that
+    alone does not fit has its strings cut, counted in ``cut``). Each row is serialised once."""
+    head = '{"columns": ' + _dumps(columns, None) + ', "data": ['
+    room = max(_SMALLEST_BUDGET, limit - len(head) - 2)
+    parts: list[list[str]] = [[]]
+    size, cut = 0, False
+    for row in rows:
+        cleaned = _map_strings(row, clean)
+        text = _dumps(cleaned, None)
+        if len(text) > room:
+            text, _ = fit_json(cleaned, room)  # cut until the row fits alone
+            cut = True
+        if parts[-1] and size + 2 + len(text) > room:
+            parts.append([])
+            size = 0
+        size += len(text) + 2 * bool(parts[-1])
+        parts[-1].append(text)
+    return [head + ", ".join(part) + "]}" for part in parts], cut
 
 
 def _dumps(data: Any, indent: int | None) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 from otel_mlflow import attributes as A
 from otel_mlflow.mapping.feedback import FeedbackNote
-from otel_mlflow.mapping.json_fit import fit_json
+from otel_mlflow.mapping.json_fit import fit_json, fit_table
 from otel_mlflow.mapping.limits import (
     MAX_PARAM_VALUE_CHARS,
     MAX_TAG_VALUE_CHARS,
@@ -150,6 +150,16 @@ class PlanBuilder:
         text, cut = fit_json(data, self.options.max_text_chars, clean_text if scrubbed else self._clean, indent)
         self.plan.truncated_texts += int(cut)
         self.plan.artifacts[self.prefix + path] = text
+
+    def table_artifacts(self, path: str, part_path: str, columns: list[str], rows: list[list[Any]]) -> list[str]:
+        """A table as JSON artifacts of at most ``max_text_chars`` each, every row kept: ``path`` holds the first
+        rows, ``part_path.format(part=2)`` and on the rest. Returns the paths written, in order."""
+        parts, cut = fit_table(columns, rows, self.options.max_text_chars, self._clean)
+        self.plan.truncated_texts += int(cut)
+        paths = [path] + [part_path.format(part=n) for n in range(2, len(parts) + 1)]
+        for name, text in zip(paths, parts, strict=True):
+            self.plan.artifacts[self.prefix + name] = text
+        return paths
 
     def _clean(self, text: str) -> str:
         return self.options.scrubber.text(clean_text(text))

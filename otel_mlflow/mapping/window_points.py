@@ -14,6 +14,7 @@ from collections.abc import Sequence
 
 from otel_mlflow import attributes as A
 from otel_mlflow.mapping.feedback import feedback_counts
+from otel_mlflow.mapping.limits import MAX_TAG_VALUE_CHARS
 from otel_mlflow.mapping.request_record import RequestRecord
 from otel_mlflow.mapping.run_plan import PlanBuilder
 
@@ -133,8 +134,19 @@ def closing_points(builder: PlanBuilder, records: Sequence[RequestRecord], end_m
     if not builder.options.capture_content:
         for row in rows:
             row[1] = row[2] = None
-    builder.json_artifact(A.ARTIFACT_PREDICTIONS, {"columns": list(TABLE_COLUMNS), "data": rows})
-    builder.tag(A.TAG_LOGGED_ARTIFACTS, json.dumps([{"path": A.ARTIFACT_PREDICTIONS, "type": "table"}]))
+    paths = builder.table_artifacts(A.ARTIFACT_PREDICTIONS, A.ARTIFACT_PREDICTIONS_PART, list(TABLE_COLUMNS), rows)
+    builder.tag(A.TAG_LOGGED_ARTIFACTS, logged_tables(paths))
+
+
+def logged_tables(paths: Sequence[str]) -> str:
+    """MLflow's ``mlflow.loggedArtifacts`` tag (what its UI lists as tables): as many of ``paths`` as the tag holds
+    (hundreds of parts; the rest are artifacts all the same)."""
+    listed: list[dict[str, str]] = []
+    for path in paths:
+        if len(json.dumps([*listed, {"path": path, "type": "table"}])) > MAX_TAG_VALUE_CHARS:
+            break
+        listed.append({"path": path, "type": "table"})
+    return json.dumps(listed)
 
 
 def percentile(sorted_values: Sequence[float], q: float) -> float:

@@ -33,6 +33,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from otel_mlflow import attributes as A
 from otel_mlflow.config import is_server_uri
 from otel_mlflow.export.mlflow.server import LinkRefused, send_trace
+from otel_mlflow.export.mlflow.trace_process import TraceProcess
 from otel_mlflow.mapping.feedback import FeedbackNote
 
 
@@ -56,13 +57,43 @@ def trace_chunks(spans: Sequence[ReadableSpan], per_chunk: int) -> list[list[Rea
     return [[span for trace in groups[i : i + per_chunk] for span in trace] for i in range(0, len(groups), per_chunk)]
 
 
-class MLflowTraces:
-    """Stores spans as traces in the tracking store of ``tracking_uri``; one per writer."""
+def store_request(
+    tracking_uri: str | None, tracing: Any, client: Any, experiment_id: str, run_id: str, request: Any
+) -> list[str]:
+    """An OTLP ``ExportTraceServiceRequest`` stored in a database store as MLflow traces of ``experiment_id`` linked to
+    ``run_id`` (here, or in the helper process of :mod:`.trace_process`); their MLflow ids."""
+    from mlflow.entities.span import Span
 
-    def __init__(self, tracking_uri: str | None, headers: dict[str, str] | None = None) -> None:
+    mlflow_spans = [
+        Span.from_otel_proto(span, location_id=experiment_id, resource=resource_spans.resource)
+        for resource_spans in request.resource_spans
+        for scope_spans in resource_spans.scope_spans
+        for span in scope_spans.spans
+    ]
+    try:
+        tracing.log_spans(experiment_id, mlflow_spans)
+    except NotImplementedError:
+        raise LinkRefused(
+            f"the tracking store {tracking_uri or './mlruns'} cannot hold traces; use a "
+            "database store such as sqlite:///mlflow.db"
+        ) from None
+    ids = sorted({span.trace_id for span in mlflow_spans})
+    for start in range(0, len(ids), LINK_BATCH):
+        client.link_traces_to_run(ids[start : start + LINK_BATCH], run_id)
+    return ids
+
+
+class MLflowTraces:
+    """Stores spans as traces in the tracking store of ``tracking_uri``; one per writer. ``helper``: a database
+    store's writes go through a :class:`~.trace_process.TraceProcess` (the writer process does this)."""
+
+    def __init__(
+        self, tracking_uri: str | None, headers: dict[str, str] | None = None, helper: TraceProcess | None = None
+    ) -> None:
         self.tracking_uri = tracking_uri
         self._headers = headers or {}
         self._tracing_client: Any = None
+        self._helper = helper
 
     def log(
         self,
@@ -90,26 +121,14 @@ class MLflowTraces:
         if self.tracking_uri and is_server_uri(self.tracking_uri):
             send_trace(self.tracking_uri, spans, experiment_id, run_id, self._headers)
             return []
-        from mlflow.entities.span import Span
-
         request = encode_spans(spans)
-        mlflow_spans = [
-            Span.from_otel_proto(span, location_id=experiment_id, resource=resource_spans.resource)
-            for resource_spans in request.resource_spans
-            for scope_spans in resource_spans.scope_spans
-            for span in scope_spans.spans
-        ]
-        try:
-            self._tracing().log_spans(experiment_id, mlflow_spans)
-        except NotImplementedError:
-            raise LinkRefused(
-                f"the tracking store {self.tracking_uri or './mlruns'} cannot hold traces; use a "
-                "database store such as sqlite:///mlflow.db"
-            ) from None
-        ids = sorted({span.trace_id for span in mlflow_spans})
-        for start in range(0, len(ids), LINK_BATCH):
-            client.link_traces_to_run(ids[start : start + LINK_BATCH], run_id)
-        return ids
+        if self._helper is not None:
+            return self._helper.store(self.tracking_uri, experiment_id, run_id, request.SerializeToString())
+        return store_request(self.tracking_uri, self._tracing(), client, experiment_id, run_id, request)
+
+    def close(self) -> None:
+        if self._helper is not None:
+            self._helper.close()
 
     def mlflow_trace_id(self, note: FeedbackNote, experiment_id: str) -> str:
         """The MLflow id of the trace ``note`` names: as given when it is an MLflow id, else derived from the OTel

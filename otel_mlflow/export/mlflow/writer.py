@@ -21,6 +21,7 @@ from otel_mlflow.config import Config, is_server_uri
 from otel_mlflow.export.mlflow import server
 from otel_mlflow.export.mlflow.batches import BATCHES_IN_FLIGHT, log_batches
 from otel_mlflow.export.mlflow.server import LinkRefused, PermanentWriteError, is_permanent
+from otel_mlflow.export.mlflow.trace_process import TraceProcess
 from otel_mlflow.export.mlflow.traces import MLflowTraces
 from otel_mlflow.export.pending.jobs import WriteState
 from otel_mlflow.mapping.feedback import FeedbackNote, feedback_notes
@@ -50,7 +51,7 @@ class _RunMemory:
 class MLflowWriter:
     """Writes plans to the tracking store named by ``config``. Not thread-safe: one writer thread."""
 
-    def __init__(self, config: Config, scrubber: Scrubber) -> None:
+    def __init__(self, config: Config, scrubber: Scrubber, trace_process: bool = False) -> None:
         self._config = config
         self._scrubber = scrubber
         self._client_obj: MlflowClient | None = None
@@ -59,7 +60,9 @@ class MLflowWriter:
         self._healthy_until = 0.0
         self._link = config.link_traces
         self._link_refused = False
-        self._traces = MLflowTraces(config.tracking_uri, server.auth_headers(config))
+        in_process_store = trace_process and not is_server_uri(config.tracking_uri)
+        helper = TraceProcess() if in_process_store else None  # a database store's traces stored beside us
+        self._traces = MLflowTraces(config.tracking_uri, server.auth_headers(config), helper)
 
     # --- public -------------------------------------------------------------------------
     def write(self, plan: RunPlan, state: WriteState, spans: Sequence[ReadableSpan] = ()) -> str | None:
@@ -76,6 +79,10 @@ class MLflowWriter:
             if is_permanent(exc):
                 raise PermanentWriteError(str(exc)) from exc
             raise
+
+    def close(self) -> None:
+        """The writer thread is done: its trace helper process, if any, stops."""
+        self._traces.close()
 
     def close_failed(self, run_id: str, reason: str) -> None:
         """Best effort once a write was given up: the run gets the reason (tag ``otel_mlflow.write_error``)

@@ -64,7 +64,7 @@ def main() -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C stops the app; its exit stops us
     from otel_mlflow.export.exporter import MLflowSpanExporter  # after the lock: a second writer imports nothing
 
-    exporter = MLflowSpanExporter(config)
+    exporter = MLflowSpanExporter(config, trace_process=True)  # MLflow's trace store gets a core of its own
     own = exporter.spool_name
     idle_since: float | None = None
     try:
