@@ -9,7 +9,8 @@ Usage (the exporter does this)::
     left = engine.close(budget=600) # spans not written (still in the spool when it is on)
 
 Each thread writes the jobs of its lane and shard (all writes of one run's lane go through one thread, in
-order): the run lane's threads never wait for MLflow's trace store (:mod:`.pending.lanes`). The
+order): the run lane's threads never wait for MLflow's trace store (:mod:`.pending.lanes`), and they alone plan
+(turn what came into jobs), so that the trace lane's time goes to MLflow's trace store. The
 loop is supervised: an unexpected error, in a write or in the wait, is logged with its cause and the
 loop goes on. ``close`` drains the ledger (everything is written now), shows a progress line after ~2 s,
 and stops when everything is written, when MLflow has been failing for ``OTEL_MLFLOW_RETRY_TIMEOUT``, or
@@ -89,7 +90,7 @@ class Engine:
     def _cycle(self, lane: Lane, shard: int, writer: MLflowWriter, last_plan: float) -> float:
         ledger = self._ledger
         now = time.monotonic()
-        if ledger.planning_due(now, last_plan):
+        if lane is Lane.RUNS and ledger.planning_due(now, last_plan):  # the trace lane only stores traces
             ledger.plan(now)
             last_plan = now
             self._warn_if_behind(now)

@@ -295,9 +295,9 @@ class Ledger:
             return due or self._needs_planning()
 
     def wait_for_work(self, lane: Lane, now: float) -> None:
-        """Sleep until a job of ``lane`` may be due, planning is due, or anything changes (a flush interval at most)."""
+        """Sleep until a job of ``lane`` may be due, planning is due (the run lane plans), or anything changes."""
         with self._cond:
-            if self.stopped or self._needs_planning():
+            if self.stopped or (lane is Lane.RUNS and self._needs_planning()):
                 return
             timeout = self.config.flush_interval
             dues = (self._jobs.next_due(lane), self._traces.next_grace_end(LATE_CHILD_GRACE_SECONDS))
