@@ -17,7 +17,7 @@ import pytest
 
 from otel_mlflow.export.spool.folder import SPOOL_FOLDER_NAME
 from otel_mlflow.export.writer_process.files import STATUS, writer_alive
-from tests.helpers import Store
+from tests.helpers import Store, wait_for
 from tests.test_crash_replay import assert_trace_runs, assert_traces_once, assert_window_runs, spool_left
 
 APP = str(Path(__file__).with_name("writer_app.py"))
@@ -53,6 +53,25 @@ def folder_of(store: Store, timeout: float = 60) -> Path:
             return folders[0]
         time.sleep(0.05)
     raise AssertionError("no spool folder")
+
+
+def _stat(pid: int | str) -> list[str]:
+    """State, parent pid... of a process (from /proc); [] when it is gone."""
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return []
+
+
+def children_of(pid: int) -> set[int]:
+    """Processes whose parent is ``pid`` now."""
+    return {int(p.name) for p in Path("/proc").glob("[0-9]*") if (stat := _stat(p.name)) and int(stat[1]) == pid}
+
+
+def running(pid: int) -> bool:
+    """Alive and not a zombie."""
+    stat = _stat(pid)
+    return bool(stat) and stat[0] != "Z"
 
 
 def writer_pid(folder: Path) -> int | None:
@@ -93,16 +112,22 @@ def test_sigkill_of_the_writer_mid_write_loses_and_doubles_nothing(store: Store)
     """The writer is SIGKILLed twice while it writes runs; the app starts another each time; each request is one run
     and one MLflow trace, none twice."""
     app = start_app(store, "trace", requests=240, seconds=8.0)
-    folder, killed = folder_of(store), []
+    folder, killed, helpers = folder_of(store), [], set()
     deadline = time.monotonic() + 120
     while len(killed) < 2 and time.monotonic() < deadline:
         pid = writer_pid(folder)
+        helpers |= children_of(pid) if pid is not None else set()  # its trace helper (and multiprocessing's tracker)
         if pid is not None and pid not in killed and runs_in(store) >= 20 * (len(killed) + 1):
             os.kill(pid, signal.SIGKILL)
             killed.append(pid)
         time.sleep(0.02)
     assert len(killed) == 2, f"killed {killed}; runs {runs_in(store)}"
+    while app.poll() is None and time.monotonic() < deadline:
+        helpers |= children_of(writer_pid(folder) or -1)
+        time.sleep(0.1)
     made, err = finish(app)
+    assert helpers, "the writer stored MLflow traces without its helper process"
+    assert wait_for(lambda: not any(map(running, helpers)), timeout=60), helpers  # their pipes closed: they exit
     assert made == 240
     assert "writer process" in err and "exit code -9" in err  # told, once a minute
     wait_writer_gone(folder)
