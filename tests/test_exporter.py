@@ -329,3 +329,69 @@ def test_writer_threads_wait_while_another_plans(
     assert calls[0] - before <= 8  # the other thread's flush interval (0.2 s) paces it, nothing more
     assert exporter.force_flush(30_000)
     assert len(store.runs()) == 2
+
+
+def test_a_trace_job_behind_a_busy_one_of_its_window_is_no_reason_to_spin(
+    recorder: SpanRecorder, store: Store, make_exporter: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A window's syncs each make a trace-lane job of one key; the second waits for the first. It counted as due,
+    so the trace lane's wait ended at once, again and again, while the first was stored (the sustained-load bench:
+    ~40% of the writer process's samples). Now the wait lasts until the first is done."""
+    from otel_mlflow.export.mlflow.traces import MLflowTraces
+    from otel_mlflow.export.pending.jobs import Lane
+    from otel_mlflow.export.pending.ledger import Ledger
+    from tests.test_window import request
+
+    storing, waits = threading.Event(), {Lane.RUNS: 0, Lane.TRACES: 0}
+    real_log, real_wait = MLflowTraces.log, Ledger.wait_for_work
+
+    def slow_log(self: MLflowTraces, *args: Any, **kwargs: Any) -> list[str]:
+        storing.set()
+        time.sleep(3.0)
+        return real_log(self, *args, **kwargs)
+
+    def counted_wait(self: Ledger, lane: Lane, shard: int, shards: int, now: float) -> None:
+        waits[lane] += 1
+        real_wait(self, lane, shard, shards, now)
+
+    monkeypatch.setattr(MLflowTraces, "log", slow_log)
+    monkeypatch.setattr(Ledger, "wait_for_work", counted_wait)
+    exporter = make_exporter(run_mode="window", window_seconds=3600, steps="request", flush_interval=0.1, writers=4)
+    exporter.export(request(recorder, 0, 10.0))
+    assert storing.wait(20)
+    exporter.export(request(recorder, 1, 10.0))  # the window's next sync: a second trace job of its key
+    flushed: list[bool] = []
+    flusher = threading.Thread(target=lambda: flushed.append(exporter.force_flush(30_000)))
+    flusher.start()  # no grace period: the request is filed, its sync written, its trace job queued at once
+    time.sleep(0.5)
+    before = waits[Lane.TRACES]
+    time.sleep(1.0)
+    assert waits[Lane.TRACES] - before <= 30  # two trace threads, each waking once a flush interval (0.1 s) at most
+    flusher.join(60)
+    assert flushed == [True]
+    [run] = store.runs()
+    assert len(store.client().search_traces(locations=[run.info.experiment_id])) == 2
+
+
+def test_a_trace_past_its_grace_period_waits_for_the_next_pass_without_spinning(
+    recorder: SpanRecorder, store: Store, make_exporter: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A trace whose grace period (5 s for late children) ended is taken at the next planning pass, a flush interval
+    at most later. The run lane's wait counted that past moment as a due time: it ended at once, again and again,
+    until the pass (under load, always some trace was in that state: the writer spun)."""
+    from otel_mlflow.export.pending.jobs import Lane
+    from otel_mlflow.export.pending.ledger import Ledger
+
+    waits = {Lane.RUNS: 0, Lane.TRACES: 0}
+    real_wait = Ledger.wait_for_work
+
+    def counted_wait(self: Ledger, lane: Lane, shard: int, shards: int, now: float) -> None:
+        waits[lane] += 1
+        real_wait(self, lane, shard, shards, now)
+
+    monkeypatch.setattr(Ledger, "wait_for_work", counted_wait)
+    exporter = make_exporter(flush_interval=3.0)
+    rag_trace(recorder)
+    exporter.export(recorder.take())
+    assert wait_for(lambda: len(store.runs()) == 1, timeout=30)  # taken after its grace, at a pass
+    assert waits[Lane.RUNS] <= 40  # a wake-up per pass and per write, not a loop

@@ -96,7 +96,7 @@ class Engine:
             self._warn_if_behind(now)
         job = ledger.take(lane, shard, self._shards[lane], time.monotonic())
         if job is None:
-            ledger.wait_for_work(lane, now)
+            ledger.wait_for_work(lane, shard, self._shards[lane], now)
             return last_plan
         job.state.on_progress = self._progressed  # a long write that keeps landing parts is no stall at exit
         outcome = attempt(job, writer, self._closing_deadline)

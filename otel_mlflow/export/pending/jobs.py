@@ -200,8 +200,16 @@ class JobQueue:
         for job in self._jobs:
             job.next_try = 0.0
 
-    def next_due(self, lane: Lane) -> float | None:
-        return min((j.next_try for j in self._jobs if not j.busy and j.lane is lane), default=None)
+    def next_due(self, lane: Lane, shard: int, shards: int) -> float | None:
+        """When the next job that :meth:`take` could give this lane's shard is due: not a job of another shard, nor
+        one behind an earlier job of its key (counting those made a writer whose wait ended at once spin)."""
+        seen: set[str] = set()
+        due: float | None = None
+        for job in self._jobs:
+            if job.key not in seen and not job.busy and job.lane is lane and shard_of(job.key, shards) == shard:
+                due = job.next_try if due is None else min(due, job.next_try)
+            seen.add(job.key)
+        return due
 
     def held(self) -> tuple[int, int]:
         """(spans, estimated bytes) that trace jobs hold; window jobs' requests are counted by their windows."""

@@ -9,7 +9,7 @@ durable copy through the guarded spool only. Writer threads ask it for work and 
     ledger.accept(spans, now)                  # export(): spooled (one transaction), then held or spilled
     if ledger.planning_due(now, last_plan):
         ledger.plan(now)                       # ready traces -> jobs or window records; windows -> jobs
-    job = ledger.take(lane, shard, shards, now)   # or ledger.wait_for_work(lane, now) when there is none
+    job = ledger.take(lane, shard, shards, now)   # or ledger.wait_for_work(lane, shard, shards, now) if none
     ledger.finish(job, attempt(job, writer, None))   # retire from the spool, journal, count
 
 Its :class:`Phase`: RUNNING -> DRAINING (:meth:`begin_drain`) -> STOPPED (:meth:`stop`). The states of a trace,
@@ -294,17 +294,17 @@ class Ledger:
             due = now - last_plan >= self.config.flush_interval or self._phase is not Phase.RUNNING
             return due or self._needs_planning()
 
-    def wait_for_work(self, lane: Lane, now: float) -> None:
-        """Sleep until a job of ``lane`` may be due, planning is due (the run lane plans), or anything changes."""
+    def wait_for_work(self, lane: Lane, shard: int, shards: int, now: float) -> None:
+        """Sleep until a job of this lane's shard may be due, planning is due (the run lane plans: a trace's grace
+        ending soon wakes it; one that ended waits for the next pass), or anything changes (a flush interval at most).
+        """
         with self._cond:
             if self.stopped or (lane is Lane.RUNS and self._needs_planning()):
                 return
-            timeout = self.config.flush_interval
-            dues = (self._jobs.next_due(lane), self._traces.next_grace_end(LATE_CHILD_GRACE_SECONDS))
-            timeout = min([timeout, *(max(0.0, due - now) for due in dues if due is not None)])
-            if self._phase is Phase.DRAINING:
-                timeout = min(timeout, DRAINING_POLL_SECONDS)
-            self._cond.wait(timeout)
+            grace_end = self._traces.next_grace_end(LATE_CHILD_GRACE_SECONDS) if lane is Lane.RUNS else None
+            dues = (self._jobs.next_due(lane, shard, shards), grace_end if grace_end and grace_end > now else None)
+            timeout = min([self.config.flush_interval, *(max(0.0, due - now) for due in dues if due is not None)])
+            self._cond.wait(min(timeout, DRAINING_POLL_SECONDS) if self._phase is Phase.DRAINING else timeout)
 
     # --- flush, drain, stop ---------------------------------------------------------------------
     @contextmanager
