@@ -1,4 +1,6 @@
-"""A burst of 10,000 requests within a few seconds: spans lost (must be 0) and memory held."""
+"""A burst of requests within a few seconds (one in 50 failed), zero-code settings: spans lost (must be 0), memory
+held, how long the exit takes to write everything (against the same burst with runs only: issue 27), and whether
+every failed request's MLflow trace is stored."""
 
 from __future__ import annotations
 
@@ -13,7 +15,8 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from bench.persist import prepare_experiment, serve_request
+from bench.persist import prepare_experiment
+from bench.sustained import read_back, request_of
 from otel_mlflow import MLflowSpanExporter
 from otel_mlflow.config import (
     BSP_MAX_QUEUE_SIZE,
@@ -22,19 +25,21 @@ from otel_mlflow.config import (
 )
 
 
-def burst(requests: int = 10_000) -> dict[str, float]:
-    """Zero-code settings: the distro's BatchSpanProcessor queue (20,480) and the default run mode."""
+def burst(requests: int = 10_000, traces: str | None = None) -> dict[str, float]:
+    """Zero-code settings: the distro's BatchSpanProcessor queue (20,480) and the default run mode; ``traces`` the
+    trace policy (None: the default, ``adaptive``; ``off``: runs only)."""
     store = Path(tempfile.mkdtemp(prefix="bench-burst-"))
     uri = f"sqlite:///{store / 'mlflow.db'}"
     prepare_experiment(uri, DEFAULT_EXPERIMENT_NAME, str(store / "a"))
-    exporter = MLflowSpanExporter(config=Config.from_env(env={}, tracking_uri=uri, artifact_location=str(store / "a")))
+    policy = {"traces": traces} if traces else {}
+    config = Config.from_env(env={}, tracking_uri=uri, artifact_location=str(store / "a"), **policy)
+    exporter = MLflowSpanExporter(config=config)
     provider = TracerProvider(resource=Resource.create({"service.name": "burst"}))
     provider.add_span_processor(BatchSpanProcessor(exporter, max_queue_size=BSP_MAX_QUEUE_SIZE))
     tracer = provider.get_tracer("burst")
     rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     started = time.perf_counter()
-    for _ in range(requests):
-        serve_request(tracer)
+    failed = [trace_id for trace_id, bad in (request_of(tracer, i) for i in range(requests)) if bad]
     issued = time.perf_counter() - started
     provider.shutdown()
     persisted = time.perf_counter() - started
@@ -43,6 +48,8 @@ def burst(requests: int = 10_000) -> dict[str, float]:
         "requests": requests,
         "issued_seconds": issued,
         "persisted_seconds": persisted,
+        "exit_seconds": persisted - issued,
+        **read_back(uri, DEFAULT_EXPERIMENT_NAME, failed),
         "spans_made": requests * 2,
         "spans_lost": requests * 2 - stats.spans_written,
         "peak_rss_growth_mb": (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss_before) / 1024,

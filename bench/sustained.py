@@ -62,7 +62,8 @@ def traces_in_store(uri: str, experiment_name: str) -> int:
         return int(db.execute(query, (experiment_name,)).fetchone()[0])
 
 
-def _request(tracer: Any, i: int) -> tuple[str, bool]:
+def request_of(tracer: Any, i: int) -> tuple[str, bool]:
+    """One served request (a SERVER root and a chat span), failed one time in 50: (its trace id, failed)."""
     failed = i % FAILED_EVERY == 0
     with tracer.start_as_current_span("POST /ask", kind=SpanKind.SERVER) as root:
         root.set_attributes({"http.route": "/ask", "otel_mlflow.question": f"question {i}"})
@@ -113,7 +114,7 @@ def sustained(
     while (elapsed := time.perf_counter() - started) < seconds:
         due = int(elapsed * rate) + 1
         while sent < due:
-            trace_id, bad = _request(tracer, sent)
+            trace_id, bad = request_of(tracer, sent)
             sent += 1
             if bad:
                 failed.append(trace_id)
@@ -132,14 +133,15 @@ def sustained(
         "traces_stored_during_traffic": stored_in_traffic,
         "max_lag": max((s[0] for s in samples), default=0.0),
         "max_spool_bytes": max((s[1] for s in samples), default=0),
-        **_read_back(uri, name, failed),
+        **read_back(uri, name, failed),
         "window_seconds": exporter.config.window_seconds,
         "flush_interval": exporter.config.flush_interval,
         "spool_max_bytes": exporter.config.spool_max_bytes,
     }
 
 
-def _read_back(uri: str, experiment_name: str, failed: list[str]) -> dict:
+def read_back(uri: str, experiment_name: str, failed: list[str]) -> dict:
+    """Requests counted in the experiment's window runs, its MLflow traces, and how many of ``failed`` are stored."""
     from mlflow import MlflowClient
 
     client = MlflowClient(tracking_uri=uri)
