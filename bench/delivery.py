@@ -124,7 +124,8 @@ for s in range(20):
     samples.append((time.perf_counter() - started) / ({calls} // 20) * 1e6)
     time.sleep(0.02)
 samples.sort()
-print(samples[len(samples) // 2], flush=True)
+with open("result.txt", "w") as out:
+    out.write(str(samples[len(samples) // 2]))
 import os
 os._exit(0)  # the exit's drain is not measured here (batch_script measures it)
 """
@@ -142,20 +143,21 @@ def helper_call_us(writer: str, calls: int) -> float:
         "MLFLOW_ARTIFACT_PATH": str(work / "a"),
         "OTEL_MLFLOW_WRITER": writer,
     }
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(_TIMED.format(calls=calls))],
-        env=env,
-        cwd=work,
-        check=True,
-        capture_output=True,
-        text=True,
-    )
+    with (work / "stderr.txt").open("w") as err:  # not a pipe: a writer process keeps it open while it drains
+        subprocess.run(
+            [sys.executable, "-c", textwrap.dedent(_TIMED.format(calls=calls))],
+            env=env,
+            cwd=work,
+            check=True,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
     for status in work.glob(".otel-mlflow-spool/*/writer.json"):  # its writer would go on draining: not measured
         try:
             os.kill(int(json.loads(status.read_text())["pid"]), signal.SIGKILL)
         except (OSError, ValueError, KeyError):
             pass
-    return float(done.stdout.strip().splitlines()[-1])
+    return float((work / "result.txt").read_text())
 
 
 def batch_script(calls: int) -> dict[str, float]:
