@@ -29,11 +29,13 @@ def startup_seconds(exporter: str, repeats: int) -> float:
         started = time.perf_counter()
         # OTEL_SDK_DISABLED is not set: the SDK, distro and every instrumentor load as in production.
         # The span is never exported before exit is reached, so this measures start-up, not MLflow writes.
+        # No pipes: a writer process started for a file an earlier run left would hold them open while it drains.
         subprocess.run(
             [str(instrument), sys.executable, "-c", APP + "; import os; os._exit(0)"],
             env=env,
             check=True,
-            capture_output=True,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         times.append(time.perf_counter() - started)
     return statistics.median(times[1:])  # the first run warms the disk cache
