@@ -8,7 +8,8 @@ Checked against MLflow 3.6 to 3.17.2 (``tests/test_mlflow_traces.py`` fails loud
   API for OTel spans: ``mlflow.entities.span.Span.from_otel_proto(span, location_id=experiment_id)`` for each
   span of the OTLP encoding, ``mlflow.tracing.client.TracingClient(uri).log_spans(experiment_id, spans)``, then
   the public ``MlflowClient.link_traces_to_run`` (at most 100 ids a call). Logging the same spans again leaves one
-  trace (a replay after a crash writes nothing twice).
+  trace (a replay after a crash writes nothing twice). The writer process does this in a helper process of its own
+  (:mod:`.trace_process`: :func:`store_request` there).
 - **The file store** (``./mlruns``) cannot hold traces: :class:`LinkRefused`, and the writer stops trying.
 
 Feedback (:mod:`otel_mlflow.mapping.feedback`) becomes MLflow's public ``Feedback`` assessment through
