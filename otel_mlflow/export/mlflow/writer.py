@@ -60,8 +60,7 @@ class MLflowWriter:
         self._healthy_until = 0.0
         self._link = config.link_traces
         self._link_refused = False
-        in_process_store = trace_process and not is_server_uri(config.tracking_uri)
-        helper = TraceProcess() if in_process_store else None  # a database store's traces stored beside us
+        helper = TraceProcess() if trace_process else None  # started at its first chunk; a server needs none
         self._traces = MLflowTraces(config.tracking_uri, server.auth_headers(config), helper)
 
     # --- public -------------------------------------------------------------------------

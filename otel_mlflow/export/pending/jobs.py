@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import enum
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 from opentelemetry.sdk.trace import ReadableSpan
@@ -157,13 +157,9 @@ class JobQueue:
     def take(self, lane: Lane, shard: int, shards: int, now: float) -> Job | None:
         """The first due job of this lane and shard whose key has no earlier job waiting or running; traces go
         before feedback (which waits for traces)."""
-        seen: set[str] = set()
         later: Job | None = None
-        for job in self._jobs:
-            if job.key in seen:
-                continue
-            seen.add(job.key)
-            if job.busy or job.lane is not lane or shard_of(job.key, shards) != shard or job.next_try > now:
+        for job in self._heads(lane, shard, shards):
+            if job.next_try > now:
                 continue
             if job.plan.only_feedback:
                 later = later or job
@@ -203,13 +199,17 @@ class JobQueue:
     def next_due(self, lane: Lane, shard: int, shards: int) -> float | None:
         """When the next job that :meth:`take` could give this lane's shard is due: not a job of another shard, nor
         one behind an earlier job of its key (counting those made a writer whose wait ended at once spin)."""
+        return min((job.next_try for job in self._heads(lane, shard, shards)), default=None)
+
+    def _heads(self, lane: Lane, shard: int, shards: int) -> Iterator[Job]:
+        """The jobs :meth:`take` may give this lane's shard, in order: the first of each key, not in flight."""
         seen: set[str] = set()
-        due: float | None = None
         for job in self._jobs:
-            if job.key not in seen and not job.busy and job.lane is lane and shard_of(job.key, shards) == shard:
-                due = job.next_try if due is None else min(due, job.next_try)
+            if job.key in seen:
+                continue
             seen.add(job.key)
-        return due
+            if not job.busy and job.lane is lane and shard_of(job.key, shards) == shard:
+                yield job
 
     def held(self) -> tuple[int, int]:
         """(spans, estimated bytes) that trace jobs hold; window jobs' requests are counted by their windows."""
