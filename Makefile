@@ -6,10 +6,13 @@ STAMP := $(VENV)/.installed
 # MLflow's usage telemetry would try to reach the internet: off for our own commands.
 export MLFLOW_DISABLE_TELEMETRY ?= true
 
-.PHONY: install system-packages demo test test-fast lint bench stack clean
+.PHONY: install system-packages interop demo test test-fast lint bench stack clean
 # Debian packages the tests run: curl (an OTLP client of the receiver's conformance tests), chromium (what
-# MLflow's UI shows, tests/test_ui.py)
-SYSTEM_PACKAGES := curl chromium postgresql
+# MLflow's UI shows, tests/test_ui.py), postgresql, nodejs (the Vercel AI SDK of the interop matrix)
+SYSTEM_PACKAGES := curl chromium postgresql nodejs
+# the other SDKs of the interop matrix (tests/test_interop_matrix.py), each in its own venv or npm folder
+INTEROP := .interop
+INTEROP_STAMP := $(INTEROP)/.installed
 
 install: $(STAMP)
 
@@ -22,10 +25,16 @@ $(STAMP): pyproject.toml
 system-packages:
 	bash scripts/system-packages.sh $(SYSTEM_PACKAGES)
 
+interop: $(INTEROP_STAMP)
+
+$(INTEROP_STAMP): $(wildcard tests/interop/requirements-*.txt) tests/interop/vercel/package-lock.json
+	bash scripts/interop-envs.sh $(INTEROP)
+	touch $(INTEROP_STAMP)
+
 demo: install
 	$(PY) examples/demo.py
 
-test: install system-packages
+test: install system-packages interop
 	$(PY) -m pytest -n 2
 
 # pure and in-process tests: no servers, browsers, subprocesses or volume runs (a test that starts a process fails)
@@ -44,4 +53,4 @@ bench: install
 	$(PY) bench/run.py
 
 clean:
-	rm -rf $(VENV) .demo .stack .pytest_cache
+	rm -rf $(VENV) $(INTEROP) tests/interop/vercel/node_modules .demo .stack .pytest_cache

@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from otel_mlflow import attributes as A
-from otel_mlflow.mapping.mlflow_convention import translate
+from otel_mlflow.mapping.conventions.mlflow import translate
 from otel_mlflow.mapping.span_facts import span_facts
 from tests.helpers import SpanRecorder, Store
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import inspect
 import json
 import logging
+import os
 from typing import Any
 
 import pytest
@@ -269,3 +270,48 @@ def test_many_traces_go_in_chunks_and_a_retry_resumes_after_the_last_chunk_store
     stored = MLflowTraces(store.uri).log(client, experiment, run.info.run_id, spans, done=1, on_chunk=told.append)
     assert told == [2, 3] and len(stored) == TRACES_PER_CALL + 7  # the first chunk counted as landed: skipped
     assert len(client.search_traces(locations=[experiment], run_id=run.info.run_id, max_results=500)) == len(stored)
+
+
+LOOKED_UP: list[str] = []
+"""Host names this test process resolved while :data:`_WATCHING` (an audit hook cannot be removed: it checks a flag)."""
+_WATCHING: list[bool] = []
+
+
+def _audit(event: str, args: tuple[Any, ...]) -> None:
+    if _WATCHING and event == "socket.getaddrinfo":
+        LOOKED_UP.append(str(args[0]))
+
+
+def test_storing_an_llm_trace_downloads_no_model_catalog(
+    recorder: SpanRecorder, store: Store, make_exporter: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MLflow prices a stored trace's LLM spans from its model catalog, downloaded from GitHub unless
+    MLFLOW_MODEL_CATALOG_URI says otherwise: ~14 s of retries without internet. Unset, we set it empty."""
+    import sys
+
+    monkeypatch.delenv("MLFLOW_MODEL_CATALOG_URI", raising=False)
+    sys.addaudithook(_audit)
+    exporter = make_exporter()
+    assert os.environ["MLFLOW_MODEL_CATALOG_URI"] == ""
+    with recorder.tracer.start_as_current_span("POST /ask", kind=SpanKind.SERVER):
+        with recorder.tracer.start_as_current_span("chat gpt-4o-mini", kind=SpanKind.CLIENT) as chat:
+            chat.set_attribute(A.GEN_AI_PROVIDER_NAME, "openai")
+            chat.set_attribute(A.GEN_AI_REQUEST_MODEL, "gpt-4o-mini")
+            chat.set_attribute(A.GEN_AI_USAGE_INPUT_TOKENS, 1000)
+            chat.set_attribute(A.GEN_AI_USAGE_OUTPUT_TOKENS, 1000)
+    _WATCHING.append(True)
+    try:
+        exporter.export(recorder.take())
+        assert exporter.force_flush(20_000)
+    finally:
+        _WATCHING.clear()
+    [run] = store.runs()
+    [trace] = traces_of(store, run)
+    assert [h for h in LOOKED_UP if h not in ("127.0.0.1", "localhost", "::1")] == []
+    assert run.data.metrics["cost_usd"] > 0  # priced all the same, from the bundled catalog
+
+
+def test_a_catalog_the_user_names_is_left_as_it_is(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MLFLOW_MODEL_CATALOG_URI", "file:///srv/mirror/model-catalog")
+    MLflowTraces("sqlite:///unused.db")
+    assert os.environ["MLFLOW_MODEL_CATALOG_URI"] == "file:///srv/mirror/model-catalog"

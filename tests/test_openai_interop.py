@@ -4,15 +4,14 @@ local server that answers like the chat-completions API, are mapped like our own
 from __future__ import annotations
 
 import json
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
 
 from otel_mlflow.mapping.run_plan import MappingOptions
 from otel_mlflow.mapping.trace_run import plan_run
+from tests.fake_openai import ANSWER
 from tests.helpers import SpanRecorder, Store
 
 openai = pytest.importorskip("openai", reason="the dev extra installs openai")
@@ -21,49 +20,6 @@ genai_openai = pytest.importorskip(
 )
 
 API_KEY = "sk-test-abcdefghijklmnopqrstuvwxyz012345"
-COMPLETION = {
-    "id": "chatcmpl-local-1",
-    "object": "chat.completion",
-    "created": 1_700_000_000,
-    "model": "gpt-4o-mini-2024-07-18",
-    "choices": [
-        {
-            "index": 0,
-            "message": {"role": "assistant", "content": "RAG grounds answers in retrieved documents."},
-            "finish_reason": "stop",
-        }
-    ],
-    "usage": {"prompt_tokens": 19, "completion_tokens": 7, "total_tokens": 26},
-}
-
-
-class ChatCompletions(BaseHTTPRequestHandler):
-    requests: list[dict[str, Any]] = []
-
-    def do_POST(self) -> None:
-        length = int(self.headers.get("content-length", 0))
-        ChatCompletions.requests.append(json.loads(self.rfile.read(length)))
-        body = json.dumps(COMPLETION).encode()
-        self.send_response(200)
-        self.send_header("content-type", "application/json")
-        self.send_header("content-length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def chat_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), ChatCompletions)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture
@@ -81,7 +37,7 @@ def instrumented_openai(recorder: SpanRecorder, monkeypatch: pytest.MonkeyPatch)
 def test_official_openai_spans_map_to_a_run(
     chat_server: str, instrumented_openai: None, recorder: SpanRecorder, store: Store, make_exporter: Any
 ) -> None:
-    client = openai.OpenAI(base_url=chat_server, api_key=API_KEY, max_retries=0)
+    client = openai.OpenAI(base_url=f"{chat_server}/v1", api_key=API_KEY, max_retries=0)
     with recorder.tracer.start_as_current_span("answer-question"):
         client.chat.completions.create(
             model="gpt-4o-mini",
@@ -101,7 +57,7 @@ def test_official_openai_spans_map_to_a_run(
     assert [m.value for m in plan.metrics if m.key == "gen_ai.usage.output_tokens"] == [7]
     assert plan.tags["gen_ai.response.model"] == "gpt-4o-mini-2024-07-18"
     assert "What is RAG?" in plan.artifacts["prompt.txt"]
-    assert plan.artifacts["response.txt"] == "assistant: RAG grounds answers in retrieved documents."
+    assert plan.artifacts["response.txt"] == f"assistant: {ANSWER}"
 
     exporter = make_exporter()
     exporter.export(spans)

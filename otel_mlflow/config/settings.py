@@ -96,7 +96,8 @@ ENV_STEPS = Setting(
 ENV_CAPTURE_CONTENT = Setting(
     "OTEL_INSTRUMENTATION_GENAI_CAPTURE_MESSAGE_CONTENT", field="capture_content", parse=parse.boolean,
     default=True, readers=(EXPORTER, INSTRUMENTORS),
-    meaning="write prompt, context and response text; `false`/`NO_CONTENT` keeps only numbers and names")
+    meaning="write prompt, context and response text; `false`/`NO_CONTENT`: deny by default, for every convention "
+    "and every key (numbers, names, ids and strings of up to 64 characters stay)")
 ENV_TRACE_TIMEOUT = Setting(
     "OTEL_MLFLOW_TRACE_TIMEOUT", field="trace_timeout", parse=parse.seconds, default=30.0, default_doc="`30`",
     check=duration, meaning="seconds to wait for a trace's root span before writing what arrived")

@@ -1,7 +1,7 @@
 """Read what one span says about an LLM call or an HTTP request, whatever convention it follows.
 
-Pure functions over finished spans. Conventions by preference: OTel GenAI (current, then older names),
-OpenInference, Traceloop; MLflow's own attributes are translated into them first (:mod:`.mlflow_convention`)::
+Pure functions over finished spans. Every convention of :mod:`.conventions` is read, in order of preference;
+MLflow's own attributes are translated into GenAI keys first (:mod:`.conventions.mlflow`)::
 
     facts = span_facts(span)
     facts.model, facts.input_tokens, facts.prompt
@@ -17,23 +17,11 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind, StatusCode
 
 from otel_mlflow import attributes as A
+from otel_mlflow.mapping.conventions import Reading, read_span
+from otel_mlflow.mapping.conventions.context import context_text
+from otel_mlflow.mapping.conventions.mlflow import translate
 from otel_mlflow.mapping.limits import finite_number
-from otel_mlflow.mapping.mlflow_convention import translate
-from otel_mlflow.mapping.span_text import context_text, prompt_text, response_text
-from otel_mlflow.mapping.values import as_int, as_text, first_of, json_object, token_count
-
-_LLM_MARKERS = (
-    A.GEN_AI_OPERATION_NAME,
-    A.GEN_AI_REQUEST_MODEL,
-    A.GEN_AI_RESPONSE_MODEL,
-    A.GEN_AI_PROVIDER_NAME,
-    A.GEN_AI_SYSTEM,
-    A.GEN_AI_USAGE_INPUT_TOKENS,
-    A.GEN_AI_USAGE_PROMPT_TOKENS,
-    A.OI_MODEL_NAME,
-    A.OI_TOKEN_PROMPT,
-    A.TL_REQUEST_TYPE,
-)
+from otel_mlflow.mapping.values import as_int, as_text, first_of, json_value, token_count
 
 
 @dataclass
@@ -77,6 +65,8 @@ class SpanFacts:
     context: str | None = None
     question: str | None = None
     answer: str | None = None
+    display_name: str | None = None
+    """A readable name where the span's name is a template (Logfire's formatted message); content."""
     http_method: str | None = None
     http_route: str | None = None
     http_status: int | None = None
@@ -119,16 +109,19 @@ def span_facts(span: ReadableSpan) -> SpanFacts:
         http_method=as_text(first_of(attrs, A.HTTP_METHOD, A.HTTP_METHOD_OLD)),
         http_route=as_text(attrs.get(A.HTTP_ROUTE)),
         http_status=http_status,
-        question=as_text(attrs.get(A.QUESTION)),
-        answer=as_text(attrs.get(A.ANSWER)),
     )
     if facts.is_error:
         facts.error_message = _error_message(span)
     _read_user_entries(attrs, facts)
-    facts.is_llm = any(key in attrs for key in _LLM_MARKERS) or attrs.get(A.OI_SPAN_KIND) == "LLM"
+    reading = read_span(attrs, span)
+    facts.display_name = reading.display_name
+    facts.is_llm = reading.llm
     facts.context = context_text(attrs)
     if facts.is_llm:
-        _read_llm(span, attrs, facts)
+        _read_llm(reading, facts)
+        facts.tokens_estimated = bool(attrs.get(A.TOKENS_ESTIMATED, False))
+    else:
+        facts.question, facts.answer = reading.question, reading.answer
     return facts
 
 
@@ -160,45 +153,36 @@ def _read_user_entries(attrs: Mapping[str, Any], facts: SpanFacts) -> None:
             facts.user_tags.setdefault(tag, attrs[key])
 
 
-def _read_llm(span: ReadableSpan, attrs: Mapping[str, Any], facts: SpanFacts) -> None:
-    invocation = json_object(attrs.get(A.OI_INVOCATION_PARAMETERS))
-    facts.model = as_text(first_of(attrs, A.GEN_AI_REQUEST_MODEL, A.OI_MODEL_NAME)) or as_text(invocation.get("model"))
-    facts.response_model = as_text(attrs.get(A.GEN_AI_RESPONSE_MODEL))
-    facts.model = facts.model or facts.response_model
-    facts.provider = as_text(first_of(attrs, A.GEN_AI_PROVIDER_NAME, A.GEN_AI_SYSTEM, A.OI_PROVIDER, A.OI_SYSTEM))
-    facts.operation = as_text(first_of(attrs, A.GEN_AI_OPERATION_NAME, A.TL_REQUEST_TYPE))
-    for param, key in (
-        ("temperature", A.GEN_AI_REQUEST_TEMPERATURE),
-        ("top_p", A.GEN_AI_REQUEST_TOP_P),
-        ("top_k", A.GEN_AI_REQUEST_TOP_K),
-        ("max_tokens", A.GEN_AI_REQUEST_MAX_TOKENS),
-        ("seed", A.GEN_AI_REQUEST_SEED),
-    ):
-        value = attrs.get(key, invocation.get(param))
-        if value is not None and not isinstance(value, (dict, list)):
-            facts.request_params[param] = value
-    counts = [
-        token_count(first_of(attrs, *keys))
-        for keys in (
-            (A.GEN_AI_USAGE_INPUT_TOKENS, A.GEN_AI_USAGE_PROMPT_TOKENS, A.OI_TOKEN_PROMPT),
-            (A.GEN_AI_USAGE_OUTPUT_TOKENS, A.GEN_AI_USAGE_COMPLETION_TOKENS, A.OI_TOKEN_COMPLETION),
-            (A.TOTAL_TOKENS, A.OI_TOKEN_TOTAL, A.TL_USAGE_TOTAL_TOKENS),
-        )
-    ]
+def _read_llm(reading: Reading, facts: SpanFacts) -> None:
+    facts.model = reading.model or reading.response_model
+    facts.response_model = reading.response_model
+    facts.provider, facts.operation = reading.provider, reading.operation
+    facts.request_params = {k: v for k, v in reading.request_params.items() if not isinstance(v, (dict, list))}
+    counts = [token_count(v) for v in (reading.input_tokens, reading.output_tokens, reading.total_tokens)]
     (facts.input_tokens, _), (facts.output_tokens, _), (facts.total_tokens, _) = counts
     facts.dropped_tokens = sum(bad for _, bad in counts)
-    for key in A.DETAIL_TOKEN_KEYS:
-        count, bad = token_count(attrs.get(key))
+    for key, value in zip(
+        A.DETAIL_TOKEN_KEYS,
+        (reading.cache_read_tokens, reading.cache_creation_tokens, reading.reasoning_tokens),
+        strict=True,
+    ):
+        count, bad = token_count(value)
         facts.dropped_tokens += bad
         if count is not None:
             facts.detail_tokens[key] = count
     if facts.total_tokens is None and facts.input_tokens is not None and facts.output_tokens is not None:
         facts.total_tokens = facts.input_tokens + facts.output_tokens
-    facts.tokens_estimated = bool(attrs.get(A.TOKENS_ESTIMATED, False))
-    ttfc = finite_number(attrs.get(A.GEN_AI_TIME_TO_FIRST_CHUNK))
+    ttfc = finite_number(reading.time_to_first_chunk_s)
     facts.time_to_first_chunk_ms = ttfc * 1000 if ttfc is not None and ttfc >= 0 else None
-    reasons = attrs.get(A.GEN_AI_RESPONSE_FINISH_REASONS)
-    if reasons is not None:
-        facts.finish_reasons = ",".join(map(str, reasons)) if isinstance(reasons, (list, tuple)) else str(reasons)
-    facts.prompt = prompt_text(span, attrs)
-    facts.response = response_text(span, attrs)
+    facts.finish_reasons = _reasons(reading.finish_reasons)
+    facts.prompt, facts.response = reading.prompt, reading.response
+
+
+def _reasons(value: Any) -> str | None:
+    """Finish reasons as ``stop,length``: from an array, or JSON text of one (Logfire sends ``'["stop"]'``)."""
+    if value is None:
+        return None
+    parsed = json_value(value)
+    if isinstance(parsed, (list, tuple)):
+        return ",".join(map(str, parsed)) or None
+    return str(parsed)

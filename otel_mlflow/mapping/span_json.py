@@ -1,7 +1,8 @@
 """Finished spans as plain JSON-ready dicts, for the ``spans.json`` artifact of a run.
 
-Secrets are masked (:mod:`otel_mlflow.scrub`); with content capture off, the
-attributes that carry prompt or response text are left out.
+Secrets are masked (:mod:`otel_mlflow.scrub`); with content capture off, what any convention declares as
+content is left out, and so is every other long string of a key not known to hold none (deny by default:
+:func:`otel_mlflow.mapping.conventions.keep_without_content`).
 """
 
 from __future__ import annotations
@@ -12,42 +13,9 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 
-from otel_mlflow import attributes as A
+from otel_mlflow.mapping.conventions import keep_without_content
 from otel_mlflow.mapping.limits import clean_text
 from otel_mlflow.scrub import Scrubber
-
-_CONTENT_KEYS = frozenset(
-    {
-        A.GEN_AI_INPUT_MESSAGES,
-        A.GEN_AI_OUTPUT_MESSAGES,
-        A.GEN_AI_SYSTEM_INSTRUCTIONS,
-        A.GEN_AI_PROMPT,
-        A.GEN_AI_COMPLETION,
-        A.GEN_AI_RETRIEVAL_DOCUMENTS,
-        A.GEN_AI_RETRIEVAL_QUERY_TEXT,
-        A.OI_INPUT_VALUE,
-        A.OI_OUTPUT_VALUE,
-        A.TL_ENTITY_INPUT,
-        A.TL_ENTITY_OUTPUT,
-        A.QUESTION,
-        A.ANSWER,
-        A.CONTEXT,
-        A.MLFLOW_SPAN_INPUTS,
-        A.MLFLOW_SPAN_OUTPUTS,
-    }
-)
-_CONTENT_PREFIXES = (
-    A.OI_INPUT_MESSAGES_PREFIX,
-    A.OI_OUTPUT_MESSAGES_PREFIX,
-    A.OI_RETRIEVAL_DOCUMENTS_PREFIX,
-    A.TL_PROMPT_PREFIX,
-    A.TL_COMPLETION_PREFIX,
-)
-
-
-def is_content_key(key: str) -> bool:
-    """True when the attribute ``key`` carries prompt, response or document text."""
-    return key in _CONTENT_KEYS or key.startswith(_CONTENT_PREFIXES)
 
 
 def clean_attributes(attrs: Mapping[str, Any] | None, capture_content: bool, scrub: Scrubber) -> dict[str, Any]:
@@ -55,7 +23,7 @@ def clean_attributes(attrs: Mapping[str, Any] | None, capture_content: bool, scr
     out: dict[str, Any] = {}
     for key, value in (attrs or {}).items():
         key = str(key)
-        if not capture_content and is_content_key(key):
+        if not capture_content and not keep_without_content(key, value):
             continue
         out[scrub.key(clean_text(key))] = _json_ready(scrub.value(key, _utf8(value)))
     return out

@@ -176,9 +176,12 @@ QUESTION_IN_NAME_CHARS = 60
 
 
 def trace_run_name(root: SpanFacts, facts: Sequence[SpanFacts], options: MappingOptions) -> str:
-    """``POST /ask: What is RAG?``: the root operation, then the start of what was asked (the question, else the
-    first LLM prompt; content capture on), so that runs of one operation can be told apart in the run list."""
+    """``POST /ask: What is RAG?``: the root operation (its formatted message where its name is a template), then
+    the start of what was asked (the question, else the first LLM prompt; content capture on), so that runs of one
+    operation can be told apart in the run list."""
     name = clean_text(root.name) or "trace"
+    if root.display_name and options.capture_content:  # a template's formatted message (Logfire): content
+        name = clean_text(root.display_name) or name
     asked = next((f.question for f in facts if f.question), None) or next((f.prompt for f in facts if f.prompt), None)
     if asked and options.capture_content:
         user_lines = [line[len("user: ") :] for line in asked.splitlines() if line.startswith("user: ")]

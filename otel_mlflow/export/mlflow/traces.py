@@ -12,6 +12,11 @@ Checked against MLflow 3.6 to 3.17.2 (``tests/test_mlflow_traces.py`` fails loud
   (:mod:`.trace_process`: :func:`store_request` there).
 - **The file store** (``./mlruns``) cannot hold traces: :class:`LinkRefused`, and the writer stops trying.
 
+When MLflow stores a trace whose LLM spans name a provider, it prices them from its model catalog, which it first
+downloads from GitHub (``MLFLOW_MODEL_CATALOG_URI``): without internet, ~14 s of retries on a writer's first trace.
+Nobody asked for that download, so where the user has not set ``MLFLOW_MODEL_CATALOG_URI`` our processes set it
+empty (:func:`bundled_model_catalog`): MLflow then prices from the catalog bundled in the package it installed.
+
 Feedback (:mod:`otel_mlflow.mapping.feedback`) becomes MLflow's public ``Feedback`` assessment through
 ``TracingClient(uri).log_assessment`` (what ``mlflow.log_feedback`` does, with an explicit URI instead of the global
 one); the MLflow trace id comes from MLflow's own derivation from the OTel trace id, never built here.
@@ -25,6 +30,7 @@ Usage::
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -47,6 +53,15 @@ LINK_BATCH = 100
 TRACES_PER_CALL = 50
 """Traces stored per MLflow call: a server's /v1/traces answers 50 in about a second (17-46 ms a trace measured
 with MLflow 3.17.2 on sqlite), well inside the 10 s timeout; at most ``LINK_BATCH``."""
+
+
+MODEL_CATALOG_ENV = "MLFLOW_MODEL_CATALOG_URI"
+
+
+def bundled_model_catalog() -> None:
+    """MLflow's bundled model catalog, not a download from GitHub, unless the user set ``MLFLOW_MODEL_CATALOG_URI``
+    (to a mirror, a ``file://`` copy, or the GitHub URL itself): inherited by the trace helper process too."""
+    os.environ.setdefault(MODEL_CATALOG_ENV, "")
 
 
 def trace_chunks(spans: Sequence[ReadableSpan], per_chunk: int) -> list[list[ReadableSpan]]:
@@ -91,6 +106,7 @@ class MLflowTraces:
     def __init__(
         self, tracking_uri: str | None, headers: dict[str, str] | None = None, helper: TraceProcess | None = None
     ) -> None:
+        bundled_model_catalog()
         self.tracking_uri = tracking_uri
         self._headers = headers or {}
         self._tracing_client: Any = None

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from otel_mlflow import attributes as A
+from otel_mlflow.mapping.conventions.base import Convention
 
 LLM_SPAN_TYPES = frozenset({"LLM", "CHAT_MODEL"})
 QUESTION_INPUTS = ("question", "query", "input", "prompt")
@@ -111,3 +112,16 @@ def _answer_text(outputs: Any) -> str | None:
             if isinstance(message, dict) and isinstance(message.get("content"), str):
                 return str(message["content"])
     return None
+
+
+CONVENTION = Convention(
+    module=__name__,
+    name="MLflow",
+    source="`@mlflow.trace` and autologging over OTLP (`mlflow.*` JSON values, checked with MLflow 3.17): "
+    "translated into GenAI keys first",
+    read=None,
+    content_keys=frozenset({A.MLFLOW_SPAN_INPUTS, A.MLFLOW_SPAN_OUTPUTS}),
+    safe_keys=frozenset(
+        {A.MLFLOW_SPAN_TYPE, A.MLFLOW_TRACE_REQUEST_ID, A.MLFLOW_CHAT_USAGE, A.MLFLOW_LLM_MODEL, A.MLFLOW_LLM_PROVIDER}
+    ),
+)
