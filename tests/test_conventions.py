@@ -189,3 +189,30 @@ def test_the_readme_lists_every_convention_read() -> None:
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
     assert conventions.readme_with_table(readme) == readme, "run: python -m otel_mlflow.mapping.conventions README.md"
     assert len(conventions.CONVENTIONS) >= 14  # the 12 MLflow 3.17 reads, ours and MLflow's own
+
+
+def test_tool_calls_of_every_convention_are_listed_with_their_arguments_and_results(recorder: SpanRecorder) -> None:
+    tools = [
+        ("execute_tool search", {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": "search",
+                                 "gen_ai.tool.call.arguments": '{"q": "TOOL-ARGS-PLANTED rag"}',
+                                 "gen_ai.tool.call.result": "TOOL-RESULT-PLANTED 3 documents"}),
+        ("lookup", {"openinference.span.kind": "TOOL", "tool.name": "lookup", "input.value": "TOOL-ARGS-PLANTED id=7",
+                    "output.value": "TOOL-RESULT-PLANTED found"}),
+        ("ai.toolCall", {"ai.operationId": "ai.toolCall", "ai.toolCall.name": "weather",
+                         "ai.toolCall.args": '{"city": "TOOL-ARGS-PLANTED Paris"}',
+                         "ai.toolCall.result": '"TOOL-RESULT-PLANTED sunny"'}),
+    ]  # fmt: skip
+    with recorder.tracer.start_as_current_span("agent run"):
+        for name, attrs in tools:
+            with recorder.tracer.start_as_current_span(name, attributes=attrs):
+                pass
+    spans = recorder.take()
+    plan = plan_run(spans, MappingOptions())
+    calls = json.loads(plan.artifacts["tool_calls.json"])
+    assert [c["name"] for c in calls] == ["search", "lookup", "weather"]
+    assert all("TOOL-ARGS-PLANTED" in c["arguments"] and "TOOL-RESULT-PLANTED" in c["result"] for c in calls)
+    metrics = {m.key: m.value for m in plan.metrics}
+    assert metrics["tool_calls"] == 3 and "llm_calls" not in metrics  # tools are no model calls
+    off = plan_run(spans, MappingOptions(capture_content=False))
+    assert [c["name"] for c in json.loads(off.artifacts["tool_calls.json"])] == ["search", "lookup", "weather"]
+    assert "PLANTED" not in json.dumps(off.artifacts)

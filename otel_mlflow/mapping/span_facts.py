@@ -65,6 +65,10 @@ class SpanFacts:
     context: str | None = None
     question: str | None = None
     answer: str | None = None
+    tool_name: str | None = None
+    """A tool call's tool (``execute_tool``, OpenInference ``TOOL``, Vercel AI ``ai.toolCall``)."""
+    tool_arguments: str | None = None
+    tool_result: str | None = None
     display_name: str | None = None
     """A readable name where the span's name is a template (Logfire's formatted message); content."""
     http_method: str | None = None
@@ -115,6 +119,11 @@ def span_facts(span: ReadableSpan) -> SpanFacts:
     _read_user_entries(attrs, facts)
     reading = read_span(attrs, span)
     facts.display_name = reading.display_name
+    facts.tool_name, facts.tool_arguments, facts.tool_result = (
+        reading.tool_name,
+        reading.tool_arguments,
+        reading.tool_result,
+    )
     facts.is_llm = reading.llm
     facts.context = context_text(attrs)
     if facts.is_llm:

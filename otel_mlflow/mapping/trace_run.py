@@ -62,6 +62,7 @@ def plan_run(
     for step, call in enumerate(llm_calls):
         builder.llm_call(step, call, len(llm_calls))
     builder.totals(root, facts, llm_calls)
+    builder.tool_calls([f for f in facts if f.tool_name])
     for f in facts:
         builder.user_entries(f)
     if options.log_spans:
@@ -153,6 +154,22 @@ class _TracePlanBuilder(PlanBuilder):
         context = next((f.context for f in facts if f.context and not f.is_llm), None)
         if context and not any(c.context for c in llm_calls):
             self.artifact("context.txt", context)
+
+    def tool_calls(self, calls: Sequence[SpanFacts]) -> None:
+        if not calls:
+            return
+        self.metric(A.METRIC_TOOL_CALLS, len(calls), max(c.end_ns for c in calls) // 1_000_000, 0)
+        content = self.options.capture_content
+        rows = [
+            {
+                "name": c.tool_name,
+                "status": "ERROR" if c.is_error else c.status,
+                "duration_ms": c.duration_ms,
+                **({"arguments": c.tool_arguments, "result": c.tool_result} if content else {}),
+            }
+            for c in calls
+        ]
+        self.json_artifact(A.ARTIFACT_TOOL_CALLS, rows, indent=1)
 
     def user_entries(self, f: SpanFacts) -> None:
         for key, value in f.user_params.items():

@@ -66,6 +66,7 @@ SAFE_KEYS = frozenset().union(*(c.safe_keys for c in CONVENTIONS)) | {
     A.HTTP_STATUS_CODE,
     A.HTTP_STATUS_CODE_OLD,
     "exception.type",
+    "exception.message",
     "exception.stacktrace",
     "error.type",
 }

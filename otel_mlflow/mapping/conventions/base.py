@@ -39,6 +39,10 @@ class Reading:
     question: str | None = None
     """On a request's span (not a model call): what was asked."""
     answer: str | None = None
+    tool_name: str | None = None
+    """On a tool call's span: the tool's name; its arguments and result (content) below."""
+    tool_arguments: str | None = None
+    tool_result: str | None = None
     display_name: str | None = None
     """A readable name for a span whose name is a template (Logfire's ``logfire.msg``); content."""
     request_params: dict[str, Any] = field(default_factory=dict)

@@ -11,7 +11,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_mlflow import attributes as A
 from otel_mlflow.mapping.conventions.base import Convention, Reading
-from otel_mlflow.mapping.conventions.text import event_text, messages_text, usable
+from otel_mlflow.mapping.conventions.text import event_text, messages_text, usable, value_text
 from otel_mlflow.mapping.values import as_text, first_of
 
 TOTAL_TOKENS = "gen_ai.usage.total_tokens"
@@ -26,6 +26,7 @@ TOOL_ARGUMENTS, TOOL_RESULT, TOOL_DEFINITIONS = (
     "gen_ai.tool.call.result",
     "gen_ai.tool.definitions",
 )
+TOOL_NAME = "gen_ai.tool.name"
 INPUT_MESSAGES_REF, OUTPUT_MESSAGES_REF = "gen_ai.input.messages.ref", "gen_ai.output.messages.ref"
 NOT_A_MODEL_CALL = frozenset({"execute_tool", "invoke_agent", "create_agent", "retrieval", "invoke_workflow"})
 """Operations that are no call to a model, even when the span also names one (an agent's model, a tool's)."""
@@ -66,6 +67,10 @@ def read(attrs: Mapping[str, Any], span: ReadableSpan) -> Reading | None:
         or event_text(span, A.EVENT_GEN_AI_CONTENT_COMPLETION, A.GEN_AI_COMPLETION)
         or _choice_events(span),
     )
+    if operation == "execute_tool":
+        reading.tool_name = as_text(attrs.get(TOOL_NAME))
+        reading.tool_arguments = value_text(attrs.get(TOOL_ARGUMENTS))
+        reading.tool_result = value_text(attrs.get(TOOL_RESULT))
     for param, key in (
         ("temperature", A.GEN_AI_REQUEST_TEMPERATURE),
         ("top_p", A.GEN_AI_REQUEST_TOP_P),
@@ -137,7 +142,7 @@ CONVENTION = Convention(
             "gen_ai.agent.name",
             "gen_ai.agent.id",
             "gen_ai.conversation.id",
-            "gen_ai.tool.name",
+            TOOL_NAME,
             "gen_ai.tool.call.id",
             "gen_ai.tool.type",
             "gen_ai.output.type",

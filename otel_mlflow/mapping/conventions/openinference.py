@@ -18,6 +18,7 @@ REASONING = "llm.token_count.completion_details.reasoning"
 FINISH_REASON = "llm.finish_reason"
 RESPONSE_MODEL = "llm.response.model_name"
 ROLE = ".message.role"
+TOOL_NAME = "tool.name"
 NOT_LLM_KINDS = frozenset({"TOOL", "AGENT", "CHAIN", "RETRIEVER", "RERANKER", "GUARDRAIL", "EVALUATOR"})
 
 
@@ -49,6 +50,10 @@ def read(attrs: Mapping[str, Any], span: ReadableSpan) -> Reading | None:
         value = invocation.get(param)
         if value is not None and not isinstance(value, (dict, list)):
             reading.request_params[param] = value
+    if kind == "TOOL":
+        reading.tool_name = as_text(attrs.get(TOOL_NAME))
+        reading.tool_arguments = value_text(attrs.get(A.OI_INPUT_VALUE))
+        reading.tool_result = value_text(attrs.get(A.OI_OUTPUT_VALUE))
     if not reading.llm and kind in (None, "CHAIN", "AGENT"):  # a request's span: its input is the question
         reading.question, reading.answer = (
             value_text(attrs.get(A.OI_INPUT_VALUE)),
@@ -81,6 +86,7 @@ CONVENTION = Convention(
             "input.mime_type",
             "output.mime_type",
             "embedding.model_name",
+            TOOL_NAME,
         }
     ),
 )

@@ -17,6 +17,7 @@ MODEL, PROVIDER, RESPONSE_MODEL = "ai.model.id", "ai.model.provider", "ai.respon
 PROMPT, PROMPT_MESSAGES = "ai.prompt", "ai.prompt.messages"
 RESPONSE_TEXT, RESPONSE_OBJECT, TOOL_CALLS = "ai.response.text", "ai.response.object", "ai.response.toolCalls"
 FINISH_REASON = "ai.response.finishReason"
+TOOL_CALL_NAME, TOOL_CALL_ARGS, TOOL_CALL_RESULT = "ai.toolCall.name", "ai.toolCall.args", "ai.toolCall.result"
 MS_TO_FIRST_CHUNK = "ai.response.msToFirstChunk"
 INPUT_TOKENS = ("ai.usage.inputTokens", "ai.usage.promptTokens")
 OUTPUT_TOKENS = ("ai.usage.outputTokens", "ai.usage.completionTokens")
@@ -52,6 +53,11 @@ def read(attrs: Mapping[str, Any], span: ReadableSpan) -> Reading | None:
     if not response and attrs.get(TOOL_CALLS) is not None:
         response = value_text(attrs.get(TOOL_CALLS))
     reading = Reading(llm=call, not_llm=not call, operation=str(operation))
+    if operation == "ai.toolCall":
+        reading.tool_name = as_text(attrs.get(TOOL_CALL_NAME))
+        reading.tool_arguments = value_text(attrs.get(TOOL_CALL_ARGS))
+        reading.tool_result = value_text(attrs.get(TOOL_CALL_RESULT))
+        return reading
     if not call:  # the SDK call that wraps provider calls (and tool calls): what was asked and answered
         reading.question = _question(attrs.get(PROMPT))
         reading.answer = response
@@ -100,8 +106,8 @@ CONVENTION = Convention(
             TOOL_CALLS,
             "ai.prompt.tools",
             "ai.prompt.toolChoice",
-            "ai.toolCall.args",
-            "ai.toolCall.result",
+            TOOL_CALL_ARGS,
+            TOOL_CALL_RESULT,
             "ai.value",
             "ai.values",
             "ai.embedding",
@@ -121,7 +127,7 @@ CONVENTION = Convention(
             "ai.response.timestamp",
             "ai.telemetry.functionId",
             "operation.name",
-            "ai.toolCall.name",
+            TOOL_CALL_NAME,
             "ai.toolCall.id",
             "ai.request.headers.user-agent",
         }
