@@ -51,6 +51,13 @@ STEP: Final = "otel_mlflow.step"
 """The MLflow step of the ``otel_mlflow.metric.*`` values on the same span (default: one more each time)."""
 TOTAL_TOKENS: Final = "otel_mlflow.usage.total_tokens"
 
+LOG_EVENT_SPAN: Final = "otel_mlflow.log_event"
+"""The name of a span that carries one GenAI event sent as an OTLP log record to the span it belongs to (its parent):
+spooled like any span, folded into that span as a span event before mapping (:mod:`otel_mlflow.mapping.log_events`)."""
+LOG_EVENT_NAME: Final = "otel_mlflow.log_event.name"
+LOG_EVENT_FIELDS: Final = "otel_mlflow.log_event.fields"
+"""The record's attributes and body fields, as a JSON object."""
+
 # Tags otel-mlflow writes on the runs it makes.
 TAG_TRACE_ID: Final = "otel_mlflow.trace_id"
 TAG_ROOT_SPAN: Final = "otel_mlflow.root_span"
@@ -167,6 +174,19 @@ GEN_AI_OUTPUT_MESSAGES: Final = "gen_ai.output.messages"
 GEN_AI_SYSTEM_INSTRUCTIONS: Final = "gen_ai.system_instructions"
 GEN_AI_RETRIEVAL_DOCUMENTS: Final = "gen_ai.retrieval.documents"
 GEN_AI_RETRIEVAL_QUERY_TEXT: Final = "gen_ai.retrieval.query.text"
+GEN_AI_INPUT_MESSAGES_REF: Final = "gen_ai.input.messages_ref"
+GEN_AI_OUTPUT_MESSAGES_REF: Final = "gen_ai.output.messages_ref"
+GEN_AI_SYSTEM_INSTRUCTIONS_REF: Final = "gen_ai.system_instructions_ref"
+MESSAGE_REF_KEYS: Final = {
+    GEN_AI_INPUT_MESSAGES_REF: GEN_AI_INPUT_MESSAGES,
+    "gen_ai.input.messages.ref": GEN_AI_INPUT_MESSAGES,
+    GEN_AI_OUTPUT_MESSAGES_REF: GEN_AI_OUTPUT_MESSAGES,
+    "gen_ai.output.messages.ref": GEN_AI_OUTPUT_MESSAGES,
+    GEN_AI_SYSTEM_INSTRUCTIONS_REF: GEN_AI_SYSTEM_INSTRUCTIONS,
+}
+"""Where a span's messages were uploaded (the GenAI upload hook: ``OTEL_INSTRUMENTATION_GENAI_COMPLETION_HOOK=upload``),
+by the key that would hold them inline; both spellings seen."""
+
 # --- OTel GenAI semantic conventions (older names) -----------------------------------------
 GEN_AI_USAGE_PROMPT_TOKENS: Final = "gen_ai.usage.prompt_tokens"
 GEN_AI_USAGE_COMPLETION_TOKENS: Final = "gen_ai.usage.completion_tokens"

@@ -8,8 +8,10 @@ With ``pip install otel-mlflow`` this works with no other package and no code ch
 Defaults set only when the variable is unset (your settings always win):
 
 - ``OTEL_TRACES_EXPORTER=mlflow``
-- ``OTEL_METRICS_EXPORTER=none`` and ``OTEL_LOGS_EXPORTER=none``: otel-mlflow writes traces; without
-  these, the SDK would look for an OTLP metrics exporter that is not installed and fail to start.
+- ``OTEL_LOGS_EXPORTER=mlflow``: GenAI events sent as log records (the GenAI instrumentations' ``event_only``
+  mode) join their spans (:mod:`otel_mlflow.export.log_exporter`); other log records are left out.
+- ``OTEL_METRICS_EXPORTER=none``: otel-mlflow writes traces; without it, the SDK would look for an OTLP metrics
+  exporter that is not installed and fail to start.
 - ``OTEL_BSP_MAX_QUEUE_SIZE=20480``: a burst of requests fits the span queue (the SDK's 2,048 drops).
 - ``OTEL_SERVICE_NAME``, when neither it nor ``OTEL_RESOURCE_ATTRIBUTES`` names the service: the app or script
   being run (:mod:`otel_mlflow.config.service`), never the SDK's ``unknown_service:python3``.
@@ -66,7 +68,7 @@ class MLflowDistro(BaseDistro):
     def _configure(self, **kwargs: Any) -> None:
         os.environ.setdefault(OTEL_TRACES_EXPORTER, EXPORTER_NAME)
         os.environ.setdefault(OTEL_METRICS_EXPORTER, "none")
-        os.environ.setdefault(OTEL_LOGS_EXPORTER, "none")
+        os.environ.setdefault(OTEL_LOGS_EXPORTER, EXPORTER_NAME)
         os.environ.setdefault(OTEL_BSP_MAX_QUEUE_SIZE, str(BSP_MAX_QUEUE_SIZE))
         os.environ.setdefault(ENV_FASTAPI_EXCLUDED_URLS, DEFAULT_EXCLUDED_URLS)
         os.environ.setdefault(ENV_WRITER, SERVED_APP_WRITER)

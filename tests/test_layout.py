@@ -182,7 +182,8 @@ def test_the_export_engine_has_three_rooms_and_one_lock_holder() -> None:
     export = ROOT / "otel_mlflow" / "export"
     rooms = sorted(p.name for p in export.iterdir() if p.is_dir() and (p / "__init__.py").exists())
     assert rooms == ["mlflow", "pending", "spool", "writer_process"]  # issue 27 added the writer process
-    assert sorted(p.name for p in export.glob("*.py")) == ["__init__.py", "engine.py", "exporter.py", "stats.py"]
+    modules = ["__init__.py", "engine.py", "exporter.py", "log_exporter.py", "stats.py"]  # issue 28: GenAI log events
+    assert sorted(p.name for p in export.glob("*.py")) == modules
     for path in export.rglob("*.py"):
         text = path.read_text()
         if path.name != "ledger.py":

@@ -45,6 +45,8 @@ class Config:
     capture_content: bool = S.ENV_CAPTURE_CONTENT.default
     trace_timeout: float = S.ENV_TRACE_TIMEOUT.default
     max_text_chars: int = S.ENV_MAX_TEXT_CHARS.default
+    message_refs: tuple[str, ...] = S.ENV_MESSAGE_REFS.default
+    """Path or URL prefixes of message files the writer may read (:mod:`otel_mlflow.export.message_refs`)."""
     log_spans: bool = S.ENV_LOG_SPANS.default
     link_traces: bool = S.ENV_LINK_TRACES.default
     traces: str = S.ENV_TRACES.default

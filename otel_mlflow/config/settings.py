@@ -98,6 +98,11 @@ ENV_CAPTURE_CONTENT = Setting(
     default=True, readers=(EXPORTER, INSTRUMENTORS),
     meaning="write prompt, context and response text; `false`/`NO_CONTENT`: deny by default, for every convention "
     "and every key (numbers, names, ids and strings of up to 64 characters stay)")
+ENV_MESSAGE_REFS = Setting(
+    "OTEL_MLFLOW_MESSAGE_REFS", field="message_refs", parse=parse.names, default=(), default_doc="none read",
+    meaning="where the writer may read messages a span only refers to (`gen_ai.input.messages_ref`..., the GenAI "
+            "upload hook's files): comma-separated path or URL prefixes (`/var/genai,s3://bucket/prompts`; fsspec "
+            "URLs need fsspec). Read refs become the call's text; others stay links (tags of the run)")
 ENV_TRACE_TIMEOUT = Setting(
     "OTEL_MLFLOW_TRACE_TIMEOUT", field="trace_timeout", parse=parse.seconds, default=30.0, default_doc="`30`",
     check=duration, meaning="seconds to wait for a trace's root span before writing what arrived")

@@ -220,6 +220,7 @@ class MLflowSpanExporter(SpanExporter):
         if self._shutdown:
             return
         self._shutdown = True
+        _LIVE.discard(self)
         budget = self._config.exit_timeout if timeout_seconds is None else timeout_seconds
         if stopping_on_signal():
             budget = min(budget, SIGTERM_EXIT_SECONDS)

@@ -71,6 +71,14 @@ class ExportStats:
     anyone who reaches an app's feedback route)."""
     spans_joined_late: int = 0
     """Spans of a served request that ended after its record was made and joined it (tokens, errors)."""
+    log_events_joined: int = 0
+    """GenAI events sent as log records, folded into their span (each was spooled as an event span)."""
+    log_events_orphaned: int = 0
+    """GenAI events whose span never came (or came after its trace was written): not written."""
+    message_refs_read: int = 0
+    """Message refs (``gen_ai.input.messages_ref``...) read into their span (``OTEL_MLFLOW_MESSAGE_REFS``)."""
+    message_refs_unread: int = 0
+    """Message refs not allowed, missing or unreadable: kept as links."""
     runs_created: int = 0
     traces_written: int = 0
     """Trace-lane writes that stored MLflow traces (a window's requests, or a trace's run)."""
@@ -87,6 +95,10 @@ class ExportStats:
         setattr(self, name, getattr(self, name) + n)
         if self.telemetry is not None and name.startswith("spans_"):
             self.telemetry.add(name, n)
+
+    def add_all(self, counts: dict[str, int]) -> None:
+        for name, n in counts.items():
+            self.add(name, n)
 
     def copy(self) -> ExportStats:
         return ExportStats(None, **{f.name: getattr(self, f.name) for f in fields(self) if f.name != "telemetry"})

@@ -69,6 +69,8 @@ class SpanFacts:
     """A tool call's tool (``execute_tool``, OpenInference ``TOOL``, Vercel AI ``ai.toolCall``)."""
     tool_arguments: str | None = None
     tool_result: str | None = None
+    message_refs: dict[str, str] = field(default_factory=dict)
+    """Where the call's messages were uploaded (``gen_ai.input.messages_ref``...): links on its run."""
     display_name: str | None = None
     """A readable name where the span's name is a template (Logfire's formatted message); content."""
     http_method: str | None = None
@@ -129,6 +131,7 @@ def span_facts(span: ReadableSpan) -> SpanFacts:
     if facts.is_llm:
         _read_llm(reading, facts)
         facts.tokens_estimated = bool(attrs.get(A.TOKENS_ESTIMATED, False))
+        facts.message_refs = {key: str(attrs[key]) for key in A.MESSAGE_REF_KEYS if key in attrs}
     else:
         facts.question, facts.answer = reading.question, reading.answer
     return facts

@@ -116,6 +116,8 @@ class _TracePlanBuilder(PlanBuilder):
             self.tag(A.GEN_AI_RESPONSE_MODEL, call.response_model)
         if call.finish_reasons:
             self.tag(A.GEN_AI_RESPONSE_FINISH_REASONS, call.finish_reasons)
+        for key, ref in call.message_refs.items():  # where the full messages are (read or not)
+            self.tag(key, ref)
         if call.tokens_estimated:
             self.tag(A.TOKENS_ESTIMATED, "true")
         ts = call.end_ns // 1_000_000

@@ -1,4 +1,5 @@
-"""OTLP/gRPC (``opentelemetry.proto.collector.trace.v1.TraceService/Export``) for ``otel-mlflow receive``.
+"""OTLP/gRPC (``opentelemetry.proto.collector.trace.v1.TraceService/Export``, and ``logs.v1.LogsService/Export``
+for GenAI events sent as log records) for ``otel-mlflow receive``.
 
 Usage::
 
@@ -29,12 +30,14 @@ from typing import Any, NoReturn
 import grpc
 from google.protobuf import duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
+from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceResponse
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from otel_mlflow.serve.intake import FULL, RETRY_AFTER_SECONDS, Intake, Refused
-from otel_mlflow.serve.otlp_request import PROTOBUF, decode_request
+from otel_mlflow.serve.otlp_request import LOGS, PROTOBUF, TRACES, decode_request
 
 SERVICE = "opentelemetry.proto.collector.trace.v1.TraceService"
+LOGS_SERVICE = "opentelemetry.proto.collector.logs.v1.LogsService"
 CONCURRENT_RPCS = 64
 """Exports handled at once; one more is answered UNAVAILABLE with RetryInfo before its message is read."""
 WORKER_THREADS = CONCURRENT_RPCS + 16
@@ -53,10 +56,19 @@ class GrpcReceiver:
             futures.ThreadPoolExecutor(max_workers=WORKER_THREADS, thread_name_prefix="otel-mlflow-grpc"),
             options=[("grpc.max_receive_message_length", settings.max_body_bytes), ("grpc.so_reuseport", 0)],
         )
-        export = grpc.stream_unary_rpc_method_handler(
-            _Export(intake), request_deserializer=None, response_serializer=ExportTraceServiceResponse.SerializeToString
-        )
-        self.server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(SERVICE, {"Export": export}),))
+        slots = threading.BoundedSemaphore(CONCURRENT_RPCS)  # shared by both services
+        handlers = []
+        for service, signal, response in (
+            (SERVICE, TRACES, ExportTraceServiceResponse),
+            (LOGS_SERVICE, LOGS, ExportLogsServiceResponse),
+        ):
+            export = grpc.stream_unary_rpc_method_handler(
+                _Export(intake, signal, slots),
+                request_deserializer=None,
+                response_serializer=response.SerializeToString,
+            )
+            handlers.append(grpc.method_handlers_generic_handler(service, {"Export": export}))
+        self.server.add_generic_rpc_handlers(tuple(handlers))
         address = f"{settings.host}:{settings.grpc_port}"
         try:
             self.port = self.server.add_insecure_port(address)
@@ -80,11 +92,10 @@ class GrpcReceiver:
 class _Export:
     """``Export``: checks before reading, then one message's bytes through the intake."""
 
-    def __init__(self, intake: Intake) -> None:
-        self.intake = intake
-        self._slots = threading.BoundedSemaphore(CONCURRENT_RPCS)
+    def __init__(self, intake: Intake, signal: str, slots: threading.BoundedSemaphore) -> None:
+        self.intake, self.signal, self._slots = intake, signal, slots
 
-    def __call__(self, messages: Iterator[bytes], context: grpc.ServicerContext) -> ExportTraceServiceResponse:
+    def __call__(self, messages: Iterator[bytes], context: grpc.ServicerContext) -> Any:
         intake = self.intake
         intake.count("requests")
         metadata = {key.lower(): value for key, value in context.invocation_metadata() if isinstance(value, str)}
@@ -96,10 +107,10 @@ class _Export:
         try:
             body = next(messages, None)
             if body is None or next(messages, None) is not None:
-                context.abort(grpc.StatusCode.INVALID_ARGUMENT, "send exactly one ExportTraceServiceRequest")
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT, "send exactly one export request")
             message = bytes(body or b"")
             try:
-                decoded = intake.take(lambda: decode_request(message, PROTOBUF, intake.settings.max_spans))
+                decoded = intake.take(lambda: decode_request(message, PROTOBUF, intake.settings.max_spans, self.signal))
             except Refused as refused:
                 _abort(context, refused)
             return decoded.response()

@@ -1,4 +1,5 @@
-"""OTLP/HTTP as a minimal ASGI app: ``POST /v1/traces`` and ``GET /health``, served by uvicorn (:mod:`.receiver`).
+"""OTLP/HTTP as a minimal ASGI app: ``POST /v1/traces``, ``POST /v1/logs`` and ``GET /health``, served by
+uvicorn (:mod:`.receiver`).
 
 Answers, per the OTLP/HTTP specification, in the request's content type (protobuf ``google.rpc.Status`` or its
 JSON form): 200 with an ``ExportTraceServiceResponse`` (``partial_success`` counts spans refused one by one);
@@ -36,7 +37,9 @@ from otel_mlflow.serve.connection_guard import ConnectionGuard
 from otel_mlflow.serve.intake import DECODING_AT_ONCE, FULL, RETRY_AFTER_SECONDS, TOO_LARGE, Intake, Refused
 from otel_mlflow.serve.otlp_request import (
     JSON,
+    LOGS,
     PROTOBUF,
+    TRACES,
     BodyTooLarge,
     Decoded,
     UnsupportedEncoding,
@@ -46,7 +49,10 @@ from otel_mlflow.serve.otlp_request import (
 )
 
 _logger = get_logger(__name__)
-TRACES_PATH = "/v1/traces"
+TRACES_PATH, LOGS_PATH = "/v1/traces", "/v1/logs"
+SIGNALS = {TRACES_PATH: TRACES, LOGS_PATH: LOGS}
+"""``/v1/logs`` takes GenAI events sent as log records (``event_only`` mode): see :mod:`.otlp_request`."""
+NOT_FOUND = b"not found; OTLP traces go to POST /v1/traces, GenAI events as logs to POST /v1/logs"
 HEALTH_PATH = "/health"
 INLINE_BODY_BYTES = 64 << 10
 """Bodies up to this size are decoded and spooled on the event loop (well under a millisecond); larger ones on a
@@ -105,12 +111,12 @@ class OTLPHttpApp:
             headers = {key.decode("latin-1").lower(): value.decode("latin-1") for key, value in scope["headers"]}
             if scope["path"] == HEALTH_PATH and scope["method"] in ("GET", "HEAD"):
                 await self._health(send)
-            elif scope["path"] != TRACES_PATH:
-                await _send(send, 404, "text/plain", b"not found; OTLP traces go to POST /v1/traces", close=True)
+            elif scope["path"] not in SIGNALS:
+                await _send(send, 404, "text/plain", NOT_FOUND, close=True)
             elif scope["method"] != "POST":
                 await _send(send, 405, "text/plain", b"use POST", {"Allow": "POST"}, close=True)
             else:
-                await self._traces(headers, receive, send)
+                await self._export(headers, receive, send, SIGNALS[scope["path"]])
         finally:
             self.guard.request_finished(scope.get("client"))
 
@@ -125,12 +131,12 @@ class OTLPHttpApp:
         body.update(self.stats)
         await _send(send, 200 if spooling else 503, JSON, json.dumps(body).encode())
 
-    async def _traces(self, headers: dict[str, str], receive: _Receive, send: _Send) -> None:
+    async def _export(self, headers: dict[str, str], receive: _Receive, send: _Send, signal: str) -> None:
         self.intake.count("requests")
         media = headers.get("content-type", "").split(";")[0].strip().lower()
         reply_as = media if media in (PROTOBUF, JSON) else JSON
         try:
-            decoded = await self._take(headers, media, receive)
+            decoded = await self._take(headers, media, receive, signal)
         except Exception as error:
             answer = (
                 error
@@ -149,7 +155,7 @@ class OTLPHttpApp:
         else:  # OTLP/JSON: protobuf's JSON mapping (int64 counts as strings)
             await _send(send, 200, JSON, json.dumps(json_format.MessageToDict(response)).encode())
 
-    async def _take(self, headers: dict[str, str], media: str, receive: _Receive) -> Decoded:
+    async def _take(self, headers: dict[str, str], media: str, receive: _Receive, signal: str) -> Decoded:
         """Check what can be checked before the body, read it, decode and spool it; raises :class:`_Answer`."""
         limit = self.settings.max_body_bytes
         if not self.intake.authorized(headers.get("authorization")):
@@ -177,7 +183,7 @@ class OTLPHttpApp:
         try:
 
             def decode() -> Decoded:
-                return decode_request(decompress(body, encoding, limit), media, self.settings.max_spans)
+                return decode_request(decompress(body, encoding, limit), media, self.settings.max_spans, signal)
 
             # a small request is handled here (a hop to a worker thread and back costs more than its work);
             # a large one, or any while the decoding slots are taken, on a worker thread

@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.export import SpanExportResult
 from otel_mlflow.config import ReceiverSettings
 from otel_mlflow.export.exporter import MLflowSpanExporter
 from otel_mlflow.scrub import get_logger
-from otel_mlflow.serve.otlp_request import Decoded, OTLPDecodeError, TooManySpans
+from otel_mlflow.serve.otlp_request import LOGS, Decoded, OTLPDecodeError, TooManySpans
 
 _logger = get_logger(__name__)
 DECODING_AT_ONCE = 2
@@ -51,6 +51,7 @@ class Intake:
         self.exporter = exporter
         self.settings = settings
         self.stats = {"requests": 0, "accepted_spans": 0, "rejected_spans": 0, "refused_requests": 0}
+        self.stats.update(accepted_log_records=0, rejected_log_records=0)
         self._lock = threading.Lock()
         self._decoding = threading.BoundedSemaphore(DECODING_AT_ONCE)
 
@@ -95,8 +96,9 @@ class Intake:
                 else "the receiver cannot write its spool now (see its log)"
             )
             raise self.refuse(FULL, f"{why}; retry in {RETRY_AFTER_SECONDS} s")
-        self.count("accepted_spans", len(decoded.spans))
-        self.count("rejected_spans", decoded.rejected)
+        unit = "log_records" if decoded.signal == LOGS else "spans"  # a log record's event span stands for it
+        self.count(f"accepted_{unit}", len(decoded.spans))
+        self.count(f"rejected_{unit}", decoded.rejected)
         return decoded
 
     def refuse(self, kind: str, message: str) -> Refused:

@@ -49,9 +49,22 @@ def instrument(sdk: str) -> None:
         from opentelemetry.instrumentation.openai import OpenAIInstrumentor
     elif sdk == "official":
         from opentelemetry.instrumentation.genai.openai import OpenAIInstrumentor
+
+        _log_records_too()  # its event_only mode sends the messages as log records
     else:
         raise SystemExit(f"unknown SDK {sdk!r}: openinference, traceloop, logfire, openlit or official")
     OpenAIInstrumentor().instrument()
+
+
+def _log_records_too() -> None:
+    from opentelemetry._logs import set_logger_provider
+    from opentelemetry.exporter.otlp.proto.http._log_exporter import OTLPLogExporter
+    from opentelemetry.sdk._logs import LoggerProvider
+    from opentelemetry.sdk._logs.export import SimpleLogRecordProcessor
+
+    logs = LoggerProvider(resource=Resource.create({"service.name": "interop-official"}))
+    logs.add_log_record_processor(SimpleLogRecordProcessor(OTLPLogExporter()))
+    set_logger_provider(logs)
 
 
 def main() -> None:

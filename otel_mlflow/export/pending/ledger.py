@@ -35,7 +35,7 @@ from otel_mlflow.export.pending.lanes import Lag, restored_trace_jobs, settle_on
 from otel_mlflow.export.pending.memory import Held, MemoryBound, span_bytes
 from otel_mlflow.export.pending.routing import FEEDBACK_FULL, MAX_FEEDBACK_JOBS, feedback_job, trace_job, windowed
 from otel_mlflow.export.pending.trace_load import TraceLoad
-from otel_mlflow.export.pending.traces import FiledIn, SpanGroup, TraceBuffer, WrittenTo
+from otel_mlflow.export.pending.traces import FiledIn, SpanGroup, TraceBuffer, WrittenTo, fold_events
 from otel_mlflow.export.pending.windows import Windows, rebuild
 from otel_mlflow.export.spool.file import SpoolFile, WindowRecord
 from otel_mlflow.export.spool.folder import OwnedSpool
@@ -76,8 +76,7 @@ class Ledger:
         self.warnings = RateLimitedLog(get_logger(LOGGER_NAME))
         self.disk = GuardedSpool(owned, on_failure=self._spool_lost)
         self._cond, self._stats = threading.Condition(), ExportStats(telemetry)
-        self._memory = MemoryBound(config)
-        self._traces = TraceBuffer(config.trace_timeout)
+        self._memory, self._traces = MemoryBound(config), TraceBuffer(config.trace_timeout)
         self._windows = Windows(config.window_seconds, config.window_max_requests)
         self._jobs, self._backlog = JobQueue(), Backlog()
         self._load = TraceLoad(TracePolicy.parse(config.trace_policy), config.trace_backlog_seconds)
@@ -85,8 +84,7 @@ class Ledger:
         self._dirty, self._planning, self._plans = True, False, 0
         self._flushing = 0  # force_flush calls waiting: planning takes finished traces without their grace period
         self._next_take_over, self._next_prune = 0.0, time.monotonic() + PRUNE_JOURNAL_EVERY_SECONDS
-        self._took_over_draining = False
-        self.handing_off = False  # OTEL_MLFLOW_WRITER=process: spans on disk are handed off, not held
+        self._took_over_draining, self.handing_off = False, False  # handing off: OTEL_MLFLOW_WRITER=process
 
     @property
     def stopped(self) -> bool:
@@ -150,6 +148,11 @@ class Ledger:
 
     def _route(self, group: SpanGroup, now: float, records: list[WindowRecord]) -> None:
         try:
+            counts = fold_events(group, self.config)  # GenAI log records into their spans; message refs read
+            with self._cond:
+                self._stats.add_all(counts)
+            if not group.spans:  # only log records whose spans never came (counted)
+                return self._drop(group, "log_events_orphaned", None)
             if isinstance(group.dest, FiledIn):  # children of a filed request, ended after its grace period
                 with self._cond:
                     joined = self._windows.join_late(group, records)
@@ -238,8 +241,7 @@ class Ledger:
                 batch = self._backlog.next() if self._backlog and self._room_to_read_back() else None
             if batch is None:
                 return
-            loaded = self.disk.read_batch(batch)
-            if loaded is None:
+            if (loaded := self.disk.read_batch(batch)) is None:
                 return
             spans, lost = loaded
             with self._cond:
@@ -335,8 +337,7 @@ class Ledger:
 
     def begin_drain(self) -> int:  # RUNNING -> DRAINING (all is written now); the passes so far, for wait_drained
         with self._cond:
-            if self._phase is Phase.RUNNING:
-                self._phase = Phase.DRAINING
+            self._phase = Phase.DRAINING if self._phase is Phase.RUNNING else self._phase  # never back from STOPPED
             self._cond.notify_all()
             return self._plans
 
@@ -356,9 +357,8 @@ class Ledger:
         """Without a spool, at exit: forget what is left (counted as write failures); returns how many spans."""
         with self._cond:
             lost = self._held()[0]
-            self._jobs.clear()
-            self._traces.clear()
-            self._windows.clear()
+            for part in (self._jobs, self._traces, self._windows):
+                part.clear()
             self._stats.add("spans_dropped_write_failed", lost)
             return lost
 

@@ -26,9 +26,12 @@ from dataclasses import dataclass, field
 from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_mlflow import attributes as A
+from otel_mlflow.config import Config
 from otel_mlflow.export.pending.memory import span_bytes
+from otel_mlflow.export.pending.message_refs import resolve_message_refs
 from otel_mlflow.export.spool.file import SpanRef
 from otel_mlflow.mapping.feedback import feedback_notes
+from otel_mlflow.mapping.log_events import fold_log_events
 from otel_mlflow.mapping.span_facts import is_local_root
 
 _REMEMBERED_TRACES = 10_000
@@ -254,3 +257,18 @@ class TraceBuffer:
         self._roots.clear()
         self._count, self.bytes = 0, 0
         return dropped
+
+
+def fold_events(group: SpanGroup, config: Config) -> dict[str, int]:
+    """Before ``group`` is mapped: its GenAI log records folded into their spans (:mod:`otel_mlflow.mapping.log_events`)
+    and the message refs the user allows read (:mod:`.message_refs`), in place; the counts, by ExportStats field.
+    ``group.spans`` is left empty when it held only records whose spans never came (or came after their run)."""
+    before = len(group.spans)
+    group.spans, orphans = fold_log_events(group.spans)
+    group.spans, read, unread = resolve_message_refs(group.spans, config.message_refs, config.max_text_chars)
+    return {
+        "log_events_joined": before - len(group.spans) - orphans,
+        "log_events_orphaned": orphans,
+        "message_refs_read": read,
+        "message_refs_unread": unread,
+    }

@@ -41,7 +41,7 @@ _MAX_DEPTH = 32
 def convert_each(request: ExportTraceServiceRequest) -> Iterator[ReadableSpan | ValueError]:
     """Every span of ``request`` in order, as a ``ReadableSpan`` or the ``ValueError`` that refused it."""
     for resource_spans in request.resource_spans:
-        resource = Resource(_attributes(resource_spans.resource.attributes))
+        resource = Resource(attribute_values(resource_spans.resource.attributes))
         for scope_spans in resource_spans.scope_spans:
             scope = InstrumentationScope(scope_spans.scope.name or "unknown", scope_spans.scope.version or None)
             for span in scope_spans.spans:
@@ -65,12 +65,12 @@ def _span(span: Any, resource: Resource, scope: InstrumentationScope) -> Readabl
         context=SpanContext(trace_id, span_id, is_remote=False, trace_flags=TraceFlags(TraceFlags.SAMPLED)),
         parent=parent,
         resource=resource,
-        attributes=_attributes(span.attributes),
-        events=[Event(e.name, _attributes(e.attributes), int(e.time_unix_nano)) for e in span.events],
+        attributes=attribute_values(span.attributes),
+        events=[Event(e.name, attribute_values(e.attributes), int(e.time_unix_nano)) for e in span.events],
         links=[
             Link(
                 SpanContext(_id(lk.trace_id, 16, "link trace_id"), _id(lk.span_id, 8, "link span_id"), True),
-                _attributes(lk.attributes),
+                attribute_values(lk.attributes),
             )
             for lk in span.links
         ],
@@ -91,7 +91,8 @@ def _id(raw: bytes, size: int, name: str) -> int:
     return value
 
 
-def _attributes(pairs: Any) -> dict[str, Any]:
+def attribute_values(pairs: Any) -> dict[str, Any]:
+    """OTLP key-values as OTel attribute values (arrays of one type as tuples, anything nested as JSON text)."""
     return {kv.key: _value(kv.value, 0) for kv in pairs if isinstance(kv, KeyValue)}
 
 
@@ -103,23 +104,24 @@ def _value(value: AnyValue, depth: int) -> Any:
     if kind == "bytes_value":
         return base64.b64encode(value.bytes_value).decode("ascii")
     if kind == "array_value":
-        items = [_plain(v, depth + 1) for v in value.array_value.values]
+        items = [plain_value(v, depth + 1) for v in value.array_value.values]
         if all(type(i) is type(items[0]) and isinstance(i, (str, bool, int, float)) for i in items):
             return tuple(items)  # a tuple, as the SDK holds arrays: one mapping whichever way a span came
         return json.dumps(items, default=str)
     if kind == "kvlist_value":
-        return json.dumps({kv.key: _plain(kv.value, depth + 1) for kv in value.kvlist_value.values}, default=str)
+        return json.dumps({kv.key: plain_value(kv.value, depth + 1) for kv in value.kvlist_value.values}, default=str)
     return ""
 
 
-def _plain(value: AnyValue, depth: int) -> Any:
+def plain_value(value: AnyValue, depth: int = 0) -> Any:
+    """An OTLP AnyValue as plain Python (lists and dicts kept; bytes in base64)."""
     if depth > _MAX_DEPTH:
         return "[nested too deep]"
     kind = value.WhichOneof("value")
     if kind == "array_value":
-        return [_plain(v, depth + 1) for v in value.array_value.values]
+        return [plain_value(v, depth + 1) for v in value.array_value.values]
     if kind == "kvlist_value":
-        return {kv.key: _plain(kv.value, depth + 1) for kv in value.kvlist_value.values}
+        return {kv.key: plain_value(kv.value, depth + 1) for kv in value.kvlist_value.values}
     if kind == "bytes_value":
         return base64.b64encode(value.bytes_value).decode("ascii")
     return getattr(value, kind) if kind else None

@@ -39,6 +39,9 @@ MARKERS = (
     A.GEN_AI_USAGE_INPUT_TOKENS,
     A.GEN_AI_USAGE_PROMPT_TOKENS,
 )
+DETAILS_EVENT = "gen_ai.client.inference.operation.details"
+"""The event (a log record, folded into its span: :mod:`otel_mlflow.mapping.log_events`) that holds a call's
+messages in ``event_only`` mode; the same keys as on the span."""
 MESSAGE_EVENTS = {"gen_ai.system.message": "system", "gen_ai.user.message": "user", "gen_ai.assistant.message": None}
 
 
@@ -63,6 +66,7 @@ def read(attrs: Mapping[str, Any], span: ReadableSpan) -> Reading | None:
         time_to_first_chunk_s=first_of(attrs, A.GEN_AI_TIME_TO_FIRST_CHUNK, SERVER_TTFT),
         prompt=_prompt(span, attrs),
         response=messages_text(attrs.get(A.GEN_AI_OUTPUT_MESSAGES))
+        or messages_text(_details(span, A.GEN_AI_OUTPUT_MESSAGES))
         or usable(as_text(attrs.get(A.GEN_AI_COMPLETION)))
         or event_text(span, A.EVENT_GEN_AI_CONTENT_COMPLETION, A.GEN_AI_COMPLETION)
         or _choice_events(span),
@@ -86,14 +90,23 @@ def read(attrs: Mapping[str, Any], span: ReadableSpan) -> Reading | None:
 def _prompt(span: ReadableSpan, attrs: Mapping[str, Any]) -> str | None:
     messages = (
         messages_text(attrs.get(A.GEN_AI_INPUT_MESSAGES))
+        or messages_text(_details(span, A.GEN_AI_INPUT_MESSAGES))
         or usable(as_text(attrs.get(A.GEN_AI_PROMPT)))
         or event_text(span, A.EVENT_GEN_AI_CONTENT_PROMPT, A.GEN_AI_PROMPT)
         or _message_events(span)
     )
-    system = messages_text(attrs.get(A.GEN_AI_SYSTEM_INSTRUCTIONS), default_role="system")
+    instructions = attrs.get(A.GEN_AI_SYSTEM_INSTRUCTIONS) or _details(span, A.GEN_AI_SYSTEM_INSTRUCTIONS)
+    system = messages_text(instructions, default_role="system")
     if system and messages and system in messages:
         system = None  # also the first of the input messages (OpenLIT sends both)
     return "\n\n".join(part for part in (system, messages) if part) or None
+
+
+def _details(span: ReadableSpan, key: str) -> object:
+    for event in span.events or ():
+        if event.name == DETAILS_EVENT and event.attributes and event.attributes.get(key) is not None:
+            return event.attributes[key]
+    return None
 
 
 def _message_events(span: ReadableSpan) -> str | None:
