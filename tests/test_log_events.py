@@ -201,3 +201,24 @@ def test_zero_code_event_only_mode_lands_the_text(chat_server: str, store: Store
     [run] = store.runs()
     assert QUESTION in store.artifact_text(run, "prompt.txt"), done.stderr[-2000:]
     assert ANSWER in store.artifact_text(run, "response.txt")
+
+
+def test_logs_take_the_same_token_and_limits_as_traces(recorder: SpanRecorder, start_receiver: Any) -> None:
+    import httpx
+    from opentelemetry.exporter.otlp.proto.common._log_encoder import encode_logs
+    from opentelemetry.sdk._logs.export import InMemoryLogRecordExporter
+
+    memory = InMemoryLogRecordExporter()
+    logs = LoggerProvider()
+    logs.add_log_record_processor(SimpleLogRecordProcessor(memory))
+    for _ in range(3):
+        _emit(logs, recorder)
+    body = encode_logs(memory.get_finished_logs()).SerializeToString()  # 6 records: 3 events, 3 plain lines
+    receiver = start_receiver(token="s3cret", receiver={"max_spans": 5})
+    headers = {"content-type": "application/x-protobuf"}
+    assert httpx.post(f"{receiver.url}/v1/logs", content=body, headers=headers).status_code == 401
+    too_many = httpx.post(
+        f"{receiver.url}/v1/logs", content=body, headers={**headers, "authorization": "Bearer s3cret"}
+    )
+    assert too_many.status_code == 413 and "6 log records" in too_many.text
+    assert receiver.stats["accepted_log_records"] == 0 and receiver.stats["refused_requests"] == 2
