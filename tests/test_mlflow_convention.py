@@ -59,11 +59,7 @@ def test_mlflow_attributes_become_our_conventions(recorder: SpanRecorder) -> Non
     assert translate(plain) is plain  # a span MLflow did not make is read as it is
 
 
-@pytest.mark.subprocess
-def test_an_app_traced_with_mlflow_exports_otlp_to_the_receiver(
-    store: Store, start_receiver: Any, tmp_path: Path
-) -> None:
-    receiver = start_receiver(run_mode="trace")
+def _run_app(receiver: Any, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "MLFLOW_TRACKING_URI": f"sqlite:///{tmp_path / 'app.db'}",
@@ -75,6 +71,15 @@ def test_an_app_traced_with_mlflow_exports_otlp_to_the_receiver(
         [sys.executable, "-c", APP], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+@pytest.mark.subprocess
+def test_an_app_traced_with_mlflow_exports_otlp_to_the_receiver(
+    store: Store, start_receiver: Any, tmp_path: Path
+) -> None:
+    receiver = start_receiver(run_mode="trace")
+    done = _run_app(receiver, tmp_path)
     assert receiver.stats["accepted_spans"] == 4, (receiver.stats, done.stderr[-2000:])
     assert receiver.exporter.force_flush(20_000)
     runs = store.runs()
@@ -85,3 +90,19 @@ def test_an_app_traced_with_mlflow_exports_otlp_to_the_receiver(
         assert run.data.metrics["gen_ai.usage.output_tokens"] == 22
         assert store.artifact_text(run, "response.txt") == "Retrieval-augmented generation."
     assert sorted(r.info.run_name for r in runs) == ["answer: What is RAG?", "answer: What is a span?"]
+
+
+@pytest.mark.subprocess
+def test_with_capture_off_nothing_of_an_mlflow_apps_text_is_stored(
+    store: Store, start_receiver: Any, tmp_path: Path
+) -> None:
+    """The `@mlflow.trace` row of the interop matrix (tests/test_interop_matrix.py) with content capture off."""
+    receiver = start_receiver(run_mode="trace", capture_content=False)
+    _run_app(receiver, tmp_path)
+    assert receiver.exporter.force_flush(20_000)
+    assert len(store.runs()) == 2
+    files = [*store.root.glob("mlflow.db*"), *(p for p in store.artifacts.rglob("*") if p.is_file())]
+    for path in files:
+        data = path.read_bytes()
+        for text in ("What is RAG?", "What is a span?", "Retrieval-augmented generation."):
+            assert text.encode() not in data, (text, path)
