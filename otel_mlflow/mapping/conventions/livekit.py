@@ -14,10 +14,11 @@ from otel_mlflow.mapping.values import first_of
 INPUTS = ("lk.chat_ctx", "lk.user_input", "lk.input_text")
 USER = ("lk.user_input", "lk.user_transcript")
 OUTPUTS = ("lk.response.text", "lk.response.function_calls")
+DETECT = (*INPUTS, *USER, *OUTPUTS, "lk.agent_name", "lk.generation_id", "lk.room_name")
 
 
 def read(attrs: Mapping[str, Any], span: ReadableSpan) -> Reading | None:
-    if not any(key.startswith("lk.") for key in attrs):
+    if not any(key in attrs for key in DETECT):  # keys, not a scan of every key: this runs for every span
         return None
     return Reading(
         prompt=value_text(first_of(attrs, *INPUTS)),

@@ -15,17 +15,14 @@ from otel_mlflow.mapping.values import as_text
 SPAN_KIND = "traceloop.span.kind"
 ENTITY_NAME = "traceloop.entity.name"
 PROMPT_SUFFIX = ".content"
+MARKERS = (A.TL_USAGE_TOTAL_TOKENS, A.TL_ENTITY_INPUT, f"{A.TL_PROMPT_PREFIX}0{PROMPT_SUFFIX}")
+"""Keys that say a span follows it without a request type (flattened messages start at index 0)."""
 
 
 def read(attrs: Mapping[str, Any], span: ReadableSpan) -> Reading | None:
     request_type = attrs.get(A.TL_REQUEST_TYPE)
     kind = attrs.get(SPAN_KIND)
-    if (
-        request_type is None
-        and kind is None
-        and A.TL_USAGE_TOTAL_TOKENS not in attrs
-        and A.TL_ENTITY_INPUT not in attrs
-    ) and not any(key.startswith(A.TL_PROMPT_PREFIX) for key in attrs):
+    if request_type is None and kind is None and not any(key in attrs for key in MARKERS):
         return None
     reading = Reading(
         llm=request_type is not None,
