@@ -46,6 +46,8 @@ class Config:
     trace_timeout: float = S.ENV_TRACE_TIMEOUT.default
     max_text_chars: int = S.ENV_MAX_TEXT_CHARS.default
     message_refs: tuple[str, ...] = S.ENV_MESSAGE_REFS.default
+    slo: tuple[str, ...] = S.ENV_SLO.default
+    """Objectives checked when a window closes (:mod:`otel_mlflow.mapping.slo`), e.g. ``latency_ms.p95<800``."""
     """Path or URL prefixes of message files the writer may read (:mod:`otel_mlflow.export.message_refs`)."""
     log_spans: bool = S.ENV_LOG_SPANS.default
     link_traces: bool = S.ENV_LINK_TRACES.default

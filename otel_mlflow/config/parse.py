@@ -31,6 +31,16 @@ def names(_name: str, raw: str) -> tuple[str, ...]:
     return tuple(p.strip() for p in raw.split(",") if p.strip())
 
 
+def objectives(name: str, raw: str) -> tuple[str, ...]:
+    """Comma-separated ``<metric><op><number>`` objectives, checked now (:mod:`otel_mlflow.mapping.slo`'s form)."""
+    from otel_mlflow.config.objectives import parse_objectives
+
+    try:
+        return tuple(o.text for o in parse_objectives(raw))
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+
+
 def patterns(_name: str, raw: str) -> tuple[str, ...]:
     """Comma-separated regular expressions; a comma inside ``{m,n}`` or ``[...]`` belongs to its pattern."""
     out: list[str] = []

@@ -103,6 +103,12 @@ ENV_MESSAGE_REFS = Setting(
     meaning="where the writer may read messages a span only refers to (`gen_ai.input.messages_ref`..., the GenAI "
             "upload hook's files): comma-separated path or URL prefixes (`/var/genai,s3://bucket/prompts`; fsspec "
             "URLs need fsspec). Read refs become the call's text; others stay links (tags of the run)")
+ENV_SLO = Setting(
+    "OTEL_MLFLOW_SLO", field="slo", parse=parse.objectives, default=(), default_doc="none",
+    meaning="objectives checked when a window closes, on its closing metrics: `latency_ms.p95<800,error_rate<0.02,"
+            "cost_usd.total<5` (ops `<` `<=` `>` `>=`). The run gets `slo.<metric>.ok` (1 or 0) and the tag "
+            "`otel_mlflow.slo` (`met` or `breached`, with `otel_mlflow.slo.breached` naming each), and a breach "
+            "one warning in the log")
 ENV_TRACE_TIMEOUT = Setting(
     "OTEL_MLFLOW_TRACE_TIMEOUT", field="trace_timeout", parse=parse.seconds, default=30.0, default_doc="`30`",
     check=duration, meaning="seconds to wait for a trace's root span before writing what arrived")

@@ -44,6 +44,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from otel_mlflow.config import ENV_SPOOL_DIR, SIGTERM_EXIT_SECONDS, Config
+from otel_mlflow.config.objectives import parse_objectives
 from otel_mlflow.export.engine import Engine
 from otel_mlflow.export.mlflow.prices import price_source
 from otel_mlflow.export.mlflow.server import set_process_defaults
@@ -90,6 +91,7 @@ class MLflowSpanExporter(SpanExporter):
             replica=self._config.replica_id,
             replica_in_name=self._config.replica is not None,
             trace_policy=self._config.trace_policy,
+            slo=parse_objectives(",".join(self._config.slo)),
         )
         self._shutdown = False
         set_process_defaults(self._config.tracking_uri)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from otel_mlflow import attributes as A
+from otel_mlflow.config.objectives import Objective
 from otel_mlflow.mapping.feedback import FeedbackNote
 from otel_mlflow.mapping.json_fit import fit_json, fit_table
 from otel_mlflow.mapping.limits import (
@@ -47,6 +48,8 @@ class MappingOptions:
     replica_in_name: bool = False
     trace_policy: str = "off"
     """Which MLflow traces are stored (``OTEL_MLFLOW_TRACES``): tag ``otel_mlflow.trace_policy`` of window runs."""
+    slo: tuple[Objective, ...] = ()
+    """Objectives checked when a window closes (``OTEL_MLFLOW_SLO``, :mod:`.slo`)."""
 
 
 @dataclass
@@ -93,6 +96,8 @@ class RunPlan:
     dropped_tokens: int = 0
     backwards_spans: int = 0
     truncated_texts: int = 0
+    slo_breaches: list[str] = field(default_factory=list)
+    """A closing window's objectives not met (``latency_ms.p95<800 (912)``): the writer warns once it is written."""
 
     @property
     def ends_run(self) -> bool:

@@ -17,6 +17,7 @@ from otel_mlflow.mapping.feedback import feedback_counts
 from otel_mlflow.mapping.limits import MAX_TAG_VALUE_CHARS
 from otel_mlflow.mapping.request_record import RequestRecord
 from otel_mlflow.mapping.run_plan import PlanBuilder
+from otel_mlflow.mapping.slo import slo_entries
 
 TABLE_COLUMNS = (
     "timestamp",
@@ -75,7 +76,8 @@ def per_second_points(
 
 
 def closing_points(builder: PlanBuilder, records: Sequence[RequestRecord], end_ms: int) -> None:
-    """A closed window's aggregates (one point each, at its end), and its predictions table."""
+    """A closed window's aggregates (one point each, at its end), its objectives, and its predictions table."""
+    first_closing = len(builder.plan.metrics)
     latencies = sorted(r.latency_ms for r in records)
     errors = sum(1 for r in records if r.failed)
     input_total = sum(r.input_tokens or 0 for r in records)
@@ -112,6 +114,7 @@ def closing_points(builder: PlanBuilder, records: Sequence[RequestRecord], end_m
         counts = [r.detail_tokens[key] for r in records if key in r.detail_tokens]
         if counts:
             builder.metric(f"{key}.total", sum(counts), end_ms, 0, absolute=True)
+    slo_entries(builder, {m.key: m.value for m in builder.plan.metrics[first_closing:]}, end_ms)
     builder.tag(A.TAG_WINDOW_END, iso(max(r.end_ns for r in records)))
     rows = [
         [

@@ -143,6 +143,8 @@ class MLflowWriter:
         if plan.ends_run and not state.ended:
             client.set_terminated(run_id, "FAILED" if plan.failed else "FINISHED", end_time=plan.end_ms)
             state.ended = True
+            if plan.slo_breaches:  # once, when the window's closing write has landed
+                _logger.warning("otel-mlflow: window run %s breached %s", run_id, "; ".join(plan.slo_breaches))
         return run_id
 
     def _link_trace(self, run_id: str, memory: _RunMemory, spans: Sequence[ReadableSpan], state: WriteState) -> None:

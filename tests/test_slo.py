@@ -1,0 +1,63 @@
+"""Objectives checked when a window closes (OTEL_MLFLOW_SLO): met and breached windows through a real sqlite store,
+the figures they were judged on, one warning per breach, and settings that are not objectives refused by name."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+
+from otel_mlflow.config import Config, ConfigError
+from otel_mlflow.config.objectives import parse_objectives
+from otel_mlflow.mapping.slo import check
+from tests.helpers import SpanRecorder, Store
+from tests.test_window import request
+
+
+def _window(recorder: SpanRecorder, store: Store, make_exporter: Any, slo: str, latencies: list[float]) -> Any:
+    exporter = make_exporter(run_mode="window", window_seconds=3600, steps="request", slo=tuple(slo.split(",")))
+    for i, latency in enumerate(latencies):
+        exporter.export(request(recorder, i, latency, fail=(i == 9)))
+    exporter.shutdown()  # closes the window: its closing write checks the objectives
+    [run] = store.runs()
+    return run
+
+
+def test_a_breached_window_is_tagged_with_what_it_breached_and_warned_once(
+    recorder: SpanRecorder, store: Store, make_exporter: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    latencies = [float(100 * (i + 1)) for i in range(10)]  # p95 = 1,000 ms; 1 error in 10
+    with caplog.at_level(logging.WARNING):
+        run = _window(
+            recorder,
+            store,
+            make_exporter,
+            "latency_ms.p95<800,error_rate<0.2,time_to_first_chunk_ms.p95<300",
+            latencies,
+        )
+    assert run.data.tags["otel_mlflow.slo"] == "breached"
+    assert run.data.tags["otel_mlflow.slo.breached"] == "latency_ms.p95<800 (1000)"
+    assert run.data.metrics["slo.latency_ms.p95.ok"] == 0 and run.data.metrics["slo.error_rate.ok"] == 1
+    assert "slo.time_to_first_chunk_ms.p95.ok" not in run.data.metrics  # nothing streamed: not judged on it
+    breaches = [r for r in caplog.records if "breached" in r.getMessage()]
+    assert len(breaches) == 1 and run.info.run_id in breaches[0].getMessage()
+
+
+def test_a_window_that_holds_its_objectives_is_tagged_met(
+    recorder: SpanRecorder, store: Store, make_exporter: Any
+) -> None:
+    run = _window(recorder, store, make_exporter, "latency_ms.p95<=1000,request_count>=10", [100.0] * 10)
+    assert run.data.tags["otel_mlflow.slo"] == "met" and "otel_mlflow.slo.breached" not in run.data.tags
+    assert run.data.metrics["slo.latency_ms.p95.ok"] == 1 and run.data.metrics["slo.request_count.ok"] == 1
+
+
+def test_objectives_on_one_metric_hold_only_together() -> None:
+    results = check(parse_objectives("latency_ms.p95>10, latency_ms.p95 < 800"), {"latency_ms.p95": 900.0})
+    assert [(r.objective.text, r.ok) for r in results] == [("latency_ms.p95>10", True), ("latency_ms.p95<800", False)]
+
+
+@pytest.mark.parametrize("bad", ["latency_ms.p95 ~ 800", "error_rate<", "<0.2", "p95<fast", "x<nan"])
+def test_a_setting_that_is_not_an_objective_is_refused_by_name(bad: str) -> None:
+    with pytest.raises(ConfigError, match=r"OTEL_MLFLOW_SLO: .* is not <metric><op><number>"):
+        Config.from_env(env={"OTEL_MLFLOW_SLO": bad})
