@@ -3,7 +3,10 @@ the figures they were judged on, one warning per breach, and settings that are n
 
 from __future__ import annotations
 
+import json
 import logging
+import threading
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -61,3 +64,48 @@ def test_objectives_on_one_metric_hold_only_together() -> None:
 def test_a_setting_that_is_not_an_objective_is_refused_by_name(bad: str) -> None:
     with pytest.raises(ConfigError, match=r"OTEL_MLFLOW_SLO: .* is not <metric><op><number>"):
         Config.from_env(env={"OTEL_MLFLOW_SLO": bad})
+
+
+class Webhook(BaseHTTPRequestHandler):
+    bodies: list[dict[str, Any]] = []
+    answers: list[int] = []
+
+    def do_POST(self) -> None:
+        Webhook.bodies.append(json.loads(self.rfile.read(int(self.headers["content-length"]))))
+        self.send_response(Webhook.answers.pop(0) if Webhook.answers else 200)
+        self.send_header("content-length", "0")
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_a_breach_is_posted_to_the_webhook_retried_after_a_500_and_without_secrets(
+    recorder: SpanRecorder, store: Store, make_exporter: Any
+) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Webhook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    Webhook.bodies, Webhook.answers = [], [500]  # the first attempt fails: the sender retries
+    secret = "sk-abcdefghijklmnopqrstuvwxyz0123456789"
+    try:
+        exporter = make_exporter(
+            run_mode="window",
+            window_seconds=3600,
+            slo=("latency_ms.p95<50",),
+            alert_webhook=f"http://127.0.0.1:{server.server_address[1]}/hooks/slo",
+        )
+        for i in range(5):
+            exporter.export(request(recorder, i, 100.0, k=secret))  # type: ignore[arg-type]
+        exporter.shutdown()  # closes the window; the writer flushes its alerts
+        [run] = store.runs()
+        assert len(Webhook.bodies) == 2 and Webhook.bodies[0] == Webhook.bodies[1]  # one alert, sent twice
+        alert = Webhook.bodies[1]
+        assert alert["event"] == "otel_mlflow.slo.breached" and alert["service"] == "test-service"
+        assert alert["breaches"] == ["latency_ms.p95<50 (100)"]
+        assert alert["figures"]["latency_ms.p95"] == 100 and alert["figures"]["request_count"] == 5
+        assert alert["run_id"] == run.info.run_id and alert["run_url"] is None  # a database store has no URL
+        assert alert["configuration"]["model"] == "gpt-4" and secret not in json.dumps(alert)
+        assert alert["window"]["end_ms"] > alert["window"]["start_ms"]
+    finally:
+        server.shutdown()
+        server.server_close()

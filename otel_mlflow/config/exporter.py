@@ -47,6 +47,8 @@ class Config:
     max_text_chars: int = S.ENV_MAX_TEXT_CHARS.default
     message_refs: tuple[str, ...] = S.ENV_MESSAGE_REFS.default
     slo: tuple[str, ...] = S.ENV_SLO.default
+    alert_webhook: str | None = None
+    """Where a window's breach is posted (:mod:`otel_mlflow.export.mlflow.alerts`)."""
     """Objectives checked when a window closes (:mod:`otel_mlflow.mapping.slo`), e.g. ``latency_ms.p95<800``."""
     """Path or URL prefixes of message files the writer may read (:mod:`otel_mlflow.export.message_refs`)."""
     log_spans: bool = S.ENV_LOG_SPANS.default

@@ -109,6 +109,11 @@ ENV_SLO = Setting(
             "cost_usd.total<5` (ops `<` `<=` `>` `>=`). The run gets `slo.<metric>.ok` (1 or 0) and the tag "
             "`otel_mlflow.slo` (`met` or `breached`, with `otel_mlflow.slo.breached` naming each), and a breach "
             "one warning in the log")
+ENV_ALERT_WEBHOOK = Setting(
+    "OTEL_MLFLOW_ALERT_WEBHOOK", field="alert_webhook", default_doc="none",
+    meaning="a URL that gets a JSON POST when a window breaches an `OTEL_MLFLOW_SLO` objective (service, "
+            "configuration, window, figures, breaches, run id and URL; secrets masked), sent by the writer and "
+            "retried with backoff on errors and 5xx")
 ENV_TRACE_TIMEOUT = Setting(
     "OTEL_MLFLOW_TRACE_TIMEOUT", field="trace_timeout", parse=parse.seconds, default=30.0, default_doc="`30`",
     check=duration, meaning="seconds to wait for a trace's root span before writing what arrived")

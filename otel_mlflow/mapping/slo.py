@@ -14,6 +14,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from otel_mlflow import attributes as A
 from otel_mlflow.config.objectives import OPERATORS, Objective
@@ -57,3 +58,19 @@ def slo_entries(builder: PlanBuilder, figures: Mapping[str, float], end_ms: int)
     if breaches:
         builder.tag(A.TAG_SLO_BREACHED, "; ".join(breaches))
         builder.plan.slo_breaches = breaches
+        builder.plan.alert = {"figures": {k: v for k, v in figures.items() if v is not None and math.isfinite(v)}}
+
+
+def slo_alert(builder: PlanBuilder, service: str, configuration: Mapping[str, str], start_ns: int) -> dict[str, Any]:
+    """What a webhook is told of a breaching window (strings through the scrubber): the writer adds ``run_id``
+    and ``run_url`` once the closing write has landed."""
+    text = builder.options.scrubber.text
+    figures = (builder.plan.alert or {}).get("figures", {})
+    return {
+        "event": "otel_mlflow.slo.breached",
+        "service": text(service),
+        "configuration": {text(k): text(str(v)) for k, v in configuration.items()},
+        "window": {"start_ms": start_ns // 1_000_000, "end_ms": builder.plan.end_ms},
+        "breaches": [text(b) for b in builder.plan.slo_breaches],
+        "figures": figures,
+    }

@@ -28,6 +28,7 @@ from typing import Any
 from otel_mlflow import attributes as A
 from otel_mlflow.mapping.request_record import RequestRecord
 from otel_mlflow.mapping.run_plan import MappingOptions, PlanBuilder, RunPlan
+from otel_mlflow.mapping.slo import slo_alert
 from otel_mlflow.mapping.window_points import Points, closing_points, iso, per_second_points
 
 
@@ -184,6 +185,8 @@ def window_plan(window: Window, options: MappingOptions, wall_now: float | None 
     plan.end_ms = max(r.end_ns for r in window.records[:upto]) // 1_000_000
     if window.closed:
         closing_points(builder, window.records[:upto], plan.end_ms)
+        if plan.slo_breaches:
+            plan.alert = slo_alert(builder, window.service, window.params, first.start_ns)
     plan.dropped_tokens = sum(r.dropped_tokens for r in window.records[:upto])  # the window's whole count so far
     plan.backwards_spans = sum(r.backwards_spans for r in window.records[:upto])
     late = sum(r.late_spans for r in window.records[:upto])

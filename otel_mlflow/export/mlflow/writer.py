@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import tempfile
 import time
+import urllib.parse
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING
 from otel_mlflow import attributes as A
 from otel_mlflow.config import Config, is_server_uri
 from otel_mlflow.export.mlflow import server
+from otel_mlflow.export.mlflow.alerts import alert_sender
 from otel_mlflow.export.mlflow.batches import BATCHES_IN_FLIGHT, log_batches
 from otel_mlflow.export.mlflow.server import LinkRefused, PermanentWriteError, is_permanent
 from otel_mlflow.export.mlflow.trace_process import TraceProcess
@@ -62,6 +64,7 @@ class MLflowWriter:
         self._link_refused = False
         helper = TraceProcess() if trace_process else None  # started at its first chunk; a server needs none
         self._traces = MLflowTraces(config.tracking_uri, server.auth_headers(config), helper)
+        self._alerts = alert_sender(config)
 
     # --- public -------------------------------------------------------------------------
     def write(self, plan: RunPlan, state: WriteState, spans: Sequence[ReadableSpan] = ()) -> str | None:
@@ -80,8 +83,10 @@ class MLflowWriter:
             raise
 
     def close(self) -> None:
-        """The writer thread is done: its trace helper process, if any, stops."""
+        """The writer thread is done: its trace helper process, if any, stops; alerts on their way get 5 s."""
         self._traces.close()
+        if self._alerts is not None:
+            self._alerts.flush(timeout=5.0)
 
     def close_failed(self, run_id: str, reason: str) -> None:
         """Best effort once a write was given up: the run gets the reason (tag ``otel_mlflow.write_error``)
@@ -92,6 +97,16 @@ class MLflowWriter:
             client.set_terminated(run_id, "FAILED")
         except Exception as exc:  # noqa: BLE001 - reported, never raised: the job is dropped either way
             _logger.warning("run %s could not be ended FAILED after a write was given up: %s", run_id, exc)
+
+    def _run_url(self, run_id: str) -> str | None:
+        """The run in MLflow's UI, for a server (a database store has no URL of its own; credentials never)."""
+        uri = self._config.tracking_uri or ""
+        if not is_server_uri(uri):
+            return None
+        parts = urllib.parse.urlsplit(uri)
+        netloc = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname or "")
+        base = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+        return f"{base}/#/experiments/{self.experiment_id()}/runs/{run_id}"
 
     def experiment_id(self) -> str:
         """Id of the configured experiment, created (with ``MLFLOW_ARTIFACT_PATH``) when missing."""
@@ -145,6 +160,8 @@ class MLflowWriter:
             state.ended = True
             if plan.slo_breaches:  # once, when the window's closing write has landed
                 _logger.warning("otel-mlflow: window run %s breached %s", run_id, "; ".join(plan.slo_breaches))
+                if self._alerts is not None and plan.alert is not None:
+                    self._alerts.send({**plan.alert, "run_id": run_id, "run_url": self._run_url(run_id)})
         return run_id
 
     def _link_trace(self, run_id: str, memory: _RunMemory, spans: Sequence[ReadableSpan], state: WriteState) -> None:
