@@ -88,6 +88,10 @@ TAG_SLO_BREACHED: Final = "otel_mlflow.slo.breached"
 """The objectives a window breached, with its figures: ``latency_ms.p95<800 (912)``."""
 METRIC_SLO_OK: Final = "slo.{metric}.ok"
 """1 when a closed window met every objective on ``metric``, else 0."""
+TAG_MODEL_CHANGED: Final = "otel_mlflow.model_changed"
+"""On a closed window run: the provider answered with another model than asked (``asked gpt-4o, answered
+gpt-4o-mini``), or with other models than the last window of its configuration (``gpt-4o-2024-08-06 ->
+gpt-4o-2024-11-20``)."""
 TAG_TRACE_POLICY: Final = "otel_mlflow.trace_policy"
 """The policy that chose which MLflow traces were stored (``OTEL_MLFLOW_TRACES``)."""
 TAG_TRACE_DECISION: Final = "otel_mlflow.trace"

@@ -13,6 +13,7 @@ import pytest
 
 from otel_mlflow.config import Config, ConfigError
 from otel_mlflow.config.objectives import parse_objectives
+from otel_mlflow.mapping.model_change import is_snapshot_of
 from otel_mlflow.mapping.slo import check
 from tests.helpers import SpanRecorder, Store
 from tests.test_window import request
@@ -109,3 +110,38 @@ def test_a_breach_is_posted_to_the_webhook_retried_after_a_500_and_without_secre
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.mark.parametrize(
+    ("answered", "asked", "same"),
+    [
+        ("gpt-4o-mini-2024-07-18", "gpt-4o-mini", True),
+        ("openai/gpt-4o-mini", "gpt-4o-mini", True),
+        ("claude-3-5-sonnet@20240620", "claude-3-5-sonnet", True),
+        ("gpt-4o-mini", "gpt-4o", False),
+        ("gpt-4o-2024-08-06", "gpt-4o-mini", False),
+        ("llama3.1:8b", "llama3.1:70b", False),
+    ],
+)
+def test_a_dated_snapshot_is_the_model_asked_for_another_model_is_not(answered: str, asked: str, same: bool) -> None:
+    assert is_snapshot_of(answered, asked) is same
+
+
+def test_a_silent_model_change_is_tagged_and_warned(
+    recorder: SpanRecorder, store: Store, make_exporter: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Three windows of one configuration (3 requests each): the first answered by gpt-4-0613 (no change: a snapshot
+    of gpt-4), the second by gpt-4-1106 (the snapshot behind the alias moved), the third by gpt-4o (another model)."""
+    exporter = make_exporter(run_mode="window", window_seconds=3600, window_max_requests=3)
+    answers = ["gpt-4-0613"] * 3 + ["gpt-4-1106"] * 3 + ["gpt-4o"] * 3
+    with caplog.at_level(logging.WARNING):
+        for i, answered in enumerate(answers):
+            exporter.export(request(recorder, i, 100.0, response_model=answered))
+        exporter.shutdown()
+    first, second, third = store.runs()
+    assert (
+        first.data.tags["gen_ai.response.model"] == "gpt-4-0613" and "otel_mlflow.model_changed" not in first.data.tags
+    )
+    assert second.data.tags["otel_mlflow.model_changed"] == "gpt-4-0613 -> gpt-4-1106"
+    assert third.data.tags["otel_mlflow.model_changed"] == "asked gpt-4, answered gpt-4o; gpt-4-1106 -> gpt-4o"
+    assert len([r for r in caplog.records if "model changed" in r.getMessage()]) == 3

@@ -31,6 +31,7 @@ def request(
     kind: SpanKind = SpanKind.SERVER,
     model: str = "gpt-4",
     first_chunk_s: Any = None,
+    response_model: str | None = None,
 ) -> list[Any]:
     """One request trace with exact times: root lasting latency_ms, a chat child with tokens."""
     start = BASE_NS + i * 1_000_000_000
@@ -46,6 +47,8 @@ def request(
     chat.set_attribute(A.GEN_AI_REQUEST_MODEL, model)
     chat.set_attribute(A.GEN_AI_USAGE_INPUT_TOKENS, 10 + i)
     chat.set_attribute(A.GEN_AI_USAGE_OUTPUT_TOKENS, 5)
+    if response_model is not None:
+        chat.set_attribute(A.GEN_AI_RESPONSE_MODEL, response_model)
     if first_chunk_s is not None:
         chat.set_attribute(A.GEN_AI_TIME_TO_FIRST_CHUNK, first_chunk_s)
     if fail:

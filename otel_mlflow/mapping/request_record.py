@@ -63,6 +63,8 @@ class RequestRecord:
     them)."""
     spans_bytes: int = 0
     """Their estimated memory, as the trace buffer measured it."""
+    response_models: tuple[str, ...] = ()
+    """The models that answered its LLM calls (``gen_ai.response.model``): what a silent model change shows in."""
     in_points: bool = False
     """Counted in a per-second point of its window (``OTEL_MLFLOW_STEPS=second``)."""
 
@@ -101,6 +103,7 @@ def request_record(spans: Sequence[ReadableSpan], capture_content: bool = True, 
         message = next((f.error_message for f in [root, *facts] if f.error_message), None)
         status = f"HTTP {root.http_status}" if root.http_status else None
         record.error = _cut(": ".join(part for part in (status, message) if part) or "error")
+    record.response_models = tuple(sorted({c.response_model for c in llm if c.response_model}))
     for call in llm:
         for key, value in (("model", call.model), ("provider", call.provider), *call.request_params.items()):
             if value is not None:

@@ -97,6 +97,8 @@ class RunPlan:
     backwards_spans: int = 0
     truncated_texts: int = 0
     slo_breaches: list[str] = field(default_factory=list)
+    notices: list[str] = field(default_factory=list)
+    """What the writer warns about once this plan ends its run (a silent model change: :mod:`.model_change`)."""
     alert: dict[str, Any] | None = None
     """A breaching window's alert (:func:`.slo.slo_alert`); the writer adds the run's id and URL and posts it."""
     """A closing window's objectives not met (``latency_ms.p95<800 (912)``): the writer warns once it is written."""

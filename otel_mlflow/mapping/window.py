@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from otel_mlflow import attributes as A
+from otel_mlflow.mapping.model_change import model_entries
 from otel_mlflow.mapping.request_record import RequestRecord
 from otel_mlflow.mapping.run_plan import MappingOptions, PlanBuilder, RunPlan
 from otel_mlflow.mapping.slo import slo_alert
@@ -67,6 +68,8 @@ class Window:
     """Its metric points are per-second aggregates, not a step per request (``OTEL_MLFLOW_STEPS``)."""
     points: Points | None = None
     """Per second: the second its steps count from, and the last second whose point is logged (later ones only)."""
+    previous_models: tuple[str, ...] = ()
+    """The models that answered the last closed window of this configuration in this process: a change is told."""
     lateness: float = 0.0
     """Per second: how long after their end its requests were filed, the most seen (when seconds settle)."""
 
@@ -185,6 +188,7 @@ def window_plan(window: Window, options: MappingOptions, wall_now: float | None 
     plan.end_ms = max(r.end_ns for r in window.records[:upto]) // 1_000_000
     if window.closed:
         closing_points(builder, window.records[:upto], plan.end_ms)
+        model_entries(builder, window.params.get("model"), window.records[:upto], window.previous_models)
         if plan.slo_breaches:
             plan.alert = slo_alert(builder, window.service, window.params, first.start_ns)
     plan.dropped_tokens = sum(r.dropped_tokens for r in window.records[:upto])  # the window's whole count so far

@@ -158,6 +158,8 @@ class MLflowWriter:
         if plan.ends_run and not state.ended:
             client.set_terminated(run_id, "FAILED" if plan.failed else "FINISHED", end_time=plan.end_ms)
             state.ended = True
+            for notice in plan.notices:
+                _logger.warning("otel-mlflow: window run %s: %s", run_id, notice)
             if plan.slo_breaches:  # once, when the window's closing write has landed
                 _logger.warning("otel-mlflow: window run %s breached %s", run_id, "; ".join(plan.slo_breaches))
                 if self._alerts is not None and plan.alert is not None:

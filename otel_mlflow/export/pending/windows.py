@@ -45,6 +45,7 @@ class WindowSet:
         self.max_requests = max_requests
         self._open: dict[Any, Window] = {}
         self._closing: list[Window] = []
+        self._answered_by: dict[Any, tuple[str, ...]] = {}  # configuration -> models of its last closed window
 
     def add(self, record: RequestRecord, now: float) -> Window:
         """File ``record`` in its configuration's open window (opened when missing); returns that window."""
@@ -54,6 +55,7 @@ class WindowSet:
             window = None
         if window is None:
             window = Window(record.window_key, record.service, dict(record.params), opened_at=now)
+            window.previous_models = self._answered_by.get(record.window_key, ())
             self._open[record.window_key] = window
         window.records.append(record)
         return window
@@ -100,6 +102,9 @@ class WindowSet:
         return len(self._open) + len(self._closing)
 
     def _close(self, window: Window) -> None:
+        models = {m for r in window.records for m in r.response_models}
+        if models:
+            self._answered_by[window.key] = tuple(sorted(models))
         window.close()
         self._open.pop(window.key, None)
         self._closing.append(window)
