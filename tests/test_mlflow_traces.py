@@ -315,3 +315,35 @@ def test_a_catalog_the_user_names_is_left_as_it_is(monkeypatch: pytest.MonkeyPat
     monkeypatch.setenv("MLFLOW_MODEL_CATALOG_URI", "file:///srv/mirror/model-catalog")
     MLflowTraces("sqlite:///unused.db")
     assert os.environ["MLFLOW_MODEL_CATALOG_URI"] == "file:///srv/mirror/model-catalog"
+
+
+def test_retrieved_documents_are_a_retriever_span_mlflows_rag_judges_read(
+    recorder: SpanRecorder, store: Store, make_exporter: Any
+) -> None:
+    """The context an LLM call was given (our instrumentors' `generate_answer(question, context)`) and an
+    OpenInference RETRIEVER span both reach MLflow as RETRIEVER spans with documents, read back through MLflow's own
+    `extract_retrieval_context_from_trace` (what its RetrievalGroundedness and RetrievalRelevance judges use)."""
+    from mlflow.genai.utils.trace_utils import extract_retrieval_context_from_trace
+
+    exporter = make_exporter()
+    with recorder.tracer.start_as_current_span("POST /ask", kind=SpanKind.SERVER) as root:
+        root.set_attribute(A.QUESTION, "What is RAG?")
+        with recorder.tracer.start_as_current_span("vector search") as search:
+            search.set_attribute(A.OI_SPAN_KIND, "RETRIEVER")
+            search.set_attribute("retrieval.documents.0.document.content", "RAG retrieves documents.")
+            search.set_attribute("retrieval.documents.1.document.content", "Then it generates.")
+        with recorder.tracer.start_as_current_span("generate_answer", kind=SpanKind.CLIENT) as call:
+            call.set_attribute(A.GEN_AI_REQUEST_MODEL, "gpt-4o-mini")
+            call.set_attribute(A.GEN_AI_USAGE_INPUT_TOKENS, 10)
+            call.set_attribute(A.CONTEXT, ["Doc one about RAG.", "Doc two about retrieval."])
+    exporter.export(recorder.take())
+    assert exporter.force_flush(20_000)
+    [run] = store.runs()
+    [trace] = traces_of(store, run)
+    retrieved = sorted(
+        [c["content"] for c in chunks] for chunks in extract_retrieval_context_from_trace(trace).values()
+    )
+    assert retrieved == [
+        ["Doc one about RAG.", "Doc two about retrieval."],
+        ["RAG retrieves documents.", "Then it generates."],
+    ]
