@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from opentelemetry.sdk.resources import Resource
@@ -93,7 +93,9 @@ def fold_log_events(spans: Sequence[ReadableSpan]) -> tuple[list[ReadableSpan], 
             continue
         events.setdefault(target, {})[span.context.span_id] = _event(span)  # keyed by record: a resend is one
     folded = [
-        _with_events(s, list(events[s.context.span_id].values())) if s.context and s.context.span_id in events else s
+        span_with(s, events=_merged(s, events[s.context.span_id].values()))
+        if s.context and s.context.span_id in events
+        else s
         for s in others
     ]
     return folded, orphans
@@ -119,15 +121,21 @@ def _attribute(value: Any) -> Any:
     return None if value is None else json.dumps(value, default=str, ensure_ascii=False)
 
 
-def _with_events(span: ReadableSpan, events: list[Event]) -> ReadableSpan:
-    merged = sorted([*span.events, *events], key=lambda e: e.timestamp or 0)
+def _merged(span: ReadableSpan, events: Iterable[Event]) -> list[Event]:
+    return sorted([*span.events, *events], key=lambda e: e.timestamp or 0)
+
+
+def span_with(
+    span: ReadableSpan, *, attributes: Mapping[str, Any] | None = None, events: Sequence[Event] | None = None
+) -> ReadableSpan:
+    """A copy of ``span`` with its attributes or events replaced (a finished span cannot be changed)."""
     return ReadableSpan(
         name=span.name,
         context=span.context,
         parent=span.parent,
         resource=span.resource,
-        attributes=span.attributes,
-        events=merged,
+        attributes=span.attributes if attributes is None else attributes,
+        events=span.events if events is None else events,
         links=span.links,
         kind=span.kind,
         status=span.status,

@@ -20,6 +20,7 @@ from collections.abc import Iterable, Sequence
 from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_mlflow import attributes as A
+from otel_mlflow.mapping.conventions.text import last_user_text
 from otel_mlflow.mapping.cost import cost_usd
 from otel_mlflow.mapping.limits import clean_text
 from otel_mlflow.mapping.run_plan import MappingOptions, Metric, PlanBuilder, RunPlan
@@ -203,8 +204,7 @@ def trace_run_name(root: SpanFacts, facts: Sequence[SpanFacts], options: Mapping
         name = clean_text(root.display_name) or name
     asked = next((f.question for f in facts if f.question), None) or next((f.prompt for f in facts if f.prompt), None)
     if asked and options.capture_content:
-        user_lines = [line[len("user: ") :] for line in asked.splitlines() if line.startswith("user: ")]
-        asked = " ".join((user_lines[-1] if user_lines else asked).split())  # a prompt's last user message
+        asked = " ".join((last_user_text(asked) or asked).split())  # a prompt's last user message
         if len(asked) > QUESTION_IN_NAME_CHARS:
             asked = asked[: QUESTION_IN_NAME_CHARS - 1] + "…"
         name = f"{name}: {asked}"

@@ -19,6 +19,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_mlflow import attributes as A
 from otel_mlflow.export import LOGGER_NAME
+from otel_mlflow.mapping.log_events import span_with
 from otel_mlflow.scrub import get_logger
 
 _logger = get_logger(LOGGER_NAME)
@@ -35,7 +36,7 @@ def resolve_message_refs(
         refs = {key: str(attrs[ref]) for ref, key in A.MESSAGE_REF_KEYS.items() if ref in attrs and key not in attrs}
         texts = {key: text for key, ref in refs.items() if (text := read_ref(ref, prefixes, max_chars)) is not None}
         read, unread = read + len(texts), unread + len(refs) - len(texts)
-        out.append(_with_attributes(span, texts) if texts else span)
+        out.append(span_with(span, attributes={**attrs, **texts}) if texts else span)
     return out, read, unread
 
 
@@ -92,20 +93,3 @@ def _local_path(ref: str) -> str | None:
     if parsed.scheme == "file":
         return parsed.path
     return ref if parsed.scheme == "" else None
-
-
-def _with_attributes(span: ReadableSpan, extra: dict[str, str]) -> ReadableSpan:
-    return ReadableSpan(
-        name=span.name,
-        context=span.context,
-        parent=span.parent,
-        resource=span.resource,
-        attributes={**(span.attributes or {}), **extra},
-        events=span.events,
-        links=span.links,
-        kind=span.kind,
-        status=span.status,
-        start_time=span.start_time,
-        end_time=span.end_time,
-        instrumentation_scope=span.instrumentation_scope,
-    )

@@ -91,14 +91,12 @@ purpose: kept with content capture off whatever their length."""
 def read_span(attrs: Mapping[str, Any], span: ReadableSpan) -> Reading:
     """What every convention the span follows says, merged: each fact from the first convention that gives it. A
     span is a model call when a convention says so and none says it is something else (a tool, an agent)."""
-    readings = [reading for read in _READERS if (reading := read(attrs, span)) is not None]
-    if len(readings) <= 1:  # most spans follow one convention, or none: nothing to merge
-        merged = readings[0] if readings else Reading()
-        merged.llm = merged.llm and not merged.not_llm
-        return merged
     merged = Reading()
     llm = not_llm = False
-    for reading in readings:
+    for read in _READERS:
+        reading = read(attrs, span)
+        if reading is None:
+            continue
         llm, not_llm = llm or reading.llm, not_llm or reading.not_llm
         for name in READING_FIELDS:
             if getattr(merged, name) is None:
