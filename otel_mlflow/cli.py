@@ -4,6 +4,7 @@
                         [--max-spans N] [--read-timeout S] [--max-connections N] [--max-connections-per-client N]
     otel-mlflow doctor [--receiver-port 4319]
     otel-mlflow drain [--spool-dir DIR]
+    otel-mlflow compare --by k [--baseline 2] [--since 24h] [--until T] [--chart out.png] [--no-log]
 
 Exporter settings come from the environment (see :mod:`otel_mlflow.config`). SIGTERM or Ctrl-C stops
 accepting requests, writes everything accepted to MLflow, then exits.
@@ -19,6 +20,7 @@ import sys
 from collections.abc import Sequence
 from types import FrameType
 
+from otel_mlflow.compare import command as compare_command
 from otel_mlflow.config import (
     ENV_RECEIVER_GRPC_PORT,
     ENV_RECEIVER_HOST,
@@ -103,12 +105,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         help=f"the spool folder (default: the one of MLFLOW_TRACKING_URI and MLFLOW_EXPERIMENT_NAME; {ENV_SPOOL_DIR})",
     )
     drain.add_argument("--log-level", default="WARNING")
+    compare_command.add_parser(commands)
     args = parser.parse_args(argv)
     logging.basicConfig(level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if args.command == "receive":
         return _receive(args)
     if args.command == "drain":
         return _drain(args.spool_dir)
+    if args.command == "compare":
+        return compare_command.run(args)
     if args.command == "doctor":
         from otel_mlflow.doctor import run
 

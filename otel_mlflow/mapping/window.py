@@ -12,9 +12,9 @@ stamped with the request's own time; a window with ``per_second`` points instead
 ends, once that second has settled (:mod:`.window_points`). A closed window adds aggregates (latency
 p50/p95/p99, request and error counts, error rate, token totals, tokens per second, time to first chunk p50/p95
 when requests streamed, requests per feedback value ``feedback.<value>``) and ``predictions.json``, a table the
-MLflow UI shows (question, answer, latency, tokens, status, feedback, trace id, and a failed request's error). A
-window's run is written only by the process that opened it: a restarted process opens new windows and never
-touches old runs.
+MLflow UI shows (question, answer, latency, tokens, status, feedback, trace id, a failed request's error, cost,
+time to first chunk). A window's run is written only by the process that opened it: a restarted process opens new
+windows and never touches old runs.
 """
 
 from __future__ import annotations

@@ -33,6 +33,8 @@ TABLE_COLUMNS = (
     "session",
     "user",
     "trace",
+    "cost_usd",
+    "time_to_first_chunk_ms",
 )
 
 
@@ -131,6 +133,8 @@ def closing_points(builder: PlanBuilder, records: Sequence[RequestRecord], end_m
             r.session,
             r.user,
             r.trace,
+            r.cost_usd,
+            r.time_to_first_chunk_ms,
         ]
         for r in records
     ]
