@@ -10,7 +10,7 @@ import pytest
 from otel_mlflow import MLflowSpanExporter
 from otel_mlflow.config import Config, ReceiverSettings
 from otel_mlflow.serve.receiver import Receiver
-from tests.fake_openai import chat_server  # noqa: F401 (a fixture of every test module)
+from tests.fake_openai import chat_server, judge_server  # noqa: F401 (fixtures of every test module)
 from tests.helpers import SpanRecorder, Store, make_store
 
 

@@ -1,7 +1,9 @@
 """A local server that answers like OpenAI's chat-completions API (one fixed completion: 19 tokens in, 7 out), for
-the tests that drive the real `openai` client or another SDK's provider against it.
+the tests that drive the real `openai` client or another SDK's provider against it; and a judge model for MLflow's
+LLM judges (``mlflow.genai.evaluate``), which answers every judge prompt "yes" with a rationale.
 
     def test_x(chat_server: str): ...   # its base URL, without /v1
+    def test_y(judge_server: str): ...  # OPENAI_API_BASE is set to it: model "openai:/gpt-4o-mini" reaches it
 """
 
 from __future__ import annotations
@@ -25,13 +27,17 @@ COMPLETION = {
 }
 
 
+JUDGE_RATIONALE = "The local judge finds the answer grounded."
+
+
 class ChatCompletions(BaseHTTPRequestHandler):
     requests: list[dict[str, Any]] = []
+    completion: dict[str, Any] = COMPLETION
 
     def do_POST(self) -> None:
         length = int(self.headers.get("content-length", 0))
-        ChatCompletions.requests.append(json.loads(self.rfile.read(length) or b"{}"))
-        body = json.dumps(COMPLETION).encode()
+        type(self).requests.append(json.loads(self.rfile.read(length) or b"{}"))
+        body = json.dumps(self.completion).encode()
         self.send_response(200)
         self.send_header("content-type", "application/json")
         self.send_header("content-length", str(len(body)))
@@ -42,9 +48,17 @@ class ChatCompletions(BaseHTTPRequestHandler):
         pass
 
 
-@pytest.fixture
-def chat_server() -> Iterator[str]:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), ChatCompletions)
+class JudgeCompletions(ChatCompletions):
+    requests: list[dict[str, Any]] = []
+    verdict = json.dumps({"result": "yes", "rationale": JUDGE_RATIONALE})
+    completion = {
+        **COMPLETION,
+        "choices": [{**COMPLETION["choices"][0], "message": {"role": "assistant", "content": verdict}}],
+    }
+
+
+def _serve(handler: type[ChatCompletions]) -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -52,3 +66,17 @@ def chat_server() -> Iterator[str]:
     finally:
         server.shutdown()
         server.server_close()
+
+
+@pytest.fixture
+def chat_server() -> Iterator[str]:
+    yield from _serve(ChatCompletions)
+
+
+@pytest.fixture
+def judge_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    JudgeCompletions.requests = []
+    for server in _serve(JudgeCompletions):
+        monkeypatch.setenv("OPENAI_API_BASE", f"{server}/v1")
+        monkeypatch.setenv("OPENAI_API_KEY", "sk-local-judge")
+        yield server

@@ -48,6 +48,9 @@ class Config:
     message_refs: tuple[str, ...] = S.ENV_MESSAGE_REFS.default
     slo: tuple[str, ...] = S.ENV_SLO.default
     alert_webhook: str | None = None
+    eval_dataset: str | None = None
+    """The MLflow evaluation dataset that collects production cases (:mod:`otel_mlflow.mapping.eval_cases`)."""
+    eval_rule: tuple[str, ...] = S.ENV_EVAL_RULE.default
     """Where a window's breach is posted (:mod:`otel_mlflow.export.mlflow.alerts`)."""
     """Objectives checked when a window closes (:mod:`otel_mlflow.mapping.slo`), e.g. ``latency_ms.p95<800``."""
     """Path or URL prefixes of message files the writer may read (:mod:`otel_mlflow.export.message_refs`)."""

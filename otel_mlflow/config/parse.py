@@ -111,3 +111,15 @@ def traces(name: str, raw: str) -> str:
     if not 0 < ratio <= 1:
         raise ConfigError(f"{name}={raw!r} is not all, adaptive, off or a share of traces from 0 (excluded) to 1")
     return value
+
+
+def eval_rule(name: str, raw: str) -> tuple[str, ...]:
+    """Comma-separated evaluation-case terms (``failed``, ``latency_ms>N``, ``feedback=VALUE``), checked now."""
+    from otel_mlflow.config.eval_rule import parse_rule
+
+    terms = tuple(p.strip() for p in raw.split(",") if p.strip())
+    try:
+        parse_rule(terms)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: {exc}") from None
+    return terms

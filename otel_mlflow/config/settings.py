@@ -103,17 +103,6 @@ ENV_MESSAGE_REFS = Setting(
     meaning="where the writer may read messages a span only refers to (`gen_ai.input.messages_ref`..., the GenAI "
             "upload hook's files): comma-separated path or URL prefixes (`/var/genai,s3://bucket/prompts`; fsspec "
             "URLs need fsspec). Read refs become the call's text; others stay links (tags of the run)")
-ENV_SLO = Setting(
-    "OTEL_MLFLOW_SLO", field="slo", parse=parse.objectives, default=(), default_doc="none",
-    meaning="objectives checked when a window closes, on its closing metrics: `latency_ms.p95<800,error_rate<0.02,"
-            "cost_usd.total<5` (ops `<` `<=` `>` `>=`). The run gets `slo.<metric>.ok` (1 or 0) and the tag "
-            "`otel_mlflow.slo` (`met` or `breached`, with `otel_mlflow.slo.breached` naming each), and a breach "
-            "one warning in the log")
-ENV_ALERT_WEBHOOK = Setting(
-    "OTEL_MLFLOW_ALERT_WEBHOOK", field="alert_webhook", default_doc="none",
-    meaning="a URL that gets a JSON POST when a window breaches an `OTEL_MLFLOW_SLO` objective (service, "
-            "configuration, window, figures, breaches, run id and URL; secrets masked), sent by the writer and "
-            "retried with backoff on errors and 5xx")
 ENV_TRACE_TIMEOUT = Setting(
     "OTEL_MLFLOW_TRACE_TIMEOUT", field="trace_timeout", parse=parse.seconds, default=30.0, default_doc="`30`",
     check=duration, meaning="seconds to wait for a trace's root span before writing what arrived")
@@ -243,6 +232,12 @@ ENV_FASTAPI_EXCLUDED_URLS = Setting(
     default_doc="health routes and `/feedback`", readers=(INSTRUMENTORS,),
     meaning="OpenTelemetry's own: URLs that make no span (`/health`, `/healthz`, `/livez`, `/readyz`, `/ping`, "
             "`/feedback`); otel-mlflow only gives it a default")
+
+# --- decisions from telemetry: objectives, alerts, evaluation cases (rows in decision_settings.py) ---------------
+from otel_mlflow.config.decision_settings import ENV_ALERT_WEBHOOK as ENV_ALERT_WEBHOOK  # noqa: E402
+from otel_mlflow.config.decision_settings import ENV_EVAL_DATASET as ENV_EVAL_DATASET  # noqa: E402
+from otel_mlflow.config.decision_settings import ENV_EVAL_RULE as ENV_EVAL_RULE  # noqa: E402
+from otel_mlflow.config.decision_settings import ENV_SLO as ENV_SLO  # noqa: E402 - here: the docs tables list them here
 
 # --- the receiver (`otel-mlflow receive`) -----------------------------------------------------------------------
 ENV_RECEIVER_HOST = Setting(

@@ -44,6 +44,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export import SpanExporter, SpanExportResult
 
 from otel_mlflow.config import ENV_SPOOL_DIR, SIGTERM_EXIT_SECONDS, Config
+from otel_mlflow.config.eval_rule import parse_rule
 from otel_mlflow.config.objectives import parse_objectives
 from otel_mlflow.export.engine import Engine
 from otel_mlflow.export.mlflow.prices import price_source
@@ -92,6 +93,7 @@ class MLflowSpanExporter(SpanExporter):
             replica_in_name=self._config.replica is not None,
             trace_policy=self._config.trace_policy,
             slo=parse_objectives(",".join(self._config.slo)),
+            eval_rule=parse_rule(self._config.eval_rule) if self._config.eval_dataset else None,
         )
         self._shutdown = False
         set_process_defaults(self._config.tracking_uri)

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from otel_mlflow import attributes as A
+from otel_mlflow.config.eval_rule import CaseRule
 from otel_mlflow.config.objectives import Objective
 from otel_mlflow.mapping.feedback import FeedbackNote
 from otel_mlflow.mapping.json_fit import fit_json, fit_table
@@ -50,6 +51,8 @@ class MappingOptions:
     """Which MLflow traces are stored (``OTEL_MLFLOW_TRACES``): tag ``otel_mlflow.trace_policy`` of window runs."""
     slo: tuple[Objective, ...] = ()
     """Objectives checked when a window closes (``OTEL_MLFLOW_SLO``, :mod:`.slo`)."""
+    eval_rule: CaseRule | None = None
+    """Which requests become evaluation cases (``OTEL_MLFLOW_EVAL_RULE``); None: no dataset is collected."""
 
 
 @dataclass
@@ -97,11 +100,13 @@ class RunPlan:
     backwards_spans: int = 0
     truncated_texts: int = 0
     slo_breaches: list[str] = field(default_factory=list)
+    """A closing window's objectives not met (``latency_ms.p95<800 (912)``): the writer warns once it is written."""
     notices: list[str] = field(default_factory=list)
     """What the writer warns about once this plan ends its run (a silent model change: :mod:`.model_change`)."""
     alert: dict[str, Any] | None = None
     """A breaching window's alert (:func:`.slo.slo_alert`); the writer adds the run's id and URL and posts it."""
-    """A closing window's objectives not met (``latency_ms.p95<800 (912)``): the writer warns once it is written."""
+    eval_cases: list[dict[str, Any]] = field(default_factory=list)
+    """A closing window's requests picked as evaluation cases (:mod:`.eval_cases`): added once the run has ended."""
 
     @property
     def ends_run(self) -> bool:

@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from otel_mlflow import attributes as A
+from otel_mlflow.mapping.eval_cases import eval_cases
 from otel_mlflow.mapping.model_change import model_entries
 from otel_mlflow.mapping.request_record import RequestRecord
 from otel_mlflow.mapping.run_plan import MappingOptions, PlanBuilder, RunPlan
@@ -191,6 +192,8 @@ def window_plan(window: Window, options: MappingOptions, wall_now: float | None 
         model_entries(builder, window.params.get("model"), window.records[:upto], window.previous_models)
         if plan.slo_breaches:
             plan.alert = slo_alert(builder, window.service, window.params, first.start_ns)
+        if options.eval_rule is not None and options.capture_content:
+            plan.eval_cases = eval_cases(window.records[:upto], options.eval_rule, window, options.scrubber)
     plan.dropped_tokens = sum(r.dropped_tokens for r in window.records[:upto])  # the window's whole count so far
     plan.backwards_spans = sum(r.backwards_spans for r in window.records[:upto])
     late = sum(r.late_spans for r in window.records[:upto])

@@ -152,8 +152,11 @@ class MLflowTraces:
         id by MLflow's own function for the path this writer stores traces by (a server's ``/v1/traces``:
         ``tr-<hex>``; in process with the experiment as location: ``trace:/<experiment id>/<hex>``)."""
         otel_id = note.otel_trace_id
-        if otel_id is None:
-            return note.trace_id
+        return note.trace_id if otel_id is None else self.trace_id_of(f"{otel_id:032x}", experiment_id)
+
+    def trace_id_of(self, otel_hex: str, experiment_id: str) -> str:
+        """The MLflow id of the trace with OTel id ``otel_hex`` (32 hex digits), as this writer stores it."""
+        otel_id = int(otel_hex, 16)
         from mlflow.tracing.utils import (
             generate_mlflow_trace_id_from_otel_trace_id,
             generate_trace_id_v4_from_otel_trace_id,

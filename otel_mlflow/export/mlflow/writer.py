@@ -22,6 +22,7 @@ from otel_mlflow.config import Config, is_server_uri
 from otel_mlflow.export.mlflow import server
 from otel_mlflow.export.mlflow.alerts import alert_sender
 from otel_mlflow.export.mlflow.batches import BATCHES_IN_FLIGHT, log_batches
+from otel_mlflow.export.mlflow.eval_dataset import EvalDataset
 from otel_mlflow.export.mlflow.server import LinkRefused, PermanentWriteError, is_permanent
 from otel_mlflow.export.mlflow.trace_process import TraceProcess
 from otel_mlflow.export.mlflow.traces import MLflowTraces
@@ -65,6 +66,7 @@ class MLflowWriter:
         helper = TraceProcess() if trace_process else None  # started at its first chunk; a server needs none
         self._traces = MLflowTraces(config.tracking_uri, server.auth_headers(config), helper)
         self._alerts = alert_sender(config)
+        self._cases = EvalDataset(config.eval_dataset) if config.eval_dataset else None
 
     # --- public -------------------------------------------------------------------------
     def write(self, plan: RunPlan, state: WriteState, spans: Sequence[ReadableSpan] = ()) -> str | None:
@@ -164,6 +166,9 @@ class MLflowWriter:
                 _logger.warning("otel-mlflow: window run %s breached %s", run_id, "; ".join(plan.slo_breaches))
                 if self._alerts is not None and plan.alert is not None:
                     self._alerts.send({**plan.alert, "run_id": run_id, "run_url": self._run_url(run_id)})
+        if plan.eval_cases and self._cases is not None and not state.cases_added:  # once the run has ended
+            self._cases.add(client, self.experiment_id(), plan.eval_cases, self._traces.trace_id_of)
+            state.cases_added = True
         return run_id
 
     def _link_trace(self, run_id: str, memory: _RunMemory, spans: Sequence[ReadableSpan], state: WriteState) -> None:

@@ -72,6 +72,8 @@ class WriteState:
     artifacts_done: bool = False
     ended: bool = False
     linked: bool = False
+    cases_added: bool = False
+    """A closing window's evaluation cases reached the dataset (``OTEL_MLFLOW_EVAL_DATASET``)."""
     trace_chunks_done: int = 0
     """Chunks of the plan's spans already stored as MLflow traces."""
     tags_at_creation: bool = False
