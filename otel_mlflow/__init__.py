@@ -26,6 +26,7 @@ from otel_mlflow.export.stats import ExportStats
 from otel_mlflow.instrumentation.feedback import current_trace_id, log_feedback
 from otel_mlflow.instrumentation.helpers import log_evaluation_metrics, log_llm_call, log_prediction, log_training_run
 from otel_mlflow.instrumentation.llm_span import LLMCall, llm_span, trace_llm
+from otel_mlflow.instrumentation.prompts import use_prompt
 from otel_mlflow.registry import ModelNotFoundError, get_latest_model, register_model, transition_model_to_stage
 from otel_mlflow.wiring import flush, init_mlflow
 
@@ -49,5 +50,6 @@ __all__ = [
     "register_model",
     "trace_llm",
     "transition_model_to_stage",
+    "use_prompt",
 ]
 __version__ = "0.1.0"

@@ -38,6 +38,7 @@ from otel_mlflow import attributes as A
 from otel_mlflow.config import capture_content_or_off
 from otel_mlflow.instrumentation.backend import backend
 from otel_mlflow.instrumentation.genai_attributes import messages_json
+from otel_mlflow.instrumentation.prompts import prompt_uri_of
 from otel_mlflow.instrumentation.run_binding import bound_run
 from otel_mlflow.mlflow_limits import MAX_KEY_CHARS, MAX_PARAM_VALUE_CHARS, MAX_TAG_VALUE_CHARS, is_valid_key
 from otel_mlflow.scrub import default_scrubber
@@ -51,13 +52,17 @@ def log_llm_call(
     response: str | None,
     tokens_used: int | None = None,
     temperature: float | None = None,
+    prompt_uri: Any = None,
     **extra: Any,
 ) -> None:
     """Record one LLM call: a GenAI ``chat`` span with model, prompt, response and token usage.
 
-    ``extra`` values that are numbers become metrics; others become params.
+    ``prompt_uri``: the MLflow prompt version used (``prompts:/name/3`` or a ``PromptVersion``). ``extra`` values that
+    are numbers become metrics; others become params.
     """
     attrs: dict[str, Any] = {A.GEN_AI_OPERATION_NAME: "chat", A.GEN_AI_REQUEST_MODEL: model}
+    if prompt_uri is not None:
+        attrs[A.PROMPT_URI] = prompt_uri_of(prompt_uri)
     if temperature is not None:
         attrs[A.GEN_AI_REQUEST_TEMPERATURE] = float(temperature)
     if tokens_used is not None:
@@ -79,14 +84,15 @@ def log_prediction(
     latency_ms: float | None = None,
     model_version: str | None = None,
     user_feedback: str | None = None,
+    prompt_uri: Any = None,
     **extra: Any,
 ) -> None:
     """Record one prediction (question, answer, context) as a span lasting ``latency_ms``.
 
-    ``model_version`` becomes a param, ``user_feedback`` a tag; ``extra`` numbers become metrics and
-    other values tags.
+    ``model_version`` becomes a param, ``user_feedback`` a tag, ``prompt_uri`` (``prompts:/name/3`` or a
+    ``PromptVersion``) the prompt version used; ``extra`` numbers become metrics and other values tags.
     """
-    attrs: dict[str, Any] = {}
+    attrs: dict[str, Any] = {A.PROMPT_URI: prompt_uri_of(prompt_uri)} if prompt_uri is not None else {}
     if capture_content_or_off():
         attrs[A.QUESTION] = question
         attrs[A.ANSWER] = answer

@@ -27,6 +27,7 @@ from otel_mlflow.mapping.limits import (
     finite_number,
     sanitize_key,
 )
+from otel_mlflow.mapping.prompt_refs import linked_prompts
 from otel_mlflow.scrub import Scrubber
 
 ARTIFACT_OVERFLOW_DIR = "overflow"
@@ -183,6 +184,8 @@ class PlanBuilder:
         run for ever: sqlite refuses it, every retry alike), and counts of what was dropped or cut as tags."""
         if self.plan.run_name is not None:
             self.plan.run_name = clean_text(self.plan.run_name)
+        if A.PARAM_PROMPT in self.plan.params:  # the prompt versions used, as MLflow's UI shows a run's prompts
+            self.tag(A.MLFLOW_LINKED_PROMPTS, linked_prompts(self.plan.params[A.PARAM_PROMPT]))
         if self.plan.dropped_metrics:
             self.tag(A.TAG_DROPPED_METRICS, str(self.plan.dropped_metrics))
         for tag, count in (

@@ -21,6 +21,7 @@ from otel_mlflow.mapping.conventions import Reading, read_span
 from otel_mlflow.mapping.conventions.context import context_text
 from otel_mlflow.mapping.conventions.mlflow import translate
 from otel_mlflow.mapping.limits import finite_number
+from otel_mlflow.mapping.prompt_refs import prompt_param, prompt_uris
 from otel_mlflow.mapping.values import as_int, as_text, first_of, json_value, token_count
 
 
@@ -160,6 +161,9 @@ def _read_user_entries(attrs: Mapping[str, Any], facts: SpanFacts) -> None:
     facts.step = int(step) if step is not None and step >= 0 else None
     if A.MODEL_VERSION in attrs:
         facts.user_params.setdefault("model_version", attrs[A.MODEL_VERSION])
+    prompts = prompt_uris(attrs)
+    if prompts:  # the prompt versions used: a param, part of a window's configuration
+        facts.user_params.setdefault(A.PARAM_PROMPT, prompt_param(prompts))
     for key, tag in ((A.USER_FEEDBACK, "user_feedback"), (A.SESSION_ID, A.SESSION_ID), (A.USER_ID, A.USER_ID)):
         if key in attrs:  # a request's feedback, session and user: tags of its run, columns of its window's table
             facts.user_tags.setdefault(tag, attrs[key])

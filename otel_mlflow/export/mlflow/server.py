@@ -201,3 +201,14 @@ def send_trace(
         if 400 <= exc.code < 500 or exc.code == 501:
             raise LinkRefused(f"{url} answered {exc.code}: {exc.read()[:300]!r}") from None
         raise
+
+
+def run_url(config: Config, experiment_id: str, run_id: str) -> str | None:
+    """The run in MLflow's UI, for a server (a database store has no URL of its own; credentials never)."""
+    uri = config.tracking_uri or ""
+    if not is_server_uri(uri):
+        return None
+    parts = urllib.parse.urlsplit(uri)
+    netloc = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname or "")
+    base = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
+    return f"{base}/#/experiments/{experiment_id}/runs/{run_id}"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import tempfile
 import time
-import urllib.parse
 from collections import OrderedDict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from otel_mlflow.export.mlflow import server
 from otel_mlflow.export.mlflow.alerts import alert_sender
 from otel_mlflow.export.mlflow.batches import BATCHES_IN_FLIGHT, log_batches
 from otel_mlflow.export.mlflow.eval_dataset import EvalDataset
+from otel_mlflow.export.mlflow.prompts import PromptLinks
 from otel_mlflow.export.mlflow.server import LinkRefused, PermanentWriteError, is_permanent
 from otel_mlflow.export.mlflow.trace_process import TraceProcess
 from otel_mlflow.export.mlflow.traces import MLflowTraces
@@ -67,6 +67,7 @@ class MLflowWriter:
         self._traces = MLflowTraces(config.tracking_uri, server.auth_headers(config), helper)
         self._alerts = alert_sender(config)
         self._cases = EvalDataset(config.eval_dataset) if config.eval_dataset else None
+        self._prompts = PromptLinks()
 
     # --- public -------------------------------------------------------------------------
     def write(self, plan: RunPlan, state: WriteState, spans: Sequence[ReadableSpan] = ()) -> str | None:
@@ -100,16 +101,6 @@ class MLflowWriter:
         except Exception as exc:  # noqa: BLE001 - reported, never raised: the job is dropped either way
             _logger.warning("run %s could not be ended FAILED after a write was given up: %s", run_id, exc)
 
-    def _run_url(self, run_id: str) -> str | None:
-        """The run in MLflow's UI, for a server (a database store has no URL of its own; credentials never)."""
-        uri = self._config.tracking_uri or ""
-        if not is_server_uri(uri):
-            return None
-        parts = urllib.parse.urlsplit(uri)
-        netloc = f"{parts.hostname}:{parts.port}" if parts.port else str(parts.hostname or "")
-        base = urllib.parse.urlunsplit((parts.scheme, netloc, parts.path.rstrip("/"), "", ""))
-        return f"{base}/#/experiments/{self.experiment_id()}/runs/{run_id}"
-
     def experiment_id(self) -> str:
         """Id of the configured experiment, created (with ``MLFLOW_ARTIFACT_PATH``) when missing."""
         if self._experiment_id is None:
@@ -140,6 +131,8 @@ class MLflowWriter:
         memory = self._memory(run_id, fetch=plan.run_id is not None)
         if plan.run_id is None:
             memory.experiment_id = self.experiment_id()
+            if A.PARAM_PROMPT in plan.params:  # the prompt versions it used (MLflow's list_logged_prompts)
+                self._prompts.link_run(client, run_id, plan.params[A.PARAM_PROMPT])
         state.experiment_id = memory.experiment_id
         params, tags = self._settle_params(plan, memory)
         if state.tags_at_creation:  # create_run wrote them already (one call less per run)
@@ -165,7 +158,8 @@ class MLflowWriter:
             if plan.slo_breaches:  # once, when the window's closing write has landed
                 _logger.warning("otel-mlflow: window run %s breached %s", run_id, "; ".join(plan.slo_breaches))
                 if self._alerts is not None and plan.alert is not None:
-                    self._alerts.send({**plan.alert, "run_id": run_id, "run_url": self._run_url(run_id)})
+                    url = server.run_url(self._config, self.experiment_id(), run_id)
+                    self._alerts.send({**plan.alert, "run_id": run_id, "run_url": url})
         if plan.eval_cases and self._cases is not None and not state.cases_added:  # once the run has ended
             self._cases.add(client, self.experiment_id(), plan.eval_cases, self._traces.trace_id_of)
             state.cases_added = True
@@ -181,6 +175,7 @@ class MLflowWriter:
             self._traces.log(
                 self._client(), memory.experiment_id, run_id, clean, state.trace_chunks_done, state.chunks_stored
             )
+            self._prompts.link_traces(self._client(), spans, memory.experiment_id, self._traces.trace_id_of)
             self._log_feedback(feedback_notes(clean, self._scrubber), memory.experiment_id)  # given with the request
         except LinkRefused as exc:
             self._link_refused = True

@@ -68,6 +68,8 @@ SAFE_KEYS = frozenset().union(*(c.safe_keys for c in CONVENTIONS)) | {
     "exception.type",
     "exception.message",
     "exception.stacktrace",
+    A.PROMPT_URI,  # registry versions used (prompts:/name/3): names, no content
+    A.MLFLOW_LINKED_PROMPTS,
     "error.type",
 }
 SAFE_PREFIXES = (
