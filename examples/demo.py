@@ -1,6 +1,8 @@
 """The main job (`make demo`): the example RAG app, run zero-code under `opentelemetry-instrument`
-with uvicorn on 127.0.0.1, asked a handful of questions, stopped with SIGTERM (spans flushed), then a
-summary of the MLflow runs it wrote (users' feedback on three answers included) and the command to open the
+with uvicorn on 127.0.0.1, asked a handful of questions, stopped with SIGTERM (spans flushed), then served
+again with two configurations (k=2 and k=4, 40 requests each) for `otel-mlflow compare --by k`; then a summary of
+the MLflow runs it wrote (users' feedback included, an objective breached on purpose by the failed request), the
+evaluation dataset the failed and disliked requests filled, the comparison table, and the command to open the
 MLflow UI on that store.
 
 Uses MLFLOW_TRACKING_URI when set; otherwise ./mlflow.db (MLflow's own default), artifacts in mlartifacts/ beside it.
@@ -39,6 +41,21 @@ QUESTIONS = (  # two users' chat sessions (MLflow's Sessions view), read from th
 )
 FEEDBACK = {0: ("helpful", None), 1: ("helpful", None), 3: ("wrong", "it never mentions output tokens")}
 """Feedback the users give on some answers (by question index): POST /feedback with the answer's x-trace-id."""
+TOPICS = ("RAG", "MLflow runs", "OpenTelemetry spans", "token cost", "the Collector", "evaluation", "prompts", "traces")
+COMPARED = tuple(
+    {"question": f"Tell me about {TOPICS[i % len(TOPICS)]} ({i})", "k": 2 + 2 * (i % 2)} for i in range(80)
+)
+"""Two configurations served side by side, 40 requests each: k=4 fetches twice the documents (slower) and its
+answers are liked more (:data:`COMPARED_FEEDBACK`)."""
+COMPARED_FEEDBACK = {
+    i: ("helpful" if (i % 2 and i % 20 != 1) or (not i % 2 and i % 4 == 0) else "unclear", None) for i in range(80)
+}
+"""k=4: helpful on 36 of 40; k=2: helpful on 20 of 40, "unclear" on the rest (neither counts as a bad answer)."""
+DEMO_SETTINGS = {
+    "OTEL_MLFLOW_SLO": "error_rate<0.1,latency_ms.p95<2000",  # the k=1 window (1 failed of 2) breaches on purpose
+    "OTEL_MLFLOW_EVAL_DATASET": "rag-cases",  # the failed and the disliked requests become evaluation cases
+    "DEMO_SEARCH_MS_PER_DOC": "10",  # each retrieved document costs ~10 ms: k=4 is slower than k=2
+}
 
 
 def free_port() -> int:
@@ -134,9 +151,14 @@ def demo_env() -> dict[str, str]:
     env.setdefault("OTEL_SERVICE_NAME", "rag-api")
     env.setdefault("OTEL_TRACES_EXPORTER", "mlflow")
     env.setdefault("OTEL_MLFLOW_PARAM_FIELDS", "k")  # the example's request field: runs per k
+    for key, value in DEMO_SETTINGS.items():
+        env.setdefault(key, value)
     for key in ("OPENAI_API_KEY", "OPENAI_BASE_URL"):
         env.pop(key, None)  # the demo runs offline with the demo model
     return env
+
+
+SHOWN_ROWS = 6
 
 
 def summarize(tracking_uri: str, experiment_name: str, since_ms: int) -> int:
@@ -175,11 +197,18 @@ def summarize(tracking_uri: str, experiment_name: str, since_ms: int) -> int:
             )
             if given:
                 print(f"  feedback: {given}")
+            if run.data.tags.get("otel_mlflow.slo"):
+                breached = run.data.tags.get("otel_mlflow.slo.breached")
+                verdict = run.data.tags["otel_mlflow.slo"] + (f": {breached}" if breached else "")
+                print(f"  objectives (OTEL_MLFLOW_SLO): {verdict}")
             table = _artifact(client, run.info.run_id, "predictions.json")
-            for row in json.loads(table)["data"] if table else []:
+            rows = json.loads(table)["data"] if table else []
+            for row in rows[:SHOWN_ROWS]:
                 print(
                     f"    {row[6]:<5} {row[3]:>7.1f} ms  {str(row[1])[:45]!r} -> {str(row[2] or '(no answer)')[:40]!r}"
                 )
+            if len(rows) > SHOWN_ROWS:
+                print(f"    ... {len(rows) - SHOWN_ROWS} more rows in predictions.json")
         else:
             print(
                 f"\nrun {run.info.run_name!r} [{run.info.status}] {config}, "
@@ -218,6 +247,36 @@ def _artifact(client: Any, run_id: str, path: str) -> str:
         return ""
 
 
+def show_dataset(tracking_uri: str, experiment_name: str, name: str) -> None:
+    """The evaluation dataset's cases (``OTEL_MLFLOW_EVAL_DATASET``), read through MLflow's GenAI dataset API."""
+    import mlflow
+    from mlflow.genai.datasets import search_datasets
+
+    mlflow.set_tracking_uri(tracking_uri)  # MLflow's dataset API reads the global store: this process's only one
+    experiment = mlflow.MlflowClient().get_experiment_by_name(experiment_name)
+    found = [d for d in search_datasets(experiment_ids=[experiment.experiment_id]) if d.name == name]
+    if not found:
+        print(f"\nNo evaluation dataset {name!r} (OTEL_MLFLOW_EVAL_DATASET) was filled.")
+        return
+    cases = found[0].to_df()
+    print(f"\nEvaluation dataset {name!r} ({found[0].dataset_id}): {len(cases)} case(s), for mlflow.genai.evaluate")
+    for case in cases.itertuples():
+        outputs = case.outputs.get("answer") or case.outputs.get("error")
+        print(
+            f"  {case.tags.get('otel_mlflow.case', ''):<16} {case.inputs['question'][:45]!r} -> {str(outputs)[:45]!r}"
+        )
+
+
+def compare(env: Mapping[str, str], since_ms: int) -> int:
+    """`otel-mlflow compare --by k` over the second serving: prints its table, logs the comparison run."""
+    command = [str(Path(sys.executable).with_name("otel-mlflow")), "compare", "--by", "k", "--baseline", "2"]
+    command += ["--since", str(since_ms), "--chart", ".demo/comparison.png"]
+    print(f"\n$ otel-mlflow compare --by k --baseline 2 --since {since_ms} --chart .demo/comparison.png")
+    done = subprocess.run(command, env=dict(env), capture_output=True, text=True, timeout=300)
+    print(done.stdout + done.stderr, end="")
+    return done.returncode
+
+
 def main() -> int:
     env = demo_env()
     Path(".demo").mkdir(exist_ok=True)
@@ -227,7 +286,13 @@ def main() -> int:
         run_app(env, QUESTIONS, Path(".demo/app.log"), FEEDBACK), QUESTIONS, strict=True
     ):
         print(f"  {status}  {question['question']!r} -> {str(body.get('answer', body.get('detail')))[:70]!r}")
-    return summarize(env["MLFLOW_TRACKING_URI"], env["MLFLOW_EXPERIMENT_NAME"], since_ms)
+    compared_ms = int(time.time() * 1000)
+    print(f"Serving again with two configurations, k=2 and k=4, {len(COMPARED) // 2} requests each")
+    answered = run_app(env, COMPARED, Path(".demo/app-compare.log"), COMPARED_FEEDBACK)
+    print(f"  {sum(status == 200 for status, _ in answered)} of {len(COMPARED)} answered")
+    status = summarize(env["MLFLOW_TRACKING_URI"], env["MLFLOW_EXPERIMENT_NAME"], since_ms)
+    show_dataset(env["MLFLOW_TRACKING_URI"], env["MLFLOW_EXPERIMENT_NAME"], env["OTEL_MLFLOW_EVAL_DATASET"])
+    return status or compare(env, compared_ms)
 
 
 if __name__ == "__main__":

@@ -205,9 +205,15 @@ def test_make_demo(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     out = result.stdout
     assert f"sqlite:///{tmp_path / 'mlflow.db'}" in out and (tmp_path / "mlflow.db").exists()
-    assert "3 run(s) written to experiment 'llmops-rag'" in out  # one window run per k (1, 2, 3)
-    assert "6 MLflow trace(s), each linked to its run" in out and "3 with the user's feedback" in out
-    assert "feedback: helpful 2" in out and "feedback: wrong 1" in out
+    assert "5 run(s) written to experiment 'llmops-rag'" in out  # a window run per k (1, 2, 3), then k=2 and k=4
+    assert "86 MLflow trace(s), each linked to its run" in out and "83 with the user's feedback" in out
+    assert "feedback: helpful 2" in out and "feedback: wrong 1" in out and "feedback: helpful 36, unclear 4" in out
+    assert "objectives (OTEL_MLFLOW_SLO): breached: error_rate<0.1 (0.5)" in out  # the k=1 window, on purpose
+    assert re.search(r"Evaluation dataset 'rag-cases' \(d-\w+\): 2 case\(s\)", out)
+    assert re.search(r"failed +'Please fail this request'", out) and re.search(r"feedback=wrong +'Why do input", out)
+    assert re.search(r"latency_ms +median .* higher\n", out)  # k=4 fetches twice the documents
+    assert re.search(r"feedback.helpful.share +share .* higher", out)
+    assert "comparison run " in out and (tmp_path / ".demo" / "comparison.png").read_bytes()[:4] == b"\x89PNG"
     assert re.search(r"traces: http://127\.0\.0\.1:5000/#/experiments/\d+/traces", out)
     assert re.search(r"runs: +http://127\.0\.0\.1:5000/#/experiments/\d+/runs\?viewStateShareKey=otel-mlflow", out)
     assert f"Artifacts are under {tmp_path / 'mlartifacts'}" in out

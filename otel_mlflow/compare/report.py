@@ -46,7 +46,8 @@ def verdict(r: MetricComparison) -> str:
 
 def text_table(report: Comparison) -> str:
     """The comparison as lines of text: one block per candidate, one line per metric."""
-    when = f"{_when(report.since_ms)} .. {_when(report.until_ms)}" if report.since_ms or report.until_ms else "all"
+    until = _when(report.until_ms) if report.until_ms else "now"
+    when = f"{_when(report.since_ms)} .. {until}" if report.since_ms or report.until_ms else "all"
     sizes = ", ".join(f"{c}: {n:,} requests ({len(report.runs[c])} runs)" for c, n in report.requests.items())
     count = sum(len(rs) for rs in report.results.values())
     lines = [f"experiment {report.experiment!r}, time {when}; {sizes}", f"baseline {report.baseline}"]

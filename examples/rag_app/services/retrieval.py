@@ -1,9 +1,16 @@
-"""Retrieval over the bundled corpus: word-overlap scoring, no network, no model download."""
+"""Retrieval over the bundled corpus: word-overlap scoring, no network, no model download.
+
+``DEMO_SEARCH_MS_PER_DOC`` (default 0) makes each retrieved document cost that many milliseconds, as a vector store's
+fetch would: `make demo` sets it, so configurations with a larger ``k`` are slower, as they are in production.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import random
 import re
+import time
 from functools import lru_cache
 from pathlib import Path
 
@@ -25,4 +32,8 @@ def retrieve(question: str, k: int = 2) -> list[str]:
     """The ``k`` corpus texts sharing the most words with ``question`` (ties keep corpus order)."""
     wanted = _words(question)
     scored = sorted(documents(), key=lambda d: -len(wanted & _words(d["text"])))
-    return [d["text"] for d in scored[: max(0, k)]]
+    found = [d["text"] for d in scored[: max(0, k)]]
+    per_doc_ms = float(os.environ.get("DEMO_SEARCH_MS_PER_DOC") or 0)
+    if per_doc_ms > 0:
+        time.sleep(per_doc_ms * len(found) * random.uniform(0.7, 1.3) / 1000)
+    return found
