@@ -217,3 +217,43 @@ def test_make_demo(tmp_path: Path) -> None:
     assert re.search(r"traces: http://127\.0\.0\.1:5000/#/experiments/\d+/traces", out)
     assert re.search(r"runs: +http://127\.0\.0\.1:5000/#/experiments/\d+/runs\?viewStateShareKey=otel-mlflow", out)
     assert f"Artifacts are under {tmp_path / 'mlartifacts'}" in out
+
+
+def test_the_objective_dataset_and_compare_lines(tmp_path: Path, store: Store) -> None:
+    """The README's OTEL_MLFLOW_SLO and OTEL_MLFLOW_EVAL_DATASET lines serve the example app (a failed request among
+    k=2 and k=4 ones); then its `otel-mlflow compare` lines compare the two configurations in that store."""
+    env = {**app_env(), "MLFLOW_TRACKING_URI": store.uri, "MLFLOW_ARTIFACT_PATH": str(store.artifacts)}
+    env["OTEL_MLFLOW_PARAM_FIELDS"] = "k"
+    asked = [{"question": f"What is RAG? ({i})", "k": 2 + 2 * (i % 2)} for i in range(8)]
+    asked.append({"question": "Please fail this request", "k": 2})
+    for setting in ("OTEL_MLFLOW_SLO=", "OTEL_MLFLOW_EVAL_DATASET="):
+        command = command_with(ROOT / "README.md", setting, "uvicorn app:app")
+        port = free_port()
+        command = command.replace("uvicorn app:app", f"uvicorn api_gateway.main:app --port {port}")
+        app = run_app(command, ROOT / "examples" / "rag_app", env, port, tmp_path / "app.log")
+        try:
+            for body in asked:
+                demo.post(f"http://127.0.0.1:{port}/ask", body)
+        finally:
+            stop(app)  # closes the windows: objectives checked, cases collected
+    windows = [r for r in store.runs() if r.data.tags.get("otel_mlflow.run_mode") == "window"]
+    assert len(windows) == 4 and {r.data.tags["otel_mlflow.slo"] for r in windows[:2]} == {"met", "breached"}
+    experiment = store.client().get_experiment_by_name("llmops-rag")
+    [dataset] = store.client().search_datasets(experiment_ids=[experiment.experiment_id])
+    assert dataset.name == "rag-cases"
+    k2 = [r.info.run_id for r in windows if r.data.params["k"] == "2"]
+    for line in ("--by k --baseline 2", "--by model --by k", "--runs RUN_ID,RUN_ID --runs RUN_ID"):
+        command = command_with(ROOT / "README.md", f"otel-mlflow compare {line}")
+        command = command.replace("RUN_ID,RUN_ID", ",".join(k2)).replace(
+            "--runs RUN_ID", f"--runs {windows[1].info.run_id}"
+        )
+        done = subprocess.run(
+            ["bash", "-c", command],
+            cwd=tmp_path,
+            env={**env, "PATH": f"{BIN}:{os.environ['PATH']}"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert done.returncode == 0 and "latency_ms" in done.stdout, (command, done.stderr[-2000:])
+    assert (tmp_path / "comparison.png").exists()
