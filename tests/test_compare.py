@@ -148,6 +148,7 @@ def _serve(make_exporter: Any, recorder: SpanRecorder, n: int, seed: int = 5) ->
     exporter.shutdown()
 
 
+@pytest.mark.subprocess  # matplotlib runs fc-list the first time it draws (its font cache)
 def test_compare_reads_window_runs_and_logs_a_linked_comparison_run(
     recorder: SpanRecorder, store: Store, make_exporter: Any, tmp_path: Path
 ) -> None:
