@@ -122,7 +122,7 @@ def _rows(table: dict[str, Any]) -> list[Request]:
             feedback=None if cell(row, "feedback") is None else str(cell(row, "feedback")),
         )
         for row in table.get("data", [])
-        if _number(cell(row, "latency_ms")) is not None
+        if _number(cell(row, "latency_ms")) is not None and _epoch_ms(cell(row, "timestamp")) >= 0
     ]
 
 
@@ -131,7 +131,11 @@ def _number(value: Any) -> float | None:
 
 
 def _epoch_ms(iso: Any) -> int:
-    """``2026-12-06T10:00:00.123Z`` (the table's timestamp) as milliseconds since the epoch."""
+    """``2026-12-06T10:00:00.123Z`` (the table's timestamp) as milliseconds since the epoch; -1 when it is none (a
+    table edited by hand: that row is left out)."""
     from datetime import datetime
 
-    return int(datetime.fromisoformat(str(iso).replace("Z", "+00:00")).timestamp() * 1000)
+    try:
+        return int(datetime.fromisoformat(str(iso).replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return -1
