@@ -155,3 +155,17 @@ def test_the_mlflow_calls_the_dataset_writer_depends_on_still_exist(store: Store
     upsert = store.client()._tracking_client.store.upsert_dataset_records
     assert list(inspect.signature(upsert).parameters) == ["dataset_id", "records"]
     assert "filter_string" in inspect.signature(store.client().search_datasets).parameters
+
+
+def test_a_per_trace_run_of_a_failed_request_is_a_case_too(
+    recorder: SpanRecorder, global_store: Store, make_exporter: Any
+) -> None:
+    """A batch job's traces (one run each, OTEL_MLFLOW_RUN_MODE=trace): the failed one is a case, the others not."""
+    exporter = make_exporter(run_mode="trace", eval_dataset="prod-cases", eval_rule=("failed",))
+    for i, fail in enumerate((False, True, False)):
+        exporter.export(_request(recorder, i, 100.0, fail))
+    exporter.shutdown()
+    _, df = _records(global_store)
+    [case] = list(df.itertuples())
+    assert case.inputs["question"].startswith("question 1:") and case.outputs == {"error": "upstream timed out"}
+    assert case.tags["otel_mlflow.case"] == "failed" and case.tags["param.model"] == "gpt-4o-mini"

@@ -2,7 +2,8 @@
 
 Usage::
 
-    from otel_mlflow.mapping.run_plan import MappingOptions
+    from otel_mlflow.mapping.eval_cases import eval_cases, trace_request
+from otel_mlflow.mapping.run_plan import MappingOptions
     from otel_mlflow.mapping.trace_run import plan_run
 
     plan = plan_run(spans_of_one_trace, MappingOptions())
@@ -22,6 +23,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 from otel_mlflow import attributes as A
 from otel_mlflow.mapping.conventions.text import last_user_text
 from otel_mlflow.mapping.cost import cost_usd
+from otel_mlflow.mapping.eval_cases import eval_cases, trace_request
 from otel_mlflow.mapping.limits import clean_text
 from otel_mlflow.mapping.run_plan import MappingOptions, Metric, PlanBuilder, RunPlan
 from otel_mlflow.mapping.span_facts import SpanFacts, span_facts
@@ -66,6 +68,9 @@ def plan_run(
     builder.tool_calls([f for f in facts if f.tool_name])
     for f in facts:
         builder.user_entries(f)
+    if options.eval_rule is not None and options.capture_content and run_id is None:  # a case of its own
+        service, request = root.service_name or "unknown", trace_request(root, facts)
+        plan.eval_cases = eval_cases([request], options.eval_rule, service, plan.params, options.scrubber)
     if options.log_spans:
         span_dicts = spans_to_list(span_list, options.capture_content, options.scrubber)
         builder.json_artifact(A.ARTIFACT_SPANS, span_dicts, indent=1, scrubbed=True)

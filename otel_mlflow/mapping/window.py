@@ -193,7 +193,8 @@ def window_plan(window: Window, options: MappingOptions, wall_now: float | None 
         if plan.slo_breaches:
             plan.alert = slo_alert(builder, window.service, window.params, first.start_ns)
         if options.eval_rule is not None and options.capture_content:
-            plan.eval_cases = eval_cases(window.records[:upto], options.eval_rule, window, options.scrubber)
+            records = window.records[:upto]
+            plan.eval_cases = eval_cases(records, options.eval_rule, window.service, window.params, options.scrubber)
     plan.dropped_tokens = sum(r.dropped_tokens for r in window.records[:upto])  # the window's whole count so far
     plan.backwards_spans = sum(r.backwards_spans for r in window.records[:upto])
     late = sum(r.late_spans for r in window.records[:upto])
