@@ -22,8 +22,9 @@ ENV_ALERT_WEBHOOK = Setting(
 ENV_EVAL_DATASET = Setting(
     "OTEL_MLFLOW_EVAL_DATASET", field="eval_dataset", default_doc="none (off)",
     meaning="an MLflow GenAI evaluation dataset (created in the experiment when missing) that collects the "
-            "requests `OTEL_MLFLOW_EVAL_RULE` picks when their window closes (or their per-trace run is written): inputs (question), outputs (answer "
-            "or error), expectations (the user's feedback), each case once (MLflow keys records by inputs)")
+            "requests `OTEL_MLFLOW_EVAL_RULE` picks when their window closes (or their per-trace run is written): "
+            "inputs (question), outputs (answer or error), expectations (the user's feedback), each case once "
+            "(MLflow keys records by inputs)")
 ENV_EVAL_RULE = Setting(
     "OTEL_MLFLOW_EVAL_RULE", field="eval_rule", parse=parse.eval_rule, default=DEFAULT_RULE,
     meaning="which requests become evaluation cases, any of: `failed`, `latency_ms>2000` (slow), "
