@@ -5,6 +5,8 @@ spans against a judge model served locally (no internet)."""
 
 from __future__ import annotations
 
+import logging
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -72,11 +74,11 @@ def _serve(recorder: SpanRecorder, make_exporter: Any, **settings: Any) -> None:
 @pytest.fixture
 def global_store(store: Store) -> Iterator[Store]:
     """mlflow.genai's dataset and evaluate APIs use the global tracking URI: the test store's, then put back."""
-    before = mlflow.get_tracking_uri()
+    before = os.environ.get("MLFLOW_TRACKING_URI")  # set_tracking_uri sets the variable too
     mlflow.set_tracking_uri(store.uri)
     mlflow.set_experiment("llmops-rag")
     yield store
-    mlflow.set_tracking_uri(before)
+    mlflow.set_tracking_uri(before)  # None: unset again, global and variable
 
 
 def _records(store: Store) -> Any:
@@ -169,3 +171,32 @@ def test_a_per_trace_run_of_a_failed_request_is_a_case_too(
     [case] = list(df.itertuples())
     assert case.inputs["question"].startswith("question 1:") and case.outputs == {"error": "upstream timed out"}
     assert case.tags["otel_mlflow.case"] == "failed" and case.tags["param.model"] == "gpt-4o-mini"
+
+
+def test_a_store_without_datasets_or_registry_costs_no_run(
+    recorder: SpanRecorder,
+    make_exporter: Any,
+    tmp_path: Any,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """MLflow's file store has neither datasets nor a prompt registry (it answers 501): the runs are written all the
+    same, the missing features told once each; nothing waits in the spool for a retry that cannot succeed."""
+    from mlflow import MlflowClient
+
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    uri = f"file://{tmp_path}/mlruns"
+    exporter = make_exporter(tracking_uri=uri, run_mode="window", window_seconds=3600, eval_dataset="prod-cases")
+    with caplog.at_level(logging.WARNING):
+        for i, (latency, fail, feedback) in enumerate(TRAFFIC):
+            spans = _request(recorder, i, latency, fail, feedback)
+            exporter.export(spans)
+        exporter.shutdown()
+    client = MlflowClient(uri)
+    [run] = client.search_runs([client.get_experiment_by_name("llmops-rag").experiment_id])
+    assert run.info.status == "FINISHED" and run.data.metrics["request_count"] == len(TRAFFIC)
+    told = [r.getMessage() for r in caplog.records if "evaluation cases are not collected" in r.getMessage()]
+    assert len(told) == 1 and "unset OTEL_MLFLOW_EVAL_DATASET" in told[0]
+    assert exporter.stats.spans_dropped_write_failed == 0 and not any(
+        "retried" in r.getMessage() for r in caplog.records
+    )

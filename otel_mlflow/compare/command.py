@@ -45,9 +45,11 @@ def run(args: argparse.Namespace) -> int:
     from otel_mlflow.config.settings import DEFAULT_EXPERIMENT_NAME
 
     experiment = args.experiment or os.environ.get("MLFLOW_EXPERIMENT_NAME") or DEFAULT_EXPERIMENT_NAME
+    tracking_uri = os.environ.get("MLFLOW_TRACKING_URI") or None  # MLflow's default store when unset
     try:
         report = compare_configurations(
             experiment,
+            tracking_uri=tracking_uri,
             by=args.by,
             baseline=args.baseline,
             since=args.since,
@@ -63,6 +65,6 @@ def run(args: argparse.Namespace) -> int:
     if args.chart:
         print(f"\nchart: {report.chart(args.chart)}")
     if not args.no_log:
-        for candidate, run_id in report.log(MlflowClient()).items():
+        for candidate, run_id in report.log(MlflowClient(tracking_uri=tracking_uri)).items():
             print(f"comparison run {run_id}: {candidate} vs {report.baseline}")
     return 0

@@ -8,7 +8,8 @@ through the tracking store's ``upsert_dataset_records``: MLflow's public ``Evalu
 the *global* tracking URI, which in an app may be another store than ours; the client's store is the one this writer
 was given (a private attribute, pinned by ``tests/test_eval_dataset.py``). MLflow keys records by their inputs, so a
 replayed write updates the case it wrote instead of adding another. A case whose trace was stored names it as its
-source (``TRACE``: MLflow's UI links the two). A store that keeps no datasets (a file store) is told once.
+source (``TRACE``: MLflow's UI links the two). A store that keeps no datasets (a file store) is told once; any error
+but a transient one loses the cases with a warning, never the run (its write is done by then).
 """
 
 from __future__ import annotations
@@ -16,9 +17,12 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from otel_mlflow.export.mlflow.server import is_transient
+from otel_mlflow.ratelimit import RateLimitedLog
 from otel_mlflow.scrub import get_logger
 
 _logger = get_logger(__name__)
+_warnings = RateLimitedLog(_logger)
 CREATED_BY = {"created_by": "otel-mlflow"}
 
 
@@ -35,14 +39,34 @@ class EvalDataset:
         cases: Sequence[dict[str, Any]],
         trace_id_of: Callable[[str, str], str],
     ) -> int:
-        """Add (or update) ``cases``; returns how many were sent. Errors other than a store without datasets are
-        raised: the write is retried, and a retry adds nothing twice."""
+        """Add (or update) ``cases``; returns how many were sent. A connection error or MLflow 5xx is raised: the write
+        is retried, and a retry adds nothing twice. Any other error loses these cases, with a warning: never the run
+        they came from."""
         if self._refused or not cases:
             return 0
         try:
+            return self._add(client, experiment_id, cases, trace_id_of)
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            _warnings.warn(
+                "cases", "otel-mlflow: %d evaluation case(s) not added to dataset %r: %s", len(cases), self.name, exc
+            )
+            return 0
+
+    def _add(
+        self,
+        client: Any,
+        experiment_id: str,
+        cases: Sequence[dict[str, Any]],
+        trace_id_of: Callable[[str, str], str],
+    ) -> int:
+        try:
             dataset_id = self._dataset_id(client, experiment_id)
-        except NotImplementedError as exc:  # MLflow's file store
-            self._refused = True
+        except Exception as exc:
+            if not isinstance(exc, NotImplementedError) and getattr(exc, "error_code", None) != "FEATURE_DISABLED":
+                raise
+            self._refused = True  # MLflow's file store: told once, never tried again
             _logger.warning(
                 "otel-mlflow: evaluation cases are not collected: the tracking store keeps no GenAI evaluation "
                 "datasets (%s); use a database store or server, or unset OTEL_MLFLOW_EVAL_DATASET",

@@ -9,7 +9,8 @@ Each stored trace naming prompt versions gets the ``mlflow.linkedPrompts`` tag, 
 registry the store's trace-to-prompt association (what the prompt's page lists). MLflow's own
 ``link_prompt_versions_to_trace`` writes to the *global* tracking store, possibly not ours: the calls here go through
 this writer's client (the store's ``link_prompts_to_trace``, pinned by ``tests/test_prompts.py``). Both are
-idempotent, so a retried write links nothing twice. A version missing from the registry is told once, tag kept.
+idempotent, so a retried write links nothing twice. A version missing from the registry is told once, tag kept; a
+store without a registry, or any error but a transient one, leaves the link out with a warning.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from otel_mlflow import attributes as A
+from otel_mlflow.export.mlflow.server import is_transient
 from otel_mlflow.mapping.prompt_refs import linked_prompts, prompt_param, prompt_uris, split_param
 from otel_mlflow.ratelimit import RateLimitedLog
 from otel_mlflow.scrub import get_logger
@@ -41,6 +43,9 @@ class PromptLinks:
     def link_run(self, client: Any, run_id: str, value: str) -> None:
         """The run among the runs of each registered version in ``value`` (a ``prompt`` param): what MLflow's
         ``list_logged_prompts`` reads. Read just before it is written: other processes add theirs too."""
+        _best_effort(self._link_run, client, run_id, value)
+
+    def _link_run(self, client: Any, run_id: str, value: str) -> None:
         for name, version in split_param(value):
             if self._version(client, name, version) is None:
                 continue
@@ -58,6 +63,15 @@ class PromptLinks:
         trace_id_of: Callable[[str, str], str],
     ) -> int:
         """Link the stored traces of ``spans`` to the prompt versions their spans name; returns traces linked."""
+        return _best_effort(self._link_traces, client, spans, experiment_id, trace_id_of) or 0
+
+    def _link_traces(
+        self,
+        client: Any,
+        spans: Sequence[ReadableSpan],
+        experiment_id: str,
+        trace_id_of: Callable[[str, str], str],
+    ) -> int:
         per_trace: dict[str, set[str]] = {}
         for span in spans:
             named = prompt_uris(span.attributes or {})
@@ -93,3 +107,15 @@ class PromptLinks:
                 )
             self._versions[(name, version)] = found
         return self._versions[(name, version)]
+
+
+def _best_effort(link: Callable[..., Any], *args: Any) -> Any:
+    """A link is worth a retry of the write on a connection error or MLflow 5xx (raised); any other error is told
+    once and the link left out: a prompt link never costs the run or trace it links."""
+    try:
+        return link(*args)
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        _warnings.warn("prompt-link", "otel-mlflow: a prompt-version link was left out: %s", exc)
+        return None

@@ -153,6 +153,19 @@ def is_permanent(exc: BaseException) -> bool:
     return 400 <= status < 500 and status not in (408, 429)
 
 
+def is_transient(exc: BaseException) -> bool:
+    """Worth a retry: a connection error, or MLflow answering 5xx, 408 or 429 (a locked database is a 5xx); not 501,
+    a feature the store does not have (a file store's datasets)."""
+    if isinstance(exc, OSError):
+        return True
+    get_status = getattr(exc, "get_http_status_code", None)
+    try:
+        status = int(get_status()) if get_status is not None else 0
+    except Exception:  # noqa: BLE001 - an odd exception type is not worth a retry
+        return False
+    return (status >= 500 and status != 501) or status in (408, 429)
+
+
 def run_is_missing(exc: BaseException) -> bool:
     """True when MLflow said the run does not exist (a stale ``otel_mlflow.run_id``)."""
     cause: Any = exc.__cause__ or exc
