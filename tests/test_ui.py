@@ -3,8 +3,8 @@ installed by `make test`; Playwright drives it through its own driver, never its
 
 The example app runs briefly into a sqlite store, a real `mlflow server` serves that store, and the test reads
 the runs table, a window run's predictions table, the Overview (usage, and quality from the users' feedback),
-the Traces view with its feedback column, and the Sessions view. Screenshots are kept in
-test-artifacts/ui/ (OTEL_MLFLOW_TEST_ARTIFACTS to move them)."""
+the Traces view with its feedback column, the Sessions view, and a comparison run of `otel-mlflow compare`.
+Screenshots are kept in test-artifacts/ui/ (OTEL_MLFLOW_TEST_ARTIFACTS to move them)."""
 
 from __future__ import annotations
 
@@ -118,6 +118,18 @@ def test_the_ui_shows_run_names_the_predictions_table_and_traces_with_their_inpu
             expect_text(page, "ui-session-1")
             expect_text(page, "ui-session-2")
             page.screenshot(path=str(shots / "sessions.png"))
+
+            # a comparison run (otel-mlflow compare): its verdicts as the description, MLflow's compare/ metrics
+            from otel_mlflow.compare import compare_configurations
+
+            report = compare_configurations("llmops-rag", by=["k"], baseline="2", tracking_uri=uri)
+            [(candidate, run_id)] = report.log(client).items()
+            page.goto(f"{base}/runs/{run_id}")
+            expect_text(page, f"compare {candidate} vs k=2")
+            expect_text(page, "too little traffic")  # 1 request against 2: the description's verdicts
+            dismiss_hint(page)
+            expect_text(page, "compare/k_2/error_rate/diff")  # (1 request on k=1: too few for a latency median)
+            page.screenshot(path=str(shots / "comparison.png"))
         finally:
             browser.close()
 
