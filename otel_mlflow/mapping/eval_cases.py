@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 from otel_mlflow import attributes as A
 from otel_mlflow.config.eval_rule import CaseRule
-from otel_mlflow.mapping.span_facts import SpanFacts
+from otel_mlflow.mapping.span_facts import SpanFacts, request_answer, request_error, request_question
 from otel_mlflow.scrub import Scrubber
 
 TAG_REASON = "otel_mlflow.case"
@@ -56,17 +56,14 @@ class TraceRequest:
 
 def trace_request(root: SpanFacts, facts: Sequence[SpanFacts]) -> TraceRequest:
     """A per-trace run's request: its root's outcome and time, the first question and answer of its spans."""
-    llm = [f for f in facts if f.is_llm]
-    question = next((f.question for f in facts if f.question), None) or next((c.prompt for c in llm if c.prompt), None)
-    answer = next((f.answer for f in facts if f.answer), None) or next((c.response for c in llm if c.response), None)
     feedback = next((f.user_tags["user_feedback"] for f in facts if "user_feedback" in f.user_tags), None)
     return TraceRequest(
         trace_id=root.trace_id,
         failed=root.is_error,
         latency_ms=root.duration_ms,
-        question=question,
-        answer=answer,
-        error=next((f.error_message for f in [root, *facts] if f.error_message), None),
+        question=request_question(facts),
+        answer=request_answer(facts),
+        error=request_error(root, facts),
         feedback=None if feedback is None else str(feedback),
     )
 

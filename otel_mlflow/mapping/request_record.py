@@ -16,7 +16,7 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from otel_mlflow import attributes as A
 from otel_mlflow.mapping.cost import cost_usd
-from otel_mlflow.mapping.span_facts import SpanFacts, span_facts
+from otel_mlflow.mapping.span_facts import SpanFacts, request_answer, request_error, request_question, span_facts
 from otel_mlflow.mapping.trace_run import find_root
 
 TABLE_TEXT_CHARS = 2000
@@ -100,7 +100,7 @@ def request_record(spans: Sequence[ReadableSpan], capture_content: bool = True, 
     streamed = sorted((c.start_ns, c.time_to_first_chunk_ms) for c in llm if c.time_to_first_chunk_ms is not None)
     record.time_to_first_chunk_ms = streamed[0][1] if streamed else None
     if record.failed:
-        message = next((f.error_message for f in [root, *facts] if f.error_message), None)
+        message = request_error(root, facts)
         status = f"HTTP {root.http_status}" if root.http_status else None
         record.error = _cut(": ".join(part for part in (status, message) if part) or "error")
     record.response_models = tuple(sorted({c.response_model for c in llm if c.response_model}))
@@ -115,12 +115,8 @@ def request_record(spans: Sequence[ReadableSpan], capture_content: bool = True, 
             if getattr(record, name) is None and tag in f.user_tags:
                 setattr(record, name, str(f.user_tags[tag]))
     if capture_content:
-        record.question = _cut(
-            next((f.question for f in facts if f.question), None) or next((c.prompt for c in llm if c.prompt), None)
-        )
-        record.answer = _cut(
-            next((f.answer for f in facts if f.answer), None) or next((c.response for c in llm if c.response), None)
-        )
+        record.question = _cut(request_question(facts))
+        record.answer = _cut(request_answer(facts))
     return record
 
 

@@ -9,7 +9,7 @@ MLflow's own attributes are translated into GenAI keys first (:mod:`.conventions
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -136,6 +136,25 @@ def span_facts(span: ReadableSpan) -> SpanFacts:
     else:
         facts.question, facts.answer = reading.question, reading.answer
     return facts
+
+
+def request_question(facts: Sequence[SpanFacts]) -> str | None:
+    """A request's question: the first span's that names one, else the first LLM call's prompt."""
+    return next((f.question for f in facts if f.question), None) or next(
+        (f.prompt for f in facts if f.is_llm and f.prompt), None
+    )
+
+
+def request_answer(facts: Sequence[SpanFacts]) -> str | None:
+    """A request's answer: the first span's that names one, else the first LLM call's response."""
+    return next((f.answer for f in facts if f.answer), None) or next(
+        (f.response for f in facts if f.is_llm and f.response), None
+    )
+
+
+def request_error(root: SpanFacts, facts: Sequence[SpanFacts]) -> str | None:
+    """A failed request's error message: its root's, else the first of its spans'."""
+    return next((f.error_message for f in [root, *facts] if f.error_message), None)
 
 
 def _error_message(span: ReadableSpan) -> str | None:

@@ -17,7 +17,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from otel_mlflow.export.mlflow.server import is_transient
+from otel_mlflow.export.mlflow.server import unless_lasting
 from otel_mlflow.ratelimit import RateLimitedLog
 from otel_mlflow.scrub import get_logger
 
@@ -44,15 +44,13 @@ class EvalDataset:
         they came from."""
         if self._refused or not cases:
             return 0
-        try:
-            return self._add(client, experiment_id, cases, trace_id_of)
-        except Exception as exc:
-            if is_transient(exc):
-                raise
+
+        def tell(exc: Exception) -> None:
             _warnings.warn(
-                "cases", "otel-mlflow: %d evaluation case(s) not added to dataset %r: %s", len(cases), self.name, exc
+                "cases", "otel-mlflow: %d evaluation case(s) not added to %r: %s", len(cases), self.name, exc
             )
-            return 0
+
+        return unless_lasting(self._add, client, experiment_id, cases, trace_id_of, tell=tell) or 0
 
     def _add(
         self,

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from otel_mlflow import attributes as A
-from otel_mlflow.export.mlflow.server import is_transient
+from otel_mlflow.export.mlflow.server import unless_lasting
 from otel_mlflow.mapping.prompt_refs import linked_prompts, prompt_param, prompt_uris, split_param
 from otel_mlflow.ratelimit import RateLimitedLog
 from otel_mlflow.scrub import get_logger
@@ -43,7 +43,7 @@ class PromptLinks:
     def link_run(self, client: Any, run_id: str, value: str) -> None:
         """The run among the runs of each registered version in ``value`` (a ``prompt`` param): what MLflow's
         ``list_logged_prompts`` reads. Read just before it is written: other processes add theirs too."""
-        _best_effort(self._link_run, client, run_id, value)
+        unless_lasting(self._link_run, client, run_id, value, tell=_left_out)
 
     def _link_run(self, client: Any, run_id: str, value: str) -> None:
         for name, version in split_param(value):
@@ -63,7 +63,7 @@ class PromptLinks:
         trace_id_of: Callable[[str, str], str],
     ) -> int:
         """Link the stored traces of ``spans`` to the prompt versions their spans name; returns traces linked."""
-        return _best_effort(self._link_traces, client, spans, experiment_id, trace_id_of) or 0
+        return unless_lasting(self._link_traces, client, spans, experiment_id, trace_id_of, tell=_left_out) or 0
 
     def _link_traces(
         self,
@@ -109,13 +109,5 @@ class PromptLinks:
         return self._versions[(name, version)]
 
 
-def _best_effort(link: Callable[..., Any], *args: Any) -> Any:
-    """A link is worth a retry of the write on a connection error or MLflow 5xx (raised); any other error is told
-    once and the link left out: a prompt link never costs the run or trace it links."""
-    try:
-        return link(*args)
-    except Exception as exc:
-        if is_transient(exc):
-            raise
-        _warnings.warn("prompt-link", "otel-mlflow: a prompt-version link was left out: %s", exc)
-        return None
+def _left_out(exc: Exception) -> None:
+    _warnings.warn("prompt-link", "otel-mlflow: a prompt-version link was left out: %s", exc)

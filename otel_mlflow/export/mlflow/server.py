@@ -24,8 +24,8 @@ import os
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from opentelemetry.exporter.otlp.proto.common.trace_encoder import encode_spans
 from opentelemetry.sdk.trace import ReadableSpan
@@ -139,6 +139,9 @@ def get_or_create_experiment(
         return str(experiment.experiment_id)
 
 
+T = TypeVar("T")
+
+
 def is_permanent(exc: BaseException) -> bool:
     """True for MLflow errors that a retry cannot fix (4xx-class), False for transient ones."""
     if isinstance(exc, (PermanentWriteError, UnicodeError)):
@@ -164,6 +167,18 @@ def is_transient(exc: BaseException) -> bool:
     except Exception:  # noqa: BLE001 - an odd exception type is not worth a retry
         return False
     return (status >= 500 and status != 501) or status in (408, 429)
+
+
+def unless_lasting(call: Callable[..., T], *args: Any, tell: Callable[[Exception], None]) -> T | None:
+    """``call(*args)`` for a write beside the run (evaluation cases, prompt links): a transient error is raised (the
+    write is retried), any other is handed to ``tell`` and the write left out (None): it never costs the run."""
+    try:
+        return call(*args)
+    except Exception as exc:
+        if is_transient(exc):
+            raise
+        tell(exc)
+        return None
 
 
 def run_is_missing(exc: BaseException) -> bool:
