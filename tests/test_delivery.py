@@ -194,7 +194,7 @@ def test_a_process_takes_over_only_the_spool_files_of_dead_processes(tmp_path: P
         survivor = make_exporter(tracking_uri=down, spool_dir=str(tmp_path / "spool"), retry_timeout=1.0)
         assert wait_for(lambda: survivor.stats.spool_files_taken_over == 1, 20)
         files_after = {p.name for p in (tmp_path / "spool").glob("spool-*.db")}
-        dead_files = {n for n in files_before if n.startswith(f"spool-{dead.pid}-")}
+        dead_files = {n for n in files_before if f"-{dead.pid}-" in n}  # spool-<time>-<pid>-<random>.db
         assert len(dead_files) == 1 and not dead_files & files_after  # the dead one's file was merged away
         assert files_before - dead_files <= files_after  # the live one's file is untouched
         assert spooled_spans(tmp_path / "spool") == 12  # nothing lost, nothing doubled in the move

@@ -12,6 +12,7 @@ from typing import Any
 import mlflow
 import pytest
 from opentelemetry import trace
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.trace import SpanKind
 
 from otel_mlflow import attributes as A
@@ -86,6 +87,66 @@ def test_feedback_later_and_with_the_request_become_assessments_and_window_count
     assert "hunter2" not in wrong.rationale and "password=" in wrong.rationale
     assert [a.value for a in assessments(capture, ids[2])] == [True, True]
     assert assessments(capture, ids[3]) == []
+
+
+def request_and_feedback(
+    recorder: SpanRecorder, question: str, value: str
+) -> tuple[list[ReadableSpan], list[ReadableSpan], str]:
+    """A served request's spans, the spans of the feedback given on it later, and its trace id."""
+    with recorder.tracer.start_as_current_span("POST /ask", kind=SpanKind.SERVER) as root:
+        root.set_attribute(A.QUESTION, question)
+        root.set_attribute(A.ANSWER, f"answer to {question}")
+        root.set_attribute(A.GEN_AI_REQUEST_MODEL, "demo-llm")
+    request = recorder.take()
+    trace_id = f"{request[0].context.trace_id:032x}"
+    with recorder.tracer.start_as_current_span("feedback") as span:
+        span.set_attribute(A.FEEDBACK_TRACE_ID, trace_id)
+        span.set_attribute(A.FEEDBACK_VALUE, value)
+    return request, recorder.take(), trace_id
+
+
+def test_feedback_that_overtakes_its_request_still_counts_in_its_window(
+    window_env: None, otel_mlflow_capture: Capture, recorder: SpanRecorder
+) -> None:
+    """Feedback reaches the exporter before its request when another service's batch comes sooner, or when a
+    writer process merges spool files out of order (a CI run of `make demo` lost a window's count so): the window
+    counts it all the same, and MLflow gets its assessment once the trace is stored."""
+    capture = otel_mlflow_capture
+    exporter = capture.pipeline.exporter
+    assert exporter is not None
+    same_batch = request_and_feedback(recorder, "q0", "helpful")
+    exporter.export([*same_batch[1], *same_batch[0]])  # one batch, the feedback first
+    sooner = request_and_feedback(recorder, "q1", "wrong")
+    exporter.export(sooner[1])
+    assert capture.flush()  # the feedback is routed on its own (its job waits for the trace)
+    exporter.export(sooner[0])
+    in_order = request_and_feedback(recorder, "q2", "helpful")
+    exporter.export(in_order[0])
+    assert capture.flush()
+    exporter.export(in_order[1])
+    assert capture.flush()
+    capture.pipeline.provider.shutdown()  # closes the window
+    [run] = capture.runs()
+    assert run.data.metrics["request_count"] == 3
+    assert run.data.metrics["feedback.helpful"] == 2 and run.data.metrics["feedback.wrong"] == 1
+    for (_, _, trace_id), value in zip((same_batch, sooner, in_order), ("helpful", "wrong", "helpful"), strict=True):
+        assert [a.value for a in assessments(capture, trace_id)] == [value]
+
+
+def test_early_feedback_is_kept_a_window_long_and_bounded() -> None:
+    from otel_mlflow.export.pending.early_feedback import EARLY_FEEDBACK_MAX, EarlyFeedback
+
+    early = EarlyFeedback(seconds=60.0)
+    early.remember(1, "wrong", now=0.0)
+    early.remember(1, "helpful", now=1.0)  # a later click on the same answer wins
+    assert early.take(1, now=30.0) == "helpful" and early.take(1, now=30.0) is None  # taken once
+    early.remember(2, "helpful", now=0.0)
+    assert early.take(2, now=61.0) is None  # its request came too late to be the one it named
+    for i in range(EARLY_FEEDBACK_MAX + 10):  # anyone may post feedback naming any trace: bounded
+        early.remember(100 + i, "spam", now=5.0)
+    assert early.take(100, now=5.0) is None and early.take(100 + EARLY_FEEDBACK_MAX + 9, now=5.0) == "spam"
+    early.remember(7, "x", now=100.0)  # the old ones are forgotten as time passes
+    assert early.take(105, now=100.0) is None
 
 
 def test_logging_a_feedback_twice_leaves_one_assessment(window_env: None, otel_mlflow_capture: Capture) -> None:

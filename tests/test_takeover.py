@@ -78,6 +78,39 @@ def test_a_file_merged_before_a_crash_is_not_merged_again(store: Store, tmp_path
     assert spooled_span_count(folder) == 0
 
 
+def test_dead_files_are_merged_in_the_order_they_were_made(
+    store: Store, tmp_path: Path, recorder: SpanRecorder
+) -> None:
+    """A writer process takes over the files an app hands off every half second, several at once when it lags: it
+    files their requests in the order they came (a window's steps and table rows; feedback after its request)."""
+    import dataclasses
+    import json
+
+    import mlflow
+
+    from otel_mlflow.export.spool.folder import OwnedSpool
+
+    folder = tmp_path / "spool"
+    cfg = dataclasses.replace(config(store, folder), run_mode="window")
+    for i in range(6):  # made one after the other, as hand-offs are
+        owned = OwnedSpool.create(folder, spool_identity(cfg))
+        with recorder.tracer.start_as_current_span("POST /ask") as root:
+            root.set_attribute(A.QUESTION, f"q{i}")
+        spans = recorder.take()
+        blob, positions = encode_batch(spans)
+        owned.spool.append(blob, [(p, f"{s.context.trace_id:032x}") for p, s in zip(positions, spans, strict=True)])
+        owned.close(remove_if_empty=False)  # its lock goes with it: handed off
+    write_all(cfg)
+    [run] = store.runs()
+    table = json.loads(
+        Path(
+            mlflow.artifacts.download_artifacts(f"{run.info.artifact_uri}/predictions.json", tracking_uri=store.uri)
+        ).read_text()
+    )
+    column = table["columns"].index("question")
+    assert [row[column] for row in table["data"]] == [f"q{i}" for i in range(6)]
+
+
 def test_a_shared_folder_never_writes_one_stores_spans_into_another(
     store: Store, tmp_path: Path, recorder: SpanRecorder, caplog: pytest.LogCaptureFixture
 ) -> None:

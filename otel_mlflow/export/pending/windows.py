@@ -6,7 +6,7 @@ before it takes the lock). Usage (the ledger, planning)::
 
     mark = windows.file(record, now)                          # FiledIn(window, index): the trace's mark
     windows.join_late(group, records)                         # spans that ended after their request was filed
-    windows.join_feedback(group, buffer, records)             # feedback given while the window is still open
+    windows.join_feedback(group, buffer, records, now)        # feedback given while the window is still open
     for window in rebuild(disk.windows(), disk, windows.ids(), now):
         windows.restore(window)                               # closed at once: its run ends with its aggregates
     for job in windows.due(now, draining, options): ...       # a job per window with new requests, or closed
@@ -26,9 +26,10 @@ from typing import Any
 
 from opentelemetry.sdk.trace import ReadableSpan
 
+from otel_mlflow.export.pending.early_feedback import EarlyFeedback
 from otel_mlflow.export.pending.jobs import FollowUp, Job, WriteState
 from otel_mlflow.export.pending.memory import Held, span_bytes
-from otel_mlflow.export.pending.traces import FiledIn, SpanGroup, TraceBuffer
+from otel_mlflow.export.pending.traces import FORGOTTEN, WAITING, FiledIn, SpanGroup, TraceBuffer
 from otel_mlflow.export.spool.file import RunJournal, SpanRef, SpoolFile, WindowRecord
 from otel_mlflow.export.spool.guarded import GuardedSpool
 from otel_mlflow.mapping.feedback import feedback_notes
@@ -115,6 +116,7 @@ class Windows:
 
     def __init__(self, seconds: float, max_requests: int) -> None:
         self._set = WindowSet(seconds, max_requests)
+        self._early = EarlyFeedback(seconds)
 
     def __len__(self) -> int:
         return len(self._set)
@@ -125,6 +127,9 @@ class Windows:
         """File ``group``'s request (``record``) in its window; returns the trace's mark and the entry to journal.
         With ``hold_spans`` (MLflow traces linked), its spans stay in the spool until the window's run has the
         request; else they are retired as the record is journaled."""
+        early = self._early.take(group.trace_id, now)
+        if early is not None:
+            record.feedback = early
         if hold_spans:
             record.spans, record.spans_bytes = group.spans, group.bytes
             record.span_refs = [[b, p] for b, p in group.refs]
@@ -144,13 +149,20 @@ class Windows:
         records.append((window.id, window.describe(), index, record_to_dict(window.records[index]), group.refs))
         return True
 
-    def join_feedback(self, group: SpanGroup, buffer: TraceBuffer, records: list[WindowRecord]) -> int:
+    def join_feedback(self, group: SpanGroup, buffer: TraceBuffer, records: list[WindowRecord], now: float) -> int:
         """Set the feedback of each request that ``group``'s feedback names, while its window can take it (queued in
-        ``records`` to be journaled; the feedback spans stay spooled for their assessment job). Returns how many."""
+        ``records`` to be journaled; the feedback spans stay spooled for their assessment job). Feedback on a request
+        not filed yet (it overtook its request: another exporter's batch, a spool file merged first) is remembered
+        and set when the request is filed, within a window's length. Returns how many joined now."""
         joined = 0
         for note in feedback_notes(group.spans):
-            found = self._filed(buffer.mark_of(note.otel_trace_id)) if note.otel_trace_id is not None else None
+            if note.otel_trace_id is None:
+                continue
+            mark = buffer.mark_of(note.otel_trace_id)
+            found = self._filed(mark)
             if found is None:
+                if mark is FORGOTTEN or mark is WAITING:  # unseen, or being routed in this very pass
+                    self._early.remember(note.otel_trace_id, str(note.value), now)
                 continue
             window, index = found
             window.records[index].feedback = str(note.value)
@@ -214,6 +226,7 @@ class Windows:
 
     def clear(self) -> None:
         self._set = WindowSet(self._set.seconds, self._set.max_requests)
+        self._early = EarlyFeedback(self._set.seconds)
 
 
 def window_job(window: Window, options: MappingOptions, wall: float | None = None) -> Job:

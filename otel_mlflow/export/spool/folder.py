@@ -1,6 +1,7 @@
 """Where spool files live, who owns each, and taking over the files of dead processes.
 
-Each live process owns one file, ``spool-<id>.db``, and holds an exclusive ``flock`` on
+Each live process owns one file, ``spool-<time>-<pid>-<random>.db`` (names sort in the order the files were made,
+and take-overs merge in that order: a request's spans before the feedback on it), and holds an exclusive ``flock`` on
 ``spool-<id>.lock`` for its whole life; the kernel drops the lock when the process dies, however it
 dies (SIGKILL and the OOM killer included). Any process on the same folder (gunicorn workers, receiver
 replicas, the next start, ``otel-mlflow drain``) may then take the lock and merge the dead file into
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -89,7 +91,7 @@ class OwnedSpool:
         """A new file in ``folder`` (made, owner-only, when missing) recording ``identity``. Raises OSError or
         sqlite3.Error."""
         folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-        name = f"{PREFIX}{os.getpid()}-{uuid.uuid4().hex[:12]}"
+        name = f"{PREFIX}{time.time_ns():020d}-{os.getpid()}-{uuid.uuid4().hex[:8]}"  # sorts in the order made
         fd = os.open(folder / f"{name}{LOCK}", os.O_CREAT | os.O_RDWR, 0o600)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)

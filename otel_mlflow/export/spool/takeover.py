@@ -49,7 +49,7 @@ def take_over(spool: SpoolFile, folder: Path, own: str, identity: SpoolIdentity 
     """Merge every dead file of ``folder`` (but ``own``) into ``spool``. ``told`` holds the names already warned
     about (a file left in place is seen again every few seconds)."""
     dead: list[tuple[Path, str, int]] = []
-    for db in sorted(folder.glob(f"{PREFIX}*{DB}")):
+    for db in sorted(folder.glob(f"{PREFIX}*{DB}")):  # names start with the time made: oldest merged first
         name = db.name[: -len(DB)]
         fd = None if name == own else lock_if_dead(folder / f"{name}{LOCK}")
         if fd is not None:
