@@ -34,12 +34,16 @@ $(INTEROP_STAMP): $(wildcard tests/interop/requirements-*.txt) tests/interop/ver
 demo: install
 	$(PY) examples/demo.py
 
-test: install system-packages interop
-	$(PY) -m pytest -n 2
-
 # pure and in-process tests: no servers, browsers, subprocesses or volume runs (a test that starts a process fails)
+FAST := not server and not subprocess and not slow
+
+# the whole suite: the fast tests first (held to their marks, as test-fast does), then every other one
+test: install system-packages interop
+	OTEL_MLFLOW_FAST_TESTS=1 $(PY) -m pytest -n 2 -m "$(FAST)"
+	$(PY) -m pytest -n 2 -m "not ($(FAST))"
+
 test-fast: install
-	OTEL_MLFLOW_FAST_TESTS=1 $(PY) -m pytest -n 2 -m "not server and not subprocess and not slow"
+	OTEL_MLFLOW_FAST_TESTS=1 $(PY) -m pytest -n 2 -m "$(FAST)"
 
 lint: install
 	$(PY) -m ruff check .

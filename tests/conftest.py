@@ -27,7 +27,7 @@ def _work_outside_the_checkout(tmp_path_factory: pytest.TempPathFactory) -> Iter
 
 
 FAST_TIER = "OTEL_MLFLOW_FAST_TESTS"
-"""Set by `make test-fast`: a test that starts a process there is missing its mark."""
+"""Set by `make test-fast` (and `make test`'s first half): a test that starts a process there is missing its mark."""
 
 
 @pytest.fixture(autouse=True)
