@@ -166,8 +166,7 @@ class Ledger:
                 return records.append(entry)
             if is_feedback_group(group.spans):  # given after its request: joins the request's record, if it can
                 with self._cond:
-                    set_on = self._windows.join_feedback(group, self._traces, records, now)  # records it set
-                    known = set_on > 0 or self._traces.knows(group)
+                    known = self._windows.join_feedback(group, self._traces, records, now)  # names one of ours
                     self._traces.forget(group.trace_id)  # a feedback's own trace has no run
                     full = self._jobs.feedback_count() >= MAX_FEEDBACK_JOBS
                 if full and not known:  # feedback on a request of ours is never pushed out by unknown ones

@@ -149,11 +149,12 @@ class Windows:
         records.append((window.id, window.describe(), index, record_to_dict(window.records[index]), group.refs))
         return True
 
-    def join_feedback(self, group: SpanGroup, buffer: TraceBuffer, records: list[WindowRecord], now: float) -> int:
+    def join_feedback(self, group: SpanGroup, buffer: TraceBuffer, records: list[WindowRecord], now: float) -> bool:
         """Set the feedback of each request that ``group``'s feedback names, while its window can take it (queued in
         ``records`` to be journaled; the feedback spans stay spooled for their assessment job). Feedback on a request
         not filed yet (it overtook its request: another exporter's batch, a spool file merged first) is remembered
-        and set when the request is filed, within a window's length. Returns how many joined now."""
+        and set when the request is filed, within a window's length. Returns whether it names a request of this
+        process (one joined now, or a trace ``buffer`` knows)."""
         joined = 0
         for note in feedback_notes(group.spans):
             if note.otel_trace_id is None:
@@ -168,7 +169,7 @@ class Windows:
             window.records[index].feedback = str(note.value)
             records.append((window.id, window.describe(), index, record_to_dict(window.records[index]), []))
             joined += 1
-        return joined
+        return joined > 0 or buffer.knows(group)
 
     def _filed(self, mark: Any) -> tuple[Window, int] | None:
         if not isinstance(mark, FiledIn):
