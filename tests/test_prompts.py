@@ -92,3 +92,28 @@ def test_the_mlflow_calls_the_prompt_links_depend_on_still_exist(store: Store) -
     global tracking store). When this fails, MLflow moved them: update that module."""
     link = store.client()._tracking_client.store.link_prompts_to_trace
     assert list(inspect.signature(link).parameters) == ["trace_id", "prompt_versions"]
+
+
+def test_a_version_registered_after_a_miss_is_linked_once_the_miss_expires(
+    store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A miss is remembered (one registry read per version a period, not per request), but not for good: a version
+    registered while the app runs is linked from then on. And any client may name any version: the cache is bounded."""
+    import time
+
+    from otel_mlflow.export.mlflow import prompts
+
+    monkeypatch.setattr(prompts, "VERSION_CACHE_SECONDS", 0.5)
+    links, client = prompts.PromptLinks(), store.client()
+    run_id = client.create_run(client.create_experiment("prompts")).info.run_id
+    links.link_run(client, run_id, "prompts:/late/1")
+    client.register_prompt("late", "Answer {{question}}")
+    links.link_run(client, run_id, "prompts:/late/1")
+    assert client.list_logged_prompts(run_id) == []  # the miss is still remembered
+    time.sleep(0.6)
+    links.link_run(client, run_id, "prompts:/late/1")
+    [linked] = client.list_logged_prompts(run_id)
+    assert (linked.name, int(linked.version)) == ("late", 1)
+    for n in range(prompts.VERSION_CACHE_SIZE + 50):
+        links.link_run(client, run_id, f"prompts:/spam/{n + 1}")
+    assert len(links._versions) <= prompts.VERSION_CACHE_SIZE

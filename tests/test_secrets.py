@@ -192,8 +192,13 @@ def test_training_run_name_params_and_tags_are_scrubbed(otel_mlflow_capture: Cap
         mlflow.log_metric("loss", 0.5)
 
     train()
-    [run] = otel_mlflow_capture.runs()
-    assert run.info.run_name == "train sk-proj-...[redacted]"
+    runs = otel_mlflow_capture.runs()
+    seen = [(r.info.run_name, r.data.tags, r.data.metrics) for r in runs]
+    # a CI run once found a second run in this store (not reproduced in 9 runs of the tier since): a copy of the
+    # training run, or one its span made for want of it, fails here; anything else is shown if this fails
+    named = [r for r in runs if r.info.run_name == "train sk-proj-...[redacted]"]
+    assert len(named) == 1 and not [r for r in runs if A.TAG_MISSING_RUN in r.data.tags], seen
+    [run] = named
     assert run.data.params == {"openai_api_key": "sk-proj-...[redacted]", "k": "3"}
     assert run.data.tags["token"] == "[redacted]" and run.data.tags["note"] == "password=[redacted]"
     everything = store_bytes(tmp_path, "**/mlflow.db*")

@@ -9,14 +9,17 @@ Each stored trace naming prompt versions gets the ``mlflow.linkedPrompts`` tag, 
 registry the store's trace-to-prompt association (what the prompt's page lists). MLflow's own
 ``link_prompt_versions_to_trace`` writes to the *global* tracking store, possibly not ours: the calls here go through
 this writer's client (the store's ``link_prompts_to_trace``, pinned by ``tests/test_prompts.py``). Both are
-idempotent, so a retried write links nothing twice. A version missing from the registry is told once, tag kept; a
-store without a registry, or any error but a transient one, leaves the link out with a warning.
+idempotent, so a retried write links nothing twice. A version missing from the registry is told (one warning a
+minute), tag kept, and looked up again a minute later (registered since: linked from then on); a store without a
+registry, or any error but a transient one, leaves the link out with a warning.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
+
+from cachetools import TTLCache
 
 from otel_mlflow import attributes as A
 from otel_mlflow.export.mlflow.server import unless_lasting
@@ -34,11 +37,15 @@ RUN_IDS_TAG = "mlflow.prompt.associatedRunIds"
 """The prompt version's tag MLflow's ``list_logged_prompts(run_id)`` searches: the runs that used it."""
 MAX_RUN_IDS_CHARS = 20_000
 """The newest run ids kept in that tag (a window run per hour for years would pass MLflow's tag limit)."""
+VERSION_CACHE_SIZE, VERSION_CACHE_SECONDS = 1024, 60.0
+"""Prompt versions remembered (found or missing) at most, and for how long: one registry read per version a minute."""
 
 
 class PromptLinks:
     def __init__(self) -> None:
-        self._versions: dict[tuple[str, int], Any] = {}
+        # a bounded, expiring cache (cachetools, which MLflow already uses): any client may name any prompt version,
+        # and a version registered after a miss is linked within VERSION_CACHE_SECONDS
+        self._versions: TTLCache[tuple[str, int], Any] = TTLCache(VERSION_CACHE_SIZE, VERSION_CACHE_SECONDS)
 
     def link_run(self, client: Any, run_id: str, value: str) -> None:
         """The run among the runs of each registered version in ``value`` (a ``prompt`` param): what MLflow's
@@ -86,6 +93,7 @@ class PromptLinks:
         return len(per_trace)
 
     def _version(self, client: Any, name: str, version: int) -> Any:
+        """The registry's version (None when missing), read at most once a cache period."""
         if (name, version) not in self._versions:
             found = None
             try:
@@ -97,8 +105,8 @@ class PromptLinks:
                 ):
                     raise
             if found is None:
-                _warnings.warn(
-                    f"prompt:{name}/{version}",
+                _warnings.warn(  # one kind for all: any client may name any version, the log stays readable
+                    "prompt-missing",
                     "otel-mlflow: prompt version prompts:/%s/%d is not in MLflow's prompt registry: traces and runs "
                     "name it (tag mlflow.linkedPrompts) without a registry link; register it (mlflow.genai."
                     "register_prompt) in this tracking store",
