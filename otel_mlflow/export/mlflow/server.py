@@ -142,31 +142,32 @@ def get_or_create_experiment(
 T = TypeVar("T")
 
 
-def is_permanent(exc: BaseException) -> bool:
-    """True for MLflow errors that a retry cannot fix (4xx-class), False for transient ones."""
-    if isinstance(exc, (PermanentWriteError, UnicodeError)):
-        return True  # a value MLflow's store cannot encode is refused the same way on every retry
+def _http_status(exc: BaseException) -> int | None:
+    """The HTTP status an MLflow error stands for (None: not an MLflow error, or an odd one)."""
     get_status = getattr(exc, "get_http_status_code", None)
     if get_status is None:
-        return False
+        return None
     try:
-        status = int(get_status())
-    except Exception:  # noqa: BLE001 - an odd exception type is treated as transient
-        return False
-    return 400 <= status < 500 and status not in (408, 429)
+        return int(get_status())
+    except Exception:  # noqa: BLE001 - an odd exception type says nothing
+        return None
+
+
+def is_permanent(exc: BaseException) -> bool:
+    """True for MLflow errors that a retry cannot fix (4xx-class), False for transient ones (and odd ones)."""
+    if isinstance(exc, (PermanentWriteError, UnicodeError)):
+        return True  # a value MLflow's store cannot encode is refused the same way on every retry
+    status = _http_status(exc)
+    return status is not None and 400 <= status < 500 and status not in (408, 429)
 
 
 def is_transient(exc: BaseException) -> bool:
     """Worth a retry: a connection error, or MLflow answering 5xx, 408 or 429 (a locked database is a 5xx); not 501,
-    a feature the store does not have (a file store's datasets)."""
+    a feature the store does not have (a file store's datasets), nor an odd error."""
     if isinstance(exc, OSError):
         return True
-    get_status = getattr(exc, "get_http_status_code", None)
-    try:
-        status = int(get_status()) if get_status is not None else 0
-    except Exception:  # noqa: BLE001 - an odd exception type is not worth a retry
-        return False
-    return (status >= 500 and status != 501) or status in (408, 429)
+    status = _http_status(exc)
+    return status is not None and ((status >= 500 and status != 501) or status in (408, 429))
 
 
 def unless_lasting(call: Callable[..., T], *args: Any, tell: Callable[[Exception], None]) -> T | None:

@@ -30,7 +30,6 @@ from otel_mlflow.config import Config
 from otel_mlflow.export.pending.memory import span_bytes
 from otel_mlflow.export.pending.message_refs import resolve_message_refs
 from otel_mlflow.export.spool.file import SpanRef
-from otel_mlflow.mapping.feedback import feedback_notes
 from otel_mlflow.mapping.log_events import fold_log_events
 from otel_mlflow.mapping.span_facts import is_local_root
 
@@ -229,13 +228,6 @@ class TraceBuffer:
         self._marks.move_to_end(trace_id)
         while len(self._marks) > _REMEMBERED_TRACES:
             self._marks.popitem(last=False)
-
-    def knows(self, feedback: SpanGroup) -> bool:
-        """Some feedback of ``feedback`` names a trace this buffer has a mark for (a request of this process)."""
-        return any(
-            note.otel_trace_id is not None and note.otel_trace_id in self._marks
-            for note in feedback_notes(feedback.spans)
-        )
 
     def settle(self, trace_id: int, run_id: str | None) -> None:
         """The trace's job ended: ``WrittenTo(run_id)``, or forgotten when it was given up (``run_id`` None)."""

@@ -154,12 +154,13 @@ class Windows:
         ``records`` to be journaled; the feedback spans stay spooled for their assessment job). Feedback on a request
         not filed yet (it overtook its request: another exporter's batch, a spool file merged first) is remembered
         and set when the request is filed, within a window's length. Returns whether it names a request of this
-        process (one joined now, or a trace ``buffer`` knows)."""
-        joined = 0
+        process (a trace ``buffer`` has a mark for)."""
+        known = False
         for note in feedback_notes(group.spans):
             if note.otel_trace_id is None:
                 continue
             mark = buffer.mark_of(note.otel_trace_id)
+            known = known or mark is not FORGOTTEN
             found = self._filed(mark)
             if found is None:
                 if mark is FORGOTTEN or mark is WAITING:  # unseen, or being routed in this very pass
@@ -168,8 +169,7 @@ class Windows:
             window, index = found
             window.records[index].feedback = str(note.value)
             records.append((window.id, window.describe(), index, record_to_dict(window.records[index]), []))
-            joined += 1
-        return joined > 0 or buffer.knows(group)
+        return known
 
     def _filed(self, mark: Any) -> tuple[Window, int] | None:
         if not isinstance(mark, FiledIn):
